@@ -1,0 +1,36 @@
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/klrbac/klrbac/internal/fault"
+)
+
+// exactArgs is cobra.ExactArgs with a message that names the arguments and a usage hint.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == n {
+			return nil
+		}
+		return fault.Usagef("%s takes %s (got %d argument%s)", cmd.CommandPath(), names, len(args), plural(len(args))).
+			Hint("usage: " + cmd.UseLine())
+	}
+}
+
+// rangeArgs accepts between lo and hi arguments.
+func rangeArgs(lo, hi int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) >= lo && len(args) <= hi {
+			return nil
+		}
+		return fault.Usagef("%s takes %s (got %d argument%s)", cmd.CommandPath(), names, len(args), plural(len(args))).
+			Hint("usage: " + cmd.UseLine())
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

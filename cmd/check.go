@@ -1,0 +1,210 @@
+package cmd
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/ui"
+)
+
+type checkOptions struct {
+	role        string
+	user        string
+	permissions []string
+	endpoints   []string
+	list        bool
+	quiet       bool
+	format      ui.Format
+}
+
+// decisionView is one line of `check` (JSON and YAML shape documented in the README).
+type decisionView struct {
+	Permission string   `json:"permission,omitempty" yaml:"permission,omitempty"`
+	Operation  string   `json:"operation,omitempty" yaml:"operation,omitempty"`
+	Allowed    bool     `json:"allowed" yaml:"allowed"`
+	Reason     string   `json:"reason" yaml:"reason"`
+	Missing    []string `json:"missing_scopes,omitempty" yaml:"missing_scopes,omitempty"`
+}
+
+type checkView struct {
+	Role      string         `json:"role" yaml:"role"`
+	User      string         `json:"user,omitempty" yaml:"user,omitempty"`
+	Allowed   bool           `json:"allowed" yaml:"allowed"`
+	Decisions []decisionView `json:"decisions" yaml:"decisions"`
+}
+
+func newCheckCommand(a *app) *cobra.Command {
+	var opts checkOptions
+	var output string
+	c := &cobra.Command{
+		Use:   "check ROLE PERMISSION...",
+		Short: "Answer whether a role may use permissions or call Klaviyo endpoints",
+		Long: `Answer whether a role holds permissions, one line per question: "yes", or "no - " and the
+reason. With several questions each line starts with the question.
+
+--user resolves the role from the policy's users, --endpoint asks whether the role's
+scopes cover a Klaviyo call (naming the scopes missing), and --list prints the
+permissions the role holds.` + exitStatus(exitOK, exitFindings, exitUsage),
+		Example: `  klrbac check marketer canSendCampaigns
+  klrbac check viewer canReadProfiles canDeleteProfiles
+  klrbac check --user alice@example.com canManageLists
+  klrbac check service --endpoint "POST /api/events"
+  klrbac check developer --list
+  if klrbac check -q "$ROLE" canDeleteProfiles; then ...; fi`,
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			if len(args) == 0 && opts.user == "" {
+				return a.completeRoles()(cmd, args, prefix)
+			}
+			return a.completePermissions()(cmd, args, prefix)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := outputFormat(output, listFormats...)
+			if err != nil {
+				return err
+			}
+			opts.format = f
+			if opts.user == "" {
+				if len(args) == 0 {
+					return fault.Usagef("check needs a ROLE (or --user USER)").Hint("usage: " + cmd.UseLine())
+				}
+				opts.role, args = args[0], args[1:]
+			}
+			opts.permissions = args
+			if !opts.list && len(opts.permissions) == 0 && len(opts.endpoints) == 0 {
+				return fault.Usagef("check needs at least one PERMISSION, --endpoint or --list").Hint("usage: " + cmd.UseLine())
+			}
+			if opts.list && (len(opts.permissions) > 0 || len(opts.endpoints) > 0) {
+				return fault.Usagef("--list cannot be combined with permissions or --endpoint").Hint("run the two questions separately")
+			}
+			pol, err := a.policy()
+			if err != nil {
+				return err
+			}
+			return runCheck(a.io, pol, opts)
+		},
+	}
+	c.Flags().StringVarP(&opts.user, "user", "u", "", "resolve the role from this user's entry in the policy")
+	c.Flags().StringArrayVarP(&opts.endpoints, "endpoint", "e", nil, `ask whether the role's scopes cover a Klaviyo call, "METHOD PATH" (repeatable)`)
+	c.Flags().BoolVarP(&opts.list, "list", "l", false, "list the permissions the role holds")
+	c.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "print nothing; answer with the exit code only")
+	addOutputFlag(c, &output, listFormats...)
+	_ = c.RegisterFlagCompletionFunc("user", a.completeUsers())
+	return c
+}
+
+// checkResult is what a check decided, for rendering and for the audit trail.
+type checkResult struct {
+	view checkView
+}
+
+func runCheck(io *ui.IO, pol *policy.Policy, opts checkOptions) error {
+	res, err := decideCheck(pol, opts)
+	if err != nil {
+		return err
+	}
+	if err := renderCheck(io, res, opts); err != nil {
+		return err
+	}
+	if !res.view.Allowed {
+		return fault.Silent(fault.Findings)
+	}
+	return nil
+}
+
+// decideCheck resolves the role and answers every question; unknown names are usage errors, raised
+// before anything is printed.
+func decideCheck(pol *policy.Policy, opts checkOptions) (checkResult, error) {
+	roleName := opts.role
+	subject := ""
+	if opts.user != "" {
+		u, err := pol.LookupUser(opts.user)
+		if err != nil {
+			return checkResult{}, err
+		}
+		roleName, subject = u.Role, fmt.Sprintf("user %s (role %s)", u.Name, u.Role)
+	}
+	role, err := pol.LookupRole(roleName)
+	if err != nil {
+		return checkResult{}, err
+	}
+	if subject == "" {
+		subject = "role " + role.Name
+	}
+	v := checkView{Role: role.Name, User: opts.user, Allowed: true, Decisions: []decisionView{}}
+	if opts.list {
+		for _, p := range role.Permissions {
+			v.Decisions = append(v.Decisions, decisionView{Permission: p, Allowed: true, Reason: subject + " holds " + p})
+		}
+		return checkResult{view: v}, nil
+	}
+	for _, name := range opts.permissions {
+		if _, err := pol.LookupPermission(name); err != nil {
+			return checkResult{}, err
+		}
+		d := pol.Decide(role, name)
+		reason := subject + " holds " + name
+		if !d.Allowed {
+			reason = subject + " does not hold " + name
+		}
+		v.Decisions = append(v.Decisions, decisionView{Permission: name, Allowed: d.Allowed, Reason: reason})
+	}
+	for _, call := range opts.endpoints {
+		method, path, err := splitCall([]string{call})
+		if err != nil {
+			return checkResult{}, err
+		}
+		op, err := findOperation(method, path)
+		if err != nil {
+			return checkResult{}, err
+		}
+		if op.PublicKey {
+			return checkResult{}, fault.Usagef("%s takes the public key, not a private key: roles' scopes do not apply", op).
+				Hint("check /api/... operations; /client/... ones are open to anyone with the 6-character public key")
+		}
+		d := pol.DecideOperation(role, op)
+		reason := fmt.Sprintf("%s has %s", subject, strings.Join(d.Needs, ", "))
+		if !d.Allowed {
+			reason = fmt.Sprintf("%s lacks scope%s %s", subject, plural(len(d.Missing)), strings.Join(d.Missing, ", "))
+		}
+		v.Decisions = append(v.Decisions, decisionView{Operation: d.Operation, Allowed: d.Allowed, Reason: reason, Missing: d.Missing})
+	}
+	for _, d := range v.Decisions {
+		v.Allowed = v.Allowed && d.Allowed
+	}
+	return checkResult{view: v}, nil
+}
+
+func renderCheck(io *ui.IO, res checkResult, opts checkOptions) error {
+	if opts.quiet {
+		return nil
+	}
+	if opts.format != ui.Table {
+		return io.Encode(opts.format, res.view)
+	}
+	if opts.list {
+		for _, d := range res.view.Decisions {
+			fmt.Fprintln(io.Out, d.Permission)
+		}
+		return nil
+	}
+	prefix := len(res.view.Decisions) > 1
+	for _, d := range res.view.Decisions {
+		line := "yes"
+		if !d.Allowed {
+			line = "no - " + d.Reason
+		}
+		if prefix {
+			q := d.Permission
+			if q == "" {
+				q = d.Operation
+			}
+			line = q + ": " + line
+		}
+		fmt.Fprintln(io.Out, line)
+	}
+	return nil
+}

@@ -1,0 +1,269 @@
+package cmd
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/klrbac/klrbac/internal/config"
+	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/ui"
+)
+
+func newConfigCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "config",
+		Short: "Create, locate, show and validate the config file",
+		Long: `Create, locate, show and validate klrbac's config file: the policy (permissions, roles,
+users) and settings (klaviyo, audit, keyring, oauth).
+
+klrbac reads the first of: --config FILE, $KLRBAC_CONFIG, ./klrbac.yaml,
+$XDG_CONFIG_HOME/klrbac/config.yaml. With none, the embedded default policy applies.
+For each setting a flag beats the environment, which beats the file, which beats the
+default.` + exitStatus(exitOK, exitUsage, exitUnavailable),
+		Args: cobra.NoArgs,
+	}
+	c.AddCommand(newConfigInitCommand(a), newConfigPathCommand(a), newConfigShowCommand(a), newConfigValidateCommand(a))
+	return c
+}
+
+func newConfigInitCommand(a *app) *cobra.Command {
+	var force bool
+	c := &cobra.Command{
+		Use:   "init [FILE]",
+		Short: "Write the default policy as a commented config file",
+		Long: `Write the default policy, with comments explaining each part, to FILE (default: --config,
+$KLRBAC_CONFIG, else $XDG_CONFIG_HOME/klrbac/config.yaml). The file is created with mode
+0600. An existing file is never replaced without --force.` + exitStatus(exitOK, exitUsage, exitUnavailable),
+		Example: "  klrbac config init ./klrbac.yaml\n  klrbac config init --force",
+		Args:    rangeArgs(0, 1, "at most one FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := ""
+			if len(args) == 1 {
+				path = args[0]
+			} else if paths, explicit := config.Candidates(a.opts); explicit {
+				path = paths[0]
+			} else {
+				p, err := config.DefaultPath()
+				if err != nil {
+					return err
+				}
+				path = p
+			}
+			return runConfigInit(a, path, force)
+		},
+	}
+	c.Flags().BoolVarP(&force, "force", "f", false, "replace an existing file")
+	return c
+}
+
+func runConfigInit(a *app, path string, force bool) error {
+	if err := config.Init(path, force); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.io.Err, "wrote %s\n", path)
+	return nil
+}
+
+// configPathView is the JSON and YAML shape of `config path`.
+type configPathView struct {
+	File     string   `json:"file" yaml:"file"`
+	Explicit bool     `json:"explicit" yaml:"explicit"`
+	Searched []string `json:"searched" yaml:"searched"`
+}
+
+func newConfigPathCommand(a *app) *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "path",
+		Short: "Print the config file klrbac reads",
+		Long: `Print the path of the config file klrbac reads. When there is none, print nothing on
+stdout and say on stderr where klrbac looked.` + exitStatus(exitOK, exitUsage),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := outputFormat(output, listFormats...)
+			if err != nil {
+				return err
+			}
+			paths, explicit := config.Candidates(a.opts)
+			file, err := config.Find(a.opts)
+			if err != nil {
+				return err
+			}
+			if f != ui.Table {
+				return a.io.Encode(f, configPathView{File: file, Explicit: explicit, Searched: paths})
+			}
+			if file == "" {
+				fmt.Fprintf(a.io.Err, "no config file found (searched %s); the embedded default policy applies\n", dash(paths))
+				return nil
+			}
+			fmt.Fprintln(a.io.Out, file)
+			return nil
+		},
+	}
+	addOutputFlag(c, &output, listFormats...)
+	return c
+}
+
+func newConfigShowCommand(a *app) *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "show",
+		Short: "Print the effective configuration",
+		Long: `Print the effective configuration: every setting after flags, environment and file are
+applied, then the policy. The YAML form is itself a valid config file, with a comment
+on each setting that does not come from the default saying where it comes from.` + exitStatus(exitOK, exitUsage),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := outputFormat(output, ui.YAML, ui.JSON)
+			if err != nil {
+				return err
+			}
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			return runConfigShow(a.io, cfg, f)
+		},
+	}
+	addOutputFlag(c, &output, ui.YAML, ui.JSON)
+	return c
+}
+
+// effectiveDoc is the config file shape `config show` prints.
+type effectiveDoc struct {
+	Settings    map[string]map[string]string `json:"settings"`
+	Permissions map[string]permissionEntry   `json:"permissions"`
+	Roles       map[string]roleEntry         `json:"roles"`
+	Users       map[string]string            `json:"users"`
+}
+
+type permissionEntry struct {
+	Description string   `json:"description" yaml:"description"`
+	Scopes      []string `json:"scopes" yaml:"scopes,flow"`
+}
+
+type roleEntry struct {
+	Description string   `json:"description" yaml:"description"`
+	FullAccess  bool     `json:"full_access,omitempty" yaml:"full_access,omitempty"`
+	KeyEnv      string   `json:"key_env,omitempty" yaml:"key_env,omitempty"`
+	Permissions []string `json:"permissions" yaml:"permissions,flow"`
+	ExtraScopes []string `json:"extra_scopes,omitempty" yaml:"extra_scopes,omitempty,flow"`
+}
+
+func runConfigShow(io *ui.IO, cfg *config.Config, f ui.Format) error {
+	pol := cfg.Policy
+	if f == ui.JSON {
+		doc := effectiveDoc{Settings: map[string]map[string]string{}, Permissions: map[string]permissionEntry{},
+			Roles: map[string]roleEntry{}, Users: map[string]string{}}
+		for _, s := range config.Settings {
+			section, key := splitKey(s.Key)
+			if doc.Settings[section] == nil {
+				doc.Settings[section] = map[string]string{}
+			}
+			doc.Settings[section][key] = cfg.String(s.Key)
+		}
+		for _, p := range pol.Permissions {
+			doc.Permissions[p.Name] = permissionEntry{p.Description, nonNil(p.Scopes)}
+		}
+		for _, r := range pol.Roles {
+			doc.Roles[r.Name] = roleEntry{r.Description, r.FullAccess, r.KeyEnv, nonNil(r.Permissions), r.ExtraScopes}
+		}
+		for _, u := range pol.Users {
+			doc.Users[u.Name] = u.Role
+		}
+		return io.JSON(doc)
+	}
+	return io.YAML(effectiveYAML(cfg, pol))
+}
+
+func splitKey(key string) (section, name string) {
+	for i := range key {
+		if key[i] == '.' {
+			return key[:i], key[i+1:]
+		}
+	}
+	return key, ""
+}
+
+// effectiveYAML builds the YAML document node by node so that it keeps the policy's order and can
+// carry a comment naming each setting's source.
+func effectiveYAML(cfg *config.Config, pol *policy.Policy) *yaml.Node {
+	doc := &yaml.Node{Kind: yaml.MappingNode}
+	src := "defaults"
+	if cfg.File != "" {
+		src = cfg.File
+	}
+	doc.HeadComment = "effective klrbac configuration (file: " + src + ")"
+	sections := map[string]*yaml.Node{}
+	for _, s := range config.Settings {
+		section, key := splitKey(s.Key)
+		m, ok := sections[section]
+		if !ok {
+			m = &yaml.Node{Kind: yaml.MappingNode}
+			sections[section] = m
+			doc.Content = append(doc.Content, scalar(section), m)
+		}
+		// Quoted, so that a revision reads back as a string and not a date.
+		v := &yaml.Node{Kind: yaml.ScalarNode, Value: cfg.String(s.Key), Style: yaml.DoubleQuotedStyle}
+		if from := cfg.Source(s.Key); from != "default" {
+			v.LineComment = "from " + from
+		}
+		m.Content = append(m.Content, scalar(key), v)
+	}
+	perms := &yaml.Node{Kind: yaml.MappingNode}
+	for _, p := range pol.Permissions {
+		perms.Content = append(perms.Content, scalar(p.Name), encodeNode(permissionEntry{p.Description, nonNil(p.Scopes)}))
+	}
+	roles := &yaml.Node{Kind: yaml.MappingNode}
+	for _, r := range pol.Roles {
+		roles.Content = append(roles.Content, scalar(r.Name), encodeNode(roleEntry{r.Description, r.FullAccess, r.KeyEnv, nonNil(r.Permissions), r.ExtraScopes}))
+	}
+	users := &yaml.Node{Kind: yaml.MappingNode}
+	for _, u := range pol.Users {
+		users.Content = append(users.Content, scalar(u.Name), scalar(u.Role))
+	}
+	doc.Content = append(doc.Content, scalar("permissions"), perms, scalar("roles"), roles)
+	if len(pol.Users) > 0 {
+		doc.Content = append(doc.Content, scalar("users"), users)
+	}
+	return doc
+}
+
+func scalar(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s} }
+
+func encodeNode(v any) *yaml.Node {
+	var n yaml.Node
+	_ = n.Encode(v)
+	return &n
+}
+
+func newConfigValidateCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "validate [FILE]",
+		Short: "Check a config file and report every problem with its line",
+		Long: `Check a config file (default: the one klrbac would read) and report every problem, each
+with its file:line and a hint. Nothing is changed.` + exitStatus(exitOK, exitUsage),
+		Example: "  klrbac config validate\n  klrbac config validate ./klrbac.yaml",
+		Args:    rangeArgs(0, 1, "at most one FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := a.opts
+			if len(args) == 1 {
+				opts.File = args[0]
+			}
+			cfg, err := config.Load(opts)
+			if err != nil {
+				return err
+			}
+			src := cfg.File
+			if src == "" {
+				src = "no config file; the embedded default"
+			}
+			p := cfg.Policy
+			fmt.Fprintf(a.io.Out, "%s: valid (%d roles, %d permissions, %d users)\n", src, len(p.Roles), len(p.Permissions), len(p.Users))
+			return nil
+		},
+	}
+	return c
+}

@@ -1,0 +1,48 @@
+package cmd
+
+import (
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klrbac/klrbac/internal/ui"
+)
+
+// addOutputFlag registers -o/--output with the formats a command supports; the first is the default.
+func addOutputFlag(c *cobra.Command, p *string, formats ...ui.Format) {
+	names := make([]string, len(formats))
+	for i, f := range formats {
+		names[i] = string(f)
+	}
+	c.Flags().StringVarP(p, "output", "o", names[0], "output format: "+strings.Join(names, ", "))
+	_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(names, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// outputFormat validates the -o value of command c.
+func outputFormat(s string, formats ...ui.Format) (ui.Format, error) {
+	return ui.ParseFormat(s, formats...)
+}
+
+var listFormats = []ui.Format{ui.Table, ui.JSON, ui.YAML}
+
+func dash(items []string) string {
+	if len(items) == 0 {
+		return "-"
+	}
+	return strings.Join(items, ", ")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// nonNil keeps empty lists as [] rather than null in JSON, so consumers need no null checks.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,180 @@
+// Package cmd holds klrbac's cobra commands. Each parses its flags, calls the internal packages with
+// plain values and renders the result; exit codes are decided in one place (errors.go).
+package cmd
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klrbac/klrbac/internal/config"
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/ui"
+)
+
+// app carries what commands share. Everything costly is loaded on first use, so a command pays only
+// for what it touches: `klrbac version` never reads a config file.
+type app struct {
+	io   *ui.IO
+	opts config.Options
+	// started is set once cobra has parsed flags and arguments; an error before that is a usage error.
+	started bool
+
+	cfg    *config.Config
+	cfgErr error
+	loaded bool
+}
+
+func (a *app) config() (*config.Config, error) {
+	if !a.loaded {
+		a.cfg, a.cfgErr = config.Load(a.opts)
+		a.loaded = true
+	}
+	return a.cfg, a.cfgErr
+}
+
+func (a *app) policy() (*policy.Policy, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	return c.Policy, nil
+}
+
+// Execute runs klrbac with the process's arguments and streams and returns its exit code.
+func Execute() int {
+	return Run(context.Background(), os.Args[1:], ui.System())
+}
+
+// interruptible returns a context cancelled by Ctrl-C or SIGTERM, for commands that wait on the
+// network, a browser or a file, so they can stop cleanly and exit 130. Short commands do not call it:
+// the default signal action already ends them at once, and installing handlers costs start-up time.
+func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}
+
+// Run runs klrbac with the given arguments and streams and returns its exit code.
+func Run(ctx context.Context, args []string, streams *ui.IO) int {
+	a := &app{io: streams}
+	root := newRootCommand(a, args)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !a.started && fault.KindOf(err) == fault.Unclassified {
+		err = usageError(err, root, args)
+	}
+	if err == nil && ctx.Err() != nil {
+		err = context.Canceled
+	}
+	return a.report(err)
+}
+
+// NewRootCommand returns klrbac's whole command tree, for generating completions and man pages.
+func NewRootCommand() *cobra.Command { return newRootCommand(&app{io: ui.System()}, nil) }
+
+// topLevel lists the top-level commands with their names and aliases, so that a run naming one of
+// them builds only that command: building the whole tree costs `klrbac check` a noticeable share of
+// its run time. A test checks the names against the commands themselves.
+var topLevel = []struct {
+	names []string
+	group string
+	build func(*app) *cobra.Command
+}{
+	{[]string{"check"}, "policy", newCheckCommand},
+	{[]string{"roles"}, "policy", newRolesCommand},
+	{[]string{"permissions", "perms"}, "policy", newPermissionsCommand},
+	{[]string{"who-can"}, "policy", newWhoCanCommand},
+	{[]string{"scopes"}, "policy", newScopesCommand},
+	{[]string{"config"}, "admin", newConfigCommand},
+	{[]string{"version"}, "", newVersionCommand},
+}
+
+// newRootCommand builds the command tree for args: only the named top-level command when args start
+// with one, else everything (help, completion, unknown commands and their suggestions need it all).
+func newRootCommand(a *app, args []string) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "klrbac",
+		Short: "Role-based access control over Klaviyo",
+		Long: `klrbac gives teams role-based access control over Klaviyo.
+
+Klaviyo has no roles, only scoped private API keys and scoped OAuth apps. klrbac turns a
+team's roles, permissions and Klaviyo scopes into something to list, query (klrbac check),
+prove against the real keys, and audit. With no config file it uses a built-in reference
+policy with the roles admin, marketer, developer, viewer and service.` + exitStatus(
+			exitOK, exitFindings, exitUsage, exitUnavailable, exitInterrupted),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       versionString(),
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			a.started = true
+			if noColor, _ := cmd.Flags().GetBool("no-color"); noColor {
+				a.io.Color = false
+			}
+			return nil
+		},
+	}
+	root.SetIn(a.io.In)
+	root.SetOut(a.io.Out)
+	root.SetErr(a.io.Err)
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fault.Wrap(fault.Usage, err).Hint("run '" + cmd.CommandPath() + " --help' for usage")
+	})
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.opts.File, "config", "", "config file (default: $KLRBAC_CONFIG, ./klrbac.yaml, then $XDG_CONFIG_HOME/klrbac/config.yaml)")
+	pf.String("api-url", "", "Klaviyo API base URL (env KLRBAC_API_URL)")
+	pf.String("revision", "", "Klaviyo API revision (env KLRBAC_REVISION)")
+	pf.String("audit-log", "", "audit log file (env KLRBAC_AUDIT_LOG)")
+	pf.Bool("no-color", false, "never colour output (also: NO_COLOR)")
+	a.opts.Flags = pf
+	_ = root.RegisterFlagCompletionFunc("config", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
+	})
+
+	root.AddGroup(
+		&cobra.Group{ID: "policy", Title: "Policy:"},
+		&cobra.Group{ID: "admin", Title: "Administration:"},
+	)
+	first := ""
+	if len(args) > 0 {
+		first = args[0]
+	}
+	only := -1
+	for i, t := range topLevel {
+		if slices.Contains(t.names, first) {
+			only = i
+		}
+	}
+	for i, t := range topLevel {
+		if only >= 0 && i != only {
+			continue
+		}
+		c := t.build(a)
+		c.GroupID = t.group
+		root.AddCommand(c)
+	}
+	if only < 0 {
+		root.AddCommand(newExitCodesTopic())
+	}
+	return root
+}
+
+// usageError classifies an error cobra raised before any command ran: an unknown command, a wrong
+// number of arguments or a missing required flag.
+func usageError(err error, root *cobra.Command, args []string) error {
+	path := root.CommandPath()
+	if c, _, ferr := root.Find(args); ferr == nil && c != nil {
+		path = c.CommandPath()
+	}
+	var fe *fault.Error
+	if errors.As(err, &fe) {
+		return err
+	}
+	return fault.Wrap(fault.Usage, err).Hint("run '" + path + " --help' for usage")
+}

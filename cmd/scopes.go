@@ -1,0 +1,194 @@
+package cmd
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klrbac/klrbac/internal/catalog"
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/ui"
+)
+
+// scopeView is the JSON and YAML shape of a scope in `scopes list`.
+type scopeView struct {
+	Scope      string   `json:"scope" yaml:"scope"`
+	Access     string   `json:"access" yaml:"access"`
+	Operations int      `json:"operations" yaml:"operations"`
+	Roles      []string `json:"roles" yaml:"roles"`
+}
+
+func newScopesCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "scopes",
+		Short: "List Klaviyo scopes and find the scopes an API call needs",
+		Long: `List Klaviyo's scopes and find which scopes a Klaviyo API call needs.
+
+The catalog comes from Klaviyo's published OpenAPI spec (revision ` + catalog.SpecRevision + `). Where an
+operation lists several scopes, klrbac treats all of them as required.` + exitStatus(exitOK, exitUsage),
+		Args: cobra.NoArgs,
+	}
+	c.AddCommand(newScopesListCommand(a), newScopesForCommand(a))
+	return c
+}
+
+func newScopesListCommand(a *app) *cobra.Command {
+	var output string
+	var all bool
+	c := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List scopes with their access, operation count and the roles needing them",
+		Long: `List the scopes Klaviyo's stable operations use: read or write, how many operations need each,
+and which roles' keys need it. --all adds the scopes a private key can hold that no stable
+operation uses (such as credentials:read).` + exitStatus(exitOK, exitUsage),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := outputFormat(output, listFormats...)
+			if err != nil {
+				return err
+			}
+			pol, err := a.policy()
+			if err != nil {
+				return err
+			}
+			return runScopesList(a.io, pol, all, f)
+		},
+	}
+	c.Flags().BoolVar(&all, "all", false, "include every scope a private key can hold")
+	addOutputFlag(c, &output, listFormats...)
+	return c
+}
+
+func runScopesList(io *ui.IO, pol *policy.Policy, all bool, f ui.Format) error {
+	var views []scopeView
+	used := map[string]bool{}
+	for _, s := range catalog.Scopes() {
+		used[s.Name] = true
+		views = append(views, scopeView{Scope: s.Name, Access: string(s.Access), Operations: s.Operations, Roles: nonNil(pol.RolesNeeding(s.Name))})
+	}
+	if all {
+		for _, s := range catalog.AssignableScopes() {
+			if !used[s] {
+				views = append(views, scopeView{Scope: s, Access: string(catalog.AccessOf(s)), Roles: nonNil(pol.RolesNeeding(s))})
+			}
+		}
+	}
+	if f != ui.Table {
+		return io.Encode(f, views)
+	}
+	rows := make([][]string, len(views))
+	for i, v := range views {
+		rows[i] = []string{v.Scope, v.Access, fmt.Sprint(v.Operations), dash(v.Roles)}
+	}
+	return io.Table([]string{"SCOPE", "ACCESS", "OPERATIONS", "ROLES"}, rows)
+}
+
+// operationView is the JSON and YAML shape of `scopes for`.
+type operationView struct {
+	Method      string   `json:"method" yaml:"method"`
+	Path        string   `json:"path" yaml:"path"`
+	OperationID string   `json:"operation_id" yaml:"operation_id"`
+	Scopes      []string `json:"scopes" yaml:"scopes"`
+	Beta        bool     `json:"beta" yaml:"beta"`
+	PublicKey   bool     `json:"public_key" yaml:"public_key"`
+	RateTier    string   `json:"rate_tier" yaml:"rate_tier"`
+	RateBurst   int      `json:"rate_burst" yaml:"rate_burst"`
+	RateSteady  int      `json:"rate_steady" yaml:"rate_steady"`
+	Roles       []string `json:"roles" yaml:"roles"`
+}
+
+func newScopesForCommand(a *app) *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "for METHOD PATH",
+		Short: "Show the scopes a Klaviyo API call needs",
+		Long: `Show the scopes a Klaviyo API call needs, and which roles' scopes cover it. PATH may be
+concrete (/api/profiles/01HXYZ), a template (/api/profiles/{id}) or a full URL.` + exitStatus(exitOK, exitUsage),
+		Example: "  klrbac scopes for GET /api/profiles/01HXYZ\n  klrbac scopes for 'POST /api/data-privacy-deletion-jobs'",
+		Args:    rangeArgs(1, 2, "METHOD PATH"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := outputFormat(output, listFormats...)
+			if err != nil {
+				return err
+			}
+			method, path, err := splitCall(args)
+			if err != nil {
+				return err
+			}
+			pol, err := a.policy()
+			if err != nil {
+				return err
+			}
+			return runScopesFor(a.io, pol, method, path, f)
+		},
+	}
+	addOutputFlag(c, &output, listFormats...)
+	return c
+}
+
+var httpMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+// splitCall accepts "METHOD PATH" as one argument or two.
+func splitCall(args []string) (method, path string, err error) {
+	if len(args) == 1 {
+		args = strings.Fields(args[0])
+	}
+	if len(args) != 2 {
+		return "", "", fault.Usagef("expected METHOD PATH, such as GET /api/profiles").Hint(`quote both together or pass them as two arguments: "GET /api/profiles"`)
+	}
+	method = strings.ToUpper(args[0])
+	for _, m := range httpMethods {
+		if m == method {
+			return method, args[1], nil
+		}
+	}
+	return "", "", fault.Usagef("%q is not an HTTP method", args[0]).Hint("use one of " + strings.Join(httpMethods, ", "))
+}
+
+// findOperation looks a call up in the catalog, or explains with the nearest operations.
+func findOperation(method, path string) (catalog.Operation, error) {
+	if op, ok := catalog.Find(method, path); ok {
+		return op, nil
+	}
+	e := fault.Usagef("no Klaviyo operation matches %s %s", method, catalog.NormalizePath(path))
+	for _, op := range catalog.Nearest(method, path, 3) {
+		e.Hint("nearest: " + op.String())
+	}
+	return catalog.Operation{}, e
+}
+
+func runScopesFor(io *ui.IO, pol *policy.Policy, method, path string, f ui.Format) error {
+	op, err := findOperation(method, path)
+	if err != nil {
+		return err
+	}
+	v := operationView{
+		Method: op.Method, Path: op.Path, OperationID: op.ID, Scopes: nonNil(op.Scopes), Beta: op.Beta,
+		PublicKey: op.PublicKey, RateTier: op.Tier(), RateBurst: op.Burst, RateSteady: op.Steady, Roles: []string{},
+	}
+	if !op.PublicKey {
+		for _, r := range pol.Roles {
+			if pol.DecideOperation(r, op).Allowed {
+				v.Roles = append(v.Roles, r.Name)
+			}
+		}
+	}
+	if f != ui.Table {
+		return io.Encode(f, v)
+	}
+	fmt.Fprintf(io.Out, "operation:  %s (%s %s)\n", v.OperationID, v.Method, v.Path)
+	fmt.Fprintf(io.Out, "scopes:     %s\n", dash(v.Scopes))
+	fmt.Fprintf(io.Out, "rate limit: %s (%d/s burst, %d/m steady)\n", v.RateTier, v.RateBurst, v.RateSteady)
+	if op.Beta {
+		fmt.Fprintf(io.Out, "revision:   beta: needs a .pre revision\n")
+	}
+	if op.PublicKey {
+		fmt.Fprintf(io.Out, "auth:       public key (company_id); no private key scopes apply\n")
+		return nil
+	}
+	fmt.Fprintf(io.Out, "roles:      %s\n", dash(v.Roles))
+	return nil
+}

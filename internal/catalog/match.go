@@ -1,0 +1,127 @@
+package catalog
+
+import (
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/klrbac/klrbac/internal/suggest"
+)
+
+type template struct {
+	op       *Operation
+	segments []string // "" marks a path parameter
+}
+
+var templates = sync.OnceValue(func() []template {
+	var out []template
+	for _, ops := range [][]Operation{stableOperations, betaOperations} {
+		for i := range ops {
+			out = append(out, template{op: &ops[i], segments: templateSegments(ops[i].Path)})
+		}
+	}
+	return out
+})
+
+func templateSegments(path string) []string {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+			segs[i] = ""
+		}
+	}
+	return segs
+}
+
+// NormalizePath reduces what a user may paste (a full URL, a query string, a trailing slash) to the
+// path Klaviyo routes on.
+func NormalizePath(raw string) string {
+	p := strings.TrimSpace(raw)
+	if u, err := url.Parse(p); err == nil && u.Host != "" {
+		p = u.Path
+	}
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	p = strings.TrimRight(p, "/")
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return p
+}
+
+// Find returns the operation that a concrete call such as GET /api/profiles/01HXYZ reaches. Literal
+// segments win over parameters, so /api/profiles/bulk is not read as a profile id; stable operations
+// win over beta ones.
+func Find(method, path string) (Operation, bool) {
+	method = strings.ToUpper(strings.TrimSpace(method))
+	segs := strings.Split(strings.Trim(NormalizePath(path), "/"), "/")
+	var best *template
+	bestLiterals := -1
+	for i := range templates() {
+		t := &templates()[i]
+		if t.op.Method != method || len(t.segments) != len(segs) {
+			continue
+		}
+		literals, ok := 0, true
+		for j, s := range t.segments {
+			if s == "" {
+				if segs[j] == "" {
+					ok = false
+					break
+				}
+				continue
+			}
+			if s != segs[j] {
+				ok = false
+				break
+			}
+			literals++
+		}
+		if ok && literals > bestLiterals {
+			best, bestLiterals = t, literals
+		}
+	}
+	if best == nil {
+		return Operation{}, false
+	}
+	return *best.op, true
+}
+
+// Nearest returns up to n operations whose templates look most like the call, for a hint when Find
+// fails: segment by segment, a parameter matches anything and a literal costs its edit distance.
+func Nearest(method, path string, n int) []Operation {
+	method = strings.ToUpper(strings.TrimSpace(method))
+	segs := strings.Split(strings.Trim(NormalizePath(path), "/"), "/")
+	type scored struct {
+		op   *Operation
+		cost int
+	}
+	var all []scored
+	for _, t := range templates() {
+		cost := 0
+		if t.op.Method != method {
+			cost += 3
+		}
+		for j := 0; j < max(len(segs), len(t.segments)); j++ {
+			switch {
+			case j >= len(segs) || j >= len(t.segments):
+				cost += 8
+			case t.segments[j] == "":
+			default:
+				cost += suggest.Distance(segs[j], t.segments[j])
+			}
+		}
+		all = append(all, scored{t.op, cost})
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].cost < all[j].cost })
+	var out []Operation
+	for _, s := range all {
+		if len(out) == n {
+			break
+		}
+		out = append(out, *s.op)
+	}
+	return out
+}

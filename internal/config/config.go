@@ -1,0 +1,414 @@
+// Package config finds and reads klrbac's configuration file and resolves each setting with viper:
+// flag, then environment, then file, then the built-in default. The policy sections of the same file
+// go to package policy, which knows their rules.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/suggest"
+)
+
+// Setting is one configuration key and the places its value may come from.
+type Setting struct {
+	Key     string // config key, e.g. klaviyo.api_url
+	Env     string // environment variable
+	Flag    string // global flag, if any
+	Default string
+	Help    string
+	check   func(string) error
+}
+
+// DefaultRevision is the Klaviyo API revision klrbac speaks unless told otherwise.
+const DefaultRevision = "2026-07-15"
+
+// Settings lists every setting klrbac reads, in the order `config show` prints them.
+var Settings = []Setting{
+	{Key: "klaviyo.api_url", Env: "KLRBAC_API_URL", Flag: "api-url", Default: "https://a.klaviyo.com",
+		Help: "Klaviyo API base URL; also hosts /oauth/token and /oauth/revoke", check: checkURL},
+	{Key: "klaviyo.auth_url", Env: "KLRBAC_AUTH_URL", Default: "https://www.klaviyo.com",
+		Help: "Klaviyo base URL hosting /oauth/authorize", check: checkURL},
+	{Key: "klaviyo.revision", Env: "KLRBAC_REVISION", Flag: "revision", Default: DefaultRevision,
+		Help: "Klaviyo API revision header (YYYY-MM-DD)", check: checkRevision},
+	{Key: "audit.path", Env: "KLRBAC_AUDIT_LOG", Flag: "audit-log", Default: "",
+		Help: "audit log file (default $XDG_STATE_HOME/klrbac/audit.log)"},
+	{Key: "audit.checks", Env: "KLRBAC_AUDIT_CHECKS", Default: "all",
+		Help: "which check decisions to audit: all, denied or none", check: oneOf("all", "denied", "none")},
+	{Key: "keyring.backend", Env: "KLRBAC_KEYRING", Default: "system",
+		Help: "where secrets live: system (the OS keyring) or off", check: oneOf("system", "off")},
+	{Key: "keyring.timeout", Env: "KLRBAC_KEYRING_TIMEOUT", Default: "3s",
+		Help: "how long to wait for the OS keyring before giving up", check: checkDuration},
+}
+
+// sections are the top-level keys a config file may have, besides the policy's.
+var sections = []string{"klaviyo", "audit", "keyring", "oauth"}
+
+// extraKeys are keys inside settings sections that other packages decode themselves from Raw.
+var extraKeys = map[string][]string{"audit": {"alerts"}, "oauth": {"apps"}}
+
+// Options says where to look for configuration.
+type Options struct {
+	// File is an explicit config file (--config); it must exist.
+	File string
+	// Flags holds the global flags that override settings.
+	Flags *pflag.FlagSet
+}
+
+// Config is the effective configuration.
+type Config struct {
+	// File is the config file read, or "" when none was found and only defaults apply.
+	File   string
+	Policy *policy.Policy
+
+	v     *viper.Viper
+	flags *pflag.FlagSet
+	// fileValues holds the settings the file sets, as written: handing viper the file to parse would
+	// let YAML turn an unquoted revision such as 2026-07-15 into a timestamp.
+	fileValues map[string]map[string]any
+	raw        map[string]policy.Section
+}
+
+// Candidates returns where klrbac looks for a config file, in order, and which of them was named
+// explicitly (by --config or KLRBAC_CONFIG).
+func Candidates(opts Options) (paths []string, explicit bool) {
+	if opts.File != "" {
+		return []string{opts.File}, true
+	}
+	if env := os.Getenv("KLRBAC_CONFIG"); env != "" {
+		return []string{env}, true
+	}
+	paths = []string{"klrbac.yaml"}
+	if dir, err := os.UserConfigDir(); err == nil {
+		paths = append(paths, filepath.Join(dir, "klrbac", "config.yaml"))
+	}
+	return paths, false
+}
+
+// Find returns the config file to read, or "" when there is none and the defaults apply.
+func Find(opts Options) (string, error) {
+	paths, explicit := Candidates(opts)
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		switch {
+		case err == nil && st.IsDir():
+			return "", fault.Configf("config file %s is a directory", p).Hint("point --config or KLRBAC_CONFIG at a YAML file")
+		case err == nil:
+			return p, nil
+		case explicit && errors.Is(err, fs.ErrNotExist):
+			return "", fault.Configf("config file %s does not exist", p).Hint("create one with `klrbac config init --config " + p + "`")
+		case explicit || !errors.Is(err, fs.ErrNotExist):
+			return "", fault.Configf("cannot read config file: %w", err)
+		}
+	}
+	return "", nil
+}
+
+// Load finds the config file, reads it and resolves every setting.
+func Load(opts Options) (*Config, error) {
+	file, err := Find(opts)
+	if err != nil {
+		return nil, err
+	}
+	var data []byte
+	if file != "" {
+		if data, err = os.ReadFile(file); err != nil {
+			return nil, fault.Configf("cannot read config file: %w", err)
+		}
+	}
+	return Parse(file, data, opts.Flags)
+}
+
+// Parse builds the effective configuration from a config file's contents (nil: no file).
+func Parse(file string, data []byte, flags *pflag.FlagSet) (*Config, error) {
+	c := &Config{File: file, flags: flags, fileValues: map[string]map[string]any{}, raw: map[string]policy.Section{}}
+	c.v = viper.New()
+	for _, s := range Settings {
+		def := s.Default
+		if s.Key == "audit.path" {
+			if dir, err := StateDir(); err == nil {
+				def = filepath.Join(dir, "audit.log")
+			}
+		}
+		c.v.SetDefault(s.Key, def)
+		_ = c.v.BindEnv(s.Key, s.Env)
+		if s.Flag != "" && flags != nil {
+			if f := flags.Lookup(s.Flag); f != nil {
+				_ = c.v.BindPFlag(s.Key, f)
+			}
+		}
+	}
+	if data == nil {
+		c.Policy = policy.Default()
+		return c, c.check()
+	}
+	name := file
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlError(name, err)
+	}
+	top, err := policy.TopLevel(name, &doc)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	known := append(slices.Clone(sections), policy.Sections...)
+	for _, key := range sortedSectionNames(top) {
+		sec := top[key]
+		if !slices.Contains(known, key) {
+			errs = append(errs, problem(name, sec.Key, suggestion(key, known, "known sections: "+strings.Join(known, ", ")),
+				"unknown top-level key %q", key))
+			continue
+		}
+		if slices.Contains(sections, key) {
+			errs = append(errs, c.checkSection(name, key, sec)...)
+			c.raw[key] = sec
+		}
+	}
+	pol, err := policy.FromSections(name, top, policy.Default())
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	c.Policy = pol
+	merged := make(map[string]any, len(c.fileValues))
+	for k, v := range c.fileValues {
+		merged[k] = v
+	}
+	if err := c.v.MergeConfigMap(merged); err != nil {
+		return nil, fault.Configf("%s: %v", name, err)
+	}
+	return c, c.check()
+}
+
+func sortedSectionNames(top map[string]policy.Section) []string {
+	names := make([]string, 0, len(top))
+	for k := range top {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool { return top[names[i]].Key.Line < top[names[j]].Key.Line })
+	return names
+}
+
+// checkSection reports unknown keys and non-scalar values inside a settings section, and notes which
+// settings the file sets.
+func (c *Config) checkSection(file, section string, sec policy.Section) []error {
+	if sec.Value.Kind == yaml.ScalarNode && sec.Value.Tag == "!!null" {
+		return nil
+	}
+	if sec.Value.Kind != yaml.MappingNode {
+		return []error{problem(file, sec.Value, "", "%s: expected a mapping", section)}
+	}
+	var known []string
+	for _, s := range Settings {
+		if strings.HasPrefix(s.Key, section+".") {
+			known = append(known, strings.TrimPrefix(s.Key, section+"."))
+		}
+	}
+	known = append(known, extraKeys[section]...)
+	var errs []error
+	for i := 0; i+1 < len(sec.Value.Content); i += 2 {
+		k, v := sec.Value.Content[i], sec.Value.Content[i+1]
+		if !slices.Contains(known, k.Value) {
+			errs = append(errs, problem(file, k, suggestion(k.Value, known, "known keys: "+strings.Join(known, ", ")),
+				"%s: unknown key %q", section, k.Value))
+			continue
+		}
+		if slices.Contains(extraKeys[section], k.Value) {
+			continue
+		}
+		if v.Kind != yaml.ScalarNode {
+			errs = append(errs, problem(file, v, "", "%s.%s: expected a single value", section, k.Value))
+			continue
+		}
+		key := section + "." + k.Value
+		if c.fileValues[section] == nil {
+			c.fileValues[section] = map[string]any{}
+		}
+		c.fileValues[section][k.Value] = v.Value
+		if s := lookup(key); s.check != nil && c.sourceOf(key) == "file" {
+			if err := s.check(v.Value); err != nil {
+				errs = append(errs, problem(file, v, "", "%s: %v", key, err))
+			}
+		}
+	}
+	return errs
+}
+
+// check validates settings that come from flags or the environment; file values were checked with
+// their line numbers.
+func (c *Config) check() error {
+	var errs []error
+	for _, s := range Settings {
+		src := c.sourceOf(s.Key)
+		if s.check == nil || src == "file" || src == "default" {
+			continue
+		}
+		if err := s.check(c.v.GetString(s.Key)); err != nil {
+			errs = append(errs, fault.Configf("%s (from %s): %v", s.Key, c.Source(s.Key), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func lookup(key string) Setting {
+	for _, s := range Settings {
+		if s.Key == key {
+			return s
+		}
+	}
+	return Setting{}
+}
+
+// String returns a setting's effective value.
+func (c *Config) String(key string) string { return c.v.GetString(key) }
+
+// Duration returns a duration setting's effective value; settings are validated on load.
+func (c *Config) Duration(key string) time.Duration {
+	d, _ := time.ParseDuration(c.v.GetString(key))
+	return d
+}
+
+// Source says where a setting's value comes from: "flag --x", "env X", "file" or "default".
+func (c *Config) Source(key string) string {
+	src := c.sourceOf(key)
+	s := lookup(key)
+	switch src {
+	case "flag":
+		return "flag --" + s.Flag
+	case "env":
+		return "env " + s.Env
+	}
+	return src
+}
+
+func (c *Config) sourceOf(key string) string {
+	s := lookup(key)
+	if s.Flag != "" && c.flags != nil {
+		if f := c.flags.Lookup(s.Flag); f != nil && f.Changed {
+			return "flag"
+		}
+	}
+	// viper ignores empty variables, so an empty one does not count as a source either.
+	if s.Env != "" && os.Getenv(s.Env) != "" {
+		return "env"
+	}
+	section, name, _ := strings.Cut(key, ".")
+	if _, ok := c.fileValues[section][name]; ok {
+		return "file"
+	}
+	return "default"
+}
+
+// Raw returns a settings section's YAML as written in the file, for packages that decode richer
+// structures (audit alerts, OAuth apps) themselves; ok is false when the file has no such section.
+func (c *Config) Raw(section string) (policy.Section, bool) {
+	s, ok := c.raw[section]
+	return s, ok
+}
+
+// StateDir is where klrbac keeps state such as the audit log: $XDG_STATE_HOME/klrbac, by default
+// ~/.local/state/klrbac.
+func StateDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "klrbac"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fault.Configf("cannot locate a state directory: %w", err).Hint("set XDG_STATE_HOME or KLRBAC_AUDIT_LOG")
+	}
+	return filepath.Join(home, ".local", "state", "klrbac"), nil
+}
+
+// DefaultPath is where `klrbac config init` writes when not told otherwise.
+func DefaultPath() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fault.Configf("cannot locate a config directory: %w", err).Hint("pass --config FILE")
+	}
+	return filepath.Join(dir, "klrbac", "config.yaml"), nil
+}
+
+func problem(file string, n *yaml.Node, hint, format string, args ...any) error {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	return (&fault.Error{Kind: fault.Config, Err: &policy.Problem{File: file, Line: line, Msg: fmt.Sprintf(format, args...)}}).Hint(hint)
+}
+
+func suggestion(got string, known []string, fallback string) string {
+	if h := suggest.Hint(suggest.Closest(got, known, 1)); h != "" {
+		return h
+	}
+	return fallback
+}
+
+// Patterns compile on first use: most runs never meet a YAML error or a revision to check.
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
+
+// yamlError turns the YAML library's "yaml: line N: msg" into "file:N: msg".
+func yamlError(file string, err error) error {
+	msg := err.Error()
+	if m := yamlLine().FindStringSubmatch(msg); m != nil {
+		msg = file + ":" + m[1] + ": " + m[2]
+	} else {
+		msg = file + ": " + strings.TrimPrefix(msg, "yaml: ")
+	}
+	return fault.Configf("%s", msg).Hint("the file is not valid YAML; check indentation and quoting around that line")
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", s)
+	}
+	return nil
+}
+
+var revisionPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`) })
+
+func checkRevision(s string) error {
+	if !revisionPattern().MatchString(s) {
+		return fmt.Errorf("%q is not a revision such as %s", s, DefaultRevision)
+	}
+	if _, err := time.Parse(time.DateOnly, s); err != nil {
+		return fmt.Errorf("%q is not a valid date", s)
+	}
+	return nil
+}
+
+func checkDuration(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q is not a positive duration such as 3s", s)
+	}
+	return nil
+}
+
+func oneOf(values ...string) func(string) error {
+	return func(s string) error {
+		if !slices.Contains(values, s) {
+			return fmt.Errorf("%q is not one of %s", s, strings.Join(values, ", "))
+		}
+		return nil
+	}
+}

@@ -1,0 +1,154 @@
+// Package ui renders klrbac's output: tables for people, JSON and YAML for scripts, marks and colour
+// only where a terminal will show them.
+package ui
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/term"
+
+	"github.com/klrbac/klrbac/internal/fault"
+)
+
+// IO is a command's standard streams and what is known about them.
+type IO struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+	// InTTY, OutTTY and ErrTTY report whether each stream is a terminal.
+	InTTY, OutTTY, ErrTTY bool
+	// Color allows ANSI colour on stdout: a terminal, and neither NO_COLOR nor TERM=dumb.
+	Color bool
+}
+
+// System returns the process's streams, with terminal detection.
+func System() *IO {
+	s := &IO{
+		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
+		InTTY:  term.IsTerminal(int(os.Stdin.Fd())),
+		OutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		ErrTTY: term.IsTerminal(int(os.Stderr.Fd())),
+	}
+	_, noColor := os.LookupEnv("NO_COLOR")
+	s.Color = s.OutTTY && !noColor && os.Getenv("TERM") != "dumb"
+	return s
+}
+
+// Format is an output format.
+type Format string
+
+const (
+	Table Format = "table"
+	JSON  Format = "json"
+	YAML  Format = "yaml"
+)
+
+// ParseFormat checks that s names one of the allowed formats.
+func ParseFormat(s string, allowed ...Format) (Format, error) {
+	names := make([]string, len(allowed))
+	for i, f := range allowed {
+		if string(f) == strings.ToLower(s) {
+			return f, nil
+		}
+		names[i] = string(f)
+	}
+	return "", fault.Usagef("unknown output format %q", s).Hint("use -o " + strings.Join(names, ", -o "))
+}
+
+// Table writes rows under a header as aligned columns: no borders or box drawing, so output reads
+// the same in a terminal, a log and a pipe to awk. The header is bold where colour is allowed.
+func (s *IO) Table(header []string, rows [][]string) error {
+	var buf bytes.Buffer
+	t := tablewriter.NewTable(&buf,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders:  tw.BorderNone,
+			Symbols:  tw.NewSymbols(tw.StyleNone),
+			Settings: tw.Settings{Separators: tw.SeparatorsNone, Lines: tw.LinesNone},
+		})),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithRowAlignment(tw.AlignLeft),
+		tablewriter.WithPadding(tw.Padding{Left: "", Right: "   ", Overwrite: true}),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+	)
+	t.Header(header)
+	if err := t.Bulk(rows); err != nil {
+		return err
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+	for i, l := range lines {
+		l = strings.TrimRight(l, " ")
+		if i == 0 {
+			l = s.Bold(l)
+		}
+		if _, err := io.WriteString(s.Out, l+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// JSON writes v as indented JSON.
+func (s *IO) JSON(v any) error {
+	enc := json.NewEncoder(s.Out)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// YAML writes v as YAML.
+func (s *IO) YAML(v any) error {
+	enc := yaml.NewEncoder(s.Out)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+// Encode writes v as JSON or YAML, whichever f names.
+func (s *IO) Encode(f Format, v any) error {
+	if f == YAML {
+		return s.YAML(v)
+	}
+	return s.JSON(v)
+}
+
+// Mark renders a yes/no answer: ✔ or ✖ on a terminal, yes or no elsewhere so scripts can grep.
+func (s *IO) Mark(ok bool) string {
+	if !s.OutTTY {
+		if ok {
+			return "yes"
+		}
+		return "no"
+	}
+	if ok {
+		return s.Green("✔")
+	}
+	return s.Red("✖")
+}
+
+func (s *IO) paint(code, text string) string {
+	if !s.Color || text == "" {
+		return text
+	}
+	return "\x1b[" + code + "m" + text + "\x1b[0m"
+}
+
+// Bold, Red, Green and Yellow colour text where colour is allowed.
+func (s *IO) Bold(text string) string   { return s.paint("1", text) }
+func (s *IO) Red(text string) string    { return s.paint("31", text) }
+func (s *IO) Green(text string) string  { return s.paint("32", text) }
+func (s *IO) Yellow(text string) string { return s.paint("33", text) }
