@@ -60,23 +60,25 @@ func (a *app) report(err error) int {
 		fmt.Fprintln(a.io.Err, "klrbac: interrupted")
 		return code
 	}
-	var errs []error
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = joined.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	for _, e := range errs {
-		if nested, ok := e.(interface{ Unwrap() []error }); ok {
-			errs = append(errs, nested.Unwrap()...)
-			continue
-		}
+	for _, e := range flatten(err) {
 		fmt.Fprintf(a.io.Err, "klrbac: %s\n", e)
 		for _, h := range fault.Hints(e) {
 			fmt.Fprintf(a.io.Err, "hint: %s\n", h)
 		}
 	}
 	return code
+}
+
+// flatten lists the problems inside joined errors, depth first, so they print in the order found.
+func flatten(err error) []error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range joined.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 // exitStatus renders the EXIT STATUS section of a command's long help.

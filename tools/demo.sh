@@ -4,7 +4,15 @@ set -euo pipefail
 klrbac=${1:-bin/klrbac}
 export KLRBAC_AUDIT_LOG=${KLRBAC_AUDIT_LOG:-$(mktemp -d)/audit.log}
 
-step() { printf '\n\033[1m$ klrbac %s\033[0m\n' "$*"; }
+bold='' plain=''
+if [ -t 1 ] && [ -z "${NO_COLOR+x}" ]; then bold=$'\033[1m' plain=$'\033[0m'; fi
+step() {
+  local shown=klrbac arg
+  for arg in "$@"; do
+    case $arg in *[[:space:]]*) shown+=" '$arg'" ;; *) shown+=" $arg" ;; esac
+  done
+  printf '\n%s$ %s%s\n' "$bold" "$shown" "$plain"
+}
 run() { step "$@"; "$klrbac" "$@" || echo "(exit $?)"; }
 
 run roles list

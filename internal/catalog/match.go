@@ -54,13 +54,15 @@ func NormalizePath(raw string) string {
 // Find returns the operation that a concrete call such as GET /api/profiles/01HXYZ reaches. Literal
 // segments win over parameters, so /api/profiles/bulk is not read as a profile id; stable operations
 // win over beta ones.
-func Find(method, path string) (Operation, bool) {
+func Find(method, path string) (Operation, bool) { return find(templates(), method, path) }
+
+func find(ts []template, method, path string) (Operation, bool) {
 	method = strings.ToUpper(strings.TrimSpace(method))
 	segs := strings.Split(strings.Trim(NormalizePath(path), "/"), "/")
 	var best *template
 	bestLiterals := -1
-	for i := range templates() {
-		t := &templates()[i]
+	for i := range ts {
+		t := &ts[i]
 		if t.op.Method != method || len(t.segments) != len(segs) {
 			continue
 		}

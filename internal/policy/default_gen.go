@@ -21,5 +21,4 @@ var compiledDefault = Policy{
 		{Name: "viewer", Description: "Reads profiles and reports", Permissions: []string{"canReadProfiles", "canViewReports"}, ExtraScopes: []string(nil), KeyEnv: "", FullAccess: false},
 		{Name: "service", Description: "Backend service that syncs profiles and tracks events", Permissions: []string{"canReadProfiles", "canWriteProfiles", "canTrackEvents"}, ExtraScopes: []string(nil), KeyEnv: "", FullAccess: false},
 	},
-	Users: []User{},
 }

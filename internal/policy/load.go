@@ -182,6 +182,8 @@ func FromSections(file string, sections map[string]Section, base *Policy) (*Poli
 	return p, nil
 }
 
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
 func kindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -318,7 +320,7 @@ func parsePermissions(ps *problems, n *yaml.Node) []Permission {
 				}
 			}
 		})
-		if !seenScopes && v.Kind == yaml.MappingNode {
+		if !seenScopes && (v.Kind == yaml.MappingNode || isNull(v)) {
 			ps.add(k, "add scopes: [...] with the Klaviyo scopes the permission needs", "%s has no scopes", what)
 		}
 		out = append(out, perm)
@@ -372,7 +374,7 @@ func parseRoles(ps *problems, n *yaml.Node, p *Policy) []Role {
 					r.FullAccess = boolean(ps, fv, what+" full_access")
 				}
 			})
-		if permsKey == nil && v.Kind == yaml.MappingNode {
+		if permsKey == nil && (v.Kind == yaml.MappingNode || isNull(v)) {
 			ps.add(k, "give the role at least one permission under permissions:", "%s has no permissions", what)
 		}
 		out = append(out, r)

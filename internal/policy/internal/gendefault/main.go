@@ -31,11 +31,15 @@ func main() {
 		fmt.Fprintf(&b, "{Name: %q, Description: %q, Permissions: %#v, ExtraScopes: %#v, KeyEnv: %q, FullAccess: %v},\n",
 			r.Name, r.Description, r.Permissions, r.ExtraScopes, r.KeyEnv, r.FullAccess)
 	}
-	b.WriteString("},\nUsers: []User{\n")
-	for _, u := range p.Users {
-		fmt.Fprintf(&b, "{Name: %q, Role: %q},\n", u.Name, u.Role)
+	b.WriteString("},\n")
+	if len(p.Users) > 0 {
+		b.WriteString("Users: []User{\n")
+		for _, u := range p.Users {
+			fmt.Fprintf(&b, "{Name: %q, Role: %q},\n", u.Name, u.Role)
+		}
+		b.WriteString("},\n")
 	}
-	b.WriteString("},\n}\n")
+	b.WriteString("}\n")
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gendefault:", err)

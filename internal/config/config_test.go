@@ -1,0 +1,287 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/policy"
+)
+
+// problemLines renders an error the way the CLI prints it: one "message" line per problem followed
+// by its "hint:" lines.
+func problemLines(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		out = append(out, e.Error())
+		for _, h := range fault.Hints(e) {
+			out = append(out, "hint: "+h)
+		}
+	}
+	walk(err)
+	return out
+}
+
+func TestLoaderErrors(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string // every line must appear, in order
+	}{
+		{"bad-yaml.yaml", []string{"bad-yaml.yaml:2: did not find expected ',' or ']'", "hint: the file is not valid YAML"}},
+		{"unknown-scope.yaml", []string{`unknown-scope.yaml:4: permission canReadProfiles: unknown Klaviyo scope "profile:read"`, `hint: did you mean "profiles:read"?`}},
+		{"unknown-permission.yaml", []string{`unknown-permission.yaml:5: role viewer: unknown permission "canReadProfile"`, `hint: did you mean "canReadProfiles"?`}},
+		{"duplicate-role.yaml", []string{`duplicate-role.yaml:4: roles: "viewer" is defined twice (first on line 2)`}},
+		{"duplicate-permission.yaml", []string{`duplicate-permission.yaml:4: permissions: "canReadProfiles" is defined twice (first on line 2)`}},
+		{"empty-role.yaml", []string{"empty-role.yaml:4: role viewer has no permissions", "hint: give the role at least one permission, or remove it"}},
+		{"role-without-permissions.yaml", []string{"role-without-permissions.yaml:2: role auditor has no permissions"}},
+		{"unknown-user-role.yaml", []string{`unknown-user-role.yaml:2: user alice@example.com: unknown role "markter"`, `hint: did you mean "marketer"?`}},
+		{"unknown-top-level.yaml", []string{`unknown-top-level.yaml:1: unknown top-level key "rolse"`, `hint: did you mean "roles"?`}},
+		{"unknown-role-field.yaml", []string{`unknown-role-field.yaml:3: role viewer: unknown field "permisions"`, `hint: did you mean "permissions"?`, "unknown-role-field.yaml:2: role viewer has no permissions"}},
+		{"bad-setting.yaml", []string{`bad-setting.yaml:2: klaviyo: unknown key "api_ur"`, `hint: did you mean "api_url"?`, `bad-setting.yaml:4: audit.checks: "sometimes" is not one of all, denied, none`}},
+		{"permissions-without-roles.yaml", []string{"permissions-without-roles.yaml:1: permissions are defined but roles are not"}},
+		{"duplicate-section.yaml", []string{`duplicate-section.yaml:3: section "users" is given twice (first on line 1)`}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join("..", "..", "testdata", "policies", tc.file)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Parse(tc.file, data, nil)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			if k := fault.KindOf(err); k != fault.Config {
+				t.Errorf("kind = %v, want Config (exit 2)", k)
+			}
+			got := problemLines(err)
+			i := 0
+			for _, line := range got {
+				if i < len(tc.want) && strings.HasPrefix(line, tc.want[i]) {
+					i++
+				}
+			}
+			if i < len(tc.want) {
+				t.Errorf("missing %q in:\n%s", tc.want[i], strings.Join(got, "\n"))
+			}
+		})
+	}
+}
+
+func TestValidFile(t *testing.T) {
+	data, err := os.ReadFile("../../testdata/policies/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("valid.yaml", data, nil)
+	if err != nil {
+		t.Fatalf("valid.yaml: %v", err)
+	}
+	if got := c.Policy.RoleNames(); strings.Join(got, ",") != "analyst,growth" {
+		t.Errorf("roles = %v", got)
+	}
+	if len(c.Policy.Permissions) != 8 {
+		t.Errorf("permissions should come from the default, got %d", len(c.Policy.Permissions))
+	}
+	if c.String("klaviyo.revision") != "2026-10-15" || c.Source("klaviyo.revision") != "file" {
+		t.Errorf("revision = %q from %s; an unquoted date must stay a string", c.String("klaviyo.revision"), c.Source("klaviyo.revision"))
+	}
+	growth, _ := c.Policy.Role("growth")
+	if growth.EnvVar() != "GROWTH_KLAVIYO_KEY" {
+		t.Errorf("key env = %q", growth.EnvVar())
+	}
+	u, err := c.Policy.LookupUser("alice@example.com")
+	if err != nil || u.Role != "analyst" {
+		t.Errorf("alice → %v, %v", u, err)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := []byte("klaviyo:\n  api_url: https://file.example\n  revision: \"2026-01-15\"\n")
+	flags := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	flags.String("api-url", "", "")
+	flags.String("revision", "", "")
+	flags.String("audit-log", "", "")
+
+	c, err := Parse("f.yaml", file, flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.String("klaviyo.api_url"); got != "https://file.example" || c.Source("klaviyo.api_url") != "file" {
+		t.Errorf("file < default: %q from %s", got, c.Source("klaviyo.api_url"))
+	}
+	if got := c.String("klaviyo.auth_url"); got != "https://www.klaviyo.com" || c.Source("klaviyo.auth_url") != "default" {
+		t.Errorf("default: %q from %s", got, c.Source("klaviyo.auth_url"))
+	}
+
+	t.Setenv("KLRBAC_API_URL", "https://env.example")
+	c, err = Parse("f.yaml", file, flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.String("klaviyo.api_url"); got != "https://env.example" || c.Source("klaviyo.api_url") != "env KLRBAC_API_URL" {
+		t.Errorf("env > file: %q from %s", got, c.Source("klaviyo.api_url"))
+	}
+
+	if err := flags.Set("api-url", "https://flag.example"); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Parse("f.yaml", file, flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.String("klaviyo.api_url"); got != "https://flag.example" || c.Source("klaviyo.api_url") != "flag --api-url" {
+		t.Errorf("flag > env: %q from %s", got, c.Source("klaviyo.api_url"))
+	}
+}
+
+func TestBadValueFromEnvNamesItsSource(t *testing.T) {
+	t.Setenv("KLRBAC_KEYRING", "maybe")
+	_, err := Parse("", nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "keyring.backend (from env KLRBAC_KEYRING)") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSearchPath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "xdg"))
+	t.Setenv("KLRBAC_CONFIG", "")
+
+	if f, err := Find(Options{}); err != nil || f != "" {
+		t.Fatalf("nothing there: %q, %v", f, err)
+	}
+	xdg := filepath.Join(dir, "xdg", "klrbac", "config.yaml")
+	if err := Init(xdg, false); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := Find(Options{}); f != xdg {
+		t.Errorf("found %q, want the XDG file", f)
+	}
+	if err := os.WriteFile("klrbac.yaml", []byte("users: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := Find(Options{}); f != "klrbac.yaml" {
+		t.Errorf("found %q, want ./klrbac.yaml before the XDG file", f)
+	}
+	t.Setenv("KLRBAC_CONFIG", xdg)
+	if f, _ := Find(Options{}); f != xdg {
+		t.Errorf("found %q, want $KLRBAC_CONFIG", f)
+	}
+	if f, _ := Find(Options{File: "klrbac.yaml"}); f != "klrbac.yaml" {
+		t.Errorf("found %q, want --config over $KLRBAC_CONFIG", f)
+	}
+	_, err := Find(Options{File: "missing.yaml"})
+	if fault.KindOf(err) != fault.Config || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("explicit missing file: %v", err)
+	}
+}
+
+func TestInitRefusesToOverwriteAndWritesPrivately(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "klrbac.yaml")
+	if err := Init(path, false); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, want 0600", st.Mode().Perm())
+	}
+	if err := os.WriteFile(path, []byte("# mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = Init(path, false)
+	if err == nil || !strings.Contains(err.Error(), "refusing to overwrite") {
+		t.Fatalf("second init: %v", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "# mine\n" {
+		t.Error("the refused init changed the file")
+	}
+	if err := Init(path, true); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if string(data) != string(policy.DefaultYAML) {
+		t.Error("--force did not write the default policy")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("leftover temporary files: %v", entries)
+	}
+}
+
+func TestInitWritesALoadableFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "klrbac.yaml")
+	if err := Init(path, false); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(Options{File: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Policy.Roles) != 5 || len(c.Policy.Permissions) != 8 {
+		t.Errorf("got %d roles, %d permissions", len(c.Policy.Roles), len(c.Policy.Permissions))
+	}
+}
+
+func TestEmptyFileMeansDefaults(t *testing.T) {
+	for _, data := range [][]byte{{}, []byte("# nothing\n"), []byte("---\n")} {
+		c, err := Parse("empty.yaml", data, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", data, err)
+		}
+		if len(c.Policy.Roles) != 5 {
+			t.Errorf("%q: %d roles", data, len(c.Policy.Roles))
+		}
+	}
+}
+
+// FuzzParse feeds arbitrary bytes to the config and policy loader: it must return a valid config or
+// a classified error, never panic.
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("../../testdata/policies/*.yaml")
+	for _, s := range seeds {
+		data, _ := os.ReadFile(s)
+		f.Add(data)
+	}
+	f.Add(policy.DefaultYAML)
+	f.Add([]byte("roles: [a, b]\n"))
+	f.Add([]byte("users:\n  x: &a admin\n  y: *a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data, nil)
+		if err != nil {
+			if fault.KindOf(err) == fault.Unclassified {
+				var pe *policy.Problem
+				if !errors.As(err, &pe) {
+					t.Fatalf("unclassified error: %v", err)
+				}
+			}
+			return
+		}
+		for _, r := range c.Policy.Roles {
+			if len(r.Permissions) == 0 {
+				t.Fatalf("accepted role %s with no permissions", r.Name)
+			}
+			for _, p := range r.Permissions {
+				if _, ok := c.Policy.Permission(p); !ok {
+					t.Fatalf("accepted role %s with unknown permission %s", r.Name, p)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,78 @@
+package ui
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/klrbac/klrbac/internal/fault"
+)
+
+func TestTableIsPlainOffTerminal(t *testing.T) {
+	var out bytes.Buffer
+	s := &IO{Out: &out}
+	if err := s.Table([]string{"ROLE", "SCOPES"}, [][]string{{"admin", "12"}, {"viewer", "4"}}); err != nil {
+		t.Fatal(err)
+	}
+	want := "ROLE     SCOPES\nadmin    12\nviewer   4\n"
+	if out.String() != want {
+		t.Errorf("got:\n%q\nwant:\n%q", out.String(), want)
+	}
+}
+
+func TestTableBoldHeaderOnlyWithColour(t *testing.T) {
+	var out bytes.Buffer
+	s := &IO{Out: &out, OutTTY: true, Color: true}
+	if err := s.Table([]string{"ROLE"}, [][]string{{"admin"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "\x1b[1mROLE\x1b[0m\n") {
+		t.Errorf("header not bold: %q", out.String())
+	}
+	if strings.ContainsAny(out.String(), "│─┼") {
+		t.Errorf("box drawing in table: %q", out.String())
+	}
+}
+
+func TestMark(t *testing.T) {
+	pipe := &IO{}
+	if pipe.Mark(true) != "yes" || pipe.Mark(false) != "no" {
+		t.Error("off a terminal marks must be yes/no")
+	}
+	tty := &IO{OutTTY: true}
+	if tty.Mark(true) != "✔" || tty.Mark(false) != "✖" {
+		t.Error("a terminal without colour gets bare ✔/✖")
+	}
+	colour := &IO{OutTTY: true, Color: true}
+	if !strings.Contains(colour.Mark(true), "✔") || !strings.Contains(colour.Mark(true), "\x1b[32m") {
+		t.Errorf("colour mark = %q", colour.Mark(true))
+	}
+}
+
+func TestParseFormat(t *testing.T) {
+	if f, err := ParseFormat("JSON", Table, JSON); err != nil || f != JSON {
+		t.Errorf("JSON: %v %v", f, err)
+	}
+	_, err := ParseFormat("xml", Table, JSON)
+	if fault.KindOf(err) != fault.Usage || !strings.Contains(strings.Join(fault.Hints(err), " "), "-o table, -o json") {
+		t.Errorf("xml: %v %v", err, fault.Hints(err))
+	}
+}
+
+func TestEncode(t *testing.T) {
+	var out bytes.Buffer
+	s := &IO{Out: &out}
+	if err := s.Encode(JSON, map[string]any{"a": []string{}, "b": "<x>"}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "{\n  \"a\": [],\n  \"b\": \"<x>\"\n}\n" {
+		t.Errorf("json: %q", out.String())
+	}
+	out.Reset()
+	if err := s.Encode(YAML, map[string]any{"a": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "a: 1\n" {
+		t.Errorf("yaml: %q", out.String())
+	}
+}
