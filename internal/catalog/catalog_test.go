@@ -78,7 +78,6 @@ func TestCatalogMatchesDerivedTable(t *testing.T) {
 	}
 }
 
-
 func TestAssignableScopes(t *testing.T) {
 	all := AssignableScopes()
 	if len(all) != 63 || !slices.IsSorted(all) {
