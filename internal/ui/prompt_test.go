@@ -2,6 +2,8 @@ package ui
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -37,5 +39,31 @@ func TestReadSecretFromPipe(t *testing.T) {
 	big := &IO{In: strings.NewReader(strings.Repeat("x", maxSecretInput*2)), Err: &errOut}
 	if got, _ := big.ReadSecret(""); len(got) != maxSecretInput {
 		t.Errorf("read %d bytes from a large input", len(got))
+	}
+}
+
+// The keys of a line typed in raw mode. (Pseudo-terminal input written before the prompt switches
+// to raw mode is handled by the line discipline first, so the command-line scripts cannot type
+// Ctrl-C or Ctrl-D at the prompt; this covers them.)
+func TestReadHiddenLine(t *testing.T) {
+	for _, tc := range []struct {
+		typed string
+		want  string
+		err   error
+	}{
+		{"pk_abc\r", "pk_abc", nil},
+		{"pk_abc\n", "pk_abc", nil},
+		{"pk_abx\x7fc\r", "pk_abc", nil},
+		{"wrong\x15pk_abc\r", "pk_abc", nil},
+		{"pk_a\x1b\tbc\r", "pk_abc", nil},
+		{"\x04", "", nil},
+		{"pk_ab\x04", "pk_ab", nil},
+		{"", "", nil},
+		{"pk_ab\x03", "", context.Canceled},
+	} {
+		got, err := readHiddenLine(strings.NewReader(tc.typed))
+		if got != tc.want || !errors.Is(err, tc.err) && err != tc.err {
+			t.Errorf("%q: %q, %v; want %q, %v", tc.typed, got, err, tc.want, tc.err)
+		}
 	}
 }
