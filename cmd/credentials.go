@@ -73,7 +73,7 @@ func (a *app) storeCredential(ctx context.Context, store secrets.Store, c creden
 	if err != nil && secrets.ClassOf(err) != secrets.NotFound {
 		if secrets.ClassOf(err) == secrets.Disabled {
 			return fault.Unavailablef("refusing to store %s: the keyring is off (keyring.backend: off)", c.what).
-				Hint("klrbac keeps credentials only in the OS keyring, never in a file: turn it on by unsetting KLRBAC_KEYRING, or set " + c.env + " where the key is used")
+				Hint("klrbac keeps credentials only in the OS keyring, never in a file: turn it on by unsetting KLRBAC_KEYRING, or set " + c.env + " where it is used")
 		}
 		return secrets.Explain(err, c.env)
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/policy"
 )
 
 func newKeysRmCommand(a *app) *cobra.Command {
@@ -41,8 +42,7 @@ keyring is skipped. Variables such as KLAVIYO_KEY_<ROLE> are not touched.` + exi
 				if err != nil {
 					return err
 				}
-				roles = roles[:0:0]
-				roles = append(roles, role)
+				roles = []policy.Role{role}
 			}
 			store, err := a.secrets()
 			if err != nil {
