@@ -15,6 +15,7 @@ import (
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
@@ -29,6 +30,8 @@ type app struct {
 	cfg    *config.Config
 	cfgErr error
 	loaded bool
+
+	store secrets.Store
 }
 
 func (a *app) config() (*config.Config, error) {
@@ -90,6 +93,9 @@ var topLevel = []struct {
 	{[]string{"permissions", "perms"}, "policy", newPermissionsCommand},
 	{[]string{"who-can"}, "policy", newWhoCanCommand},
 	{[]string{"scopes"}, "policy", newScopesCommand},
+	{[]string{"keys"}, "admin", newKeysCommand},
+	{[]string{"oauth"}, "admin", newOAuthCommand},
+	{[]string{"doctor"}, "admin", newDoctorCommand},
 	{[]string{"config"}, "admin", newConfigCommand},
 	{[]string{"version"}, "", newVersionCommand},
 }

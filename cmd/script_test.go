@@ -1,7 +1,9 @@
 package cmd
 
 import (
+	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,31 +11,78 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/klrbac/klrbac/internal/config"
+	"github.com/klrbac/klrbac/internal/secrets"
+	"github.com/klrbac/klrbac/internal/ui"
+)
+
+// Variables through which the scripts' harness configures the klrbac processes it starts. klrbac
+// itself never reads them: only the test binary's entry point below does.
+const (
+	// testKeyringEnv names the file the test binary's fake keyring lives in.
+	testKeyringEnv = "KLRBAC_TEST_KEYRING_FILE"
+	// testKeyringFaultEnv makes the fake keyring fail the way a real one does (see fakeFaults).
+	testKeyringFaultEnv = "KLRBAC_TEST_KEYRING_FAULT"
+	// testCaptureEnv names a directory where every klrbac run appends its stdout and stderr, for
+	// the canary scan.
+	testCaptureEnv = "KLRBAC_TEST_CAPTURE"
 )
 
 // TestMain lets testscript run klrbac in-process as the "klrbac" command of the scripts.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"klrbac": func() { os.Exit(Execute()) },
+		"klrbac": func() {
+			os.Exit(testKlrbac(func(streams *ui.IO) int { return Run(context.Background(), os.Args[1:], streams) }))
+		},
+		// leak is a deliberately broken program, for proving that the canary scan catches leaks.
+		"leak": func() { os.Exit(testKlrbac(runLeak)) },
 	})
+}
+
+// testKlrbac is klrbac as the scripts run it: with the fake keyring in place of the OS keyring, and
+// its output copied to the capture directory.
+func testKlrbac(run func(*ui.IO) int) int {
+	if path := os.Getenv(testKeyringEnv); path != "" {
+		fake := &fileKeyring{path: path, fault: os.Getenv(testKeyringFaultEnv)}
+		openSecrets = func(cfg *config.Config) secrets.Store { return secrets.OpenWith(cfg, fake) }
+	}
+	streams := ui.System()
+	if dir := os.Getenv(testCaptureEnv); dir != "" {
+		for _, s := range []struct {
+			w    *io.Writer
+			name string
+		}{{&streams.Out, "stdout"}, {&streams.Err, "stderr"}} {
+			f, err := os.OpenFile(filepath.Join(dir, s.name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				panic(err)
+			}
+			defer f.Close()
+			*s.w = io.MultiWriter(*s.w, f)
+		}
+	}
+	return run(streams)
 }
 
 // TestScripts runs the command-line tests in testdata/script: each reads like a terminal session,
 // with the exact output and exit status expected.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, scriptParams(t))
+	testscript.Run(t, scriptParams(t, filepath.Join("testdata", "script")))
 }
 
-func scriptParams(t *testing.T) testscript.Params {
+func scriptParams(t *testing.T, dir string) testscript.Params {
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return testscript.Params{
-		Dir:                 filepath.Join(root, "testdata", "script"),
+		Dir:                 filepath.Join(root, dir),
 		RequireExplicitExec: true,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits": cmdExits,
+			"exits":       cmdExits,
+			"keyring":     cmdKeyring,
+			"fakeklaviyo": cmdFakeKlaviyo,
+			"secretfile":  cmdSecretFile,
 		},
 		Setup: func(env *testscript.Env) error {
 			// A clean slate: no config, keyring or audit state from the machine running the tests.
@@ -42,10 +91,15 @@ func scriptParams(t *testing.T) testscript.Params {
 			env.Setenv("XDG_STATE_HOME", env.WorkDir+"/home/.local/state")
 			env.Setenv("NO_COLOR", "")
 			env.Setenv("REPO", root)
-			for _, v := range []string{"KLRBAC_CONFIG", "KLRBAC_API_URL", "KLRBAC_AUTH_URL", "KLRBAC_REVISION", "KLRBAC_AUDIT_LOG", "KLRBAC_AUDIT_CHECKS", "KLRBAC_KEYRING", "KLRBAC_KEYRING_TIMEOUT"} {
+			for _, v := range []string{"KLRBAC_CONFIG", "KLRBAC_API_URL", "KLRBAC_AUTH_URL", "KLRBAC_REVISION", "KLRBAC_AUDIT_LOG",
+				"KLRBAC_AUDIT_CHECKS", "KLRBAC_KEYRING", "KLRBAC_KEYRING_TIMEOUT", testKeyringFaultEnv, secrets.ClientSecretEnv,
+				"KLAVIYO_KEY_ADMIN", "KLAVIYO_KEY_MARKETER", "KLAVIYO_KEY_DEVELOPER", "KLAVIYO_KEY_VIEWER", "KLAVIYO_KEY_SERVICE"} {
 				env.Setenv(v, "")
 			}
-			return os.MkdirAll(env.WorkDir+"/home", 0o700)
+			if err := os.MkdirAll(env.WorkDir+"/home", 0o700); err != nil {
+				return err
+			}
+			return setupCanaries(env)
 		},
 	}
 }

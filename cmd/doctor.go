@@ -1,0 +1,102 @@
+package cmd
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klrbac/klrbac/internal/config"
+	"github.com/klrbac/klrbac/internal/doctor"
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/ui"
+)
+
+// doctorView is the JSON and YAML shape of `doctor` (documented in the README).
+type doctorView struct {
+	OK     bool           `json:"ok" yaml:"ok"`
+	Checks []doctor.Check `json:"checks" yaml:"checks"`
+}
+
+// newKlaviyoChecker gives doctor --online its view of Klaviyo's API.
+var newKlaviyoChecker = func(apiURL, revision string) doctor.Klaviyo {
+	return doctor.NewHTTPKlaviyo(apiURL, revision)
+}
+
+func newDoctorCommand(a *app) *cobra.Command {
+	var output string
+	var online bool
+	c := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the config, keyring, role keys and audit log, and say how to fix them",
+		Long: `Check that klrbac can do its work here, one line per check, each with a fix when broken:
+
+  config     the config file is found and valid (or the built-in policy applies)
+  keyring    the OS keyring answers and is unlocked, or is off on purpose
+  key ROLE   where each role's key comes from (variable or keyring), masked
+  audit log  the audit log file can be written
+
+With --online klrbac also asks Klaviyo (KLRBAC_API_URL) whether it answers, and whether it
+accepts each role's key (one GET /api/accounts/ per key). Marks are ✔/✖ on a terminal,
+yes/no otherwise.` + exitStatus(exitOK, exitFindings, exitUsage, exitInterrupted),
+		Example: "  klrbac doctor\n  klrbac doctor --online\n  KLRBAC_KEYRING=off klrbac doctor -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := outputFormat(output, listFormats...)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			env := doctor.Env{Getenv: os.Getenv}
+			env.Config, env.ConfigErr = a.config()
+			cfg := env.Config
+			if env.ConfigErr != nil {
+				// The other checks still run, on the defaults and the environment.
+				if fallback, err := config.Parse("", nil, a.opts.Flags); err == nil {
+					env.Fallback, cfg = fallback, fallback
+				}
+			}
+			if cfg != nil {
+				env.Store = openSecrets(cfg)
+				if online {
+					env.APIURL = cfg.String("klaviyo.api_url")
+					env.Klaviyo = newKlaviyoChecker(env.APIURL, cfg.String("klaviyo.revision"))
+				}
+			}
+			checks := doctor.Run(ctx, env)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return renderDoctor(a.io, checks, f)
+		},
+	}
+	c.Flags().BoolVar(&online, "online", false, "also ask Klaviyo whether it answers and accepts each key")
+	addOutputFlag(c, &output, listFormats...)
+	return c
+}
+
+func renderDoctor(io *ui.IO, checks []doctor.Check, f ui.Format) error {
+	ok := doctor.OK(checks)
+	if f != ui.Table {
+		if err := io.Encode(f, doctorView{OK: ok, Checks: checks}); err != nil {
+			return err
+		}
+	} else {
+		for _, c := range checks {
+			mark := io.Mark(c.OK)
+			if !io.OutTTY {
+				mark = fmt.Sprintf("%-3s", mark)
+			}
+			line := mark + " " + c.Name + ": " + c.Detail
+			if !c.OK && c.Fix != "" {
+				line += "; fix: " + c.Fix
+			}
+			fmt.Fprintln(io.Out, line)
+		}
+	}
+	if !ok {
+		return fault.Silent(fault.Findings)
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/secrets"
+)
+
+// clientSecretCredential is how oauth set-secret and rm-secret see an app's client secret.
+func clientSecretCredential(app string) credential {
+	return credential{
+		item:   secrets.OAuthClientItem(app),
+		what:   "the client secret of OAuth app " + app,
+		env:    secrets.ClientSecretEnv,
+		prompt: "Client secret of OAuth app " + app + " (input hidden): ",
+		parse: func(raw string) (secrets.Secret, string, error) {
+			s, err := secrets.ParseClientSecret(raw)
+			if fe, ok := err.(*secrets.FormatError); ok {
+				return secrets.Secret{}, "", fe.Fault(fault.Usage, "")
+			}
+			return s, "", err
+		},
+		setAction: "oauth.set-secret",
+		rmAction:  "oauth.rm-secret",
+	}
+}
+
+func appArg(args []string) (string, error) {
+	app := secrets.DefaultApp
+	if len(args) == 1 {
+		app = args[0]
+	}
+	return app, secrets.CheckAppName(app)
+}
+
+func newOAuthSetSecretCommand(a *app) *cobra.Command {
+	var force bool
+	c := &cobra.Command{
+		Use:   "set-secret [APP]",
+		Short: "Store an OAuth app's client secret in the OS keyring",
+		Long: `Store the client secret of OAuth app APP (default "default") in the OS keyring, as item
+"oauth-client:APP" of service "klrbac". Klaviyo's token endpoint authenticates the app
+with it, so a terminal login needs it.
+
+On a terminal the secret is read from a prompt that does not echo it; otherwise from
+standard input; never from an argument. A stored secret is replaced only after a yes on
+the terminal, or with --force; without a terminal and without --force klrbac refuses
+(exit 2). When the keyring is off or cannot be reached nothing is written (exit 3).` + exitStatus(
+			exitOK, exitUsage, exitUnavailable, exitInterrupted),
+		Example: `  klrbac oauth set-secret
+  klrbac oauth set-secret crm-sync < client-secret.txt`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return fault.Usagef("oauth set-secret takes only APP: a secret is never taken as an argument").
+					Hint("type it at the prompt, or pipe it in: klrbac oauth set-secret APP < file")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			app, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			store, err := a.secrets()
+			if err != nil {
+				return err
+			}
+			return a.storeCredential(cmd.Context(), store, clientSecretCredential(app), force)
+		},
+	}
+	c.Flags().BoolVarP(&force, "force", "f", false, "replace a stored secret without asking")
+	return c
+}
+
+func newOAuthRmSecretCommand(a *app) *cobra.Command {
+	var yes bool
+	c := &cobra.Command{
+		Use:   "rm-secret [APP]",
+		Short: "Remove an OAuth app's client secret from the OS keyring",
+		Long: `Remove the client secret of OAuth app APP (default "default") from the OS keyring. On a
+terminal klrbac asks first unless --yes is given; without a terminal it refuses unless
+--yes is given (exit 2).` + exitStatus(exitOK, exitUsage, exitUnavailable),
+		Args: rangeArgs(0, 1, "at most one APP"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			app, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			store, err := a.secrets()
+			if err != nil {
+				return err
+			}
+			return a.removeCredentials(cmd.Context(), store, []credential{clientSecretCredential(app)}, yes)
+		},
+	}
+	c.Flags().BoolVarP(&yes, "yes", "y", false, "remove without asking")
+	return c
+}
