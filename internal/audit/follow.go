@@ -51,7 +51,7 @@ func Follow(ctx context.Context, path string, f *os.File, offset int64, opts Fol
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 
-	fl := &follower{path: path, f: f, offset: offset, emit: emit, buf: make([]byte, tailChunk)}
+	fl := &follower{path: path, f: f, offset: offset, emit: emit, buf: make([]byte, readChunk)}
 	defer func() {
 		if fl.f != nil {
 			fl.f.Close()

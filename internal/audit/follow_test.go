@@ -186,7 +186,7 @@ func TestLast(t *testing.T) {
 	torn := append(bytes.Clone(b), `{"seq":301,"ti`...)
 	for _, data := range [][]byte{b, torn} {
 		r := bytes.NewReader(data)
-		got, err := Last(r, int64(len(data)), 5, nil)
+		got, err := Last(r, int64(len(data)), 5, Select{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,11 +197,11 @@ func TestLast(t *testing.T) {
 			t.Fatalf("line differs: %s", got.Records[4].Line)
 		}
 		// A filter reaches back across chunks.
-		odd, _ := Last(r, int64(len(data)), 3, func(e Entry) bool { return e.Seq%100 == 1 })
+		odd, _ := Last(r, int64(len(data)), 3, Select{Keep: func(e Entry) bool { return e.Seq%100 == 1 }})
 		if len(odd.Records) != 3 || odd.Records[0].Seq != 1 || odd.Records[2].Seq != 201 {
 			t.Fatalf("filtered: %+v", odd.Records)
 		}
-		all, _ := Last(r, int64(len(data)), 1000, nil)
+		all, _ := Last(r, int64(len(data)), -1, Select{})
 		if len(all.Records) != 300 || all.Skipped != 0 {
 			t.Fatalf("all: %d records, %d skipped", len(all.Records), all.Skipped)
 		}
@@ -209,11 +209,15 @@ func TestLast(t *testing.T) {
 	// Damage is skipped and counted.
 	ls := lines(b)
 	damaged := join(append(ls[:298:298], "garbage\n", ls[298], ls[299]))
-	got, _ := Last(bytes.NewReader(damaged), int64(len(damaged)), 3, nil)
+	got, _ := Last(bytes.NewReader(damaged), int64(len(damaged)), 3, Select{})
 	if len(got.Records) != 3 || got.Skipped != 1 || got.Records[0].Seq != 298 {
 		t.Fatalf("damaged: %+v skipped %d", got.Records, got.Skipped)
 	}
-	none, _ := Last(bytes.NewReader(b), int64(len(b)), 0, nil)
+	none, _ := Last(bytes.NewReader(b), int64(len(b)), 0, Select{})
+	stop, _ := Last(bytes.NewReader(b), int64(len(b)), -1, Select{Stop: func(e Entry) bool { return e.Seq <= 290 }})
+	if len(stop.Records) != 10 || stop.Records[0].Seq != 291 {
+		t.Fatalf("stop: %d records", len(stop.Records))
+	}
 	if len(none.Records) != 0 || none.End != int64(len(b)) {
 		t.Fatalf("n=0: %+v", none)
 	}

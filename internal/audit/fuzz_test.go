@@ -80,7 +80,7 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 		_, _ = findTail(bytes.NewReader(data), int64(len(data)))
-		_, _ = Last(bytes.NewReader(data), int64(len(data)), 3, nil)
+		_, _ = Last(bytes.NewReader(data), int64(len(data)), 3, Select{})
 
 		tampered := bytes.Clone(valid)
 		i := int(pos) % len(tampered)

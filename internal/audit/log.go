@@ -275,8 +275,8 @@ func (t tailState) recoveryEntry() Entry {
 }
 
 const (
-	// tailChunk is the first read from the end; entries are far shorter.
-	tailChunk = 64 << 10
+	// tailChunk is the first read from the end when appending; entries are far shorter.
+	tailChunk = 8 << 10
 	// maxRun bounds how far back an appender looks for the last entry past damaged bytes.
 	maxRun = 1 << 20
 )

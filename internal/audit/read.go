@@ -25,13 +25,22 @@ type Recent struct {
 	End int64
 }
 
-// Last returns the last n entries (of those keep accepts; nil keeps all) of a log of size bytes,
-// reading backwards from the end in fixed chunks: time and memory depend on how far back the entries
-// are, not on the size of the file. A partial last line (a write in progress, or torn) is left out.
-func Last(r io.ReaderAt, size int64, n int, keep func(Entry) bool) (Recent, error) {
+// Select narrows what Last returns.
+type Select struct {
+	// Keep accepts entries (nil: all).
+	Keep func(Entry) bool
+	// Stop ends the reading back at the first entry it is true for, which is left out: entries are in
+	// the order they were written, so a time limit need not read further back than its time.
+	Stop func(Entry) bool
+}
+
+// Last returns the last n entries (n < 0: all) that sel accepts, of a log of size bytes, reading
+// backwards from the end in fixed chunks: time and memory depend on how far back the entries are,
+// not on the size of the file. A partial last line (a write in progress, or torn) is left out.
+func Last(r io.ReaderAt, size int64, n int, sel Select) (Recent, error) {
 	var out Recent
 	out.End = size
-	if n <= 0 || size == 0 {
+	if n == 0 || size == 0 {
 		if size > 0 {
 			end, err := completeEnd(r, size)
 			out.End = end
@@ -39,18 +48,22 @@ func Last(r io.ReaderAt, size int64, n int, keep func(Entry) bool) (Recent, erro
 		}
 		return out, nil
 	}
-	buf := make([]byte, tailChunk)
+	buf := make([]byte, readChunk)
 	var pending []byte // the end of a line that starts before pos
 	overlong := false  // pending exceeded maxLine: the line is not an entry
 	trailing := true   // the segment after the last newline is not a complete line
 	pos := size
+	// emit takes a complete line and says whether reading back is done.
 	emit := func(line []byte) bool {
 		e, err := ParseLine(line)
 		if err != nil {
 			out.Skipped++
 			return false
 		}
-		if keep != nil && !keep(e) {
+		if sel.Stop != nil && sel.Stop(e) {
+			return true
+		}
+		if sel.Keep != nil && !sel.Keep(e) {
 			return false
 		}
 		out.Records = append(out.Records, Record{Entry: e, Line: bytes.Clone(line)})
@@ -110,9 +123,12 @@ func Last(r io.ReaderAt, size int64, n int, keep func(Entry) bool) (Recent, erro
 	return out, nil
 }
 
+// readChunk is how much Last reads at a time, going backwards.
+const readChunk = 64 << 10
+
 // completeEnd returns the offset after the last newline of a file, reading only its end.
 func completeEnd(r io.ReaderAt, size int64) (int64, error) {
-	buf := make([]byte, tailChunk)
+	buf := make([]byte, readChunk)
 	for pos := size; pos > 0; {
 		start := max(0, pos-int64(len(buf)))
 		b := buf[:pos-start]

@@ -26,19 +26,19 @@ const (
 
 // Problem is one thing wrong with a log, at a line (1-based; 0 when it concerns the whole log).
 type Problem struct {
-	Line    int64  `json:"line"`
-	Kind    string `json:"kind"`
-	Message string `json:"message"`
+	Line    int64  `json:"line" yaml:"line"`
+	Kind    string `json:"kind" yaml:"kind"`
+	Message string `json:"message" yaml:"message"`
 }
 
 // Recovery is a run of lines that are not entries, covered by the audit.recovered entry a later
 // writer appended: damage that is accounted for, not tampering.
 type Recovery struct {
-	Line       int64  `json:"line"`
-	Lines      int64  `json:"lines"`
-	Bytes      int64  `json:"bytes"`
-	RecordedAt int64  `json:"recorded_at"`
-	Seq        uint64 `json:"seq"`
+	Line       int64  `json:"line" yaml:"line"`
+	Lines      int64  `json:"lines" yaml:"lines"`
+	Bytes      int64  `json:"bytes" yaml:"bytes"`
+	RecordedAt int64  `json:"recorded_at" yaml:"recorded_at"`
+	Seq        uint64 `json:"seq" yaml:"seq"`
 }
 
 // Report is what Verify found.
