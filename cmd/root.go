@@ -29,6 +29,8 @@ type app struct {
 	cfg    *config.Config
 	cfgErr error
 	loaded bool
+
+	audit auditState
 }
 
 func (a *app) config() (*config.Config, error) {
@@ -91,6 +93,7 @@ var topLevel = []struct {
 	{[]string{"who-can"}, "policy", newWhoCanCommand},
 	{[]string{"scopes"}, "policy", newScopesCommand},
 	{[]string{"config"}, "admin", newConfigCommand},
+	{[]string{"audit"}, "admin", newAuditCommand},
 	{[]string{"version"}, "", newVersionCommand},
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/klrbac/klrbac/internal/audit"
 )
 
 // TestMain lets testscript run klrbac in-process as the "klrbac" command of the scripts.
@@ -34,6 +36,12 @@ func scriptParams(t *testing.T) testscript.Params {
 		RequireExplicitExec: true,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits": cmdExits,
+			"perm":  cmdPerm,
+			// audit log damage, for audit verify
+			"editline":  cmdEditLine,
+			"dropline":  cmdDropLine,
+			"swaplines": cmdSwapLines,
+			"cutbytes":  cmdCutBytes,
 		},
 		Setup: func(env *testscript.Env) error {
 			// A clean slate: no config, keyring or audit state from the machine running the tests.
@@ -45,6 +53,15 @@ func scriptParams(t *testing.T) testscript.Params {
 			for _, v := range []string{"KLRBAC_CONFIG", "KLRBAC_API_URL", "KLRBAC_AUTH_URL", "KLRBAC_REVISION", "KLRBAC_AUDIT_LOG", "KLRBAC_AUDIT_CHECKS", "KLRBAC_KEYRING", "KLRBAC_KEYRING_TIMEOUT"} {
 				env.Setenv(v, "")
 			}
+			// Who acts, for the audit trail: the same user everywhere, never the CI's.
+			env.Setenv("USER", "tester")
+			env.Setenv("LOGNAME", "tester")
+			env.Setenv("KLRBAC_ACTOR", "")
+			for _, ci := range audit.CIIdentities {
+				env.Setenv(ci.Env, "")
+			}
+			// klrbac runs as the race-enabled test binary, which otherwise sleeps a second on exit.
+			env.Setenv("GORACE", "atexit_sleep_ms=0 "+os.Getenv("GORACE"))
 			return os.MkdirAll(env.WorkDir+"/home", 0o700)
 		},
 	}
@@ -71,5 +88,23 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("exit status %d, want %d", got, want)
+	}
+}
+
+// cmdPerm checks a file's permission bits:
+//
+//	perm home/.local/state/klrbac/audit.log 0600
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: perm FILE MODE")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	if err != nil {
+		ts.Fatalf("perm: %q is not an octal mode", args[1])
+	}
+	st, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if got := uint64(st.Mode().Perm()); (got == want) == neg {
+		ts.Fatalf("%s has mode %#o, want %s%#o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
 	}
 }
