@@ -138,3 +138,24 @@ func TestActor(t *testing.T) {
 		t.Errorf("KLRBAC_ACTOR wins: %q", a)
 	}
 }
+
+func TestIsHex(t *testing.T) {
+	naive := func(b []byte) bool {
+		for _, c := range b {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+		return true
+	}
+	base := []byte("0123456789abcdef0123456789abcdef")
+	for pos := range base {
+		for c := 0; c < 256; c++ {
+			b := bytes.Clone(base)
+			b[pos] = byte(c)
+			if got, want := isHex(b), naive(b); got != want {
+				t.Fatalf("isHex(%q) = %v, want %v", b, got, want)
+			}
+		}
+	}
+}

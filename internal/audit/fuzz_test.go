@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -15,7 +16,18 @@ func FuzzParseLine(f *testing.F) {
 	f.Add([]byte(`{"seq":1,"timestamp":"x","userId":"\u0000","prev":"` + Genesis + `","hash":"` + Genesis + `"}`))
 	f.Add([]byte(`{"seq":18446744073709551615,"timestamp":"2026-05-01T10:00:00.000Z"`))
 	f.Add([]byte(""))
+	f.Add([]byte(`{"seq":1,"timestamp":"t","userId":"\ud83d\ude00 \ud800 \udc00\u0041 \/","role":"","action":"a","resource":"","success":true,"klaviyoEndpoint":"","ipAddress":"","fingerprint":"","reason":"","host":"","alert":"","prev":"` + Genesis + `","hash":"` + Genesis + `"}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
+		// The fast decoder agrees with encoding/json wherever it does not give up.
+		if fast, ok := decodeCanonical(line); ok {
+			var std wireEntry
+			if err := json.Unmarshal(line, &std); err != nil {
+				t.Fatalf("fast decoder accepted what encoding/json rejects (%v): %q", err, line)
+			}
+			if fast != std {
+				t.Fatalf("decoders disagree on %q:\nfast %+v\njson %+v", line, fast, std)
+			}
+		}
 		e, err := ParseLine(line)
 		if err != nil {
 			return
@@ -90,6 +102,46 @@ func FuzzVerify(f *testing.F) {
 		tampered[i] = b
 		if rep, _ := Verify(bytes.NewReader(tampered), VerifyOptions{}); rep.OK() {
 			t.Fatalf("byte %d changed to %q went unnoticed", i, b)
+		}
+	})
+}
+
+// FuzzDecodeString puts arbitrary bytes inside a string of an otherwise canonical line: the fast
+// decoder must read them as encoding/json does, or give up.
+func FuzzDecodeString(f *testing.F) {
+	for _, s := range []string{`plain`, `\"quoted\" \\ \/`, `\u00e9\u2028\ud83d\ude00`, `\ud800`, `\udc00\ud800x`, `\ud83d\u0041`,
+		`\b\f\n\r\t`, "\xff", `\x`, `\u12`, `\uZZZZ`, "tab\there"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		line := []byte(`{"seq":7,"timestamp":"2026-05-01T10:00:00.000Z","userId":"u","role":"r","action":"a","resource":"x","success":false,"klaviyoEndpoint":"","ipAddress":"","fingerprint":"","reason":"` +
+			s + `","host":"h","alert":"","prev":"` + Genesis + `","hash":"` + Genesis + `"}`)
+		var std wireEntry
+		stdErr := json.Unmarshal(line, &std)
+		fast, ok := decodeCanonical(line)
+		if !ok {
+			return
+		}
+		if stdErr != nil {
+			t.Fatalf("fast decoder accepted what encoding/json rejects (%v): %q", stdErr, s)
+		}
+		if fast != std {
+			t.Fatalf("decoders disagree on %q: fast %q, json %q", s, fast.Reason, std.Reason)
+		}
+	})
+}
+
+// FuzzParseTime: the direct reading of the encoder's layout agrees with time.Parse.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"2026-05-01T10:00:00.000Z", "2024-02-29T23:59:59.999Z", "2026-02-29T00:00:00.000Z",
+		"2026-13-01T00:00:00.000Z", "2026-05-01T24:00:00.000Z", "2026-05-01T10:00:00.000+01:00", "0000-01-01T00:00:00.000Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseTime(s)
+		want, werr := time.Parse(time.RFC3339Nano, s)
+		if (err == nil) != (werr == nil) || (err == nil && !got.Equal(want)) {
+			t.Fatalf("parseTime(%q) = %v, %v; time.Parse: %v, %v", s, got, err, want, werr)
 		}
 	})
 }
