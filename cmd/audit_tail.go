@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -285,12 +284,7 @@ func (p *tailPrinter) row(cells []string) string {
 	return strings.TrimRight(b.String(), " ")
 }
 
-func (p *tailPrinter) flush() error {
-	if err := p.w.Flush(); err != nil && !errors.Is(err, io.ErrShortWrite) {
-		return err
-	}
-	return nil
-}
+func (p *tailPrinter) flush() error { return p.w.Flush() }
 
 func (p *tailPrinter) skipped(n int) {
 	switch {

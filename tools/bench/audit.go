@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/klrbac/klrbac/internal/audit"
@@ -123,7 +122,7 @@ func rusageChild() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fmt.Println(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+	fmt.Println(maxRSSKiB(cmd.ProcessState))
 	os.Exit(0)
 }
 
