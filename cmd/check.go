@@ -48,7 +48,11 @@ reason. With several questions each line starts with the question.
 
 --user resolves the role from the policy's users, --endpoint asks whether the role's
 scopes cover a Klaviyo call (naming the scopes missing), and --list prints the
-permissions the role holds.` + exitStatus(exitOK, exitFindings, exitUsage),
+permissions the role holds.
+
+Each decision is recorded in the audit trail (audit.checks: all, denied or none;
+KLRBAC_AUDIT_CHECKS); --list is not. A check changes nothing, so when its record cannot
+be written klrbac warns on stderr and still answers, with the usual exit status.` + exitStatus(exitOK, exitFindings, exitUsage),
 		Example: `  klrbac check marketer canSendCampaigns
   klrbac check viewer canReadProfiles canDeleteProfiles
   klrbac check --user alice@example.com canManageLists
@@ -84,7 +88,7 @@ permissions the role holds.` + exitStatus(exitOK, exitFindings, exitUsage),
 			if err != nil {
 				return err
 			}
-			return runCheck(a.io, pol, opts)
+			return runCheck(a.io, pol, opts, func(res checkResult) error { return a.auditCheck(cmd.Context(), res, opts) })
 		},
 	}
 	c.Flags().StringVarP(&opts.user, "user", "u", "", "resolve the role from this user's entry in the policy")
@@ -101,10 +105,16 @@ type checkResult struct {
 	view checkView
 }
 
-func runCheck(io *ui.IO, pol *policy.Policy, opts checkOptions) error {
+// runCheck decides, has the decisions audited (record may be nil), and answers.
+func runCheck(io *ui.IO, pol *policy.Policy, opts checkOptions, record func(checkResult) error) error {
 	res, err := decideCheck(pol, opts)
 	if err != nil {
 		return err
+	}
+	if record != nil {
+		if err := record(res); err != nil {
+			return err
+		}
 	}
 	if err := renderCheck(io, res, opts); err != nil {
 		return err

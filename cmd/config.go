@@ -1,11 +1,14 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/ui"
@@ -35,7 +38,10 @@ func newConfigInitCommand(a *app) *cobra.Command {
 		Short: "Write the default policy as a commented config file",
 		Long: `Write the default policy, with comments explaining each part, to FILE (default: --config,
 $KLRBAC_CONFIG, else $XDG_CONFIG_HOME/klrbac/config.yaml). The file is created with mode
-0600. An existing file is never replaced without --force.` + exitStatus(exitOK, exitUsage, exitUnavailable),
+0600. An existing file is never replaced without --force.
+
+The audit trail records config.init before the file is written; when that record
+cannot be written, nothing is written either (exit 3).` + exitStatus(exitOK, exitUsage, exitUnavailable),
 		Example: "  klrbac config init ./klrbac.yaml\n  klrbac config init --force",
 		Args:    rangeArgs(0, 1, "at most one FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -51,15 +57,31 @@ $KLRBAC_CONFIG, else $XDG_CONFIG_HOME/klrbac/config.yaml). The file is created w
 				}
 				path = p
 			}
-			return runConfigInit(a, path, force)
+			return runConfigInit(cmd.Context(), a, path, force)
 		},
 	}
 	c.Flags().BoolVarP(&force, "force", "f", false, "replace an existing file")
 	return c
 }
 
-func runConfigInit(a *app, path string, force bool) error {
-	if err := config.Init(path, force); err != nil {
+func runConfigInit(ctx context.Context, a *app, path string, force bool) error {
+	if _, err := a.config(); err != nil {
+		// The file being replaced may be the broken one: audit with the settings that do not come
+		// from a file (flags, environment, defaults).
+		a.cfg, a.cfgErr = config.Parse("", nil, a.opts.Flags)
+	}
+	resource := path
+	if abs, err := filepath.Abs(path); err == nil {
+		resource = abs
+	}
+	reason := "writing the default policy"
+	if force {
+		reason += ", replacing any existing file"
+	}
+	err := a.audited(ctx, audit.Entry{Action: "config.init", Resource: resource, Reason: reason}, func() error {
+		return config.Init(path, force)
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(a.io.Err, "wrote %s\n", path)
@@ -244,7 +266,8 @@ func newConfigValidateCommand(a *app) *cobra.Command {
 		Use:   "validate [FILE]",
 		Short: "Check a config file and report every problem with its line",
 		Long: `Check a config file (default: the one klrbac would read) and report every problem, each
-with its file:line and a hint. Nothing is changed.` + exitStatus(exitOK, exitUsage),
+with its file:line and a hint, the audit alert rules (audit.alerts) included. Nothing is
+changed.` + exitStatus(exitOK, exitUsage),
 		Example: "  klrbac config validate\n  klrbac config validate ./klrbac.yaml",
 		Args:    rangeArgs(0, 1, "at most one FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -254,6 +277,10 @@ with its file:line and a hint. Nothing is changed.` + exitStatus(exitOK, exitUsa
 			}
 			cfg, err := config.Load(opts)
 			if err != nil {
+				return err
+			}
+			sec, _ := cfg.Raw("audit")
+			if _, err := audit.Rules(cfg.File, sec.Value); err != nil {
 				return err
 			}
 			src := cfg.File

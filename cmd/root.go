@@ -32,6 +32,7 @@ type app struct {
 	loaded bool
 
 	store secrets.Store
+	audit auditState
 }
 
 func (a *app) config() (*config.Config, error) {
@@ -97,6 +98,7 @@ var topLevel = []struct {
 	{[]string{"oauth"}, "admin", newOAuthCommand},
 	{[]string{"doctor"}, "admin", newDoctorCommand},
 	{[]string{"config"}, "admin", newConfigCommand},
+	{[]string{"audit"}, "admin", newAuditCommand},
 	{[]string{"version"}, "", newVersionCommand},
 }
 

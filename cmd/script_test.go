@@ -12,6 +12,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
@@ -83,6 +84,12 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"keyring":     cmdKeyring,
 			"fakeklaviyo": cmdFakeKlaviyo,
 			"secretfile":  cmdSecretFile,
+			"perm":        cmdPerm,
+			// audit log damage, for audit verify
+			"editline":  cmdEditLine,
+			"dropline":  cmdDropLine,
+			"swaplines": cmdSwapLines,
+			"cutbytes":  cmdCutBytes,
 		},
 		Setup: func(env *testscript.Env) error {
 			// A clean slate: no config, keyring or audit state from the machine running the tests.
@@ -96,6 +103,15 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 				"KLAVIYO_KEY_ADMIN", "KLAVIYO_KEY_MARKETER", "KLAVIYO_KEY_DEVELOPER", "KLAVIYO_KEY_VIEWER", "KLAVIYO_KEY_SERVICE"} {
 				env.Setenv(v, "")
 			}
+			// Who acts, for the audit trail: the same user everywhere, never the CI's.
+			env.Setenv("USER", "tester")
+			env.Setenv("LOGNAME", "tester")
+			env.Setenv("KLRBAC_ACTOR", "")
+			for _, ci := range audit.CIIdentities {
+				env.Setenv(ci.Env, "")
+			}
+			// klrbac runs as the race-enabled test binary, which otherwise sleeps a second on exit.
+			env.Setenv("GORACE", "atexit_sleep_ms=0 "+os.Getenv("GORACE"))
 			if err := os.MkdirAll(env.WorkDir+"/home", 0o700); err != nil {
 				return err
 			}
@@ -125,5 +141,23 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("exit status %d, want %d", got, want)
+	}
+}
+
+// cmdPerm checks a file's permission bits:
+//
+//	perm home/.local/state/klrbac/audit.log 0600
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: perm FILE MODE")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	if err != nil {
+		ts.Fatalf("perm: %q is not an octal mode", args[1])
+	}
+	st, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if got := uint64(st.Mode().Perm()); (got == want) == neg {
+		ts.Fatalf("%s has mode %#o, want %s%#o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
 	}
 }

@@ -1,0 +1,220 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/ui"
+)
+
+// verifyView is the JSON and YAML shape of `audit verify` (documented in the README).
+type verifyView struct {
+	File         string           `json:"file" yaml:"file"`
+	OK           bool             `json:"ok" yaml:"ok"`
+	Lines        int64            `json:"lines" yaml:"lines"`
+	Entries      int64            `json:"entries" yaml:"entries"`
+	First        string           `json:"first" yaml:"first"`
+	Last         string           `json:"last" yaml:"last"`
+	Head         headView         `json:"head" yaml:"head"`
+	ExpectedHead *headView        `json:"expected_head,omitempty" yaml:"expected_head,omitempty"`
+	Recovered    []audit.Recovery `json:"recovered" yaml:"recovered"`
+	Problems     []audit.Problem  `json:"problems" yaml:"problems"`
+	Omitted      int              `json:"omitted_problems,omitempty" yaml:"omitted_problems,omitempty"`
+}
+
+type headView struct {
+	Seq  uint64 `json:"seq" yaml:"seq"`
+	Hash string `json:"hash" yaml:"hash"`
+}
+
+func newAuditVerifyCommand(a *app) *cobra.Command {
+	var output, expect string
+	c := &cobra.Command{
+		Use:   "verify [FILE]",
+		Short: "Check the audit log's hash chain and report tampering",
+		Long: `Check every line of the audit log: its layout, its hash, its link to the entry before it
+and its sequence number. A log that checks out gives a summary (entries, first and last
+time, head) and exit 0. Otherwise each problem is named with its line number (an edited
+entry, a deleted, inserted or reordered line, a torn line, a broken link) and the exit
+status is 1.
+
+Damage a crashed writer left behind (a torn line) is accounted for by the
+audit.recovered entry the next writer appends: it is listed, not counted as tampering.
+
+The chain proves the entries are as written, but someone able to rewrite the whole file
+could write a new chain. Keep 'klrbac audit head' elsewhere (a ticket, CI artifacts)
+and pass it to --expect-head: the log must still contain that entry, which also catches
+entries cut from the end.` + exitStatus(exitOK, exitFindings, exitUsage, exitUnavailable),
+		Example: `  klrbac audit verify
+  klrbac audit verify --expect-head 1234:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+  klrbac audit verify /var/backups/klrbac/audit.log.1 -o json`,
+		Args: rangeArgs(0, 1, "at most one FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := outputFormat(output, listFormats...)
+			if err != nil {
+				return err
+			}
+			var want *audit.Head
+			if expect != "" {
+				h, err := audit.ParseHead(expect)
+				if err != nil {
+					return fault.Usagef("--expect-head: %v", err)
+				}
+				want = &h
+			}
+			path, err := a.auditPath(firstOr(args, ""))
+			if err != nil {
+				return err
+			}
+			return runAuditVerify(a.io, path, want, f)
+		},
+	}
+	c.Flags().StringVar(&expect, "expect-head", "", "SEQ:HASH from an earlier 'klrbac audit head': the log must still hold that entry")
+	addOutputFlag(c, &output, listFormats...)
+	return c
+}
+
+func runAuditVerify(io *ui.IO, path string, want *audit.Head, f ui.Format) error {
+	file, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if want != nil && want.Seq > 0 {
+			fmt.Fprintf(io.Out, "%s: missing, but the expected head is seq %d: the log was removed\n", path, want.Seq)
+			return fault.Silent(fault.Findings)
+		}
+		return fault.Unavailablef("no audit log at %s", path).
+			Hint("nothing has been recorded there yet, or it was removed; 'klrbac config show' names the audit.path in use")
+	}
+	if err != nil {
+		return fault.Unavailablef("cannot read audit log: %w", err)
+	}
+	defer file.Close()
+	rep, err := audit.Verify(file, audit.VerifyOptions{Expect: want})
+	if err != nil {
+		return fault.Unavailablef("cannot read audit log %s: %w", path, err)
+	}
+	v := verifyView{
+		File: path, OK: rep.OK(), Lines: rep.Lines, Entries: rep.Entries, First: rep.First, Last: rep.Last,
+		Head: headView{rep.Head.Seq, rep.Head.Hash}, Recovered: rep.Recovered, Problems: rep.Problems, Omitted: rep.Omitted,
+	}
+	if v.Recovered == nil {
+		v.Recovered = []audit.Recovery{}
+	}
+	if v.Problems == nil {
+		v.Problems = []audit.Problem{}
+	}
+	if want != nil {
+		v.ExpectedHead = &headView{want.Seq, want.Hash}
+	}
+	if f != ui.Table {
+		if err := io.Encode(f, v); err != nil {
+			return err
+		}
+	} else {
+		renderVerify(io, v)
+	}
+	if !v.OK {
+		return fault.Silent(fault.Findings)
+	}
+	return nil
+}
+
+func renderVerify(io *ui.IO, v verifyView) {
+	w := io.Out
+	fmt.Fprintf(w, "audit log:  %s\n", v.File)
+	status := "verified"
+	if !v.OK {
+		n := len(v.Problems) + v.Omitted
+		status = fmt.Sprintf("TAMPERED: %d problem%s", n, plural(n))
+	}
+	if io.OutTTY {
+		status = io.Mark(v.OK) + " " + status
+	}
+	fmt.Fprintf(w, "status:     %s\n", status)
+	fmt.Fprintf(w, "entries:    %d (%d line%s)\n", v.Entries, v.Lines, plural(int(v.Lines)))
+	if v.First != "" {
+		fmt.Fprintf(w, "first:      %s\n", v.First)
+		fmt.Fprintf(w, "last:       %s\n", v.Last)
+	}
+	fmt.Fprintf(w, "head:       %d:%s\n", v.Head.Seq, v.Head.Hash)
+	if v.ExpectedHead != nil {
+		fmt.Fprintf(w, "expected:   %d:%s\n", v.ExpectedHead.Seq, v.ExpectedHead.Hash)
+	}
+	for _, r := range v.Recovered {
+		lines := fmt.Sprintf("line %d", r.Line)
+		if r.Lines > 1 {
+			lines = fmt.Sprintf("lines %d-%d", r.Line, r.Line+r.Lines-1)
+		}
+		fmt.Fprintf(w, "recovered:  %s (%d bytes left by an interrupted write), accounted for by seq %d at line %d\n", lines, r.Bytes, r.Seq, r.RecordedAt)
+	}
+	for _, p := range v.Problems {
+		fmt.Fprintf(w, "problem:    %s\n", io.Red(p.Message))
+	}
+	if v.Omitted > 0 {
+		fmt.Fprintf(w, "problem:    ... and %d more\n", v.Omitted)
+	}
+}
+
+func newAuditHeadCommand(a *app) *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "head [FILE]",
+		Short: "Print the last entry's SEQ:HASH, a checkpoint for verify --expect-head",
+		Long: `Print the audit log's head, SEQ:HASH of its last entry, reading only the end of the file.
+Keep it somewhere the log's writers cannot change; 'klrbac audit verify --expect-head
+SEQ:HASH' later proves the log still holds that entry unchanged, which the chain alone
+cannot prove against someone who rewrites the whole file or cuts entries from its end.
+
+An empty log's head is 0 followed by 64 zeros.` + exitStatus(exitOK, exitUsage, exitUnavailable),
+		Example: `  klrbac audit head
+  klrbac audit head > "checkpoints/$(date +%F).head"
+  klrbac audit verify --expect-head "$(cat checkpoints/2026-05-01.head)"`,
+		Args: rangeArgs(0, 1, "at most one FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := outputFormat(output, listFormats...)
+			if err != nil {
+				return err
+			}
+			path, err := a.auditPath(firstOr(args, ""))
+			if err != nil {
+				return err
+			}
+			return runAuditHead(a.io, path, f)
+		},
+	}
+	addOutputFlag(c, &output, listFormats...)
+	return c
+}
+
+func runAuditHead(io *ui.IO, path string, f ui.Format) error {
+	file, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fault.Unavailablef("no audit log at %s", path).
+			Hint("nothing has been recorded there yet, or it was removed; 'klrbac config show' names the audit.path in use")
+	}
+	if err != nil {
+		return fault.Unavailablef("cannot read audit log: %w", err)
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return fault.Unavailablef("cannot read audit log: %w", err)
+	}
+	head, damaged, err := audit.LastEntry(file, st.Size())
+	if err != nil {
+		return fault.Unavailablef("cannot find the head of %s: %w", path, err).Hint("run 'klrbac audit verify " + path + "'")
+	}
+	if damaged {
+		fmt.Fprintf(io.Err, "klrbac: %s ends with bytes that are not an entry (an interrupted write?); the head is the last entry before them\n", path)
+	}
+	if f != ui.Table {
+		return io.Encode(f, headView{head.Seq, head.Hash})
+	}
+	fmt.Fprintln(io.Out, head.String())
+	return nil
+}

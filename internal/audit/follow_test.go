@@ -1,0 +1,224 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type followed struct {
+	lines   chan string
+	mu      sync.Mutex
+	notices []string
+}
+
+func (fw *followed) notice(s string) {
+	fw.mu.Lock()
+	fw.notices = append(fw.notices, s)
+	fw.mu.Unlock()
+}
+
+func (fw *followed) next(t *testing.T, what string) Entry {
+	t.Helper()
+	select {
+	case l := <-fw.lines:
+		e, err := ParseLine([]byte(l))
+		if err != nil {
+			t.Fatalf("%s: followed a line that is not an entry: %q", what, l)
+		}
+		return e
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: no line followed", what)
+	}
+	return Entry{}
+}
+
+func (fw *followed) noticed(t *testing.T, word string) {
+	t.Helper()
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	for _, n := range fw.notices {
+		if strings.Contains(n, word) {
+			return
+		}
+	}
+	t.Fatalf("no notice saying %q: %q", word, fw.notices)
+}
+
+func startFollow(t *testing.T, path string, poll time.Duration) *followed {
+	fw := &followed{lines: make(chan string, 100)}
+	var f *os.File
+	var offset int64
+	if ff, err := os.Open(path); err == nil {
+		st, _ := ff.Stat()
+		f, offset = ff, st.Size()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Follow(ctx, path, f, offset, FollowOptions{Poll: poll, Notice: fw.notice}, func(line []byte) error {
+			fw.lines <- string(line)
+			return nil
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != context.Canceled {
+			t.Errorf("Follow ended with %v, want context.Canceled", err)
+		}
+	})
+	return fw
+}
+
+// TestFollow follows appends across rotation, truncation, removal and a partial write, with change
+// notifications and, separately, with polling alone.
+func TestFollow(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		poll time.Duration
+	}{{"notify", 0}, {"poll", 20 * time.Millisecond}} {
+		t.Run(mode.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "audit.log")
+			l, _ := Open(path, Options{})
+			ctx := context.Background()
+			if _, err := l.Append(ctx, sample(0)); err != nil {
+				t.Fatal(err)
+			}
+			fw := startFollow(t, path, mode.poll)
+
+			l.Append(ctx, sample(1))
+			if e := fw.next(t, "append"); e.Seq != 2 {
+				t.Fatalf("append: seq %d", e.Seq)
+			}
+
+			// A line written in two parts is passed on whole, once.
+			c := &Chain{Seq: 2}
+			c.Hash = mustHead(t, path).Hash
+			line, _ := c.Next(nil, sample(2))
+			appendRaw(t, path, line[:40])
+			time.Sleep(3 * max(mode.poll, 20*time.Millisecond))
+			appendRaw(t, path, line[40:])
+			if e := fw.next(t, "split write"); e.Seq != 3 {
+				t.Fatalf("split write: seq %d", e.Seq)
+			}
+
+			// Rotation: the old file is renamed and a new one started.
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Fatal(err)
+			}
+			l.Append(ctx, sample(3))
+			if e := fw.next(t, "rotation"); e.Seq != 1 {
+				t.Fatalf("after rotation: seq %d", e.Seq)
+			}
+			fw.noticed(t, "replaced")
+
+			l.Append(ctx, sample(4))
+			l.Append(ctx, sample(5))
+			fw.next(t, "before truncation")
+			fw.next(t, "before truncation")
+			// Truncation: the file is emptied in place.
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(3 * max(mode.poll, 20*time.Millisecond))
+			l.Append(ctx, sample(6))
+			if e := fw.next(t, "truncation"); e.Seq != 1 {
+				t.Fatalf("after truncation: seq %d", e.Seq)
+			}
+			fw.noticed(t, "truncated")
+
+			// Removal: following waits for the file to come back.
+			os.Remove(path)
+			time.Sleep(3 * max(mode.poll, 20*time.Millisecond))
+			l.Append(ctx, sample(7))
+			if e := fw.next(t, "reappeared"); e.Seq != 1 {
+				t.Fatalf("after removal: seq %d", e.Seq)
+			}
+			fw.noticed(t, "removed")
+		})
+	}
+}
+
+func TestFollowMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "later", "audit.log")
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	fw := startFollow(t, path, 20*time.Millisecond)
+	l, _ := Open(path, Options{})
+	l.Append(context.Background(), sample(0))
+	if e := fw.next(t, "created"); e.Seq != 1 {
+		t.Fatalf("seq %d", e.Seq)
+	}
+}
+
+func mustHead(t *testing.T, path string) Head {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	h, _, err := LastEntry(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func appendRaw(t *testing.T, path string, b []byte) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLast(t *testing.T) {
+	b, es := buildLog(300)
+	torn := append(bytes.Clone(b), `{"seq":301,"ti`...)
+	for _, data := range [][]byte{b, torn} {
+		r := bytes.NewReader(data)
+		got, err := Last(r, int64(len(data)), 5, Select{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Records) != 5 || got.Records[0].Seq != 296 || got.Records[4].Seq != 300 || got.End != int64(len(b)) {
+			t.Fatalf("last 5: %d records from %d, end %d", len(got.Records), got.Records[0].Seq, got.End)
+		}
+		if string(got.Records[4].Line)+"\n" != string(es[299].MarshalLine()) {
+			t.Fatalf("line differs: %s", got.Records[4].Line)
+		}
+		// A filter reaches back across chunks.
+		odd, _ := Last(r, int64(len(data)), 3, Select{Keep: func(e Entry) bool { return e.Seq%100 == 1 }})
+		if len(odd.Records) != 3 || odd.Records[0].Seq != 1 || odd.Records[2].Seq != 201 {
+			t.Fatalf("filtered: %+v", odd.Records)
+		}
+		all, _ := Last(r, int64(len(data)), -1, Select{})
+		if len(all.Records) != 300 || all.Skipped != 0 {
+			t.Fatalf("all: %d records, %d skipped", len(all.Records), all.Skipped)
+		}
+	}
+	// Damage is skipped and counted.
+	ls := lines(b)
+	damaged := join(append(ls[:298:298], "garbage\n", ls[298], ls[299]))
+	got, _ := Last(bytes.NewReader(damaged), int64(len(damaged)), 3, Select{})
+	if len(got.Records) != 3 || got.Skipped != 1 || got.Records[0].Seq != 298 {
+		t.Fatalf("damaged: %+v skipped %d", got.Records, got.Skipped)
+	}
+	none, _ := Last(bytes.NewReader(b), int64(len(b)), 0, Select{})
+	stop, _ := Last(bytes.NewReader(b), int64(len(b)), -1, Select{Stop: func(e Entry) bool { return e.Seq <= 290 }})
+	if len(stop.Records) != 10 || stop.Records[0].Seq != 291 {
+		t.Fatalf("stop: %d records", len(stop.Records))
+	}
+	if len(none.Records) != 0 || none.End != int64(len(b)) {
+		t.Fatalf("n=0: %+v", none)
+	}
+}

@@ -1,0 +1,269 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/klrbac/klrbac/internal/fault"
+)
+
+// TestMain doubles as a writer process for the crash tests: with KLRBAC_TEST_CRASH_WRITER set it
+// appends to that log and, in the middle of its last write, says so and waits to be killed.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("KLRBAC_TEST_CRASH_WRITER"); path != "" {
+		crashWriter(path)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func crashWriter(path string) {
+	n, _ := strconv.Atoi(os.Getenv("KLRBAC_TEST_CRASH_ENTRIES"))
+	l, err := Open(path, Options{Actor: "crash-test"})
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	for i := range n {
+		if _, err := l.Append(context.Background(), sample(i)); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+	}
+	testHookMidWrite = func() {
+		fmt.Println("paused")
+		time.Sleep(time.Minute)
+	}
+	_, _ = l.Append(context.Background(), sample(n))
+	os.Exit(3)
+}
+
+func verifyFile(t *testing.T, path string, opts VerifyOptions) *Report {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := Verify(f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func TestAppend(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state", "klrbac")
+	path := filepath.Join(dir, "audit.log")
+	now := t0
+	l, err := Open(path, Options{Now: func() time.Time { now = now.Add(1500 * time.Microsecond); return now }, Host: "h1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := l.Append(context.Background(), Entry{UserID: "alice", Action: "config.init", Resource: "/tmp/x.yaml", Success: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Seq != 1 || e.Prev != Genesis || e.Host != "h1" || e.Timestamp != t0.Add(1*time.Millisecond) {
+		t.Fatalf("first entry: %+v", e)
+	}
+	es, err := l.AppendAll(context.Background(), []Entry{{Action: "check"}, {Action: "check", Host: "other"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es[0].Seq != 2 || es[1].Seq != 3 || es[0].Prev != e.Hash || es[1].Prev != es[0].Hash || es[1].Host != "other" {
+		t.Fatalf("batch: %+v", es)
+	}
+	for p, want := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, path: 0o600, path + ".lock": 0o600} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode() != want {
+			t.Errorf("%s: mode %v, want %v", p, st.Mode(), want)
+		}
+	}
+	data, _ := os.ReadFile(path)
+	if !bytes.Equal(data, append(append(e.MarshalLine(), es[0].MarshalLine()...), es[1].MarshalLine()...)) {
+		t.Fatalf("file holds:\n%s", data)
+	}
+	if rep := verifyFile(t, path, VerifyOptions{}); !rep.OK() || rep.Entries != 3 {
+		t.Fatalf("verify: %+v", rep)
+	}
+}
+
+// TestAppendConcurrent: writers that each open the log themselves (as separate processes do) never
+// interleave, lose or duplicate entries.
+func TestAppendConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	const writers, each = 8, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			l, _ := Open(path, Options{})
+			for i := range each {
+				if _, err := l.Append(context.Background(), Entry{UserID: fmt.Sprint("w", w), Action: "check", Resource: fmt.Sprint(i)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rep := verifyFile(t, path, VerifyOptions{})
+	if !rep.OK() || rep.Entries != writers*each || rep.Head.Seq != writers*each {
+		t.Fatalf("after concurrent appends: %+v", rep)
+	}
+}
+
+func TestAppendRecoversTornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	var seen []Entry
+	l, _ := Open(path, Options{Actor: "bob", OnRecover: func(e Entry) { seen = append(seen, e) }})
+	for i := range 3 {
+		if _, err := l.Append(context.Background(), sample(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"seq":4,"timestamp":"2026-05-01T`)
+	f.Close()
+	if rep := verifyFile(t, path, VerifyOptions{}); rep.OK() || rep.Problems[0].Kind != KindTorn || rep.Problems[0].Line != 4 {
+		t.Fatalf("torn line not reported: %+v", rep.Problems)
+	}
+	e, err := l.Append(context.Background(), sample(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Seq != 5 || len(seen) != 1 || seen[0].Seq != 4 || seen[0].Action != ActionRecovered || seen[0].UserID != "bob" {
+		t.Fatalf("recovery: entry %+v, recovered %+v", e, seen)
+	}
+	rep := verifyFile(t, path, VerifyOptions{})
+	if !rep.OK() || len(rep.Recovered) != 1 || rep.Recovered[0].Line != 4 || rep.Entries != 5 {
+		t.Fatalf("after recovery: %+v", rep)
+	}
+}
+
+func TestAppendRefusesForeignFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(path, []byte("shopping list\nmilk\n"), 0o600)
+	l, _ := Open(path, Options{})
+	_, err := l.Append(context.Background(), sample(1))
+	if err == nil || fault.KindOf(err) != fault.Unavailable {
+		t.Fatalf("appended to a foreign file: %v", err)
+	}
+	data, _ := os.ReadFile(path)
+	if string(data) != "shopping list\nmilk\n" {
+		t.Fatalf("foreign file changed: %q", data)
+	}
+	// A torn very first write is ours, though.
+	os.WriteFile(path, []byte(`{"seq":1,"times`), 0o600)
+	if _, err := l.Append(context.Background(), sample(1)); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verifyFile(t, path, VerifyOptions{}); !rep.OK() || len(rep.Recovered) != 1 {
+		t.Fatalf("torn first write: %+v", rep)
+	}
+}
+
+func TestAppendLockTimeout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	holder := flock.New(path + ".lock")
+	if err := holder.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := Open(path, Options{LockTimeout: 100 * time.Millisecond})
+	_, err := l.Append(context.Background(), sample(1))
+	if err == nil || fault.KindOf(err) != fault.Unavailable {
+		t.Fatalf("append under a held lock: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.Append(ctx, sample(1)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled append: %v", err)
+	}
+	holder.Unlock()
+	if _, err := l.Append(context.Background(), sample(1)); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+}
+
+func TestAppendUnwritable(t *testing.T) {
+	// A file where the directory should be: a failure even root cannot write through.
+	blocker := filepath.Join(t.TempDir(), "state")
+	os.WriteFile(blocker, nil, 0o600)
+	l, _ := Open(filepath.Join(blocker, "klrbac", "audit.log"), Options{})
+	_, err := l.Append(context.Background(), sample(1))
+	if fault.KindOf(err) != fault.Unavailable || len(fault.Hints(err)) == 0 {
+		t.Fatalf("unwritable directory: %v", err)
+	}
+}
+
+// TestCrashMidWrite kills a writer (SIGKILL) in the middle of a write, again and again, with other
+// appends in between: the log stays verifiable apart from the torn lines, which are each reported
+// as recovered, and appending continues.
+func TestCrashMidWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	const rounds = 8
+	for round := range rounds {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "KLRBAC_TEST_CRASH_WRITER="+path, "KLRBAC_TEST_CRASH_ENTRIES="+strconv.Itoa(round%3))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if line != "paused\n" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("round %d: writer said %q (%v)", round, line, err)
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		rep := verifyFile(t, path, VerifyOptions{})
+		if rep.OK() || rep.Problems[0].Kind != KindTorn {
+			t.Fatalf("round %d: torn write not reported: %+v", round, rep.Problems)
+		}
+		// The killed writer's lock died with it; an ordinary append recovers.
+		l, _ := Open(path, Options{LockTimeout: 5 * time.Second})
+		if _, err := l.Append(context.Background(), sample(100+round)); err != nil {
+			t.Fatalf("round %d: append after crash: %v", round, err)
+		}
+	}
+	rep := verifyFile(t, path, VerifyOptions{})
+	if !rep.OK() {
+		t.Fatalf("after %d crashes: %+v", rounds, rep.Problems)
+	}
+	if len(rep.Recovered) != rounds {
+		t.Fatalf("recovered %d torn writes, want %d: %+v", len(rep.Recovered), rounds, rep.Recovered)
+	}
+	// Entries: each round's completed appends, its recovery record and the append after it.
+	want := int64(0)
+	for round := range rounds {
+		want += int64(round%3) + 2
+	}
+	if rep.Entries != want || rep.Head.Seq != uint64(want) {
+		t.Fatalf("entries %d head %d, want %d", rep.Entries, rep.Head.Seq, want)
+	}
+}

@@ -1,0 +1,183 @@
+package audit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Record is an entry as read back, with its exact line (without the newline).
+type Record struct {
+	Entry
+	Line []byte
+}
+
+// Recent is the end of a log as Last reads it.
+type Recent struct {
+	// Records are the entries kept, oldest first.
+	Records []Record
+	// Skipped counts lines passed over that are not entries (torn or damaged).
+	Skipped int
+	// End is the offset just after the last complete line: where following begins.
+	End int64
+}
+
+// Select narrows what Last returns.
+type Select struct {
+	// Keep accepts entries (nil: all).
+	Keep func(Entry) bool
+	// Stop ends the reading back at the first entry it is true for, which is left out: entries are in
+	// the order they were written, so a time limit need not read further back than its time.
+	Stop func(Entry) bool
+}
+
+// Last returns the last n entries (n < 0: all) that sel accepts, of a log of size bytes, reading
+// backwards from the end in fixed chunks: time and memory depend on how far back the entries are,
+// not on the size of the file. A partial last line (a write in progress, or torn) is left out.
+func Last(r io.ReaderAt, size int64, n int, sel Select) (Recent, error) {
+	var out Recent
+	out.End = size
+	if n == 0 || size == 0 {
+		if size > 0 {
+			end, err := completeEnd(r, size)
+			out.End = end
+			return out, err
+		}
+		return out, nil
+	}
+	buf := make([]byte, readChunk)
+	var pending []byte // the end of a line that starts before pos
+	overlong := false  // pending exceeded maxLine: the line is not an entry
+	trailing := true   // the segment after the last newline is not a complete line
+	pos := size
+	// emit takes a complete line and says whether reading back is done.
+	emit := func(line []byte) bool {
+		e, err := ParseLine(line)
+		if err != nil {
+			out.Skipped++
+			return false
+		}
+		if sel.Stop != nil && sel.Stop(e) {
+			return true
+		}
+		if sel.Keep != nil && !sel.Keep(e) {
+			return false
+		}
+		out.Records = append(out.Records, Record{Entry: e, Line: bytes.Clone(line)})
+		return len(out.Records) == n
+	}
+	for pos > 0 {
+		start := max(0, pos-int64(len(buf)))
+		b := buf[:pos-start]
+		if _, err := r.ReadAt(b, start); err != nil && !errors.Is(err, io.EOF) {
+			return out, err
+		}
+		end := len(b)
+		for {
+			i := bytes.LastIndexByte(b[:end], '\n')
+			if i < 0 {
+				break
+			}
+			seg := b[i+1 : end]
+			if trailing {
+				trailing = false
+				out.End = start + int64(i) + 1
+			} else if overlong {
+				out.Skipped++
+			} else {
+				line := seg
+				if len(pending) > 0 {
+					line = append(bytes.Clone(seg), pending...)
+				}
+				if emit(line) {
+					reverse(out.Records)
+					return out, nil
+				}
+			}
+			pending, overlong = pending[:0], false
+			end = i
+		}
+		if !trailing && !overlong {
+			if len(pending)+end > maxLine {
+				overlong, pending = true, pending[:0]
+			} else {
+				pending = append(bytes.Clone(b[:end]), pending...)
+			}
+		}
+		if trailing && start == 0 {
+			out.End = 0 // no newline at all: nothing complete
+		}
+		pos = start
+	}
+	if !trailing {
+		if overlong {
+			out.Skipped++
+		} else {
+			emit(pending)
+		}
+	}
+	reverse(out.Records)
+	return out, nil
+}
+
+// readChunk is how much Last reads at a time, going backwards.
+const readChunk = 64 << 10
+
+// completeEnd returns the offset after the last newline of a file, reading only its end.
+func completeEnd(r io.ReaderAt, size int64) (int64, error) {
+	buf := make([]byte, readChunk)
+	for pos := size; pos > 0; {
+		start := max(0, pos-int64(len(buf)))
+		b := buf[:pos-start]
+		if _, err := r.ReadAt(b, start); err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		pos = start
+	}
+	return 0, nil
+}
+
+func reverse(rs []Record) {
+	for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
+		rs[i], rs[j] = rs[j], rs[i]
+	}
+}
+
+// Head identifies a log's last entry: a checkpoint to keep elsewhere and give to verify later.
+type Head struct {
+	Seq  uint64
+	Hash string
+}
+
+// String renders a head as SEQ:HASH.
+func (h Head) String() string { return strconv.FormatUint(h.Seq, 10) + ":" + h.Hash }
+
+// ParseHead reads SEQ:HASH.
+func ParseHead(s string) (Head, error) {
+	seq, hash, ok := strings.Cut(strings.TrimSpace(s), ":")
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if !ok || err != nil || len(hash) != 64 || !isHex([]byte(hash)) {
+		return Head{}, fmt.Errorf("%q is not SEQ:HASH (a number, a colon and 64 lowercase hex digits, as `klrbac audit head` prints)", s)
+	}
+	if n == 0 && hash != Genesis {
+		return Head{}, fmt.Errorf("%q: seq 0 is the empty log, whose hash is 64 zeros", s)
+	}
+	return Head{Seq: n, Hash: hash}, nil
+}
+
+// LastEntry returns the head of a log of size bytes, reading only its end, and whether the file ends
+// with bytes that are not an entry (a torn write not yet recovered). An empty log's head is seq 0
+// with the Genesis hash.
+func LastEntry(r io.ReaderAt, size int64) (head Head, damagedTail bool, err error) {
+	t, err := findTail(r, size)
+	if err != nil {
+		return Head{}, false, err
+	}
+	return Head{Seq: t.seq, Hash: t.hash}, t.run.present, nil
+}

@@ -1,0 +1,162 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func lines(b []byte) []string {
+	return strings.SplitAfter(string(b), "\n")[:bytes.Count(b, []byte{'\n'})]
+}
+
+func join(ls []string) []byte { return []byte(strings.Join(ls, "")) }
+
+func verifyBytes(t *testing.T, b []byte, opts VerifyOptions) *Report {
+	t.Helper()
+	rep, err := Verify(bytes.NewReader(b), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// rehash recomputes a line's hash after an edit, as a forger would.
+func rehash(line string) string {
+	body := strings.TrimSuffix(line, "\n")
+	li, ok := scan([]byte(body))
+	if !ok {
+		panic("rehash: not a line")
+	}
+	sum := sha256.Sum256(li.body)
+	return string(li.body) + `,"hash":"` + hex.EncodeToString(sum[:]) + "\"}\n"
+}
+
+func TestVerifyValid(t *testing.T) {
+	b, es := buildLog(50)
+	rep := verifyBytes(t, b, VerifyOptions{Expect: &Head{Seq: 20, Hash: es[19].Hash}})
+	if !rep.OK() {
+		t.Fatalf("valid log: %+v", rep.Problems)
+	}
+	if rep.Entries != 50 || rep.Lines != 50 || rep.Head != (Head{50, es[49].Hash}) {
+		t.Fatalf("summary: %+v", rep)
+	}
+	if rep.First != "2026-05-01T10:00:00.000Z" || rep.Last != "2026-05-01T10:00:49.000Z" {
+		t.Fatalf("timestamps %s %s", rep.First, rep.Last)
+	}
+	empty := verifyBytes(t, nil, VerifyOptions{})
+	if !empty.OK() || empty.Entries != 0 || empty.Head != (Head{0, Genesis}) {
+		t.Fatalf("empty log: %+v", empty)
+	}
+}
+
+// TestVerifyTamper checks that every kind of tampering is found at the right line.
+func TestVerifyTamper(t *testing.T) {
+	b, es := buildLog(10)
+	ls := lines(b)
+	cases := []struct {
+		name   string
+		edit   func(ls []string) []string
+		expect *Head
+		line   int64
+		kind   string
+	}{
+		{"edited field", func(ls []string) []string {
+			ls[4] = strings.Replace(ls[4], `"success":true`, `"success":false`, 1)
+			return ls
+		}, nil, 5, KindEdited},
+		{"edited and re-hashed", func(ls []string) []string {
+			ls[4] = rehash(strings.Replace(ls[4], `"userId":"alice"`, `"userId":"mallory"`, 1))
+			return ls
+		}, nil, 6, KindBrokenLink},
+		{"prev relinked", func(ls []string) []string {
+			ls[6] = rehash(strings.Replace(ls[6], es[5].Hash, es[4].Hash, 1))
+			return ls
+		}, nil, 7, KindBrokenLink},
+		{"deleted line", func(ls []string) []string { return append(ls[:3], ls[4:]...) }, nil, 4, KindGap},
+		{"deleted first line", func(ls []string) []string { return ls[1:] }, nil, 1, KindStart},
+		{"inserted copy", func(ls []string) []string {
+			return append(ls[:6], append([]string{ls[2]}, ls[6:]...)...)
+		}, nil, 7, KindOrder},
+		{"inserted text", func(ls []string) []string {
+			return append(ls[:6], append([]string{"hello\n"}, ls[6:]...)...)
+		}, nil, 7, KindMalformed},
+		{"reordered", func(ls []string) []string { ls[7], ls[8] = ls[8], ls[7]; return ls }, nil, 8, KindGap},
+		{"torn last line", func(ls []string) []string {
+			ls[9] = ls[9][:100]
+			return ls
+		}, nil, 10, KindTorn},
+		{"newline removed", func(ls []string) []string {
+			ls[2] = strings.TrimSuffix(ls[2], "\n")
+			return ls
+		}, nil, 3, KindMalformed},
+		{"truncated tail", func(ls []string) []string { return ls[:8] }, &Head{10, es[9].Hash}, 0, KindTruncated},
+		{"rewritten", func(ls []string) []string {
+			ls[9] = rehash(strings.Replace(ls[9], `"userId":"alice"`, `"userId":"mallory"`, 1))
+			return ls
+		}, &Head{10, es[9].Hash}, 10, KindRewritten},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tampered := join(c.edit(append([]string(nil), ls...)))
+			rep := verifyBytes(t, tampered, VerifyOptions{Expect: c.expect})
+			if rep.OK() {
+				t.Fatal("tampering not detected")
+			}
+			p := rep.Problems[0]
+			if p.Line != c.line || p.Kind != c.kind {
+				t.Fatalf("first problem %+v, want line %d kind %s (all: %+v)", p, c.line, c.kind, rep.Problems)
+			}
+			if c.line > 0 && !strings.HasPrefix(p.Message, fmt.Sprintf("line %d:", c.line)) && !strings.HasPrefix(p.Message, fmt.Sprintf("lines %d-", c.line)) {
+				t.Fatalf("message does not name the line: %q", p.Message)
+			}
+		})
+	}
+}
+
+// TestVerifyRecovered checks the chain rule for a torn write accounted for by an audit.recovered entry.
+func TestVerifyRecovered(t *testing.T) {
+	b, _ := buildLog(3)
+	torn := append(bytes.Clone(b), `{"seq":4,"timestamp":"2026-05`...)
+	// What an appender does: terminate, then record the recovery.
+	tail, err := findTail(bytes.NewReader(torn), int64(len(torn)))
+	if err != nil || tail.seq != 3 || !tail.run.present || !tail.endsTorn {
+		t.Fatalf("findTail: %+v %v", tail, err)
+	}
+	c := &Chain{Seq: tail.seq, Hash: tail.hash}
+	fixed := append(torn, '\n')
+	fixed, _ = c.Next(fixed, tail.recoveryEntry())
+	fixed, _ = c.Next(fixed, sample(9))
+	rep := verifyBytes(t, fixed, VerifyOptions{})
+	if !rep.OK() {
+		t.Fatalf("recovered log: %+v", rep.Problems)
+	}
+	if len(rep.Recovered) != 1 || rep.Recovered[0].Line != 4 || rep.Recovered[0].RecordedAt != 5 || rep.Entries != 5 || rep.Head.Seq != 5 {
+		t.Fatalf("report: %+v", rep)
+	}
+	// The recovery record must match the damaged bytes exactly.
+	forged := bytes.Replace(fixed, []byte("\"2026-05\n"), []byte("\"2026-06\n"), 1)
+	if rep := verifyBytes(t, forged, VerifyOptions{}); rep.OK() || rep.Problems[0].Line != 4 || rep.Problems[0].Kind != KindMalformed {
+		t.Fatalf("altered torn bytes: %+v", rep.Problems)
+	}
+}
+
+func TestVerifyLongLine(t *testing.T) {
+	b, _ := buildLog(2)
+	long := append(bytes.Clone(b), bytes.Repeat([]byte("x"), 9<<20)...)
+	long = append(long, '\n')
+	more, _ := buildLog(3)
+	long = append(long, lines(more)[2]...)
+	rep := verifyBytes(t, long, VerifyOptions{})
+	if rep.OK() || rep.Problems[0].Line != 3 || rep.Problems[0].Kind != KindMalformed || rep.Lines != 4 {
+		t.Fatalf("long line: %+v lines %d", rep.Problems, rep.Lines)
+	}
+	torn := append(bytes.Clone(b), bytes.Repeat([]byte("y"), 8<<20)...)
+	rep = verifyBytes(t, torn, VerifyOptions{})
+	if rep.OK() || rep.Problems[0].Line != 3 || rep.Problems[0].Kind != KindTorn {
+		t.Fatalf("long torn line: %+v", rep.Problems)
+	}
+}
