@@ -91,6 +91,7 @@ var topLevel = []struct {
 	{[]string{"who-can"}, "policy", newWhoCanCommand},
 	{[]string{"scopes"}, "policy", newScopesCommand},
 	{[]string{"config"}, "admin", newConfigCommand},
+	{[]string{"sandbox"}, "admin", newSandboxCommand},
 	{[]string{"version"}, "", newVersionCommand},
 }
 
