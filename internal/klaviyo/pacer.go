@@ -142,13 +142,23 @@ func (p *Pacer) Hold(account string, op catalog.Operation, until time.Time) {
 	}
 }
 
-// PacedDuration is the least wall time from the first to the last of n calls of op's tier, sent
-// by any client that must stay under both limits whatever the phase of Klaviyo's windows: the k-th
-// call (0-based) can go no earlier than ⌊k/burst⌋ seconds and ⌊k/steady⌋ minutes after the first.
+// PacedDuration is the least wall time from the first to the last of n calls of op's tier, for
+// any client that must stay under both limits whatever the phase of Klaviyo's windows: call k
+// (0-based) can go no earlier than a second after call k-burst and a minute after call k-steady.
+// Sending every call at that earliest moment meets both, so the bound is exact; the Pacer adds only
+// its margin per window.
 func PacedDuration(op catalog.Operation, n int) time.Duration {
 	if n <= 1 || op.Burst <= 0 || op.Steady <= 0 {
 		return 0
 	}
-	k := n - 1
-	return max(time.Duration(k/op.Burst)*burstWindow, time.Duration(k/op.Steady)*steadyWindow)
+	t := make([]time.Duration, n)
+	for k := range t {
+		if k >= op.Burst {
+			t[k] = max(t[k], t[k-op.Burst]+burstWindow)
+		}
+		if k >= op.Steady {
+			t[k] = max(t[k], t[k-op.Steady]+steadyWindow)
+		}
+	}
+	return t[n-1]
 }

@@ -70,7 +70,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	rec.id = op.ID
 	var who principal
 	if op.PublicKey {
-		who, ok = s.publicKey(rec, r)
+		who, ok = s.publicKey(rec, r, op)
 	} else {
 		who, ok = s.authenticate(rec, r)
 	}
@@ -155,11 +155,15 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 }
 
 // publicKey authenticates a /client call by its company_id, the account's public key; such calls
-// carry no private key and no scopes are checked.
-func (s *Server) publicKey(w http.ResponseWriter, r *http.Request) (principal, bool) {
+// carry no private key and no scopes are checked. The few that do not require company_id share one
+// anonymous quota.
+func (s *Server) publicKey(w http.ResponseWriter, r *http.Request, op *catalog.Operation) (principal, bool) {
 	id := r.URL.Query().Get("company_id")
 	if a := s.accounts[id]; a != nil {
 		return principal{account: a, quota: a.ID + "/client", who: "company_id=" + id}, true
+	}
+	if id == "" && !slices.Contains(op.Required, "company_id") {
+		return principal{quota: "/client", who: "anonymous"}, true
 	}
 	detail := "company_id is required: send the account's 6-character public key."
 	if id != "" {

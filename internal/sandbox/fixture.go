@@ -169,7 +169,7 @@ func ParseFixture(name string, data []byte) (*Fixture, error) {
 func parseAccounts(ps *problems, n *yaml.Node) []Account {
 	var out []Account
 	items := ps.sequence(n, "accounts")
-	if n.Kind == yaml.SequenceNode && len(items) == 0 {
+	if n.Kind == yaml.SequenceNode && len(items) == 0 || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		ps.add(n, "add at least one account", "accounts: the list is empty")
 	}
 	for _, item := range items {

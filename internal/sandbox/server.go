@@ -146,7 +146,7 @@ func (s *Server) Close() error {
 // ServeHTTP answers one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
-	case strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/api":
+	case strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/client/"):
 		s.serveAPI(w, r)
 	case strings.HasPrefix(r.URL.Path, "/oauth/"):
 		s.serveOAuth(w, r)
