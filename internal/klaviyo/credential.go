@@ -32,33 +32,45 @@ func (k CredentialKind) String() string {
 
 // Credential is a secret that authenticates a request. It keeps the secret to itself: every way of
 // printing, formatting, logging or marshalling it shows a mask and a fingerprint, never the secret.
+//
+// The secret is kept inside a function: fmt's reflection, which skips String and Format on
+// unexported fields of an enclosing struct, prints a function as an address and never calls it.
 type Credential struct {
-	kind   CredentialKind
-	secret string
+	kind CredentialKind
+	get  func() string
 }
+
+func hold(secret string) func() string { return func() string { return secret } }
 
 // PrivateKey returns a credential for a Klaviyo private API key (pk_...).
 func PrivateKey(key string) Credential {
-	return Credential{kind: APIKey, secret: strings.TrimSpace(key)}
+	return Credential{kind: APIKey, get: hold(strings.TrimSpace(key))}
 }
 
 // BearerToken returns a credential for an OAuth access token.
 func BearerToken(token string) Credential {
-	return Credential{kind: AccessToken, secret: strings.TrimSpace(token)}
+	return Credential{kind: AccessToken, get: hold(strings.TrimSpace(token))}
+}
+
+func (c Credential) secret() string {
+	if c.get == nil {
+		return ""
+	}
+	return c.get()
 }
 
 // Kind says whether c is a private key, an access token or nothing.
 func (c Credential) Kind() CredentialKind { return c.kind }
 
 // IsZero reports whether c carries no secret.
-func (c Credential) IsZero() bool { return c.kind == NoCredential || c.secret == "" }
+func (c Credential) IsZero() bool { return c.kind == NoCredential || c.secret() == "" }
 
 // Mask shows c the way klrbac prints secrets: pk_****a1b2 for a key, ****a1b2 for a token.
-func (c Credential) Mask() string { return MaskSecret(c.secret) }
+func (c Credential) Mask() string { return MaskSecret(c.secret()) }
 
 // Fingerprint is a short SHA-256 fingerprint of the secret: enough to tell two secrets apart, of
 // no use in recovering either.
-func (c Credential) Fingerprint() string { return Fingerprint(c.secret) }
+func (c Credential) Fingerprint() string { return Fingerprint(c.secret()) }
 
 // String returns the mask and the fingerprint, e.g. "pk_****a1b2 sha256:1f2e3d4c".
 func (c Credential) String() string {
@@ -97,9 +109,9 @@ func (c Credential) LogValue() slog.Value { return slog.StringValue(c.String()) 
 func (c Credential) authorization() string {
 	switch c.kind {
 	case APIKey:
-		return "Klaviyo-API-Key " + c.secret
+		return "Klaviyo-API-Key " + c.secret()
 	case AccessToken:
-		return "Bearer " + c.secret
+		return "Bearer " + c.secret()
 	}
 	return ""
 }

@@ -163,6 +163,12 @@ func (c Class) hint() string {
 		return "the account's rate limit for this kind of call was reached: wait a minute and retry"
 	case ServerError:
 		return "Klaviyo is having trouble: retry later"
+	case Invalid:
+		return "Klaviyo found the request invalid: check the path and query, and the revision (klaviyo.revision)"
+	case NotFound:
+		return "no such object in this account, or no such API path: `klrbac scopes for METHOD PATH` checks a path"
+	case Unexpected:
+		return "Klaviyo answered in a way klrbac does not expect: check klaviyo.api_url and klaviyo.revision"
 	}
 	return ""
 }

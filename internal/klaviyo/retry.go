@@ -30,7 +30,7 @@ func retryAfter(header http.Header, detail string) (time.Duration, bool) {
 // second(s)." in any of the wordings DRF and Klaviyo use ("1 second.", "5 seconds.").
 func DetailRetryAfter(detail string) (time.Duration, bool) {
 	const marker = "available in "
-	i := strings.Index(strings.ToLower(detail), marker)
+	i := indexFold(detail, marker)
 	if i < 0 {
 		return 0, false
 	}
@@ -39,7 +39,7 @@ func DetailRetryAfter(detail string) (time.Duration, bool) {
 	for j < len(rest) && (rest[j] >= '0' && rest[j] <= '9' || rest[j] == '.') {
 		j++
 	}
-	if j == 0 || !strings.HasPrefix(strings.ToLower(strings.TrimSpace(rest[j:])), "second") {
+	if j == 0 || indexFold(strings.TrimSpace(rest[j:]), "second") != 0 {
 		return 0, false
 	}
 	secs, err := strconv.ParseFloat(rest[:j], 64)
@@ -86,4 +86,15 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// indexFold finds an ASCII substring regardless of case, by byte offset into s: lower-casing s first
+// would shift offsets when s holds characters whose lower case has another length.
+func indexFold(s, substr string) int {
+	for i := 0; i+len(substr) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(substr)], substr) {
+			return i
+		}
+	}
+	return -1
 }

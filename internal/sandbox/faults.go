@@ -67,7 +67,9 @@ func (s *Server) injectFault(w http.ResponseWriter, rec *recorder, fs *faultStat
 	}
 	switch {
 	case hit(&fs.reset, fs.Reset):
+		// Counted before the reset: the client may be looking at the stats as soon as it sees it.
 		rec.status = statusReset
+		rec.done()
 		resetConnection(w)
 		return true
 	case hit(&fs.edge, fs.EdgeBlock):

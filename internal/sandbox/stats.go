@@ -123,11 +123,12 @@ func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
 // recorder notes the status a handler answered with, for the stats and the request log.
 type recorder struct {
 	http.ResponseWriter
-	s      *Server
-	r      *http.Request
-	op, id string
-	who    string // masked credential, for the log
-	status int
+	s       *Server
+	r       *http.Request
+	op, id  string
+	who     string // masked credential, for the log
+	status  int
+	counted bool
 }
 
 func (s *Server) record(w http.ResponseWriter, op, id string) *recorder {
@@ -150,6 +151,10 @@ func (rec *recorder) Write(b []byte) (int, error) {
 
 // done counts the request once its answer is written.
 func (rec *recorder) done() {
+	if rec.counted {
+		return
+	}
+	rec.counted = true
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
