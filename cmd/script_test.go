@@ -119,7 +119,15 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	srv := sandbox.New(fx, sandbox.Options{})
 	ts.Check(srv.Start("127.0.0.1:0"))
 	ts.Defer(func() { _ = srv.Close() })
-	for _, e := range sandboxEnv(srv.URL(), fx, policy.Default(), 0) {
+	// A second sandbox in a script replaces the first: none of its keys may linger.
+	pol := policy.Default()
+	for _, name := range pol.RoleNames() {
+		r, _ := pol.Role(name)
+		ts.Setenv(r.EnvVar(), "")
+	}
+	ts.Setenv("KLAVIYO_OAUTH_CLIENT_ID", "")
+	ts.Setenv("KLAVIYO_OAUTH_CLIENT_SECRET", "")
+	for _, e := range sandboxEnv(srv.URL(), fx, pol, 0) {
 		ts.Setenv(e.name, e.value)
 	}
 	ts.Setenv("SANDBOX_ADDR", strings.TrimPrefix(srv.URL(), "http://"))
