@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,9 +69,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.id = op.ID
+	query := r.URL.Query()
 	var who principal
 	if op.PublicKey {
-		who, ok = s.publicKey(rec, r, op)
+		who, ok = s.publicKey(rec, query, op)
 	} else {
 		who, ok = s.authenticate(rec, r)
 	}
@@ -92,7 +94,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params := rt.paramValues(segs)
-	if !checkQuery(rec, r, op, params) {
+	if !checkQuery(rec, query, op, params) {
 		return
 	}
 	var body map[string]any
@@ -157,8 +159,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 // publicKey authenticates a /client call by its company_id, the account's public key; such calls
 // carry no private key and no scopes are checked. The few that do not require company_id share one
 // anonymous quota.
-func (s *Server) publicKey(w http.ResponseWriter, r *http.Request, op *catalog.Operation) (principal, bool) {
-	id := r.URL.Query().Get("company_id")
+func (s *Server) publicKey(w http.ResponseWriter, query url.Values, op *catalog.Operation) (principal, bool) {
+	id := query.Get("company_id")
 	if a := s.accounts[id]; a != nil {
 		return principal{account: a, quota: a.ID + "/client", who: "company_id=" + id}, true
 	}
@@ -174,8 +176,7 @@ func (s *Server) publicKey(w http.ResponseWriter, r *http.Request, op *catalog.O
 }
 
 // checkQuery checks the query parameters the spec requires and the page[size] range.
-func checkQuery(w http.ResponseWriter, r *http.Request, op *catalog.Operation, params map[string]string) bool {
-	q := r.URL.Query()
+func checkQuery(w http.ResponseWriter, q url.Values, op *catalog.Operation, params map[string]string) bool {
 	for _, name := range op.Required {
 		if _, inPath := params[name]; inPath || name == "company_id" {
 			continue
@@ -442,8 +443,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeDoc(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/vnd.api+json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h["Content-Type"] = []string{"application/vnd.api+json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

@@ -73,10 +73,11 @@ func (s *Server) throttle(w http.ResponseWriter, fs *faultState, quota string, o
 	remaining := max(op.Steady-win.inMinute, 0)
 	win.mu.Unlock()
 
+	// Canonical names assigned directly: Set would canonicalise them on every call.
 	h := w.Header()
-	h.Set("RateLimit-Limit", strconv.Itoa(op.Steady))
-	h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
-	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(time.Unix((minute+1)*60, 0).Sub(now))))
+	h["Ratelimit-Limit"] = []string{strconv.Itoa(op.Steady)}
+	h["Ratelimit-Remaining"] = []string{strconv.Itoa(remaining)}
+	h["Ratelimit-Reset"] = []string{strconv.Itoa(ceilSeconds(time.Unix((minute+1)*60, 0).Sub(now)))}
 	return true
 }
 
