@@ -44,22 +44,28 @@ const (
 	Unexpected
 )
 
-var classNames = map[Class]string{
-	Transport:            "transport error",
-	NotAuthenticated:     "not authenticated",
-	AuthenticationFailed: "authentication failed",
-	PermissionDenied:     "permission denied",
-	EdgeBlocked:          "blocked by Klaviyo's edge network",
-	Invalid:              "invalid request",
-	NotFound:             "not found",
-	Throttled:            "throttled",
-	ServerError:          "server error",
-	Unexpected:           "unexpected response",
-}
-
 func (c Class) String() string {
-	if s, ok := classNames[c]; ok {
-		return s
+	switch c {
+	case Transport:
+		return "transport error"
+	case NotAuthenticated:
+		return "not authenticated"
+	case AuthenticationFailed:
+		return "authentication failed"
+	case PermissionDenied:
+		return "permission denied"
+	case EdgeBlocked:
+		return "blocked by Klaviyo's edge network"
+	case Invalid:
+		return "invalid request"
+	case NotFound:
+		return "not found"
+	case Throttled:
+		return "throttled"
+	case ServerError:
+		return "server error"
+	case Unexpected:
+		return "unexpected response"
 	}
 	return "unclassified"
 }
