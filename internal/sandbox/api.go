@@ -97,13 +97,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !checkQuery(rec, query, op, params) {
 		return
 	}
-	var body map[string]any
 	if op.HasBody {
-		if body, ok = checkBody(rec, r, op, params); !ok {
+		if !checkBody(rec, r, op, params) {
 			return
 		}
 	}
-	s.respond(rec, r, op, who, params, body)
+	s.respond(rec, r, op, who, params)
 }
 
 // checkRevision picks the operation the request's revision reaches: a .pre revision reaches the beta
@@ -200,81 +199,81 @@ func checkQuery(w http.ResponseWriter, q url.Values, op *catalog.Operation, para
 // checkBody parses and checks a write's JSON:API document: a "data" member holding a resource
 // object with a type (and, when the path names an object, its id), or a list of resource
 // identifiers for relationship endpoints.
-func checkBody(w http.ResponseWriter, r *http.Request, op *catalog.Operation, params map[string]string) (map[string]any, bool) {
+func checkBody(w http.ResponseWriter, r *http.Request, op *catalog.Operation, params map[string]string) bool {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "The request body could not be read.", "/")
-		return nil, false
+		return false
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "A request body is required.", "/")
-		return nil, false
+		return false
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/vnd.api+json" && mt != "application/json") {
 			msg := fmt.Sprintf("Unsupported media type %q in request.", ct)
 			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", msg, msg, "/")
-			return nil, false
+			return false
 		}
 	}
 	var doc map[string]any
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "JSON parse error - the body is not a JSON object.", "/")
-		return nil, false
+		return false
 	}
 	data, present := doc["data"]
 	if !present {
 		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' is a required property.", "/data")
-		return nil, false
+		return false
 	}
 	relationship := strings.Contains(op.Path, "/relationships/")
 	switch d := data.(type) {
 	case map[string]any:
 		if t, _ := d["type"].(string); t == "" {
 			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'type' is a required property.", "/data/type")
-			return nil, false
+			return false
 		}
 		if _, ok := d["id"]; !ok && !relationship && op.Method == http.MethodPatch && len(params) > 0 {
 			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'id' is a required property.", "/data/id")
-			return nil, false
+			return false
 		}
 		if !relationship {
 			if a, ok := d["attributes"]; ok {
 				if _, isObj := a.(map[string]any); !isObj {
 					writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'attributes' must be an object.", "/data/attributes")
-					return nil, false
+					return false
 				}
 			}
 		}
 	case []any:
 		if !relationship && !strings.Contains(op.Path, "bulk") {
 			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' must be an object.", "/data")
-			return nil, false
+			return false
 		}
 		for i, item := range d {
 			o, ok := item.(map[string]any)
 			t, _ := o["type"].(string)
 			if !ok || t == "" {
 				writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'type' is a required property.", fmt.Sprintf("/data/%d/type", i))
-				return nil, false
+				return false
 			}
 		}
 	case nil:
 		if !relationship {
 			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' may not be null.", "/data")
-			return nil, false
+			return false
 		}
 	default:
 		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' must be an object.", "/data")
-		return nil, false
+		return false
 	}
-	return doc, true
+	return true
 }
 
 // respond answers a call that passed every check. There is no data: lists are empty, except the
 // account and its keys; any other id is unknown.
-func (s *Server) respond(w http.ResponseWriter, r *http.Request, op *catalog.Operation, who principal, params map[string]string, body map[string]any) {
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, op *catalog.Operation, who principal, params map[string]string) {
 	self := "http://" + r.Host + r.URL.RequestURI()
 	switch op.ID {
 	case "get_accounts":
@@ -314,7 +313,6 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, op *catalog.Ope
 		writeList(w, self)
 		return
 	}
-	_ = body
 	writeDoc(w, http.StatusAccepted, []byte(`{"meta":{"sandbox":"accepted; the sandbox stores nothing"}}`))
 }
 
