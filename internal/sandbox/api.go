@@ -439,9 +439,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeDoc(w, status, b)
 }
 
+// jsonAPIType is shared by every answer: net/http only reads header values.
+var jsonAPIType = []string{"application/vnd.api+json"}
+
 func writeDoc(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
-	h["Content-Type"] = []string{"application/vnd.api+json"}
+	h["Content-Type"] = jsonAPIType
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -25,12 +24,19 @@ type route struct {
 // router finds routes by method, segment count and first resource segment, so a request compares
 // itself with a handful of templates rather than all of them.
 type router struct {
-	index   map[string][]*route
-	methods map[string][]string // template key (segment shape) → methods, for 405's Allow
+	index   map[routeKey][]*route
+	methods map[routeKey][]string // segment shape (no method) → methods, for 405's Allow
+}
+
+// routeKey indexes templates; a struct of strings, so a lookup builds no string.
+type routeKey struct {
+	method       string
+	segments     int
+	root, second string // second is "*" for a parameter
 }
 
 var routes = sync.OnceValue(func() *router {
-	rt := &router{index: map[string][]*route{}, methods: map[string][]string{}}
+	rt := &router{index: map[routeKey][]*route{}, methods: map[routeKey][]string{}}
 	byTemplate := map[string]*route{}
 	add := func(op *catalog.Operation) {
 		key := op.Method + " " + op.Path
@@ -75,24 +81,24 @@ var routes = sync.OnceValue(func() *router {
 	return rt
 })
 
-func indexKey(method string, segs []string) string {
+func indexKey(method string, segs []string) routeKey {
 	second := "*"
 	if len(segs) > 1 && segs[1] != "" {
 		second = segs[1]
 	}
-	return method + " " + strconv.Itoa(len(segs)) + " " + segs[0] + "/" + second
+	return routeKey{method, len(segs), segs[0], second}
 }
 
 // shapeKey identifies the templates a concrete path could match regardless of method; it is only
 // used to tell 405 from 404, so a coarse key (count, root, resource) is enough.
-func shapeKey(segs []string) string {
+func shapeKey(segs []string) routeKey {
 	return indexKey("", segs)
 }
 
 // match finds the route of a concrete path split into segments, and params maps the parameter
 // names to their values.
 func (rt *router) match(method string, segs []string) *route {
-	for _, key := range []string{indexKey(method, segs), indexKeyWild(method, segs)} {
+	for _, key := range [2]routeKey{indexKey(method, segs), indexKeyWild(method, segs)} {
 		for _, r := range rt.index[key] {
 			if r.matches(segs) {
 				return r
@@ -102,8 +108,8 @@ func (rt *router) match(method string, segs []string) *route {
 	return nil
 }
 
-func indexKeyWild(method string, segs []string) string {
-	return method + " " + strconv.Itoa(len(segs)) + " " + segs[0] + "/*"
+func indexKeyWild(method string, segs []string) routeKey {
+	return routeKey{method, len(segs), segs[0], "*"}
 }
 
 func (r *route) matches(segs []string) bool {
