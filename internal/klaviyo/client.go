@@ -69,7 +69,8 @@ type Client struct {
 // Request is one call.
 type Request struct {
 	Method string
-	// Path is the API path, e.g. /api/profiles/01HXYZ; it is joined to the API URL.
+	// Path is the API path, e.g. /api/profiles/01HXYZ, joined to the API URL. A query string in it
+	// (as in the catalog's probes) is merged with Query.
 	Path  string
 	Query url.Values
 	// Body is sent as application/vnd.api+json when non-nil.
@@ -170,9 +171,21 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	if beta && !strings.HasSuffix(revision, ".pre") {
 		revision += ".pre"
 	}
+	path, rawQuery, _ := strings.Cut(req.Path, "?")
+	query := url.Values{}
+	if rawQuery != "" {
+		parsed, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return nil, fault.Usagef("%s %s: malformed query: %v", method, req.Path, err)
+		}
+		query = parsed
+	}
+	for k, vs := range req.Query {
+		query[k] = append(query[k], vs...)
+	}
 	target := *c.base
-	target.Path = c.base.Path + "/" + strings.TrimLeft(req.Path, "/")
-	target.RawQuery = encodeQuery(req.Query)
+	target.Path = c.base.Path + "/" + strings.TrimLeft(path, "/")
+	target.RawQuery = encodeQuery(query)
 	safe := method == http.MethodGet || method == http.MethodHead
 
 	var last *Error

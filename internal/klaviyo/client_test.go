@@ -166,6 +166,9 @@ func TestRequestHeaders(t *testing.T) {
 	if _, err := c.Do(ctx, klaviyo.Request{Path: "/api/campaigns", Beta: true}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.Do(ctx, klaviyo.Request{Path: "/api/campaigns?filter=equals(messages.channel,'email')&page[size]=1", Query: url.Values{"fields[campaign]": {"id"}}}); err != nil {
+		t.Fatal(err)
+	}
 	r := s.requests
 	for name, got := range map[string]string{
 		"GET auth":          r[0].Header.Get("Authorization"),
@@ -181,6 +184,7 @@ func TestRequestHeaders(t *testing.T) {
 		"beta request":      r[3].Header.Get("revision"),
 		"no credential":     r[3].Header.Get("Authorization"),
 		"PATCH method/path": r[1].Method + " " + r[1].URL.Path,
+		"query in path":     r[4].URL.Path + " " + r[4].URL.Query().Get("filter") + " " + r[4].URL.Query().Get("page[size]") + " " + r[4].URL.Query().Get("fields[campaign]"),
 	} {
 		want := map[string]string{
 			"GET auth":          "Klaviyo-API-Key " + adminKey,
@@ -196,6 +200,7 @@ func TestRequestHeaders(t *testing.T) {
 			"beta request":      "2026-07-15.pre",
 			"no credential":     "",
 			"PATCH method/path": "PATCH /api/profiles/x",
+			"query in path":     "/api/campaigns equals(messages.channel,'email') 1 id",
 		}[name]
 		if got != want {
 			t.Errorf("%s: %q, want %q", name, got, want)
