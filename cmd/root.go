@@ -99,6 +99,7 @@ var topLevel = []struct {
 	{[]string{"doctor"}, "admin", newDoctorCommand},
 	{[]string{"config"}, "admin", newConfigCommand},
 	{[]string{"audit"}, "admin", newAuditCommand},
+	{[]string{"sandbox"}, "admin", newSandboxCommand},
 	{[]string{"version"}, "", newVersionCommand},
 }
 

@@ -3,17 +3,24 @@ package cmd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/spf13/pflag"
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
+	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/sandbox"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
 )
@@ -90,6 +97,10 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"dropline":  cmdDropLine,
 			"swaplines": cmdSwapLines,
 			"cutbytes":  cmdCutBytes,
+			"sandbox":   cmdSandbox,
+			"fetch":     cmdFetch,
+			"waitfile":  cmdWaitFile,
+			"loadenv":   cmdLoadEnv,
 		},
 		Setup: func(env *testscript.Env) error {
 			// A clean slate: no config, keyring or audit state from the machine running the tests.
@@ -100,7 +111,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			env.Setenv("REPO", root)
 			for _, v := range []string{"KLRBAC_CONFIG", "KLRBAC_API_URL", "KLRBAC_AUTH_URL", "KLRBAC_REVISION", "KLRBAC_AUDIT_LOG",
 				"KLRBAC_AUDIT_CHECKS", "KLRBAC_KEYRING", "KLRBAC_KEYRING_TIMEOUT", testKeyringFaultEnv, secrets.ClientSecretEnv,
-				"KLAVIYO_KEY_ADMIN", "KLAVIYO_KEY_MARKETER", "KLAVIYO_KEY_DEVELOPER", "KLAVIYO_KEY_VIEWER", "KLAVIYO_KEY_SERVICE"} {
+				"KLAVIYO_KEY_ADMIN", "KLAVIYO_KEY_MARKETER", "KLAVIYO_KEY_DEVELOPER", "KLAVIYO_KEY_VIEWER", "KLAVIYO_KEY_SERVICE",
+				"KLAVIYO_OAUTH_CLIENT_ID", "KLRBAC_SANDBOX_PID"} {
 				env.Setenv(v, "")
 			}
 			// Who acts, for the audit trail: the same user everywhere, never the CI's.
@@ -160,4 +172,133 @@ func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
 	if got := uint64(st.Mode().Perm()); (got == want) == neg {
 		ts.Fatalf("%s has mode %#o, want %s%#o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
 	}
+}
+
+// cmdSandbox starts an in-process sandbox on loopback for the rest of the script and points klrbac
+// at it: KLRBAC_API_URL, KLRBAC_AUTH_URL, KLAVIYO_KEY_<ROLE> for each key named after a role of the
+// default policy, KLAVIYO_OAUTH_CLIENT_ID and _SECRET; SANDBOX_ADDR is its host:port. It takes klrbac sandbox's fixture and fault
+// flags, and stops when the script ends:
+//
+//	sandbox
+//	sandbox --fixture fixture.yaml --fault-unavailable 0.5
+func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("usage: sandbox [--fixture FILE] [fault flags]")
+	}
+	fs := pflag.NewFlagSet("sandbox", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fixture := fs.String("fixture", "", "fixture file")
+	var faults faultFlags
+	faults.register(fs)
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		ts.Fatalf("sandbox: %v; usage: sandbox [--fixture FILE] [fault flags]", err)
+	}
+	path := ""
+	if *fixture != "" {
+		path = ts.MkAbs(*fixture)
+	}
+	fx, err := loadFixture(path)
+	ts.Check(err)
+	ts.Check(faults.apply(fx))
+	srv := sandbox.New(fx, sandbox.Options{})
+	ts.Check(srv.Start("127.0.0.1:0"))
+	ts.Defer(func() { _ = srv.Close() })
+	// A second sandbox in a script replaces the first: none of its keys may linger.
+	pol := policy.Default()
+	for _, name := range pol.RoleNames() {
+		r, _ := pol.Role(name)
+		ts.Setenv(r.EnvVar(), "")
+	}
+	ts.Setenv("KLAVIYO_OAUTH_CLIENT_ID", "")
+	ts.Setenv("KLAVIYO_OAUTH_CLIENT_SECRET", "")
+	for _, e := range sandboxEnv(srv.URL(), fx, pol, 0) {
+		ts.Setenv(e.name, e.value)
+	}
+	ts.Setenv("SANDBOX_ADDR", strings.TrimPrefix(srv.URL(), "http://"))
+}
+
+// cmdFetch makes one HTTP request and prints the status line and the body to stdout, for scripts
+// that check what a sandbox answers. Headers are NAME=VALUE arguments after the URL:
+//
+//	fetch GET $KLRBAC_API_URL/api/accounts Authorization='Klaviyo-API-Key '$KLAVIYO_KEY_ADMIN revision=2026-07-15
+func cmdFetch(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: fetch METHOD URL [HEADER=VALUE...]")
+	}
+	req, err := http.NewRequestWithContext(context.Background(), args[0], args[1], nil)
+	ts.Check(err)
+	for _, h := range args[2:] {
+		k, v, ok := strings.Cut(h, "=")
+		if !ok {
+			ts.Fatalf("fetch: header %q is not NAME=VALUE", h)
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		if !neg {
+			ts.Fatalf("fetch: %v", err)
+		}
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	fmt.Fprintf(ts.Stdout(), "%d\n%s\n", resp.StatusCode, body)
+	if neg {
+		ts.Fatalf("fetch: got an answer (%d), want none", resp.StatusCode)
+	}
+}
+
+// cmdWaitFile waits up to ten seconds for a file to exist, the readiness signal of a background
+// `klrbac sandbox --env-file`:
+//
+//	waitfile sandbox.env
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile FILE")
+	}
+	path := ts.MkAbs(args[0])
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfile: %s did not appear within 10s", args[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cmdLoadEnv sets the variables of a file of shell exports, as `. FILE` would:
+//
+//	loadenv sandbox.env
+func cmdLoadEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: loadenv FILE")
+	}
+	for _, line := range strings.Split(ts.ReadFile(args[0]), "\n") {
+		name, value, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "export "), "=")
+		if !ok {
+			continue
+		}
+		if unq, err := unquoteShell(value); err == nil {
+			value = unq
+		} else {
+			ts.Fatalf("loadenv: %s: %v", name, err)
+		}
+		ts.Setenv(name, value)
+	}
+}
+
+// unquoteShell undoes shellQuote.
+func unquoteShell(s string) (string, error) {
+	if !strings.HasPrefix(s, "'") {
+		return s, nil
+	}
+	if !strings.HasSuffix(s, "'") || len(s) < 2 {
+		return "", errors.New("unterminated quote")
+	}
+	return strings.ReplaceAll(s[1:len(s)-1], `'\''`, "'"), nil
 }

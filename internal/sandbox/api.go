@@ -1,0 +1,451 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klrbac/klrbac/internal/catalog"
+)
+
+// Klaviyo's error texts, which are Django REST Framework's defaults.
+const (
+	textNotAuthenticated     = "Authentication credentials were not provided."
+	detailNotAuthenticated   = "Missing or invalid authorization scheme. Please use Klaviyo-API-Key."
+	textAuthenticationFailed = "Incorrect authentication credentials."
+	textPermissionDenied     = "You do not have permission to perform this action."
+	textInvalid              = "Invalid input."
+	textNotFound             = "Not found."
+	textThrottled            = "Request was throttled."
+)
+
+// principal is who a request authenticated as.
+type principal struct {
+	account *Account
+	scopes  map[string]bool
+	quota   string // rate-limit quota: the account, or the OAuth app within the account
+	who     string // for the log: masked credential
+}
+
+// serveAPI answers /api and /client calls in Django REST Framework's order, which Klaviyo's codes
+// come from: authenticate, check scopes, throttle, then validate the body and look up the object.
+// The revision is checked before all that, since it picks the API version the view belongs to.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	fs := s.faults.Load()
+	path := strings.TrimRight(r.URL.Path, "/")
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	rt := routes().match(r.Method, segs)
+	rec := s.record(w, "", "")
+	rec.r = r
+	if rt != nil {
+		rec.op = rt.method + " " + rt.template
+	}
+	defer rec.done()
+
+	if s.injectFault(w, rec, fs) {
+		return
+	}
+	if rt == nil {
+		if allowed := routes().allowed(segs); len(allowed) > 0 {
+			rec.Header().Set("Allow", strings.Join(allowed, ", "))
+			msg := fmt.Sprintf("Method %q not allowed.", r.Method)
+			writeError(rec, http.StatusMethodNotAllowed, "method_not_allowed", msg, msg, "")
+			return
+		}
+		writeError(rec, http.StatusNotFound, "not_found", textNotFound, textNotFound, "")
+		return
+	}
+
+	op, ok := s.checkRevision(rec, r, rt)
+	if !ok {
+		return
+	}
+	rec.id = op.ID
+	query := r.URL.Query()
+	var who principal
+	if op.PublicKey {
+		who, ok = s.publicKey(rec, query, op)
+	} else {
+		who, ok = s.authenticate(rec, r)
+	}
+	if !ok {
+		return
+	}
+	rec.who = who.who
+	for _, scope := range op.Scopes {
+		if !op.PublicKey && !who.scopes[scope] {
+			writeError(rec, http.StatusForbidden, "permission_denied", textPermissionDenied, textPermissionDenied, "/data/")
+			return
+		}
+	}
+	if !s.throttle(rec, fs, who.quota, op) {
+		return
+	}
+	if fs.AcceptWrites && op.Method != http.MethodGet {
+		writeDoc(rec, http.StatusAccepted, []byte(`{"meta":{"sandbox":"write accepted and ignored"}}`))
+		return
+	}
+	params := rt.paramValues(segs)
+	if !checkQuery(rec, query, op, params) {
+		return
+	}
+	if op.HasBody {
+		if !checkBody(rec, r, op, params) {
+			return
+		}
+	}
+	s.respond(rec, r, op, who, params)
+}
+
+// checkRevision picks the operation the request's revision reaches: a .pre revision reaches the beta
+// operation where there is one, any revision the stable one.
+func (s *Server) checkRevision(w http.ResponseWriter, r *http.Request, rt *route) (*catalog.Operation, bool) {
+	rev := r.Header.Get("revision")
+	date, pre := strings.CutSuffix(rev, ".pre")
+	if rev == "" {
+		writeErrorParam(w, http.StatusBadRequest, "invalid", textInvalid,
+			"Missing required header: revision. Send the API revision, such as revision: "+catalog.SpecRevision+".", "revision")
+		return nil, false
+	}
+	if _, err := time.Parse(time.DateOnly, date); err != nil || len(date) != 10 {
+		writeErrorParam(w, http.StatusBadRequest, "invalid", textInvalid,
+			fmt.Sprintf("Invalid revision %q: expected a date such as %s, or %s.pre for beta endpoints.", rev, catalog.SpecRevision, catalog.SpecRevision), "revision")
+		return nil, false
+	}
+	switch {
+	case pre && rt.beta != nil:
+		return rt.beta, true
+	case rt.stable != nil:
+		return rt.stable, true
+	}
+	writeErrorParam(w, http.StatusBadRequest, "invalid", textInvalid,
+		fmt.Sprintf("This endpoint is in beta and needs a pre-release revision, such as %s.pre.", date), "revision")
+	return nil, false
+}
+
+// authenticate reads the Authorization header: a private key or an OAuth access token.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal, bool) {
+	scheme, cred, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	cred = strings.TrimSpace(cred)
+	switch {
+	case cred == "":
+	case strings.EqualFold(scheme, "Klaviyo-API-Key"):
+		if k := s.keys[cred]; k != nil && k.key.Status != Disabled {
+			return principal{account: k.account, scopes: k.scopes, quota: k.account.ID, who: k.key.Name + " " + mask(cred)}, true
+		}
+		writeError(w, http.StatusUnauthorized, "authentication_failed", textAuthenticationFailed, textAuthenticationFailed, "/data/")
+		return principal{}, false
+	case strings.EqualFold(scheme, "Bearer"):
+		if p, ok := s.bearer(cred); ok {
+			return p, true
+		}
+		writeError(w, http.StatusUnauthorized, "authentication_failed", textAuthenticationFailed, textAuthenticationFailed, "/data/")
+		return principal{}, false
+	}
+	w.Header().Set("WWW-Authenticate", `Klaviyo-API-Key realm="api"`)
+	writeError(w, http.StatusUnauthorized, "not_authenticated", textNotAuthenticated, detailNotAuthenticated, "/data/")
+	return principal{}, false
+}
+
+// publicKey authenticates a /client call by its company_id, the account's public key; such calls
+// carry no private key and no scopes are checked. The few that do not require company_id share one
+// anonymous quota.
+func (s *Server) publicKey(w http.ResponseWriter, query url.Values, op *catalog.Operation) (principal, bool) {
+	id := query.Get("company_id")
+	if a := s.accounts[id]; a != nil {
+		return principal{account: a, quota: a.ID + "/client", who: "company_id=" + id}, true
+	}
+	if id == "" && !slices.Contains(op.Required, "company_id") {
+		return principal{quota: "/client", who: "anonymous"}, true
+	}
+	detail := "company_id is required: send the account's 6-character public key."
+	if id != "" {
+		detail = fmt.Sprintf("Invalid company_id %q.", id)
+	}
+	writeErrorParam(w, http.StatusBadRequest, "invalid", textInvalid, detail, "company_id")
+	return principal{}, false
+}
+
+// checkQuery checks the query parameters the spec requires and the page[size] range.
+func checkQuery(w http.ResponseWriter, q url.Values, op *catalog.Operation, params map[string]string) bool {
+	for _, name := range op.Required {
+		if _, inPath := params[name]; inPath || name == "company_id" {
+			continue
+		}
+		if q.Get(name) == "" {
+			writeErrorParam(w, http.StatusBadRequest, "invalid", textInvalid, fmt.Sprintf("'%s' is a required parameter.", name), name)
+			return false
+		}
+	}
+	if v := q.Get("page[size]"); v != "" && op.PageSize.Max > 0 {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < op.PageSize.Min || n > op.PageSize.Max {
+			writeErrorParam(w, http.StatusBadRequest, "invalid", textInvalid,
+				fmt.Sprintf("page[size] must be an integer between %d and %d.", op.PageSize.Min, op.PageSize.Max), "page[size]")
+			return false
+		}
+	}
+	return true
+}
+
+// checkBody parses and checks a write's JSON:API document: a "data" member holding a resource
+// object with a type (and, when the path names an object, its id), or a list of resource
+// identifiers for relationship endpoints.
+func checkBody(w http.ResponseWriter, r *http.Request, op *catalog.Operation, params map[string]string) bool {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "The request body could not be read.", "/")
+		return false
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "A request body is required.", "/")
+		return false
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/vnd.api+json" && mt != "application/json") {
+			msg := fmt.Sprintf("Unsupported media type %q in request.", ct)
+			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", msg, msg, "/")
+			return false
+		}
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "JSON parse error - the body is not a JSON object.", "/")
+		return false
+	}
+	data, present := doc["data"]
+	if !present {
+		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' is a required property.", "/data")
+		return false
+	}
+	relationship := strings.Contains(op.Path, "/relationships/")
+	switch d := data.(type) {
+	case map[string]any:
+		if t, _ := d["type"].(string); t == "" {
+			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'type' is a required property.", "/data/type")
+			return false
+		}
+		if _, ok := d["id"]; !ok && !relationship && op.Method == http.MethodPatch && len(params) > 0 {
+			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'id' is a required property.", "/data/id")
+			return false
+		}
+		if !relationship {
+			if a, ok := d["attributes"]; ok {
+				if _, isObj := a.(map[string]any); !isObj {
+					writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'attributes' must be an object.", "/data/attributes")
+					return false
+				}
+			}
+		}
+	case []any:
+		if !relationship && !strings.Contains(op.Path, "bulk") {
+			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' must be an object.", "/data")
+			return false
+		}
+		for i, item := range d {
+			o, ok := item.(map[string]any)
+			t, _ := o["type"].(string)
+			if !ok || t == "" {
+				writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'type' is a required property.", fmt.Sprintf("/data/%d/type", i))
+				return false
+			}
+		}
+	case nil:
+		if !relationship {
+			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' may not be null.", "/data")
+			return false
+		}
+	default:
+		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' must be an object.", "/data")
+		return false
+	}
+	return true
+}
+
+// respond answers a call that passed every check. There is no data: lists are empty, except the
+// account and its keys; any other id is unknown.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, op *catalog.Operation, who principal, params map[string]string) {
+	self := "http://" + r.Host + r.URL.RequestURI()
+	switch op.ID {
+	case "get_accounts":
+		writeJSON(w, http.StatusOK, listDoc(self, []resource{accountResource(r, who.account)}))
+		return
+	case "get_account":
+		if params["id"] == who.account.ID {
+			writeJSON(w, http.StatusOK, map[string]any{"data": accountResource(r, who.account), "links": map[string]any{"self": self}})
+			return
+		}
+	case "get_api_keys_beta":
+		var data []resource
+		for _, k := range who.account.Keys {
+			data = append(data, keyResource(r, k))
+		}
+		writeJSON(w, http.StatusOK, listDoc(self, data))
+		return
+	case "get_api_key_beta":
+		for _, k := range who.account.Keys {
+			if k.ID() == params["id"] {
+				writeJSON(w, http.StatusOK, map[string]any{"data": keyResource(r, k), "links": map[string]any{"self": self}})
+				return
+			}
+		}
+	}
+	if len(params) > 0 {
+		id := params["id"]
+		if id == "" {
+			for _, v := range params {
+				id = v
+			}
+		}
+		writeError(w, http.StatusNotFound, "not_found", textNotFound, fmt.Sprintf("No object with id %q exists.", id), "/data/id")
+		return
+	}
+	if op.Method == http.MethodGet {
+		writeList(w, self)
+		return
+	}
+	writeDoc(w, http.StatusAccepted, []byte(`{"meta":{"sandbox":"accepted; the sandbox stores nothing"}}`))
+}
+
+// resource is a JSON:API resource object.
+type resource map[string]any
+
+func listDoc(self string, data []resource) map[string]any {
+	if data == nil {
+		data = []resource{}
+	}
+	return map[string]any{"data": data, "links": map[string]any{"self": self, "next": nil, "prev": nil}}
+}
+
+// writeList writes an empty list document without building it through reflection: the hot path
+// of the throughput benchmark.
+func writeList(w http.ResponseWriter, self string) {
+	b := make([]byte, 0, 96+len(self))
+	b = append(b, `{"data":[],"links":{"self":`...)
+	b = strconv.AppendQuote(b, self)
+	b = append(b, `,"next":null,"prev":null}}`...)
+	writeDoc(w, http.StatusOK, b)
+}
+
+func accountResource(r *http.Request, a *Account) resource {
+	return fields(r, "account", resource{
+		"type": "account",
+		"id":   a.ID,
+		"attributes": map[string]any{
+			"test_account": true,
+			"contact_information": map[string]any{
+				"default_sender_name":  a.Name,
+				"default_sender_email": "sandbox@example.com",
+				"website_url":          "https://example.com",
+				"organization_name":    a.Name,
+				"street_address": map[string]any{
+					"address1": "", "address2": "", "city": "", "region": "", "country": "", "zip": "",
+				},
+			},
+			"industry":           nil,
+			"timezone":           "UTC",
+			"preferred_currency": "USD",
+			"public_api_key":     a.ID,
+			"locale":             "en-US",
+		},
+		"links": map[string]any{"self": "http://" + r.Host + "/api/accounts/" + a.ID + "/"},
+	})
+}
+
+func keyResource(r *http.Request, k Key) resource {
+	attrs := map[string]any{
+		"name":   k.Name,
+		"status": k.Status,
+		"scopes": nonNil(k.Granted()),
+	}
+	for _, f := range strings.Split(r.URL.Query().Get("additional-fields[api-key]"), ",") {
+		if strings.TrimSpace(f) == "redacted_key" {
+			attrs["redacted_key"] = mask(k.Secret)
+		}
+	}
+	return fields(r, "api-key", resource{
+		"type":       "api-key",
+		"id":         k.ID(),
+		"attributes": attrs,
+		"links":      map[string]any{"self": "http://" + r.Host + "/api/api-keys/" + k.ID() + "/"},
+	})
+}
+
+// fields applies a sparse fieldset (fields[TYPE]=a,b) to a resource's attributes.
+func fields(r *http.Request, typ string, res resource) resource {
+	want := r.URL.Query().Get("fields[" + typ + "]")
+	if want == "" {
+		return res
+	}
+	names := strings.Split(want, ",")
+	attrs, _ := res["attributes"].(map[string]any)
+	kept := map[string]any{}
+	for k, v := range attrs {
+		if slices.Contains(names, k) || (k == "redacted_key") {
+			kept[k] = v
+		}
+	}
+	res["attributes"] = kept
+	return res
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// writeError writes a JSON:API error document the way Klaviyo does.
+func writeError(w http.ResponseWriter, status int, code, title, detail, pointer string) {
+	writeErrorSource(w, status, code, title, detail, map[string]any{"pointer": pointer})
+}
+
+func writeErrorParam(w http.ResponseWriter, status int, code, title, detail, param string) {
+	writeErrorSource(w, status, code, title, detail, map[string]any{"parameter": param})
+}
+
+func writeErrorSource(w http.ResponseWriter, status int, code, title, detail string, source map[string]any) {
+	if source["pointer"] == "" {
+		source = map[string]any{}
+	}
+	writeJSON(w, status, map[string]any{"errors": []any{map[string]any{
+		"id":     uuid4(),
+		"status": status,
+		"code":   code,
+		"title":  title,
+		"detail": detail,
+		"source": source,
+		"links":  map[string]any{},
+		"meta":   map[string]any{},
+	}}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"errors":[{"status":500,"code":"error","title":"A server error occurred.","detail":"A server error occurred."}]}`)
+		status = http.StatusInternalServerError
+	}
+	writeDoc(w, status, b)
+}
+
+// jsonAPIType is shared by every answer: net/http only reads header values.
+var jsonAPIType = []string{"application/vnd.api+json"}
+
+func writeDoc(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = jsonAPIType
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

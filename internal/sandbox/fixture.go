@@ -1,0 +1,555 @@
+package sandbox
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/klrbac/klrbac/internal/catalog"
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/suggest"
+)
+
+// Fixture is what a sandbox serves: accounts with their keys and OAuth clients, and the faults it
+// injects.
+type Fixture struct {
+	// Source names where the fixture came from, for messages: a file name or "built-in demo".
+	Source   string
+	Accounts []Account
+	// Latency is added to every /api response.
+	Latency time.Duration
+	Faults  Faults
+	// RateLimits false keeps counting calls and sending RateLimit-* headers but never answers 429,
+	// for benchmarks that measure the sandbox rather than Klaviyo's limits.
+	RateLimits bool
+}
+
+// Account is one Klaviyo account.
+type Account struct {
+	ID           string // the 6-character public key, also its id
+	Name         string // organization name
+	Keys         []Key
+	OAuthClients []OAuthClient
+
+	line int
+}
+
+// Key is a private API key of an account.
+type Key struct {
+	Name   string
+	Secret string   // pk_...
+	Scopes []string // as written: scope names, or the single word full or read-only
+	Status string   // active or disabled
+
+	line int // where the fixture lists it, for problems found after parsing
+}
+
+// Key statuses.
+const (
+	Active   = "active"
+	Disabled = "disabled"
+)
+
+// Shorthands a key's scopes may use instead of a list.
+const (
+	FullAccess = "full"
+	ReadOnly   = "read-only"
+)
+
+// Granted returns the scopes the key holds, with full and read-only spelled out.
+func (k Key) Granted() []string { return expandScopes(k.Scopes) }
+
+// ID is the key's stable identifier in the api-keys listing.
+func (k Key) ID() string { return "key_" + fingerprint(k.Secret)[:16] }
+
+// OAuthClient is an OAuth app registered with an account.
+type OAuthClient struct {
+	Name         string
+	ClientID     string
+	ClientSecret string
+	RedirectURIs []string
+
+	line int
+}
+
+func expandScopes(scopes []string) []string {
+	if slices.Contains(scopes, FullAccess) {
+		return slices.Clone(catalog.AssignableScopes())
+	}
+	if slices.Contains(scopes, ReadOnly) {
+		var out []string
+		for _, s := range catalog.AssignableScopes() {
+			if catalog.AccessOf(s) == catalog.Read {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return slices.Clone(scopes)
+}
+
+//go:embed demo.yaml
+var demoYAML []byte
+
+// DemoSource is the Source of the built-in demo fixture.
+const DemoSource = "built-in demo"
+
+// DemoYAML is the built-in demo fixture as a fixture file.
+func DemoYAML() []byte { return slices.Clone(demoYAML) }
+
+// DemoFixture returns the built-in demo account: one key per role of the default policy, some of
+// them deliberately wrong (see demo.yaml), and an OAuth client. Each call returns a fresh copy.
+func DemoFixture() *Fixture {
+	f, err := ParseFixture(DemoSource, demoYAML)
+	if err != nil {
+		panic("sandbox: built-in demo fixture is invalid: " + err.Error())
+	}
+	return f
+}
+
+// LoadFixture reads a fixture file. Every problem is reported, each naming file:line, as
+// configuration errors (exit 2).
+func LoadFixture(path string) (*Fixture, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fault.Configf("cannot read fixture: %w", err).Hint("pass --fixture FILE naming a YAML fixture, or no --fixture for the built-in demo")
+	}
+	return ParseFixture(path, data)
+}
+
+// ParseFixture parses a fixture file's contents; name is used in messages.
+func ParseFixture(name string, data []byte) (*Fixture, error) {
+	ps := &problems{file: name}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlError(name, err)
+	}
+	f := &Fixture{Source: name, RateLimits: true}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		root = root.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
+		ps.add(root, "a fixture is a mapping with an accounts: list", "expected a mapping at the top level, found %s", kindName(root))
+		return nil, ps.err()
+	}
+	sawAccounts := false
+	ps.fields(root, "fixture", []string{"accounts", "latency", "faults", "rate_limits"}, func(field string, k, v *yaml.Node) {
+		switch field {
+		case "accounts":
+			sawAccounts = true
+			f.Accounts = parseAccounts(ps, v)
+		case "latency":
+			f.Latency = ps.duration(v, "latency")
+		case "faults":
+			f.Faults = parseFaults(ps, v)
+		case "rate_limits":
+			f.RateLimits = ps.boolean(v, "rate_limits")
+		}
+	})
+	if !sawAccounts {
+		ps.add(root, "add an accounts: list with at least one account", "fixture has no accounts")
+	}
+	checkUnique(ps, f)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func parseAccounts(ps *problems, n *yaml.Node) []Account {
+	var out []Account
+	items := ps.sequence(n, "accounts")
+	if n.Kind == yaml.SequenceNode && len(items) == 0 || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		ps.add(n, "add at least one account", "accounts: the list is empty")
+	}
+	for _, item := range items {
+		a := Account{line: item.Line}
+		var idNode *yaml.Node
+		ps.fields(item, "account", []string{"id", "name", "keys", "oauth_clients"}, func(field string, k, v *yaml.Node) {
+			switch field {
+			case "id":
+				a.ID, idNode = ps.str(v, "account id"), v
+			case "name":
+				a.Name = ps.str(v, "account name")
+			case "keys":
+				a.Keys = parseKeys(ps, v)
+			case "oauth_clients":
+				a.OAuthClients = parseClients(ps, v)
+			}
+		})
+		switch {
+		case idNode == nil:
+			ps.add(item, "give the account a 6-character id, such as DEMO01", "account: missing id")
+		case !isAccountID(a.ID):
+			ps.add(idNode, "an account id is Klaviyo's 6-character public key: letters and digits, such as DEMO01", "account id %q is not 6 letters and digits", a.ID)
+		default:
+			for _, k := range a.Keys {
+				if id, ok := keyAccount(k.Secret); ok && id != a.ID {
+					ps.addLine(k.line, "a key of the form pk_<account id>_<hex> belongs to that account", "key %s: names account %s but is listed under account %s", k.Name, id, a.ID)
+				}
+			}
+		}
+		if a.Name == "" {
+			a.Name = a.ID
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func parseKeys(ps *problems, n *yaml.Node) []Key {
+	var out []Key
+	for _, item := range ps.sequence(n, "keys") {
+		k := Key{Status: Active, line: item.Line}
+		var keyNode, scopesNode *yaml.Node
+		ps.fields(item, "key", []string{"name", "key", "scopes", "status"}, func(field string, _, v *yaml.Node) {
+			switch field {
+			case "name":
+				k.Name = ps.str(v, "key name")
+			case "key":
+				k.Secret, keyNode = ps.str(v, "key"), v
+			case "scopes":
+				scopesNode = v
+				k.Scopes = parseScopes(ps, v)
+			case "status":
+				k.Status = ps.str(v, "key status")
+				if k.Status != Active && k.Status != Disabled && k.Status != "" {
+					ps.add(v, "use active or disabled", "key status %q is not active or disabled", k.Status)
+				}
+			}
+		})
+		what := "key"
+		if k.Name != "" {
+			what = "key " + k.Name
+		} else {
+			ps.add(item, "name each key; a key named after a role (admin, viewer, ...) is that role's key", "key: missing name")
+		}
+		switch {
+		case keyNode == nil:
+			ps.add(item, "give the key a value: pk_ followed by 34 lowercase hex digits", "%s: missing key", what)
+		case !isPrivateKey(k.Secret):
+			ps.add(keyNode, "a private key is pk_ and 34 lowercase hex digits, or pk_<account id>_ and 34 hex digits", "%s: %s is not a Klaviyo private key", what, maskForMessage(k.Secret))
+		}
+		if scopesNode == nil {
+			ps.add(item, "list the key's scopes, or write [full] or [read-only]", "%s: missing scopes", what)
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+func parseScopes(ps *problems, n *yaml.Node) []string {
+	var out []string
+	for _, item := range ps.sequence(n, "scopes") {
+		s := ps.str(item, "scope")
+		if s == "" {
+			continue
+		}
+		switch {
+		case s == FullAccess || s == ReadOnly:
+			if len(n.Content) > 1 {
+				ps.add(item, "write [full] or [read-only] alone, or list the scopes", "scope %q cannot be combined with other scopes", s)
+			}
+		case !catalog.IsAssignable(s):
+			hint := suggest.Hint(suggest.Closest(s, append(catalog.AssignableScopes(), FullAccess, ReadOnly), 2))
+			if hint == "" {
+				hint = "`klrbac scopes list --all` shows the scopes a key can hold"
+			}
+			ps.add(item, hint, "unknown Klaviyo scope %q", s)
+			continue
+		}
+		if slices.Contains(out, s) {
+			ps.add(item, "list it once", "scope %q is listed twice", s)
+			continue
+		}
+		out = append(out, s)
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+func parseClients(ps *problems, n *yaml.Node) []OAuthClient {
+	var out []OAuthClient
+	for _, item := range ps.sequence(n, "oauth_clients") {
+		c := OAuthClient{line: item.Line}
+		ps.fields(item, "oauth client", []string{"name", "client_id", "client_secret", "redirect_uris"}, func(field string, _, v *yaml.Node) {
+			switch field {
+			case "name":
+				c.Name = ps.str(v, "oauth client name")
+			case "client_id":
+				c.ClientID = ps.str(v, "client_id")
+			case "client_secret":
+				c.ClientSecret = ps.str(v, "client_secret")
+			case "redirect_uris":
+				for _, u := range ps.sequence(v, "redirect_uris") {
+					s := ps.str(u, "redirect uri")
+					if p, err := url.Parse(s); s != "" && (err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.Fragment != "") {
+						ps.add(u, "a redirect URI is an absolute http(s) URL without a fragment, such as http://127.0.0.1:8765/callback", "redirect uri %q is not an absolute http(s) URL", s)
+						continue
+					}
+					c.RedirectURIs = append(c.RedirectURIs, s)
+				}
+			}
+		})
+		for field, val := range map[string]string{"name": c.Name, "client_id": c.ClientID, "client_secret": c.ClientSecret} {
+			if val == "" {
+				ps.add(item, "an OAuth client needs name, client_id, client_secret and redirect_uris", "oauth client: missing %s", field)
+			}
+		}
+		if len(c.RedirectURIs) == 0 {
+			ps.add(item, "register at least one redirect URI, such as http://127.0.0.1:8765/callback", "oauth client %s: no redirect_uris", c.Name)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func parseFaults(ps *problems, n *yaml.Node) Faults {
+	var f Faults
+	ps.fields(n, "faults", []string{"unavailable", "edge_block", "reset", "throttle", "retry_after", "accept_writes"}, func(field string, _, v *yaml.Node) {
+		switch field {
+		case "unavailable":
+			f.Unavailable = ps.fraction(v, "faults.unavailable")
+		case "edge_block":
+			f.EdgeBlock = ps.fraction(v, "faults.edge_block")
+		case "reset":
+			f.Reset = ps.fraction(v, "faults.reset")
+		case "throttle":
+			f.Throttle = ps.fraction(v, "faults.throttle")
+		case "retry_after":
+			f.NoRetryAfter = !ps.boolean(v, "faults.retry_after")
+		case "accept_writes":
+			f.AcceptWrites = ps.boolean(v, "faults.accept_writes")
+		}
+	})
+	return f
+}
+
+// checkUnique reports what must be unique across the whole fixture: account ids, key values,
+// client ids; and key names within an account.
+func checkUnique(ps *problems, f *Fixture) {
+	accounts, secrets, clients := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, a := range f.Accounts {
+		if a.ID != "" && accounts[a.ID] {
+			ps.addLine(a.line, "give each account its own id", "account id %s is used twice", a.ID)
+		}
+		accounts[a.ID] = true
+		names := map[string]bool{}
+		for _, k := range a.Keys {
+			line := k.line
+			if k.Name != "" && names[k.Name] {
+				ps.addLine(line, "name each key of an account differently", "account %s: key name %q is used twice", a.ID, k.Name)
+			}
+			names[k.Name] = true
+			if k.Secret != "" && secrets[k.Secret] {
+				ps.addLine(line, "every key must be different", "key %s: the same key value is listed twice", k.Name)
+			}
+			secrets[k.Secret] = true
+		}
+		for _, c := range a.OAuthClients {
+			if c.ClientID != "" && clients[c.ClientID] {
+				ps.addLine(c.line, "give each OAuth client its own client_id", "oauth client_id %q is used twice", c.ClientID)
+			}
+			clients[c.ClientID] = true
+		}
+	}
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 6 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isPrivateKey checks Klaviyo's two private key formats: pk_ and 34 lowercase hex digits, or (since
+// mid-2026) pk_, the 6-character account id, _ and 34 hex digits.
+func isPrivateKey(s string) bool {
+	rest, ok := strings.CutPrefix(s, "pk_")
+	if !ok {
+		return false
+	}
+	if len(rest) == 34 {
+		return isLowerHex(rest)
+	}
+	return len(rest) == 41 && isAccountID(rest[:6]) && rest[6] == '_' && isLowerHex(rest[7:])
+}
+
+// keyAccount returns the account id inside a key of the newer format.
+func keyAccount(secret string) (string, bool) {
+	rest, _ := strings.CutPrefix(secret, "pk_")
+	if len(rest) == 41 && rest[6] == '_' {
+		return rest[:6], true
+	}
+	return "", false
+}
+
+// maskForMessage shows a malformed key in an error without echoing it whole.
+func maskForMessage(s string) string {
+	if len(s) <= 8 {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q", s[:4]+"…"+s[len(s)-4:])
+}
+
+// problems collects every problem of a fixture with its line.
+type problems struct {
+	file  string
+	errs  []error
+	lines []int
+}
+
+func (ps *problems) add(n *yaml.Node, hint, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	ps.addLine(line, hint, format, args...)
+}
+
+func (ps *problems) addLine(line int, hint, format string, args ...any) {
+	e := &fault.Error{Kind: fault.Config, Err: &policy.Problem{File: ps.file, Line: line, Msg: fmt.Sprintf(format, args...)}}
+	ps.errs = append(ps.errs, e.Hint(hint))
+	ps.lines = append(ps.lines, line)
+}
+
+// err returns every problem, in the order of the lines they are on.
+func (ps *problems) err() error {
+	idx := make([]int, len(ps.errs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return ps.lines[idx[a]] < ps.lines[idx[b]] })
+	sorted := make([]error, len(idx))
+	for i, j := range idx {
+		sorted[i] = ps.errs[j]
+	}
+	return errors.Join(sorted...)
+}
+
+func (ps *problems) fields(n *yaml.Node, what string, known []string, fn func(field string, k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		ps.add(n, "", "%s: expected a mapping, found %s", what, kindName(n))
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if line, dup := seen[k.Value]; dup {
+			ps.add(k, "remove one of them", "%s: %q is given twice (first on line %d)", what, k.Value, line)
+			continue
+		}
+		seen[k.Value] = k.Line
+		if !slices.Contains(known, k.Value) {
+			hint := suggest.Hint(suggest.Closest(k.Value, known, 1))
+			if hint == "" {
+				hint = "known fields: " + strings.Join(known, ", ")
+			}
+			ps.add(k, hint, "%s: unknown field %q", what, k.Value)
+			continue
+		}
+		fn(k.Value, k, v)
+	}
+}
+
+func (ps *problems) sequence(n *yaml.Node, what string) []*yaml.Node {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		ps.add(n, "write a list: [a, b] or one '- item' per line", "%s: expected a list, found %s", what, kindName(n))
+		return nil
+	}
+	return n.Content
+}
+
+func (ps *problems) str(n *yaml.Node, what string) string {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		ps.add(n, "", "%s: expected a string, found %s", what, kindName(n))
+		return ""
+	}
+	return n.Value
+}
+
+func (ps *problems) boolean(n *yaml.Node, what string) bool {
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
+		ps.add(n, "use true or false", "%s: expected true or false, found %s", what, kindName(n))
+	}
+	return b
+}
+
+func (ps *problems) duration(n *yaml.Node, what string) time.Duration {
+	d, err := time.ParseDuration(ps.str(n, what))
+	if n.Kind == yaml.ScalarNode && (err != nil || d < 0 || d > time.Minute) {
+		ps.add(n, "write a duration such as 0ms, 250ms or 2s (at most 1m)", "%s: %s is not a duration", what, kindName(n))
+	}
+	return d
+}
+
+func (ps *problems) fraction(n *yaml.Node, what string) float64 {
+	var f float64
+	if n.Kind != yaml.ScalarNode || n.Decode(&f) != nil || f < 0 || f > 1 {
+		ps.add(n, "write a fraction of requests between 0 and 1, such as 0.25", "%s: expected a fraction between 0 and 1, found %s", what, kindName(n))
+		return 0
+	}
+	return f
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "nothing"
+}
+
+func yamlError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.Index(rest, ": "); i > 0 {
+			msg = file + ":" + rest[:i] + ": " + rest[i+2:]
+			return fault.Configf("%s", msg).Hint("the fixture is not valid YAML; check indentation and quoting around that line")
+		}
+	}
+	return fault.Configf("%s: %s", file, msg).Hint("the fixture is not valid YAML; check indentation and quoting")
+}
