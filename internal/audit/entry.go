@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/klrbac/klrbac/internal/mask"
 )
 
 // Entry is one audited action. Field names in the JSON line follow the reference design
@@ -46,7 +48,7 @@ type Entry struct {
 	KlaviyoEndpoint string
 	// IPAddress is the address the action came from, when known.
 	IPAddress string
-	// Fingerprint identifies a secret the action concerns without revealing it ("sha256:" and 16 hex
+	// Fingerprint identifies a secret the action concerns without revealing it (mask.Fingerprint: 8 hex
 	// digits of its SHA-256); for audit.recovered, the fingerprint of the skipped bytes.
 	Fingerprint string
 	// Reason explains the outcome in words.
@@ -215,7 +217,7 @@ func clean(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	s = MaskSecrets(s)
+	s = mask.InText(s)
 	if len(s) > maxField {
 		cut := maxField - len("…")
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
@@ -224,48 +226,6 @@ func clean(s string) string {
 		s = s[:cut] + "…"
 	}
 	return s
-}
-
-// MaskSecrets replaces anything shaped like a Klaviyo private key ("pk_" and at least 20 letters,
-// digits or underscores) with its mask, pk_**** and the last four characters: a key pasted into a
-// reason or resource by mistake never reaches the log.
-func MaskSecrets(s string) string {
-	if !strings.Contains(s, "pk_") {
-		return s
-	}
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "pk_")
-		if i < 0 {
-			break
-		}
-		j := i + 3
-		for j < len(s) && isKeyChar(s[j]) {
-			j++
-		}
-		if j-(i+3) < 20 || (i > 0 && isKeyChar(s[i-1])) {
-			b.WriteString(s[:i+3])
-			s = s[i+3:]
-			continue
-		}
-		b.WriteString(s[:i])
-		b.WriteString("pk_****")
-		b.WriteString(s[j-4 : j])
-		s = s[j:]
-	}
-	b.WriteString(s)
-	return b.String()
-}
-
-func isKeyChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
-}
-
-// Fingerprint identifies a secret (or any bytes) without revealing it: "sha256:" and the first 16 hex
-// digits of its SHA-256.
-func Fingerprint(secret []byte) string {
-	sum := sha256.Sum256(secret)
-	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
 // lineInfo is what the fixed layout of a line gives without decoding it.

@@ -1,11 +1,11 @@
 package klaviyo
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/klrbac/klrbac/internal/mask"
 )
 
 // CredentialKind says how a credential authenticates to Klaviyo.
@@ -66,11 +66,11 @@ func (c Credential) Kind() CredentialKind { return c.kind }
 func (c Credential) IsZero() bool { return c.kind == NoCredential || c.secret() == "" }
 
 // Mask shows c the way klrbac prints secrets: pk_****a1b2 for a key, ****a1b2 for a token.
-func (c Credential) Mask() string { return MaskSecret(c.secret()) }
+func (c Credential) Mask() string { return mask.Secret(c.secret()) }
 
 // Fingerprint is a short SHA-256 fingerprint of the secret: enough to tell two secrets apart, of
 // no use in recovering either.
-func (c Credential) Fingerprint() string { return Fingerprint(c.secret()) }
+func (c Credential) Fingerprint() string { return mask.Fingerprint(c.secret()) }
 
 // String returns the mask and the fingerprint, e.g. "pk_****a1b2 sha256:1f2e3d4c".
 func (c Credential) String() string {
@@ -114,24 +114,4 @@ func (c Credential) authorization() string {
 		return "Bearer " + c.secret()
 	}
 	return ""
-}
-
-// MaskSecret shows a secret as klrbac prints secrets: the pk_ prefix of a private key (if any), four
-// asterisks and the last four characters; short secrets show no characters at all.
-func MaskSecret(secret string) string {
-	prefix := ""
-	if strings.HasPrefix(secret, "pk_") {
-		prefix = "pk_"
-	}
-	rest := strings.TrimPrefix(secret, prefix)
-	if len(rest) < 12 {
-		return prefix + "****"
-	}
-	return prefix + "****" + rest[len(rest)-4:]
-}
-
-// Fingerprint returns the first 8 hex digits of the secret's SHA-256.
-func Fingerprint(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:4])
 }

@@ -62,13 +62,14 @@ func TestMaskAndFingerprint(t *testing.T) {
 	for in, want := range map[string]string{
 		adminKey: "pk_****4343",
 		"pk_DEMO01_132f828851b0025ba948e24a7f4a5b173a": "pk_****173a",
-		"opaque-access-token-1234":                     "****1234",
-		"pk_short":                                     "pk_****",
-		"":                                             "****",
+		"pk_short": "pk_****",
 	} {
-		if got := klaviyo.MaskSecret(in); got != want {
-			t.Errorf("MaskSecret(%q) = %q, want %q", in, got, want)
+		if got := klaviyo.PrivateKey(in).Mask(); got != want {
+			t.Errorf("PrivateKey(%q).Mask() = %q, want %q", in, got, want)
 		}
+	}
+	if got := klaviyo.BearerToken("opaque-access-token-1234").Mask(); got != "****1234" {
+		t.Errorf("token mask: %q", got)
 	}
 	// SHA-256 of the admin key, first 8 hex digits.
 	if got := klaviyo.PrivateKey(adminKey).Fingerprint(); got != "8a8ce49a" {

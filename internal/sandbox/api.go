@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/klrbac/klrbac/internal/catalog"
+	"github.com/klrbac/klrbac/internal/mask"
 )
 
 // Klaviyo's error texts, which are Django REST Framework's defaults.
@@ -139,7 +140,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 	case cred == "":
 	case strings.EqualFold(scheme, "Klaviyo-API-Key"):
 		if k := s.keys[cred]; k != nil && k.key.Status != Disabled {
-			return principal{account: k.account, scopes: k.scopes, quota: k.account.ID, who: k.key.Name + " " + mask(cred)}, true
+			return principal{account: k.account, scopes: k.scopes, quota: k.account.ID, who: k.key.Name + " " + mask.Secret(cred)}, true
 		}
 		writeError(w, http.StatusUnauthorized, "authentication_failed", textAuthenticationFailed, textAuthenticationFailed, "/data/")
 		return principal{}, false
@@ -369,7 +370,7 @@ func keyResource(r *http.Request, k Key) resource {
 	}
 	for _, f := range strings.Split(r.URL.Query().Get("additional-fields[api-key]"), ",") {
 		if strings.TrimSpace(f) == "redacted_key" {
-			attrs["redacted_key"] = mask(k.Secret)
+			attrs["redacted_key"] = mask.Secret(k.Secret)
 		}
 	}
 	return fields(r, "api-key", resource{

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/klrbac/klrbac/internal/catalog"
+	"github.com/klrbac/klrbac/internal/mask"
 )
 
 // OAuth lifetimes, as Klaviyo documents them.
@@ -350,7 +351,7 @@ func (s *Server) bearer(token string) (principal, bool) {
 		account: c.account,
 		scopes:  scopeSet(a.grant.scopes),
 		quota:   "oauth:" + c.client.ClientID + "@" + c.account.ID,
-		who:     "oauth:" + c.client.ClientID + " " + mask(token),
+		who:     "oauth:" + c.client.ClientID + " " + mask.Secret(token),
 	}, true
 }
 

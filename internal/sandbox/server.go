@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/klrbac/klrbac/internal/mask"
 )
 
 // Options tune a Server; the zero value serves real time, silently.
@@ -206,18 +208,5 @@ func fingerprint(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// mask shows a secret in logs and listings: pk_****a1b2.
-func mask(secret string) string {
-	prefix := ""
-	if strings.HasPrefix(secret, "pk_") {
-		prefix = "pk_"
-	}
-	rest := strings.TrimPrefix(secret, prefix)
-	if len(rest) < 12 {
-		return prefix + "****"
-	}
-	return prefix + "****" + rest[len(rest)-4:]
-}
-
 // Mask shows a fixture secret the way listings print it: pk_****a1b2.
-func Mask(secret string) string { return mask(secret) }
+func Mask(secret string) string { return mask.Secret(secret) }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klrbac/klrbac/internal/mask"
+
 	"github.com/klrbac/klrbac/internal/fault"
 )
 
@@ -123,7 +125,7 @@ func FuzzParseKey(f *testing.F) {
 		default:
 			t.Fatalf("accepted %q of length %d", v, len(v))
 		}
-		if m := Mask(v); m != "pk_****"+v[len(v)-4:] {
+		if m := mask.Secret(v); m != "pk_****"+v[len(v)-4:] {
 			t.Fatalf("Mask(%q) = %q", v, m)
 		}
 	})

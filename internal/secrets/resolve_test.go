@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klrbac/klrbac/internal/mask"
+
 	"github.com/zalando/go-keyring"
 
 	"github.com/klrbac/klrbac/internal/fault"
@@ -61,7 +63,7 @@ func TestResolveRoleKeyPrecedence(t *testing.T) {
 			}
 			if r.Value.Reveal() != tc.want || r.Source.String() != tc.wantSource || r.AccountID != tc.account {
 				t.Errorf("got %v from %q (account %q), want %s from %q (account %q)",
-					r.Value, r.Source, r.AccountID, Mask(tc.want), tc.wantSource, tc.account)
+					r.Value, r.Source, r.AccountID, mask.Secret(tc.want), tc.wantSource, tc.account)
 			}
 		})
 	}

@@ -4,16 +4,15 @@
 // bounded by a timeout, because a locked desktop keyring can wait on an unlock prompt forever, and
 // every failure is classified with a hint saying what to do.
 //
-// A credential is only ever shown through Mask and Fingerprint: the Secret type renders as its mask
-// whichever way it is printed or encoded.
+// A credential is only ever shown through package mask: the Secret type renders as its mask whichever
+// way it is printed or encoded.
 package secrets
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"strings"
+
+	"github.com/klrbac/klrbac/internal/mask"
 )
 
 // Secret holds a credential. Printing, logging or encoding it (fmt with any verb, JSON, YAML, text,
@@ -29,11 +28,11 @@ func (s Secret) Reveal() string { return s.value }
 // IsZero reports whether s holds nothing.
 func (s Secret) IsZero() bool { return s.value == "" }
 
-// Masked is Mask of the value.
-func (s Secret) Masked() string { return Mask(s.value) }
+// Masked is the value's mask (see package mask).
+func (s Secret) Masked() string { return mask.Secret(s.value) }
 
-// Fingerprint is Fingerprint of the value.
-func (s Secret) Fingerprint() string { return Fingerprint(s.value) }
+// Fingerprint is the value's fingerprint (see package mask).
+func (s Secret) Fingerprint() string { return mask.Fingerprint(s.value) }
 
 // Equal reports whether two secrets hold the same value.
 func (s Secret) Equal(o Secret) bool { return s.value == o.value }
@@ -68,45 +67,3 @@ func (s Secret) MarshalYAML() (any, error) { return s.Masked(), nil }
 
 // LogValue logs the mask.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.Masked()) }
-
-// maskedTail is how many trailing characters a mask keeps, as Klaviyo's own redacted keys do
-// (pk_****a1b2). Shorter values keep none: four characters of a short secret give too much away.
-const (
-	maskedTail   = 4
-	minMaskedLen = 16
-)
-
-// Mask is the one way klrbac shows a credential: "pk_****" and the last four characters for a
-// private key, "****" and the last four for anything else long enough, "****" alone otherwise,
-// and "" for nothing.
-func Mask(value string) string {
-	v := strings.TrimSpace(value)
-	if v == "" {
-		return ""
-	}
-	prefix := ""
-	if strings.HasPrefix(v, keyPrefix) {
-		prefix = keyPrefix
-	}
-	if len(v)-len(prefix) < minMaskedLen {
-		return prefix + "****"
-	}
-	tail := v[len(v)-maskedTail:]
-	for i := 0; i < len(tail); i++ {
-		if tail[i] <= ' ' || tail[i] >= 0x7f {
-			return prefix + "****"
-		}
-	}
-	return prefix + "****" + tail
-}
-
-// Fingerprint identifies a credential without revealing it: the first 8 hex digits of its SHA-256.
-// Two people can compare fingerprints to know they hold the same key; the audit log records it.
-func Fingerprint(value string) string {
-	v := strings.TrimSpace(value)
-	if v == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(v))
-	return hex.EncodeToString(sum[:4])
-}
