@@ -181,7 +181,8 @@ func (a *app) audited(ctx context.Context, e audit.Entry, change func() error) e
 			kind = fault.Unavailable
 		}
 		what := strings.TrimSpace(e.Action + " " + e.Resource)
-		return &fault.Error{Kind: kind, Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}
+		return (&fault.Error{Kind: kind, Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}).
+			Hint("make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
 	}
 	err := change()
 	if err != nil {

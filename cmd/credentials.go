@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
@@ -29,18 +30,16 @@ func (a *app) secrets() (secrets.Store, error) {
 	return a.store, nil
 }
 
-// keyChange is one change to a stored credential, as the audit log records it: never the
-// credential itself, only its fingerprint.
-type keyChange struct {
-	Action      string // keys.set, keys.rm, oauth.set-secret, oauth.rm-secret
-	Subject     string // the role or OAuth app
-	Fingerprint string
+// changeAudited makes one change to a stored credential once its audit entry is written: the entry
+// names the role or app and the credential's fingerprint, never the credential. When the entry
+// cannot be written the change is not made and the command exits 3.
+func (a *app) changeAudited(ctx context.Context, action string, c credential, value secrets.Secret, change func() error) error {
+	e := audit.Entry{Action: action, Resource: c.item.String(), Fingerprint: value.Fingerprint()}
+	if c.item.Kind() == "role" {
+		e.Role = c.item.Name()
+	}
+	return a.audited(ctx, e, change)
 }
-
-// recordKeyChange is the one place where changes to stored credentials reach the audit log. klrbac
-// has no audit log to write to yet, so it records nothing; once it does, a failure to record is
-// returned here and the command exits 3.
-func (a *app) recordKeyChange(_ context.Context, _ keyChange) error { return nil }
 
 // credential describes one stored credential for the commands that store and remove them.
 type credential struct {
@@ -103,8 +102,14 @@ func (a *app) storeCredential(ctx context.Context, store secrets.Store, c creden
 		fmt.Fprintf(io.Err, "%s is already %s; nothing changed\n", c.what, describe(value))
 		return nil
 	}
-	if err := store.Set(ctx, c.item, value); err != nil {
-		return secrets.Explain(err, c.env)
+	err = a.changeAudited(ctx, c.setAction, c, value, func() error {
+		if err := store.Set(ctx, c.item, value); err != nil {
+			return secrets.Explain(err, c.env)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	msg := fmt.Sprintf("stored %s in the keyring: %s", c.what, describe(value))
 	if note != "" {
@@ -117,7 +122,7 @@ func (a *app) storeCredential(ctx context.Context, store secrets.Store, c creden
 	if os.Getenv(c.env) != "" {
 		fmt.Fprintf(io.Err, "note: %s is set in this environment and takes precedence over the keyring\n", c.env)
 	}
-	return a.recordKeyChange(ctx, keyChange{Action: c.setAction, Subject: c.item.Name(), Fingerprint: value.Fingerprint()})
+	return nil
 }
 
 // removeCredentials removes credentials from the keyring after one confirmation. Those not stored
@@ -177,15 +182,18 @@ func (a *app) removeCredentials(ctx context.Context, store secrets.Store, creds 
 		}
 	}
 	for _, f := range found {
-		if err := store.Delete(ctx, f.c.item); err != nil {
-			return secrets.Explain(err, "")
+		err := a.changeAudited(ctx, f.c.rmAction, f.c, f.value, func() error {
+			if err := store.Delete(ctx, f.c.item); err != nil {
+				return secrets.Explain(err, "")
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(io.Err, "removed %s from the keyring: %s\n", f.c.what, describe(f.value))
 		if os.Getenv(f.c.env) != "" {
 			fmt.Fprintf(io.Err, "note: %s is still set in this environment\n", f.c.env)
-		}
-		if err := a.recordKeyChange(ctx, keyChange{Action: f.c.rmAction, Subject: f.c.item.Name(), Fingerprint: f.value.Fingerprint()}); err != nil {
-			return err
 		}
 	}
 	return nil

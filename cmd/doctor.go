@@ -18,11 +18,6 @@ type doctorView struct {
 	Checks []doctor.Check `json:"checks" yaml:"checks"`
 }
 
-// newKlaviyoChecker gives doctor --online its view of Klaviyo's API.
-var newKlaviyoChecker = func(apiURL, revision string) doctor.Klaviyo {
-	return doctor.NewHTTPKlaviyo(apiURL, revision)
-}
-
 func newDoctorCommand(a *app) *cobra.Command {
 	var output string
 	var online bool
@@ -37,8 +32,8 @@ func newDoctorCommand(a *app) *cobra.Command {
   audit log  the audit log file can be written
 
 With --online klrbac also asks Klaviyo (KLRBAC_API_URL) whether it answers, and whether it
-accepts each role's key (one GET /api/accounts/ per key). Marks are ✔/✖ on a terminal,
-yes/no otherwise.` + exitStatus(exitOK, exitFindings, exitUsage, exitInterrupted),
+accepts each role's key (one GET /api/accounts per key, paced to that call's limit of one a
+second). Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK, exitFindings, exitUsage, exitInterrupted),
 		Example: "  klrbac doctor\n  klrbac doctor --online\n  KLRBAC_KEYRING=off klrbac doctor -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -61,7 +56,11 @@ yes/no otherwise.` + exitStatus(exitOK, exitFindings, exitUsage, exitInterrupted
 				env.Store = openSecrets(cfg)
 				if online {
 					env.APIURL = cfg.String("klaviyo.api_url")
-					env.Klaviyo = newKlaviyoChecker(env.APIURL, cfg.String("klaviyo.revision"))
+					client, err := a.klaviyoClient()
+					if err != nil {
+						return err
+					}
+					env.Klaviyo = doctor.ClientKlaviyo{Client: client}
 				}
 			}
 			checks := doctor.Run(ctx, env)

@@ -8,7 +8,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// cmdFakeKlaviyo starts a stand-in for Klaviyo's GET /api/accounts/ on the loopback interface and
+// cmdFakeKlaviyo starts a stand-in for Klaviyo's GET /api/accounts on the loopback interface and
 // points KLRBAC_API_URL at it for the rest of the script. It accepts the canary keys of the default
 // roles, answers the viewer's key as a key lacking accounts:read would (403 permission_denied),
 // and refuses anything else with 401.
@@ -25,7 +25,7 @@ func cmdFakeKlaviyo(ts *testscript.TestScript, neg bool, args []string) {
 	limited := canaryValue(ts, "viewer")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/vnd.api+json")
-		if r.URL.Path != "/api/accounts/" || r.Method != http.MethodGet || r.Header.Get("revision") == "" {
+		if strings.TrimSuffix(r.URL.Path, "/") != "/api/accounts" || r.Method != http.MethodGet || r.Header.Get("revision") == "" {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = w.Write([]byte(`{"errors":[{"status":"400","code":"invalid","title":"Invalid input."}]}`))
 			return

@@ -2,14 +2,11 @@ package doctor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
-	"time"
 
+	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/secrets"
 )
 
@@ -35,90 +32,37 @@ func (e *RejectedError) Error() string {
 	return fmt.Sprintf("rejected by Klaviyo (HTTP %d)", e.Status)
 }
 
-// HTTPKlaviyo asks Klaviyo with plain GET /api/accounts/ requests, the call Klaviyo's own CLI
-// checks keys with. It is deliberately minimal: one request per key, no retries or pacing.
-type HTTPKlaviyo struct {
-	BaseURL  string
-	Revision string
-	Client   *http.Client
-}
-
-// NewHTTPKlaviyo returns an HTTPKlaviyo with a 15-second request timeout.
-func NewHTTPKlaviyo(baseURL, revision string) *HTTPKlaviyo {
-	return &HTTPKlaviyo{BaseURL: strings.TrimRight(baseURL, "/"), Revision: revision, Client: &http.Client{Timeout: 15 * time.Second}}
-}
-
-func (k *HTTPKlaviyo) get(ctx context.Context, key secrets.Secret) (*http.Response, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.BaseURL+"/api/accounts/", nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Accept", "application/vnd.api+json")
-	req.Header.Set("revision", k.Revision)
-	if !key.IsZero() {
-		req.Header.Set("Authorization", "Klaviyo-API-Key "+key.Reveal())
-	}
-	resp, err := k.Client.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return resp, body, err
-}
+// ClientKlaviyo asks Klaviyo through klrbac's client with GET /api/accounts, the call Klaviyo's own
+// CLI checks keys with. The client paces the calls to that operation's rate tier (1 per second per
+// account), so checking every role's key never trips Klaviyo's limit.
+type ClientKlaviyo struct{ Client *klaviyo.Client }
 
 // Reachable sends an unauthenticated request: any HTTP answer means Klaviyo is there.
-func (k *HTTPKlaviyo) Reachable(ctx context.Context) error {
-	_, _, err := k.get(ctx, secrets.Secret{})
-	return err
-}
-
-// CheckKey treats 401 as rejected. A 403 with Klaviyo's JSON:API permission_denied means the key
-// authenticated but lacks accounts:read, so it is accepted; any other 403 (Cloudflare answers in
-// HTML) says nothing about the key.
-func (k *HTTPKlaviyo) CheckKey(ctx context.Context, key secrets.Secret) error {
-	resp, body, err := k.get(ctx, key)
-	if err != nil {
+func (k ClientKlaviyo) Reachable(ctx context.Context) error {
+	_, err := k.Client.Do(ctx, klaviyo.Request{Method: http.MethodGet, Path: "/api/accounts"})
+	if err != nil && (klaviyo.ClassOf(err) == klaviyo.Transport || errors.Is(err, context.Canceled)) {
 		return err
 	}
-	code := errorCode(body)
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return nil
-	case resp.StatusCode == http.StatusUnauthorized:
-		return &RejectedError{Status: resp.StatusCode, Code: code}
-	case resp.StatusCode == http.StatusForbidden && code == "permission_denied":
-		return nil
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return errors.New("Klaviyo is throttling requests (HTTP 429); try again in a minute")
-	}
-	if code != "" {
-		return fmt.Errorf("unexpected answer from Klaviyo: HTTP %d, %s", resp.StatusCode, code)
-	}
-	return fmt.Errorf("unexpected answer from Klaviyo: HTTP %d", resp.StatusCode)
+	return nil
 }
 
-// errorCode returns the code of the first JSON:API error in body, or "".
-func errorCode(body []byte) string {
-	var doc struct {
-		Errors []struct {
-			Code string `json:"code"`
-		} `json:"errors"`
+// CheckKey treats 401 as rejected. A 403 permission_denied means the key authenticated but lacks
+// accounts:read, so it is accepted; any other answer (a Cloudflare challenge, a 5xx, a 429 that
+// outlasted the retries) says nothing about the key.
+func (k ClientKlaviyo) CheckKey(ctx context.Context, key secrets.Secret) error {
+	_, err := k.Client.Do(ctx, klaviyo.Request{Method: http.MethodGet, Path: "/api/accounts", Credential: klaviyo.PrivateKey(key.Reveal())})
+	var ke *klaviyo.Error
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &ke):
+		return err
+	case ke.Class == klaviyo.PermissionDenied:
+		return nil
+	case ke.Class == klaviyo.NotAuthenticated || ke.Class == klaviyo.AuthenticationFailed:
+		return &RejectedError{Status: ke.Status, Code: ke.Code}
 	}
-	if json.Unmarshal(body, &doc) != nil || len(doc.Errors) == 0 {
-		return ""
-	}
-	// The code is printed: keep it to the identifier characters Klaviyo's codes use.
-	var b strings.Builder
-	for _, r := range doc.Errors[0].Code {
-		if b.Len() == 64 {
-			break
-		}
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
+	return err
 }
 
 func onlineChecks(ctx context.Context, env Env, keys []secrets.RoleKey) []Check {
