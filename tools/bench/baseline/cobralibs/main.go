@@ -5,9 +5,12 @@ package main
 import (
 	"os"
 
+	_ "github.com/fsnotify/fsnotify"
+	_ "github.com/gofrs/flock"
 	_ "github.com/olekukonko/tablewriter"
 	"github.com/spf13/cobra"
 	_ "github.com/spf13/viper"
+	_ "github.com/zalando/go-keyring"
 	_ "go.yaml.in/yaml/v3"
 	_ "golang.org/x/term"
 )
