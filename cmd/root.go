@@ -15,6 +15,7 @@ import (
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/suggest"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
 )
@@ -170,8 +171,47 @@ policy with the roles admin, marketer, developer, viewer and service.` + exitSta
 	}
 	if only < 0 {
 		root.AddCommand(newExitCodesTopic())
+		// cobra adds its completion command on Execute; adding it now lets its help carry the exit
+		// codes like every other command's.
+		root.InitDefaultCompletionCmd()
+		for _, c := range root.Commands() {
+			if c.Name() == "completion" {
+				c.Long += exitStatus(exitOK, exitUsage)
+				for _, sub := range c.Commands() {
+					sub.Long += exitStatus(exitOK, exitUsage)
+				}
+			}
+		}
 	}
+	guardGroups(root)
 	return root
+}
+
+// guardGroups makes every command that only groups others (keys, roles, audit, ...) refuse an
+// unknown subcommand with exit 2 and a suggestion. Left alone, cobra prints the group's help and
+// exits 0, so a CI step with a typo such as `klrbac keys sett` would pass without doing anything.
+func guardGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		guardGroups(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() || c == c.Root() {
+		return
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		e := fault.Usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		e.Hint(suggest.Hint(suggest.Closest(args[0], names, 2)))
+		return e.Hint("run '" + cmd.CommandPath() + " --help' for its commands")
+	}
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
 // usageError classifies an error cobra raised before any command ran: an unknown command, a wrong
