@@ -207,9 +207,4 @@ func capitalize(s string) string {
 }
 
 // warn prints a problem the way errors are printed, without ending the command.
-func warn(io *ui.IO, err error) {
-	fmt.Fprintf(io.Err, "klrbac: %s\n", err)
-	for _, h := range fault.Hints(err) {
-		fmt.Fprintf(io.Err, "hint: %s\n", h)
-	}
-}
+func warn(io *ui.IO, err error) { printProblem(io.Err, err) }

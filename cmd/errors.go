@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/mask"
 )
 
 // Exit codes: the contract scripts and CI jobs rely on.
@@ -61,12 +63,18 @@ func (a *app) report(err error) int {
 		return code
 	}
 	for _, e := range flatten(err) {
-		fmt.Fprintf(a.io.Err, "klrbac: %s\n", e)
-		for _, h := range fault.Hints(e) {
-			fmt.Fprintf(a.io.Err, "hint: %s\n", h)
-		}
+		printProblem(a.io.Err, e)
 	}
 	return code
+}
+
+// printProblem prints one problem and its hints. Anything shaped like a private key is masked on the
+// way out: a key typed where a name belongs must not be echoed back by an error message.
+func printProblem(w io.Writer, err error) {
+	fmt.Fprintf(w, "klrbac: %s\n", mask.InText(err.Error()))
+	for _, h := range fault.Hints(err) {
+		fmt.Fprintf(w, "hint: %s\n", mask.InText(h))
+	}
 }
 
 // flatten lists the problems inside joined errors, depth first, so they print in the order found.

@@ -88,3 +88,27 @@ func InText(s string) string {
 func isKeyChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
+
+// LooksSecret reports whether a name given on a command line looks like a credential rather than a
+// name: a private key, or a run of 20 or more letters and digits mixing both, as keys, client
+// secrets and tokens do. Commands use it to refuse such a name without repeating it, since a
+// credential typed in the wrong place must not reach the terminal, the audit log or an item name.
+func LooksSecret(s string) bool {
+	if i := strings.Index(s, keyPrefix); i >= 0 && len(s)-i-len(keyPrefix) >= 8 {
+		return true
+	}
+	run, letters, digits := 0, false, false
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9') {
+			run++
+			letters = letters || s[i] > '9'
+			digits = digits || s[i] <= '9'
+			continue
+		}
+		if run >= 20 && letters && digits {
+			return true
+		}
+		run, letters, digits = 0, false, false
+	}
+	return false
+}

@@ -56,3 +56,18 @@ func TestInText(t *testing.T) {
 		t.Errorf("two keys: %q", got)
 	}
 }
+
+func TestLooksSecret(t *testing.T) {
+	for _, s := range []string{testKey, "pk_Ab12Cd_0123456789abcdef0123456789abcd9f9f", "deadbeefsecretvalue0123456789abcdef",
+		"my-app-" + "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA", "x pk_0123456789"} {
+		if !LooksSecret(s) {
+			t.Errorf("LooksSecret(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"marketer", "data-team", "default", "reporting-integration-app", "canReadProfiles",
+		"alice@example.com", "pk_", "abcdefghijklmnopqrstuvwxyz", "01234567890123456789012"} {
+		if LooksSecret(s) {
+			t.Errorf("LooksSecret(%q) = true", s)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/suggest"
 )
 
@@ -297,6 +298,10 @@ func (p *Policy) LookupUser(name string) (User, error) {
 }
 
 func unknown(what, name string, names []string, listCmd string) error {
+	if mask.LooksSecret(name) {
+		return fault.Usagef("unknown %s: the name given looks like a credential, so it is not repeated here", what).
+			Hint("klrbac never takes a key or secret as an argument: give the " + what + " name, and pass secrets on standard input")
+	}
 	e := fault.Usagef("unknown %s %q", what, name)
 	if h := suggest.Hint(suggest.Closest(name, names, 3)); h != "" {
 		return e.Hint(h)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/mask"
 )
 
 // DefaultApp is the OAuth app name used when a command names none.
@@ -15,6 +16,10 @@ const DefaultApp = "default"
 // CheckAppName checks an OAuth app name: 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a
 // letter or digit, so that it reads well in an item name (oauth-client:<app>) and a command line.
 func CheckAppName(name string) error {
+	if mask.LooksSecret(name) {
+		return fault.Usagef("invalid OAuth app name: it looks like a credential, so it is not repeated here").
+			Hint("give the app's name (such as default or reporting); a client secret is read from standard input, never an argument")
+	}
 	ok := len(name) >= 1 && len(name) <= 64
 	for i := 0; ok && i < len(name); i++ {
 		c := name[i]
