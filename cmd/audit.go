@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 )
 
@@ -60,18 +60,13 @@ func (a *app) auditPath(file string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		p = cfg.String("audit.path")
+		p = cfg.Path("audit.path")
 	}
 	if p == "" {
 		return "", fault.Configf("no audit log location: neither XDG_STATE_HOME nor HOME is set").
 			Hint("set KLRBAC_AUDIT_LOG, audit.path in the config, or pass --audit-log")
 	}
-	if rest, ok := strings.CutPrefix(p, "~/"); ok {
-		if home, err := os.UserHomeDir(); err == nil {
-			p = filepath.Join(home, rest)
-		}
-	}
-	return p, nil
+	return config.ExpandHome(p), nil
 }
 
 // auditLog opens the audit log for appending.

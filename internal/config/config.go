@@ -412,3 +412,17 @@ func oneOf(values ...string) func(string) error {
 		return nil
 	}
 }
+
+// ExpandHome turns a leading "~/" into the home directory, as a shell would: config files are
+// written by people, and ~/.local/state/... must mean the same file to every command.
+func ExpandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
+}
+
+// Path returns a path setting's effective value with a leading "~/" expanded.
+func (c *Config) Path(key string) string { return ExpandHome(c.v.GetString(key)) }

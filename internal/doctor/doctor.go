@@ -58,8 +58,8 @@ func Run(ctx context.Context, env Env) []Check {
 	keyringCheck, reachable := checkKeyring(ctx, env.Store)
 	checks = append(checks, keyringCheck)
 	keys := secrets.RoleKeys(ctx, env.Store, cfg.Policy.Roles, env.Getenv, !reachable)
-	checks = append(checks, roleKeyChecks(keys, reachable)...)
-	checks = append(checks, auditCheck(cfg.String("audit.path")))
+	checks = append(checks, roleKeyChecks(keys, reachable, secrets.IsOff(env.Store))...)
+	checks = append(checks, auditCheck(cfg.Path("audit.path")))
 	if env.Klaviyo != nil {
 		checks = append(checks, onlineChecks(ctx, env, keys)...)
 	}
@@ -148,11 +148,14 @@ func checkKeyring(ctx context.Context, store secrets.Store) (Check, bool) {
 	return c, false
 }
 
-func roleKeyChecks(keys []secrets.RoleKey, keyringReachable bool) []Check {
+func roleKeyChecks(keys []secrets.RoleKey, keyringReachable, keyringOff bool) []Check {
 	out := make([]Check, len(keys))
 	for i, k := range keys {
 		c := Check{Name: "key " + k.Role}
 		switch {
+		case k.Source.Kind == "" && k.Err == nil && keyringOff:
+			c.Detail = "none: " + k.Env + " is not set, and the keyring is off"
+			c.Fix = "set " + k.Env + " (or turn the keyring on and run `klrbac keys set " + k.Role + "`)"
 		case k.Source.Kind == "" && k.Err == nil && !keyringReachable:
 			c.Detail = "none in " + k.Env + ", and the keyring cannot be asked"
 			c.Fix = "set " + k.Env + ", or fix the keyring (above)"
