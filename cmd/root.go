@@ -15,8 +15,8 @@ import (
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
-	"github.com/klrbac/klrbac/internal/suggest"
 	"github.com/klrbac/klrbac/internal/secrets"
+	"github.com/klrbac/klrbac/internal/suggest"
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
