@@ -70,6 +70,10 @@ func runConfigInit(ctx context.Context, a *app, path string, force bool) error {
 		// from a file (flags, environment, defaults).
 		a.cfg, a.cfgErr = config.Parse("", nil, a.opts.Flags)
 	}
+	// A refusal is decided before the audit entry, so the log never records an init that did not happen.
+	if err := config.CheckInit(path, force); err != nil {
+		return err
+	}
 	resource := path
 	if abs, err := filepath.Abs(path); err == nil {
 		resource = abs

@@ -10,10 +10,9 @@ import (
 	"github.com/klrbac/klrbac/internal/policy"
 )
 
-// Init writes the default policy, with its comments, to path (mode 0600, directory 0700). It refuses
-// to replace an existing file unless force is set, and never leaves a half-written file behind: the
-// content goes to a temporary file in the same directory first.
-func Init(path string, force bool) error {
+// CheckInit reports, before anything is recorded or written, whether Init would refuse: path is a
+// directory, or an existing file without force.
+func CheckInit(path string, force bool) error {
 	if st, err := os.Stat(path); err == nil {
 		if st.IsDir() {
 			return fault.Configf("%s is a directory", path).Hint("name a file, e.g. " + filepath.Join(path, "klrbac.yaml"))
@@ -21,6 +20,16 @@ func Init(path string, force bool) error {
 		if !force {
 			return fault.Usagef("refusing to overwrite %s", path).Hint("pass --force to replace it, or name another file with --config")
 		}
+	}
+	return nil
+}
+
+// Init writes the default policy, with its comments, to path (mode 0600, directory 0700). It refuses
+// to replace an existing file unless force is set, and never leaves a half-written file behind: the
+// content goes to a temporary file in the same directory first.
+func Init(path string, force bool) error {
+	if err := CheckInit(path, force); err != nil {
+		return err
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
