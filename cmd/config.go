@@ -10,6 +10,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
+	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/ui"
 )
@@ -138,8 +139,10 @@ func newConfigShowCommand(a *app) *cobra.Command {
 		Use:   "show",
 		Short: "Print the effective configuration",
 		Long: `Print the effective configuration: every setting after flags, environment and file are
-applied, then the policy. The YAML form is itself a valid config file, with a comment
-on each setting that does not come from the default saying where it comes from.` + exitStatus(exitOK, exitUsage),
+applied, the alert rules and OAuth apps, then the policy. The YAML form is itself a valid
+config file, with a comment on each setting that does not come from the default saying
+where it comes from. Webhook URLs are shown by scheme and host only, since the rest of
+such a URL often carries a token.` + exitStatus(exitOK, exitUsage),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := outputFormat(output, ui.YAML, ui.JSON)
@@ -159,7 +162,7 @@ on each setting that does not come from the default saying where it comes from.`
 
 // effectiveDoc is the config file shape `config show` prints.
 type effectiveDoc struct {
-	Settings    map[string]map[string]string `json:"settings"`
+	Settings    map[string]map[string]any    `json:"settings"`
 	Permissions map[string]permissionEntry   `json:"permissions"`
 	Roles       map[string]roleEntry         `json:"roles"`
 	Users       map[string]string            `json:"users"`
@@ -181,14 +184,24 @@ type roleEntry struct {
 func runConfigShow(io *ui.IO, cfg *config.Config, f ui.Format) error {
 	pol := cfg.Policy
 	if f == ui.JSON {
-		doc := effectiveDoc{Settings: map[string]map[string]string{}, Permissions: map[string]permissionEntry{},
+		doc := effectiveDoc{Settings: map[string]map[string]any{}, Permissions: map[string]permissionEntry{},
 			Roles: map[string]roleEntry{}, Users: map[string]string{}}
 		for _, s := range config.Settings {
 			section, key := splitKey(s.Key)
 			if doc.Settings[section] == nil {
-				doc.Settings[section] = map[string]string{}
+				doc.Settings[section] = map[string]any{}
 			}
 			doc.Settings[section][key] = cfg.String(s.Key)
+		}
+		for _, x := range cfg.Extras() {
+			var v any
+			if err := redactedCopy(x.Value).Decode(&v); err != nil {
+				return err
+			}
+			if doc.Settings[x.Section] == nil {
+				doc.Settings[x.Section] = map[string]any{}
+			}
+			doc.Settings[x.Section][x.Key] = v
 		}
 		for _, p := range pol.Permissions {
 			doc.Permissions[p.Name] = permissionEntry{p.Description, nonNil(p.Scopes)}
@@ -238,6 +251,17 @@ func effectiveYAML(cfg *config.Config, pol *policy.Policy) *yaml.Node {
 		}
 		m.Content = append(m.Content, scalar(key), v)
 	}
+	// Structured settings (alert rules, OAuth apps) as the file wrote them: printed, they keep the
+	// shown configuration complete.
+	for _, x := range cfg.Extras() {
+		m, ok := sections[x.Section]
+		if !ok {
+			m = &yaml.Node{Kind: yaml.MappingNode}
+			sections[x.Section] = m
+			doc.Content = append(doc.Content, scalar(x.Section), m)
+		}
+		m.Content = append(m.Content, scalar(x.Key), redactedCopy(x.Value))
+	}
 	perms := &yaml.Node{Kind: yaml.MappingNode}
 	for _, p := range pol.Permissions {
 		perms.Content = append(perms.Content, scalar(p.Name), encodeNode(permissionEntry{p.Description, nonNil(p.Scopes)}))
@@ -255,6 +279,23 @@ func effectiveYAML(cfg *config.Config, pol *policy.Policy) *yaml.Node {
 		doc.Content = append(doc.Content, scalar("users"), users)
 	}
 	return doc
+}
+
+// redactedCopy copies a structured setting with every webhook URL cut to its scheme and host: the
+// rest of such URLs often carries a token, and config show's output ends up in tickets and logs.
+func redactedCopy(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	c := *n
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, child := range n.Content {
+		c.Content[i] = redactedCopy(child)
+		if n.Kind == yaml.MappingNode && i%2 == 1 && n.Content[i-1].Value == "webhook" && child.Kind == yaml.ScalarNode {
+			c.Content[i].Value = mask.URL(child.Value)
+		}
+	}
+	return &c
 }
 
 func scalar(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s} }

@@ -426,3 +426,30 @@ func ExpandHome(p string) string {
 
 // Path returns a path setting's effective value with a leading "~/" expanded.
 func (c *Config) Path(key string) string { return ExpandHome(c.v.GetString(key)) }
+
+// Extra is a structured setting that its own package decodes (audit.alerts, oauth.apps), as the
+// file wrote it.
+type Extra struct {
+	Section, Key string
+	Value        *yaml.Node
+}
+
+// Extras returns the structured settings the file has, in the order of extraKeys, so that
+// `config show` can print a configuration that loses nothing.
+func (c *Config) Extras() []Extra {
+	var out []Extra
+	for _, section := range sections {
+		sec, ok := c.raw[section]
+		if !ok || sec.Value.Kind != yaml.MappingNode {
+			continue
+		}
+		for _, key := range extraKeys[section] {
+			for i := 0; i+1 < len(sec.Value.Content); i += 2 {
+				if sec.Value.Content[i].Value == key {
+					out = append(out, Extra{Section: section, Key: key, Value: sec.Value.Content[i+1]})
+				}
+			}
+		}
+	}
+	return out
+}

@@ -7,6 +7,7 @@ package mask
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/url"
 	"strings"
 )
 
@@ -111,4 +112,14 @@ func LooksSecret(s string) bool {
 		run, letters, digits = 0, false, false
 	}
 	return false
+}
+
+// URL shows a URL by its scheme and host only: the paths and queries of webhook URLs often carry
+// tokens (Slack's, for one).
+func URL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "(invalid URL)"
+	}
+	return u.Scheme + "://" + u.Host + "/…"
 }

@@ -71,3 +71,12 @@ func TestLooksSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestURL(t *testing.T) {
+	if got := URL("https://hooks.slack.com/services/T000/B000/XXXX?token=abc"); got != "https://hooks.slack.com/…" {
+		t.Errorf("URL = %q", got)
+	}
+	if got := URL("not a url"); got != "(invalid URL)" {
+		t.Errorf("URL(invalid) = %q", got)
+	}
+}
