@@ -215,7 +215,7 @@ func (c *Config) checkSection(file, section string, sec policy.Section) []error 
 		return nil
 	}
 	if sec.Value.Kind != yaml.MappingNode {
-		return []error{problem(file, sec.Value, "", "%s: expected a mapping", section)}
+		return []error{problem(file, sec.Value, "write the section as key: value lines indented under "+section+":", "%s: expected a mapping", section)}
 	}
 	var known []string
 	for _, s := range Settings {
@@ -236,7 +236,8 @@ func (c *Config) checkSection(file, section string, sec policy.Section) []error 
 			continue
 		}
 		if v.Kind != yaml.ScalarNode {
-			errs = append(errs, problem(file, v, "", "%s.%s: expected a single value", section, k.Value))
+			errs = append(errs, problem(file, v, "give "+k.Value+" one value, such as "+section+"."+k.Value+": "+lookup(section+"."+k.Value).Default,
+				"%s.%s: expected a single value", section, k.Value))
 			continue
 		}
 		key := section + "." + k.Value
@@ -246,7 +247,7 @@ func (c *Config) checkSection(file, section string, sec policy.Section) []error 
 		c.fileValues[section][k.Value] = v.Value
 		if s := lookup(key); s.check != nil && c.sourceOf(key) == "file" {
 			if err := s.check(v.Value); err != nil {
-				errs = append(errs, problem(file, v, "", "%s: %v", key, err))
+				errs = append(errs, problem(file, v, strings.Join(fault.Hints(err), "; "), "%s: %v", key, err))
 			}
 		}
 	}
@@ -263,7 +264,7 @@ func (c *Config) check() error {
 			continue
 		}
 		if err := s.check(c.v.GetString(s.Key)); err != nil {
-			errs = append(errs, fault.Configf("%s (from %s): %v", s.Key, c.Source(s.Key), err))
+			errs = append(errs, fault.Configf("%s (from %s): %v", s.Key, c.Source(s.Key), err).Hint(fault.Hints(err)...))
 		}
 	}
 	return errors.Join(errs...)
@@ -379,7 +380,7 @@ func yamlError(file string, err error) error {
 func checkURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an http(s) URL", s)
+		return fault.Configf("%q is not an http(s) URL", s).Hint("use a URL such as https://a.klaviyo.com, or the sandbox's http://127.0.0.1:PORT")
 	}
 	return nil
 }
@@ -388,10 +389,10 @@ var revisionPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustC
 
 func checkRevision(s string) error {
 	if !revisionPattern().MatchString(s) {
-		return fmt.Errorf("%q is not a revision such as %s", s, DefaultRevision)
+		return fault.Configf("%q is not a revision such as %s", s, DefaultRevision).Hint("Klaviyo revisions are dates, YYYY-MM-DD; klrbac adds .pre itself for beta operations")
 	}
 	if _, err := time.Parse(time.DateOnly, s); err != nil {
-		return fmt.Errorf("%q is not a valid date", s)
+		return fault.Configf("%q is not a valid date", s).Hint("Klaviyo revisions are dates, YYYY-MM-DD, such as " + DefaultRevision)
 	}
 	return nil
 }
@@ -399,7 +400,7 @@ func checkRevision(s string) error {
 func checkDuration(s string) error {
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return fmt.Errorf("%q is not a positive duration such as 3s", s)
+		return fault.Configf("%q is not a positive duration", s).Hint("write a duration with its unit, such as 3s or 500ms")
 	}
 	return nil
 }
@@ -407,7 +408,11 @@ func checkDuration(s string) error {
 func oneOf(values ...string) func(string) error {
 	return func(s string) error {
 		if !slices.Contains(values, s) {
-			return fmt.Errorf("%q is not one of %s", s, strings.Join(values, ", "))
+			e := fault.Configf("%q is not one of %s", s, strings.Join(values, ", "))
+			if h := suggest.Hint(suggest.Closest(s, values, 1)); h != "" {
+				return e.Hint(h)
+			}
+			return e.Hint("use one of " + strings.Join(values, ", "))
 		}
 		return nil
 	}

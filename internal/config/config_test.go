@@ -67,6 +67,11 @@ func TestLoaderErrors(t *testing.T) {
 				t.Errorf("kind = %v, want Config (exit 2)", k)
 			}
 			got := problemLines(err)
+			for j, line := range got {
+				if !strings.HasPrefix(line, "hint: ") && (j+1 == len(got) || !strings.HasPrefix(got[j+1], "hint: ")) {
+					t.Errorf("problem without a hint: %s", line)
+				}
+			}
 			i := 0
 			for _, line := range got {
 				if i < len(tc.want) && strings.HasPrefix(line, tc.want[i]) {

@@ -208,7 +208,7 @@ func entries(ps *problems, n *yaml.Node, what string, fn func(k, v *yaml.Node)) 
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		ps.add(n, "", "%s: expected a mapping, found %s", what, kindName(n))
+		ps.add(n, "write it as name: followed by indented fields; `klrbac config init` writes an example", "%s: expected a mapping, found %s", what, kindName(n))
 		return
 	}
 	first := map[string]int{}
@@ -240,7 +240,7 @@ func fields(ps *problems, n *yaml.Node, what string, known []string, fn func(fie
 
 func str(ps *problems, n *yaml.Node, what string) string {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		ps.add(n, "", "%s: expected a string, found %s", what, kindName(n))
+		ps.add(n, "give a single value on the same line", "%s: expected a string, found %s", what, kindName(n))
 		return ""
 	}
 	return n.Value
@@ -267,7 +267,7 @@ func list(ps *problems, n *yaml.Node, what string) ([]string, []*yaml.Node) {
 	var nodes []*yaml.Node
 	for _, item := range n.Content {
 		if item.Kind != yaml.ScalarNode || item.Tag == "!!null" {
-			ps.add(item, "", "%s: expected a name, found %s", what, kindName(item))
+			ps.add(item, "each list item is one name", "%s: expected a name, found %s", what, kindName(item))
 			continue
 		}
 		if slices.Contains(out, item.Value) {
