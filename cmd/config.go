@@ -162,10 +162,10 @@ such a URL often carries a token.` + exitStatus(exitOK, exitUsage),
 
 // effectiveDoc is the config file shape `config show` prints.
 type effectiveDoc struct {
-	Settings    map[string]map[string]any    `json:"settings"`
-	Permissions map[string]permissionEntry   `json:"permissions"`
-	Roles       map[string]roleEntry         `json:"roles"`
-	Users       map[string]string            `json:"users"`
+	Settings    map[string]map[string]any  `json:"settings"`
+	Permissions map[string]permissionEntry `json:"permissions"`
+	Roles       map[string]roleEntry       `json:"roles"`
+	Users       map[string]string          `json:"users"`
 }
 
 type permissionEntry struct {
