@@ -258,9 +258,13 @@ func TestSecretServiceKeysLifecycle(t *testing.T) {
 	}
 }
 
-// Without a reachable bus, a write fails with the class named, exit 3, and nothing is stored.
+// Without a reachable bus, a write fails with the class named, exit 3, and nothing is stored. This
+// needs no Secret Service, so it runs everywhere; where one is running, it also checks that the
+// failed write left nothing in it.
 func TestSecretServiceAbsent(t *testing.T) {
-	needSecretService(t)
+	if runtime.GOOS != "linux" {
+		t.Skip("the D-Bus keyring is Linux's")
+	}
 	k, roleA, _ := newRunner(t, buildKlrbac(t))
 	key := "pk_" + randomHex(17)
 
@@ -274,6 +278,9 @@ func TestSecretServiceAbsent(t *testing.T) {
 	r = k.run("", []string{"DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus"}, "keys", "list")
 	k.expect(r, 3, "cannot read the keyring: cannot connect to the D-Bus session bus")
 
+	if secretServiceMissing() != "" {
+		return
+	}
 	if _, err := keyring.Get("klrbac", "role:"+roleA); !errors.Is(err, keyring.ErrNotFound) {
 		t.Fatalf("a failed write left an item: %v", err)
 	}
@@ -281,7 +288,6 @@ func TestSecretServiceAbsent(t *testing.T) {
 
 // A bus with no Secret Service on it: a private dbus-daemon that can start no services.
 func TestSecretServiceNotRunning(t *testing.T) {
-	needSecretService(t)
 	daemon := needTool(t, "dbus-daemon")
 	k, roleA, _ := newRunner(t, buildKlrbac(t))
 	dir := t.TempDir()
@@ -316,7 +322,6 @@ func TestSecretServiceNotRunning(t *testing.T) {
 // A keyring that is there but locked: a fresh gnome-keyring nobody unlocked, in a session of its
 // own so that the shared keyring is not disturbed.
 func TestSecretServiceLocked(t *testing.T) {
-	needSecretService(t)
 	session := needTool(t, "dbus-run-session")
 	gkd := needTool(t, "gnome-keyring-daemon")
 	k, roleA, _ := newRunner(t, buildKlrbac(t))
