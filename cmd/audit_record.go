@@ -113,6 +113,9 @@ func validAction(s string) bool {
 func runAuditRecord(cmd *cobra.Command, a *app, e audit.Entry, f ui.Format) error {
 	written, err := a.appendEntries(cmd.Context(), []audit.Entry{e})
 	if err != nil {
+		if refusal := refuseDamaged("record "+e.Action, err); refusal != nil {
+			return refusal
+		}
 		return err
 	}
 	if f == ui.Table {

@@ -205,12 +205,12 @@ func runAuditHead(io *ui.IO, path string, f ui.Format) error {
 	if err != nil {
 		return fault.Unavailablef("cannot read audit log: %w", err)
 	}
-	head, damaged, err := audit.LastEntry(file, st.Size())
+	head, torn, err := audit.LastEntry(file, st.Size())
 	if err != nil {
-		return fault.Unavailablef("cannot find the head of %s: %w", path, err).Hint("run 'klrbac audit verify " + path + "'")
+		return fault.Unavailablef("cannot find the head of %s: %w", path, err).Hint("run 'klrbac audit verify " + path + "' to see what is wrong")
 	}
-	if damaged {
-		fmt.Fprintf(io.Err, "klrbac: %s ends with bytes that are not an entry (an interrupted write?); the head is the last entry before them\n", path)
+	if torn {
+		fmt.Fprintf(io.Err, "klrbac: %s ends with an interrupted write, which the next append records; the head is the last entry before it\n", path)
 	}
 	if f != ui.Table {
 		return io.Encode(f, headView{head.Seq, head.Hash})

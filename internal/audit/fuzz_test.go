@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -74,6 +75,10 @@ func FuzzVerify(f *testing.F) {
 	f.Add(valid, uint16(100), byte('0'))
 	f.Add(append(bytes.Clone(valid), "torn"...), uint16(9999), byte('\n'))
 	f.Add([]byte("\n\n{\"seq\":1\n"), uint16(3), byte('}'))
+	ls := lines(valid)
+	f.Add(append(bytes.Clone(valid), `{"seq":6,"ti`+"\n"+`{"seq":6`...), uint16(0), byte('x'))
+	f.Add([]byte(strings.Join(ls[:3], "")+strings.Replace(ls[3], "true", "false", 1)+ls[4]), uint16(1), byte('y'))
+	f.Add([]byte(ls[0]+ls[2]), uint16(2), byte('z'))
 	f.Fuzz(func(t *testing.T, data []byte, pos uint16, b byte) {
 		rep, err := Verify(bytes.NewReader(data), VerifyOptions{})
 		if err != nil {
@@ -91,7 +96,19 @@ func FuzzVerify(f *testing.F) {
 				t.Fatalf("problem at line %d of %d", p.Line, rep.Lines)
 			}
 		}
-		_, _ = findTail(bytes.NewReader(data), int64(len(data)))
+		// Appending never refuses a log that verifies, and verify promises a recovery exactly when
+		// the next append would make one.
+		tail, terr := findTail(bytes.NewReader(data), int64(len(data)))
+		if rep.OK() && (terr != nil || tail.run.present) {
+			t.Fatalf("a log that verifies is not appendable: %v %+v", terr, tail)
+		}
+		promised := len(rep.Problems) > 0 && strings.Contains(rep.Problems[len(rep.Problems)-1].Message, "the next append records")
+		if promised != (terr == nil && tail.run.present) && rep.Omitted == 0 {
+			t.Fatalf("verify promises a recovery: %v; findTail: %v %+v", promised, terr, tail)
+		}
+		if terr == nil && tail.run.present && !tail.endsTorn {
+			t.Fatalf("a run without a torn line would be recovered: %+v", tail)
+		}
 		_, _ = Last(bytes.NewReader(data), int64(len(data)), 3, Select{})
 
 		tampered := bytes.Clone(valid)
