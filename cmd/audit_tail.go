@@ -107,7 +107,8 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 	addOutputFlag(c, &output, ui.Table, ui.JSON)
 	_ = c.RegisterFlagCompletionFunc("role", a.completeRoles())
 	_ = c.RegisterFlagCompletionFunc("action", cobra.FixedCompletions([]string{"check", "config.init", "keys.set", "keys.rm", "keys.validate",
-		"oauth.login", "oauth.refresh", "oauth.revoke", audit.ActionRecovered, audit.ActionAlertFailed}, cobra.ShellCompDirectiveNoFileComp))
+		"oauth.set-secret", "oauth.rm-secret", "oauth.login", "oauth.refresh", "oauth.revoke", audit.ActionRecovered, audit.ActionAlertFailed},
+		cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
 
