@@ -339,7 +339,7 @@ func findTail(f io.ReaderAt, size int64) (tailState, error) {
 		if _, err := f.ReadAt(buf, size-window); err != nil && !errors.Is(err, io.EOF) {
 			return tailState{hash: Genesis}, err
 		}
-		t, err, more := tailIn(buf, size-window, window == size)
+		t, more, err := tailIn(buf, size-window, window == size)
 		if !more {
 			return t, err
 		}
@@ -348,7 +348,7 @@ func findTail(f io.ReaderAt, size int64) (tailState, error) {
 
 // tailIn does findTail's work on the last bytes of a file, buf, which start at offset base (0 when
 // whole). more asks for a larger window: a line begins before buf.
-func tailIn(buf []byte, base int64, whole bool) (t tailState, err error, more bool) {
+func tailIn(buf []byte, base int64, whole bool) (t tailState, more bool, err error) {
 	t = tailState{hash: Genesis, endsTorn: buf[len(buf)-1] != '\n'}
 	var (
 		last       lineInfo
@@ -364,7 +364,7 @@ func tailIn(buf []byte, base int64, whole bool) (t tailState, err error, more bo
 	for {
 		start := bytes.LastIndexByte(buf[:end], '\n') + 1
 		if start == 0 && !whole {
-			return t, nil, true
+			return t, true, nil
 		}
 		line := buf[start:end]
 		li, isEntry := scan(line)
@@ -376,15 +376,15 @@ func tailIn(buf []byte, base int64, whole bool) (t tailState, err error, more bo
 		switch {
 		case isEntry && !haveLast:
 			if !li.sealed() {
-				return t, damagef("its last entry (seq %d) does not match its hash: it was edited, or the file is corrupt", li.seq), false
+				return t, false, damagef("its last entry (seq %d) does not match its hash: it was edited, or the file is corrupt", li.seq)
 			}
 			last, haveLast = li, true
 		case isEntry:
 			if !li.sealed() {
-				return t, damagef("the entry before its last (seq %d) does not match its hash: it was edited, or the file is corrupt", li.seq), false
+				return t, false, damagef("the entry before its last (seq %d) does not match its hash: it was edited, or the file is corrupt", li.seq)
 			}
 			if li.seq+1 != last.seq || string(li.hash) != string(last.prev) {
-				return t, damagef("its last entry (seq %d) does not follow the entry before it (seq %d): entries were deleted, inserted, moved or edited", last.seq, li.seq), false
+				return t, false, damagef("its last entry (seq %d) does not follow the entry before it (seq %d): entries were deleted, inserted, moved or edited", last.seq, li.seq)
 			}
 			return t.after(last, buf, base, runStart, runLines, runForeign)
 		case !haveLast:
@@ -402,46 +402,47 @@ func tailIn(buf []byte, base int64, whole bool) (t tailState, err error, more bo
 		end = start - 1
 		if int64(len(buf)-end) > maxRun {
 			if !haveLast {
-				return t, fmt.Errorf("%w within its last %d MiB", errForeign, maxRun>>20), false
+				return t, false, fmt.Errorf("%w within its last %d MiB", errForeign, maxRun>>20)
 			}
-			return t, damagef("more than %d MiB that is not audit entries precedes its last entry (seq %d)", maxRun>>20, last.seq), false
+			return t, false, damagef("more than %d MiB that is not audit entries precedes its last entry (seq %d)", maxRun>>20, last.seq)
 		}
 	}
 	// The start of the file.
 	if !haveLast {
-		if !looksLikeEntryStart(buf) {
-			return t, errForeign, false
+		// No entry, and lines that are not interrupted writes: not an audit log at all.
+		if runForeign {
+			return t, false, errForeign
 		}
 		return t.after(last, buf, 0, runStart, runLines, runForeign)
 	}
 	if last.seq != 1 || string(last.prev) != Genesis {
-		return t, damagef("its only entry (seq %d) does not start a chain: entries were removed from its start", last.seq), false
+		return t, false, damagef("its only entry (seq %d) does not start a chain: entries were removed from its start", last.seq)
 	}
 	return t.after(last, buf, 0, runStart, runLines, runForeign)
 }
 
 // after completes the tail with the last entry (none: the file holds only the run) and judges the
 // run of lines after it.
-func (t tailState) after(last lineInfo, buf []byte, base int64, runStart, runLines int, runForeign bool) (tailState, error, bool) {
+func (t tailState) after(last lineInfo, buf []byte, base int64, runStart, runLines int, runForeign bool) (tailState, bool, error) {
 	if last.hash != nil {
 		t.seq, t.hash = last.seq, string(last.hash)
 	}
 	switch {
 	case runLines == 0:
-		return t, nil, false
+		return t, false, nil
 	case !t.endsTorn && runLines == 1:
-		return t, damagef("its last line is not an audit entry (edited, damaged or added text)"), false
+		return t, false, damagef("its last line is not an audit entry (edited, damaged or added text)")
 	case !t.endsTorn:
-		return t, damagef("its last %d lines are not audit entries (edited, damaged or added text)", runLines), false
+		return t, false, damagef("its last %d lines are not audit entries (edited, damaged or added text)", runLines)
 	case runForeign && runLines == 1:
-		return t, damagef("its last line is neither an audit entry nor an interrupted write of one"), false
+		return t, false, damagef("its last line is neither an audit entry nor an interrupted write of one")
 	case runForeign:
-		return t, damagef("its last %d lines are neither audit entries nor interrupted writes", runLines), false
+		return t, false, damagef("its last %d lines are neither audit entries nor interrupted writes", runLines)
 	}
 	// Fingerprinted as verify sees the run: its lines, joined by their newlines.
 	run := buf[runStart:]
 	t.run = span{present: true, offset: base + int64(runStart), length: int64(len(run)), lines: runLines, digest: digest(run)}
-	return t, nil, false
+	return t, false, nil
 }
 
 // looksLikeEntryStart reports whether b starts as an entry does (or is a prefix of that start), to
