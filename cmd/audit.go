@@ -170,12 +170,15 @@ func (a *app) audited(ctx context.Context, e audit.Entry, change func() error) e
 		if errors.Is(err, context.Canceled) {
 			return err
 		}
+		what := strings.TrimSpace(e.Action + " " + e.Resource)
+		if refusal := refuseDamaged(what, err); refusal != nil {
+			return refusal
+		}
 		// A broken config stays a configuration error (exit 2); anything else is exit 3.
 		kind := fault.KindOf(err)
 		if kind != fault.Config && kind != fault.Usage {
 			kind = fault.Unavailable
 		}
-		what := strings.TrimSpace(e.Action + " " + e.Resource)
 		return (&fault.Error{Kind: kind, Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}).
 			Hint("make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
 	}
@@ -188,6 +191,16 @@ func (a *app) audited(ctx context.Context, e audit.Entry, change func() error) e
 		}
 	}
 	return err
+}
+
+// refuseDamaged words the refusal to do what when err is a damaged audit log (exit 3), whose own
+// hints say what to do; for any other error it returns nil.
+func refuseDamaged(what string, err error) error {
+	var d *audit.DamagedError
+	if !errors.As(err, &d) {
+		return nil
+	}
+	return &fault.Error{Kind: fault.Unavailable, Err: fmt.Errorf("refusing to %s: %w", what, err)}
 }
 
 // deliverAlerts sends entries to the targets of the rules they matched, all at once, each within its

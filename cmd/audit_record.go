@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"net"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -8,12 +9,14 @@ import (
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
 type auditRecordOptions struct {
 	action, role, resource, endpoint string
 	reason, fingerprint, ip          string
+	fingerprintStdin                 bool
 	failed                           bool
 }
 
@@ -31,10 +34,16 @@ The entry's userId is the actor (KLRBAC_ACTOR, the CI identity, else the OS user
 and is stored without host or query string. Anything shaped like a private key in any
 field is stored masked. Actions starting with "audit." are klrbac's own.
 
+--fingerprint takes the 8 lowercase hex digits klrbac shows for a key or token (keys
+list). Never put the secret itself on a command line, where ps and shell history keep
+it: pipe it to --fingerprint-stdin, which stores only its fingerprint. --ip takes an
+IPv4 or IPv6 address.
+
 Nothing is printed unless -o json or yaml asks for the entry as written.` + exitStatus(exitOK, exitUsage, exitUnavailable),
 		Example: `  klrbac audit record --action profiles.delete --role admin \
       --endpoint "POST /api/data-privacy-deletion-jobs" --resource "profile 01HX..." --reason "GDPR request 4711"
-  klrbac audit record --action campaigns.send --role marketer --resource "campaign 01HY" --failed --reason "429 throttled"`,
+  klrbac audit record --action campaigns.send --role marketer --resource "campaign 01HY" --failed --reason "429 throttled"
+  printenv KLAVIYO_KEY_MARKETER | klrbac audit record --action lists.sync --role marketer --fingerprint-stdin`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := outputFormat(output, listFormats...)
@@ -55,8 +64,9 @@ Nothing is printed unless -o json or yaml asks for the entry as written.` + exit
 	fl.StringVarP(&opts.endpoint, "endpoint", "e", "", `the Klaviyo call made, "METHOD PATH"`)
 	fl.BoolVar(&opts.failed, "failed", false, "the action failed or was refused (success: false)")
 	fl.StringVar(&opts.reason, "reason", "", "why, or what came of it")
-	fl.StringVar(&opts.fingerprint, "fingerprint", "", "fingerprint of the key or token used (never the secret itself)")
-	fl.StringVar(&opts.ip, "ip", "", "the address the action came from")
+	fl.StringVar(&opts.fingerprint, "fingerprint", "", "fingerprint of the key or token used: 8 lowercase hex digits (never the secret itself)")
+	fl.BoolVar(&opts.fingerprintStdin, "fingerprint-stdin", false, "read the key or token used from standard input and store only its fingerprint")
+	fl.StringVar(&opts.ip, "ip", "", "the IP address the action came from")
 	addOutputFlag(c, &output, listFormats...)
 	_ = c.RegisterFlagCompletionFunc("role", a.completeRoles())
 	return c
@@ -83,8 +93,16 @@ func (o auditRecordOptions) entry(a *app) (audit.Entry, error) {
 			return audit.Entry{}, err
 		}
 	}
-	e := audit.Entry{Action: o.action, Role: o.role, Resource: o.resource, Success: !o.failed, Reason: o.reason,
-		Fingerprint: o.fingerprint, IPAddress: o.ip}
+	ip := ""
+	if o.ip != "" {
+		addr := net.ParseIP(o.ip)
+		if addr == nil {
+			return audit.Entry{}, fault.Usagef("--ip %q is not an IP address", mask.InText(o.ip)).
+				Hint("give an IPv4 or IPv6 address, such as 203.0.113.7 or 2001:db8::7, without a port")
+		}
+		ip = addr.String()
+	}
+	endpoint := ""
 	if o.endpoint != "" {
 		method, path, err := splitCall([]string{o.endpoint})
 		if err != nil {
@@ -93,9 +111,58 @@ func (o auditRecordOptions) entry(a *app) (audit.Entry, error) {
 		if _, err := findOperation(method, path); err != nil {
 			return audit.Entry{}, err
 		}
-		e.KlaviyoEndpoint = method + " " + catalog.NormalizePath(path)
+		endpoint = method + " " + catalog.NormalizePath(path)
 	}
+	// Read last, so that a mistake in the other flags costs no typing at a prompt.
+	if err := o.readFingerprint(a.io); err != nil {
+		return audit.Entry{}, err
+	}
+	if !isFingerprint(o.fingerprint) {
+		// The value is not repeated: what was given in its place may be the secret itself.
+		return audit.Entry{}, fault.Usagef("--fingerprint is not a fingerprint (8 lowercase hex digits)").
+			Hint("give the fingerprint klrbac shows for the key (klrbac keys list), or pipe the secret to --fingerprint-stdin; a secret given on a command line stays in ps and shell history, so rotate it if that is what happened")
+	}
+	e := audit.Entry{Action: o.action, Role: o.role, Resource: o.resource, Success: !o.failed, Reason: o.reason,
+		Fingerprint: o.fingerprint, IPAddress: ip, KlaviyoEndpoint: endpoint}
 	return e, nil
+}
+
+// readFingerprint replaces --fingerprint-stdin with the fingerprint of the secret read from standard
+// input (a hidden prompt on a terminal), so that the secret is never in argv nor kept in memory
+// longer than this.
+func (o *auditRecordOptions) readFingerprint(io *ui.IO) error {
+	if !o.fingerprintStdin {
+		return nil
+	}
+	if o.fingerprint != "" {
+		return fault.Usagef("--fingerprint and --fingerprint-stdin exclude each other").Hint("give one of them")
+	}
+	secret, err := io.ReadSecret("Key or token to fingerprint (not stored): ")
+	if err != nil {
+		return err
+	}
+	o.fingerprint = mask.Fingerprint(secret)
+	if o.fingerprint == "" {
+		return fault.Usagef("--fingerprint-stdin read nothing from standard input").
+			Hint("pipe the key or token in, e.g. printenv KLAVIYO_KEY_MARKETER | klrbac audit record ... --fingerprint-stdin")
+	}
+	return nil
+}
+
+// isFingerprint reports whether s is empty or has the form of mask.Fingerprint: 8 lowercase hex digits.
+func isFingerprint(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) != 8 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func validAction(s string) bool {
@@ -113,6 +180,9 @@ func validAction(s string) bool {
 func runAuditRecord(cmd *cobra.Command, a *app, e audit.Entry, f ui.Format) error {
 	written, err := a.appendEntries(cmd.Context(), []audit.Entry{e})
 	if err != nil {
+		if refusal := refuseDamaged("record "+e.Action, err); refusal != nil {
+			return refusal
+		}
 		return err
 	}
 	if f == ui.Table {

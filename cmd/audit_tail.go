@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
@@ -45,8 +47,11 @@ and --action take exact names or patterns with * (--action 'keys.*'); --since ta
 duration (90m, 36h, 7d) or a time (2026-05-01, 2026-05-01T09:00:00Z), and without -n
 prints every entry since then.
 
--o json prints each entry's line exactly as stored, one per line, for jq. Lines that
-are not entries (a torn write) are skipped with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInterrupted),
+The table's columns fit the entries printed; on a terminal it also fits the terminal's
+width, long values losing their middle to an ellipsis. With -f, later entries are cut
+to the columns of the first ones. -o json prints each entry's line exactly as stored,
+in full, one per line, for jq. Lines that are not entries (a torn write) are skipped
+with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInterrupted),
 		Example: `  klrbac audit tail
   klrbac audit tail -n 50 --failed
   klrbac audit tail -f --action 'keys.*'
@@ -102,7 +107,8 @@ are not entries (a torn write) are skipped with a note on stderr.` + exitStatus(
 	addOutputFlag(c, &output, ui.Table, ui.JSON)
 	_ = c.RegisterFlagCompletionFunc("role", a.completeRoles())
 	_ = c.RegisterFlagCompletionFunc("action", cobra.FixedCompletions([]string{"check", "config.init", "keys.set", "keys.rm", "keys.validate",
-		"oauth.login", "oauth.refresh", "oauth.revoke", audit.ActionRecovered, audit.ActionAlertFailed}, cobra.ShellCompDirectiveNoFileComp))
+		"oauth.set-secret", "oauth.rm-secret", "oauth.login", "oauth.refresh", "oauth.revoke", audit.ActionRecovered, audit.ActionAlertFailed},
+		cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
 
@@ -170,7 +176,7 @@ func runAuditTail(ctx context.Context, io *ui.IO, path string, opts auditTailOpt
 	case err != nil:
 		return fault.Unavailablef("cannot read audit log: %w", err)
 	}
-	p := newTailPrinter(io, opts.format)
+	p := newTailPrinter(io, opts.format, opts.follow)
 	var end int64
 	if f != nil {
 		st, err := f.Stat()
@@ -183,9 +189,7 @@ func runAuditTail(ctx context.Context, io *ui.IO, path string, opts auditTailOpt
 			f.Close()
 			return fault.Unavailablef("cannot read audit log %s: %w", path, err)
 		}
-		for _, r := range recent.Records {
-			p.print(r.Entry, r.Line)
-		}
+		p.batch(recent.Records)
 		if err := p.flush(); err != nil {
 			f.Close()
 			return err
@@ -212,23 +216,128 @@ func runAuditTail(ctx context.Context, io *ui.IO, path string, opts auditTailOpt
 	})
 }
 
-// tailPrinter prints entries as they come. Its table has fixed minimum column widths rather than
-// widths fitted to a batch, so that followed entries line up with the ones printed before them.
+// tailPrinter prints entries as a table, or as their raw lines for -o json.
+//
+// The columns fit the entries printed at once (the last -n), as any table does. On a terminal the
+// table also fits the terminal's width: the widest of USER, ROLE, ACTION and RESOURCE give way
+// first, and values too long for their column lose their middle to an ellipsis (…); REASON, the
+// last column, is cut at the right edge. Followed entries arrive one by one, so -f keeps the widths
+// of the first batch, at least tailColumns' minimums, and cuts longer values to them: every line
+// keeps its columns. -o json has every value in full.
 type tailPrinter struct {
 	io     *ui.IO
 	w      *bufio.Writer
 	format ui.Format
+	// follow: entries will come after the first batch.
+	follow bool
+	// maxWidth is the terminal's width (0: no limit, output is not a terminal).
+	maxWidth int
+	// widths of the columns but the last, fixed by the first batch (nil before it).
+	widths []int
 	header bool
 }
 
-func newTailPrinter(io *ui.IO, f ui.Format) *tailPrinter {
-	return &tailPrinter{io: io, w: bufio.NewWriterSize(io.Out, 64<<10), format: f}
+func newTailPrinter(io *ui.IO, f ui.Format, follow bool) *tailPrinter {
+	return &tailPrinter{io: io, w: bufio.NewWriterSize(io.Out, 64<<10), format: f, follow: follow, maxWidth: terminalWidth(io)}
 }
 
+// terminalWidth is the width of the terminal on stdout, or 0 when stdout is not one.
+func terminalWidth(io *ui.IO) int {
+	if !io.OutTTY {
+		return 0
+	}
+	if f, ok := io.Out.(interface{ Fd() uintptr }); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return w
+		}
+	}
+	if w, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && w > 0 {
+		return w
+	}
+	return 0
+}
+
+// tailColumns are the table's columns. width is the minimum width when following; shrink says a
+// column may be narrowed, down to floor, to fit the terminal.
 var tailColumns = []struct {
-	name  string
-	width int
-}{{"TIME", 24}, {"SEQ", 6}, {"USER", 20}, {"ROLE", 10}, {"ACTION", 16}, {"RESOURCE", 24}, {"RESULT", 7}, {"REASON", 0}}
+	name   string
+	width  int
+	shrink bool
+	floor  int
+}{{"TIME", 24, false, 0}, {"SEQ", 6, false, 0}, {"USER", 20, true, 10}, {"ROLE", 10, true, 8}, {"ACTION", 16, true, 10},
+	{"RESOURCE", 24, true, 14}, {"RESULT", 7, false, 0}, {"REASON", 0, false, 0}}
+
+// minReason is the least room REASON keeps on a terminal. With every column at its floor a table
+// needs 100 columns; on a narrower terminal lines wrap, but the columns stay where they are.
+const minReason = 10
+
+// batch prints entries read at once, fitting the columns to them first.
+func (p *tailPrinter) batch(records []audit.Record) {
+	if p.format == ui.JSON {
+		for _, r := range records {
+			p.print(r.Entry, r.Line)
+		}
+		return
+	}
+	rows := make([][]string, len(records))
+	for i, r := range records {
+		rows[i] = tailCells(r.Entry)
+	}
+	p.fit(rows)
+	for i, r := range records {
+		p.printRow(rows[i], r.Success)
+	}
+}
+
+// fit sets the column widths for rows.
+func (p *tailPrinter) fit(rows [][]string) {
+	last := len(tailColumns) - 1
+	w := make([]int, last)
+	for i, c := range tailColumns[:last] {
+		w[i] = utf8.RuneCountInString(c.name)
+		if p.follow {
+			w[i] = max(w[i], c.width)
+		}
+		for _, r := range rows {
+			w[i] = max(w[i], utf8.RuneCountInString(r[i]))
+		}
+	}
+	if p.maxWidth > 0 {
+		// REASON competes for room like the others, with what it needs: the longest reason of
+		// the batch, or, when following, any room there is.
+		reason := p.maxWidth
+		if !p.follow {
+			reason = minReason
+			for _, r := range rows {
+				reason = max(reason, utf8.RuneCountInString(r[last]))
+			}
+		}
+		total := reason
+		for _, n := range w {
+			total += n + len(tailGap)
+		}
+		// Narrow the widest column, a character at a time, so that short values stay whole.
+		for total > p.maxWidth {
+			widest, most := -1, 0
+			for i, c := range tailColumns[:last] {
+				if c.shrink && w[i] > c.floor && w[i] > most {
+					widest, most = i, w[i]
+				}
+			}
+			if reason > minReason && reason >= most {
+				reason--
+			} else if widest >= 0 {
+				w[widest]--
+			} else {
+				break
+			}
+			total--
+		}
+	}
+	p.widths = w
+}
+
+const tailGap = "  "
 
 func (p *tailPrinter) print(e audit.Entry, line []byte) {
 	if p.format == ui.JSON {
@@ -236,6 +345,13 @@ func (p *tailPrinter) print(e audit.Entry, line []byte) {
 		p.w.WriteByte('\n')
 		return
 	}
+	if p.widths == nil {
+		p.fit(nil)
+	}
+	p.printRow(tailCells(e), e.Success)
+}
+
+func (p *tailPrinter) printRow(cells []string, success bool) {
 	if !p.header {
 		p.header = true
 		names := make([]string, len(tailColumns))
@@ -244,6 +360,15 @@ func (p *tailPrinter) print(e audit.Entry, line []byte) {
 		}
 		p.w.WriteString(p.io.Bold(p.row(names)) + "\n")
 	}
+	row := p.row(cells)
+	if !success {
+		row = p.io.Red(row)
+	}
+	p.w.WriteString(row + "\n")
+}
+
+// tailCells are an entry's values in the table, as printed before fitting.
+func tailCells(e audit.Entry) []string {
 	result := "ok"
 	if !e.Success {
 		result = "failed"
@@ -255,33 +380,62 @@ func (p *tailPrinter) print(e audit.Entry, line []byte) {
 	if e.Alert != "" {
 		reason = "[alert " + e.Alert + "] " + reason
 	}
-	row := p.row([]string{e.Timestamp.Format(audit.TimeLayout), strconv.FormatUint(e.Seq, 10), dashEmpty(e.UserID),
-		dashEmpty(e.Role), e.Action, dashEmpty(e.Resource), result, reason})
-	if !e.Success {
-		row = p.io.Red(row)
-	}
-	p.w.WriteString(row + "\n")
-}
-
-func (p *tailPrinter) row(cells []string) string {
-	var b strings.Builder
+	cells := []string{e.Timestamp.Format(audit.TimeLayout), strconv.FormatUint(e.Seq, 10), dashEmpty(e.UserID),
+		dashEmpty(e.Role), e.Action, dashEmpty(e.Resource), result, reason}
 	for i, c := range cells {
 		// A stored value cannot break the layout: control characters print as spaces.
-		c = strings.Map(func(r rune) rune {
-			if r < 0x20 || r == 0x7f {
+		cells[i] = strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f || r == 0x85 || r == '\u2028' || r == '\u2029' {
 				return ' '
 			}
 			return r
 		}, c)
-		b.WriteString(c)
-		if i < len(cells)-1 {
-			for n := len([]rune(c)); n < tailColumns[i].width; n++ {
-				b.WriteByte(' ')
+	}
+	return cells
+}
+
+func (p *tailPrinter) row(cells []string) string {
+	var b strings.Builder
+	used := 0
+	for i, c := range cells {
+		if i == len(cells)-1 {
+			if p.maxWidth > 0 {
+				c = cutEnd(c, max(p.maxWidth-used, minReason))
 			}
-			b.WriteString("  ")
+			b.WriteString(c)
+			break
 		}
+		w := p.widths[i]
+		c = cutMiddle(c, w)
+		b.WriteString(c)
+		for n := utf8.RuneCountInString(c); n < w; n++ {
+			b.WriteByte(' ')
+		}
+		b.WriteString(tailGap)
+		used += w + len(tailGap)
 	}
 	return strings.TrimRight(b.String(), " ")
+}
+
+// cutMiddle shortens s to at most w runes by replacing its middle with an ellipsis: the start and the
+// end of a resource or a user (a path, an id, a domain) say the most.
+func cutMiddle(s string, w int) string {
+	r := []rune(s)
+	if len(r) <= w || w < 1 {
+		return s
+	}
+	head := w / 2
+	tail := w - 1 - head
+	return string(r[:head]) + "…" + string(r[len(r)-tail:])
+}
+
+// cutEnd shortens s to at most w runes, ending it with an ellipsis.
+func cutEnd(s string, w int) string {
+	r := []rune(s)
+	if len(r) <= w || w < 1 {
+		return s
+	}
+	return string(r[:w-1]) + "…"
 }
 
 func (p *tailPrinter) flush() error { return p.w.Flush() }

@@ -81,22 +81,9 @@ entries cut from the end.` + exitStatus(exitOK, exitFindings, exitUsage, exitUna
 }
 
 func runAuditVerify(io *ui.IO, path string, want *audit.Head, f ui.Format) error {
-	file, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if want != nil && want.Seq > 0 {
-			fmt.Fprintf(io.Out, "%s: missing, but the expected head is seq %d: the log was removed\n", path, want.Seq)
-			return fault.Silent(fault.Findings)
-		}
-		return fault.Unavailablef("no audit log at %s", path).
-			Hint("nothing has been recorded there yet, or it was removed; 'klrbac config show' names the audit.path in use")
-	}
+	rep, err := verifyFile(path, want)
 	if err != nil {
-		return fault.Unavailablef("cannot read audit log: %w", err)
-	}
-	defer file.Close()
-	rep, err := audit.Verify(file, audit.VerifyOptions{Expect: want})
-	if err != nil {
-		return fault.Unavailablef("cannot read audit log %s: %w", path, err)
+		return err
 	}
 	v := verifyView{
 		File: path, OK: rep.OK(), Lines: rep.Lines, Entries: rep.Entries, First: rep.First, Last: rep.Last,
@@ -122,6 +109,31 @@ func runAuditVerify(io *ui.IO, path string, want *audit.Head, f ui.Format) error
 		return fault.Silent(fault.Findings)
 	}
 	return nil
+}
+
+// verifyFile verifies the log at path. A missing log is an error (exit 3), unless a head was
+// expected: then its removal is the finding, reported like any other.
+func verifyFile(path string, want *audit.Head) (*audit.Report, error) {
+	file, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if want != nil && want.Seq > 0 {
+			return &audit.Report{Head: audit.Head{Hash: audit.Genesis}, Problems: []audit.Problem{{
+				Kind:    audit.KindTruncated,
+				Message: fmt.Sprintf("the log is missing, but the expected head is seq %d: the log was removed", want.Seq),
+			}}}, nil
+		}
+		return nil, fault.Unavailablef("no audit log at %s", path).
+			Hint("nothing has been recorded there yet, or it was removed; 'klrbac config show' names the audit.path in use")
+	}
+	if err != nil {
+		return nil, fault.Unavailablef("cannot read audit log: %w", err)
+	}
+	defer file.Close()
+	rep, err := audit.Verify(file, audit.VerifyOptions{Expect: want})
+	if err != nil {
+		return nil, fault.Unavailablef("cannot read audit log %s: %w", path, err)
+	}
+	return rep, nil
 }
 
 func renderVerify(io *ui.IO, v verifyView) {
@@ -205,12 +217,12 @@ func runAuditHead(io *ui.IO, path string, f ui.Format) error {
 	if err != nil {
 		return fault.Unavailablef("cannot read audit log: %w", err)
 	}
-	head, damaged, err := audit.LastEntry(file, st.Size())
+	head, torn, err := audit.LastEntry(file, st.Size())
 	if err != nil {
-		return fault.Unavailablef("cannot find the head of %s: %w", path, err).Hint("run 'klrbac audit verify " + path + "'")
+		return fault.Unavailablef("cannot find the head of %s: %w", path, err).Hint("run 'klrbac audit verify " + path + "' to see what is wrong")
 	}
-	if damaged {
-		fmt.Fprintf(io.Err, "klrbac: %s ends with bytes that are not an entry (an interrupted write?); the head is the last entry before them\n", path)
+	if torn {
+		fmt.Fprintf(io.Err, "klrbac: %s ends with an interrupted write, which the next append records; the head is the last entry before it\n", path)
 	}
 	if f != ui.Table {
 		return io.Encode(f, headView{head.Seq, head.Hash})

@@ -448,6 +448,11 @@ func (ps *problems) patterns(v *yaml.Node, what string) []string {
 	if v.Kind == yaml.ScalarNode {
 		return []string{v.Value}
 	}
+	// An empty list would leave the field unconstrained: the rule would match every entry.
+	if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+		ps.add(v, "list at least one pattern, or leave "+what+" out to match any", "audit.alerts: %s is an empty list", what)
+		return nil
+	}
 	return ps.strings(v, what)
 }
 

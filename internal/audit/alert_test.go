@@ -223,3 +223,11 @@ func TestSendWebhook(t *testing.T) {
 		t.Fatalf("hanging webhook: %v", err)
 	}
 }
+
+// An empty list of patterns is refused rather than read as "any": the rule would fire on every entry.
+func TestRulesEmptyPatternList(t *testing.T) {
+	_, err := parseRules(t, "audit:\n  alerts:\n    - name: e\n      match: {action: [], role: admin}\n      command: [notify]\n")
+	if err == nil || fault.KindOf(err) != fault.Config || !strings.Contains(err.Error(), "klrbac.yaml:4: audit.alerts: action is an empty list") {
+		t.Fatalf("empty action list: %v", err)
+	}
+}

@@ -3,8 +3,17 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/policy"
 )
 
 // FuzzParseLine: any bytes are either rejected or decode to an entry whose layout fields agree.
@@ -74,6 +83,10 @@ func FuzzVerify(f *testing.F) {
 	f.Add(valid, uint16(100), byte('0'))
 	f.Add(append(bytes.Clone(valid), "torn"...), uint16(9999), byte('\n'))
 	f.Add([]byte("\n\n{\"seq\":1\n"), uint16(3), byte('}'))
+	ls := lines(valid)
+	f.Add(append(bytes.Clone(valid), `{"seq":6,"ti`+"\n"+`{"seq":6`...), uint16(0), byte('x'))
+	f.Add([]byte(strings.Join(ls[:3], "")+strings.Replace(ls[3], "true", "false", 1)+ls[4]), uint16(1), byte('y'))
+	f.Add([]byte(ls[0]+ls[2]), uint16(2), byte('z'))
 	f.Fuzz(func(t *testing.T, data []byte, pos uint16, b byte) {
 		rep, err := Verify(bytes.NewReader(data), VerifyOptions{})
 		if err != nil {
@@ -91,7 +104,19 @@ func FuzzVerify(f *testing.F) {
 				t.Fatalf("problem at line %d of %d", p.Line, rep.Lines)
 			}
 		}
-		_, _ = findTail(bytes.NewReader(data), int64(len(data)))
+		// Appending never refuses a log that verifies, and verify promises a recovery exactly when
+		// the next append would make one.
+		tail, terr := findTail(bytes.NewReader(data), int64(len(data)))
+		if rep.OK() && (terr != nil || tail.run.present) {
+			t.Fatalf("a log that verifies is not appendable: %v %+v", terr, tail)
+		}
+		promised := len(rep.Problems) > 0 && strings.Contains(rep.Problems[len(rep.Problems)-1].Message, "the next append records")
+		if promised != (terr == nil && tail.run.present) && rep.Omitted == 0 {
+			t.Fatalf("verify promises a recovery: %v; findTail: %v %+v", promised, terr, tail)
+		}
+		if terr == nil && tail.run.present && !tail.endsTorn {
+			t.Fatalf("a run without a torn line would be recovered: %+v", tail)
+		}
 		_, _ = Last(bytes.NewReader(data), int64(len(data)), 3, Select{})
 
 		tampered := bytes.Clone(valid)
@@ -144,4 +169,108 @@ func FuzzParseTime(f *testing.F) {
 			t.Fatalf("parseTime(%q) = %v, %v; time.Parse: %v, %v", s, got, err, want, werr)
 		}
 	})
+}
+
+// FuzzRules feeds config files to the alert-rule parser: it never panics, and it either returns
+// rules that are all usable or fails with configuration errors that each name the file and line.
+func FuzzRules(f *testing.F) {
+	for _, seed := range []string{
+		// valid
+		"audit:\n  checks: all\n",
+		"audit:\n  alerts:\n",
+		"audit:\n  alerts: []\n",
+		"audit:\n  alerts:\n    - name: profile-deletion\n      webhook: https://hooks.example.com/services/T000/B000/XXXX\n    - name: denied-profile-deletion\n      enabled: false\n",
+		"audit:\n  alerts:\n    - name: key-changes\n      match:\n        action: \"keys.*\"\n        role: [admin, service]\n        success: true\n      command: [notify-security, --channel, \"#access\"]\n      timeout: 10s\n",
+		"audit:\n  alerts:\n    - name: k\n      match:\n        - {action: \"keys.*\", role: [admin, service]}\n        - {action: oauth.revoke, success: false}\n      command: [notify, --team, sec]\n",
+		"audit:\n  alerts:\n    - {name: deletes, match: {endpoint: \"POST /api/data-privacy-deletion-jobs*\", user: \"*\"}, webhook: \"http://127.0.0.1:9/x\"}\n",
+		// invalid
+		"audit:\n  alerts:\n    - name: a\n      match: {acton: check}\n      command: \"notify --all\"\n    - name: a\n      match: {action: check}\n    - match: {action: check}\n      webhook: ftp://example.com\n    - name: no-match\n      timeout: forever\n      comand: [x]\n",
+		"audit:\n  alerts: {name: x}\n",
+		"audit:\n  alerts:\n    - just a string\n",
+		"audit:\n  alerts:\n    - name: [x]\n      match: []\n",
+		"audit:\n  alerts:\n    - name: e\n      match: {}\n      command: []\n",
+		"audit:\n  alerts:\n    - name: e\n      match: {action: []}\n",
+		"audit:\n  alerts:\n    - name: t\n      match: {success: maybe, role: {a: b}}\n      timeout: 11m\n      enabled: perhaps\n",
+		"audit:\n  alerts:\n    - name: w\n      match: {action: x}\n      webhook: [https://a.example]\n      command: [\"\", x]\n",
+		"x: &a\n  - name: y\naudit:\n  alerts: *a\n",
+		"audit:\n  alerts:\n    - &r {name: r, match: {action: a}}\n    - *r\n",
+		"audit:\n  alerts:\n    - <<: {name: m}\n      match: {action: a}\n",
+		"audit: 5\n",
+		"- audit\n",
+	} {
+		f.Add(seed)
+	}
+	entries := []Entry{{Action: "check", Role: "viewer", Resource: "canDeleteProfiles"}, {Action: "keys.set", Success: true},
+		{Action: "profiles.delete", KlaviyoEndpoint: "POST /api/data-privacy-deletion-jobs"}, {Action: ActionAlertFailed}}
+	f.Fuzz(func(t *testing.T, doc string) {
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(doc), &n); err != nil || len(n.Content) == 0 {
+			return // not YAML: the config loader reports that, before any rule is read
+		}
+		var section *yaml.Node
+		if top := n.Content[0]; top.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(top.Content); i += 2 {
+				if top.Content[i].Value == "audit" {
+					section = top.Content[i+1]
+				}
+			}
+		}
+		rules, err := Rules("klrbac.yaml", section)
+		if err != nil {
+			if rules != nil {
+				t.Fatalf("rules returned along with an error: %+v", rules)
+			}
+			for _, e := range flattenErrors(err) {
+				var p *policy.Problem
+				if fault.KindOf(e) != fault.Config || !errors.As(e, &p) || p.File != "klrbac.yaml" || p.Line < 1 ||
+					!strings.HasPrefix(e.Error(), fmt.Sprintf("klrbac.yaml:%d: audit.alerts", p.Line)) {
+					t.Fatalf("not a configuration error naming file:line: %T %v", e, e)
+				}
+			}
+			return
+		}
+		names := map[string]bool{}
+		for _, r := range rules {
+			if !validRuleName(r.Name) || names[r.Name] {
+				t.Fatalf("rule with a bad or repeated name: %+v", r)
+			}
+			names[r.Name] = true
+			if len(r.Match) == 0 {
+				t.Fatalf("rule %q matches nothing in particular: %+v", r.Name, r)
+			}
+			for _, m := range r.Match {
+				if len(m.Action)+len(m.Role)+len(m.User)+len(m.Resource)+len(m.Endpoint) == 0 && m.Success == nil {
+					t.Fatalf("rule %q has a match that constrains nothing, so it matches every entry: %+v", r.Name, r)
+				}
+			}
+			if r.Timeout < 0 || r.Timeout > 10*time.Minute {
+				t.Fatalf("rule %q: timeout %v", r.Name, r.Timeout)
+			}
+			if r.Command != nil && (len(r.Command) == 0 || r.Command[0] == "") {
+				t.Fatalf("rule %q: command %q", r.Name, r.Command)
+			}
+			if r.Webhook != "" {
+				if u, err := url.Parse(r.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					t.Fatalf("rule %q: webhook %q", r.Name, r.Webhook)
+				}
+			}
+			for i := range entries {
+				if r.Matches(&entries[i]) && entries[i].Action == ActionAlertFailed {
+					t.Fatalf("rule %q fires on a failed alert", r.Name)
+				}
+			}
+		}
+	})
+}
+
+// flattenErrors lists the errors inside joined ones.
+func flattenErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flattenErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }

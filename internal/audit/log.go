@@ -94,7 +94,7 @@ func (l *Log) AppendAll(ctx context.Context, entries []Entry) ([]Entry, error) {
 	}
 	tail, err := findTail(f, st.Size())
 	if err != nil {
-		return nil, l.damaged(err)
+		return nil, l.refuse(err)
 	}
 	now := l.opts.Now()
 	buf := make([]byte, 0, 512*(len(entries)+1))
@@ -232,9 +232,18 @@ func (l *Log) writeError(err error) error {
 	return e.Hint("check the disk and the file's permissions, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) elsewhere")
 }
 
-func (l *Log) damaged(err error) error {
-	return fault.Unavailablef("refusing to append to %s: %w", l.path, err).
-		Hint("run `klrbac audit verify "+l.path+"` to see what is wrong", "point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a new file to keep auditing meanwhile")
+// refuse explains why the end of the file stops an append.
+func (l *Log) refuse(err error) error {
+	var d damage
+	if errors.As(err, &d) {
+		return (&fault.Error{Kind: fault.Unavailable, Err: &DamagedError{Path: l.path, Reason: string(d)}}).
+			Hint("run `klrbac audit verify "+l.path+"` to see what is wrong", "to keep auditing meanwhile, point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a new file")
+	}
+	if errors.Is(err, errForeign) {
+		return fault.Unavailablef("refusing to append to %s: %w", l.path, err).
+			Hint("point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a klrbac audit log, or at a new file")
+	}
+	return l.writeError(err)
 }
 
 // unwrapPath drops the *PathError wrapper, whose message would repeat the path.
@@ -246,10 +255,11 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// span is a range of bytes that holds no entries: a torn write, or lines that are not entries.
+// span is a range of bytes that holds no entries: writes cut short by a crash.
 type span struct {
 	present        bool
 	offset, length int64
+	lines          int
 	digest         string // Fingerprint of the bytes
 }
 
@@ -257,15 +267,16 @@ type span struct {
 type tailState struct {
 	seq  uint64
 	hash string
-	// run is what follows the last entry; endsTorn says the file does not end with a newline.
+	// run is the interrupted writes after the last entry; endsTorn says the file does not end with
+	// a newline, which a run always does.
 	run      span
 	endsTorn bool
 }
 
 func (t tailState) recoveryEntry() Entry {
 	reason := "a write was interrupted mid-line (crash or kill); the partial line was terminated and skipped"
-	if !t.endsTorn {
-		reason = "lines that are not audit entries followed the last entry; they were skipped"
+	if t.run.lines > 1 {
+		reason = fmt.Sprintf("%d writes were interrupted (crash or kill), the last mid-line; the partial lines were terminated and skipped", t.run.lines)
 	}
 	return Entry{
 		Action:      ActionRecovered,
@@ -279,19 +290,46 @@ func (t tailState) recoveryEntry() Entry {
 const (
 	// tailChunk is the first read from the end when appending; entries are far shorter.
 	tailChunk = 8 << 10
-	// maxRun bounds how far back an appender looks for the last entry past damaged bytes.
+	// maxRun bounds how far back an appender looks for the last entries past damaged bytes.
 	maxRun = 1 << 20
 )
 
 // errForeign reports a file that does not end in entries.
 var errForeign = errors.New("it does not end with a klrbac audit entry")
 
-// findTail reads the end of the file backwards until it finds the last entry: it never scans the
-// whole file. Bytes after the last entry make the run an appender records as recovered.
+// DamagedError reports a log whose end is not as klrbac leaves it, even after a crash: an entry
+// that does not verify, or lines that are neither entries nor an interrupted write. Appending to it
+// would bury the damage under new entries, so klrbac refuses; `klrbac audit verify` tells more.
+type DamagedError struct {
+	// Path is the log.
+	Path string
+	// Reason says what is wrong, e.g. "its last entry (seq 6) does not match its hash".
+	Reason string
+}
+
+func (e *DamagedError) Error() string {
+	if e.Path == "" {
+		return "the audit log is damaged: " + e.Reason
+	}
+	return "audit log " + e.Path + " is damaged: " + e.Reason
+}
+
+// damage is a DamagedError before the path is known.
+type damage string
+
+func (d damage) Error() string { return string(d) }
+
+func damagef(format string, args ...any) error { return damage(fmt.Sprintf(format, args...)) }
+
+// findTail reads the end of the file backwards, never the whole file, until it has the last entry
+// and the one before it, and checks what an appender builds on: the last entry matches its hash,
+// follows the entry before it (or starts the chain), and is followed by nothing but an interrupted
+// write. That write, the run an appender records as recovered, is a final line without a newline
+// that begins as an entry does, possibly after earlier such lines that a recovering writer
+// terminated before it was killed in turn. Anything else after the last entry is damage.
 func findTail(f io.ReaderAt, size int64) (tailState, error) {
-	t := tailState{hash: Genesis}
 	if size == 0 {
-		return t, nil
+		return tailState{hash: Genesis}, nil
 	}
 	for window := int64(tailChunk); ; window *= 4 {
 		if window > size {
@@ -299,54 +337,112 @@ func findTail(f io.ReaderAt, size int64) (tailState, error) {
 		}
 		buf := make([]byte, window)
 		if _, err := f.ReadAt(buf, size-window); err != nil && !errors.Is(err, io.EOF) {
+			return tailState{hash: Genesis}, err
+		}
+		t, more, err := tailIn(buf, size-window, window == size)
+		if !more {
 			return t, err
-		}
-		t.endsTorn = buf[len(buf)-1] != '\n'
-		end := len(buf)
-		if !t.endsTorn {
-			end--
-		}
-		// Walk lines backwards; a line at end of file without a newline is torn even if it
-		// looks whole, because verify will see it that way.
-		for end >= 0 {
-			start := bytes.LastIndexByte(buf[:end], '\n') + 1
-			if start == 0 && window < size {
-				break // the line may begin before the window
-			}
-			complete := end < len(buf) && buf[end] == '\n'
-			if complete {
-				if li, ok := scan(buf[start:end]); ok && li.sealed() {
-					t.seq, t.hash = li.seq, string(li.hash)
-					return t.withRun(buf[end+1:], size-window+int64(end+1)), nil
-				}
-			}
-			if start == 0 {
-				// No entry at all: a torn first write, or a foreign file.
-				if !looksLikeEntryStart(buf) {
-					return t, errForeign
-				}
-				return t.withRun(buf, 0), nil
-			}
-			end = start - 1
-			if int64(len(buf)-end) > maxRun {
-				return t, fmt.Errorf("%w within its last %d MiB", errForeign, maxRun>>20)
-			}
-		}
-		if window == size {
-			return t, errForeign
 		}
 	}
 }
 
-// withRun notes the bytes after the last entry. They are fingerprinted without the newline that
-// ends them (if any), which is how verify sees them: as lines.
-func (t tailState) withRun(run []byte, offset int64) tailState {
-	if len(run) == 0 {
-		return t
+// tailIn does findTail's work on the last bytes of a file, buf, which start at offset base (0 when
+// whole). more asks for a larger window: a line begins before buf.
+func tailIn(buf []byte, base int64, whole bool) (t tailState, more bool, err error) {
+	t = tailState{hash: Genesis, endsTorn: buf[len(buf)-1] != '\n'}
+	var (
+		last       lineInfo
+		haveLast   bool
+		runStart   = len(buf)
+		runLines   int
+		runForeign bool
+	)
+	end := len(buf)
+	if !t.endsTorn {
+		end--
 	}
-	run = bytes.TrimSuffix(run, []byte{'\n'})
-	t.run = span{present: true, offset: offset, length: int64(len(run)), digest: digest(run)}
-	return t
+	for {
+		start := bytes.LastIndexByte(buf[:end], '\n') + 1
+		if start == 0 && !whole {
+			return t, true, nil
+		}
+		line := buf[start:end]
+		li, isEntry := scan(line)
+		if end == len(buf) {
+			// The final line, without a newline: torn, even if it looks whole, because verify
+			// sees it that way.
+			isEntry = false
+		}
+		switch {
+		case isEntry && !haveLast:
+			if !li.sealed() {
+				return t, false, damagef("its last entry (seq %d) does not match its hash: it was edited, or the file is corrupt", li.seq)
+			}
+			last, haveLast = li, true
+		case isEntry:
+			if !li.sealed() {
+				return t, false, damagef("the entry before its last (seq %d) does not match its hash: it was edited, or the file is corrupt", li.seq)
+			}
+			if li.seq+1 != last.seq || string(li.hash) != string(last.prev) {
+				return t, false, damagef("its last entry (seq %d) does not follow the entry before it (seq %d): entries were deleted, inserted, moved or edited", last.seq, li.seq)
+			}
+			return t.after(last, buf, base, runStart, runLines, runForeign)
+		case !haveLast:
+			runStart, runLines = start, runLines+1
+			// An interrupted write is the beginning of an entry, cut short.
+			if len(line) == 0 || !looksLikeEntryStart(line) {
+				runForeign = true
+			}
+		}
+		// Lines between the last entry and the one before it are a run that entry recovered;
+		// verify judges them.
+		if start == 0 {
+			break
+		}
+		end = start - 1
+		if int64(len(buf)-end) > maxRun {
+			if !haveLast {
+				return t, false, fmt.Errorf("%w within its last %d MiB", errForeign, maxRun>>20)
+			}
+			return t, false, damagef("more than %d MiB that is not audit entries precedes its last entry (seq %d)", maxRun>>20, last.seq)
+		}
+	}
+	// The start of the file.
+	if !haveLast {
+		// No entry, and lines that are not interrupted writes: not an audit log at all.
+		if runForeign {
+			return t, false, errForeign
+		}
+		return t.after(last, buf, 0, runStart, runLines, runForeign)
+	}
+	if last.seq != 1 || string(last.prev) != Genesis {
+		return t, false, damagef("its only entry (seq %d) does not start a chain: entries were removed from its start", last.seq)
+	}
+	return t.after(last, buf, 0, runStart, runLines, runForeign)
+}
+
+// after completes the tail with the last entry (none: the file holds only the run) and judges the
+// run of lines after it.
+func (t tailState) after(last lineInfo, buf []byte, base int64, runStart, runLines int, runForeign bool) (tailState, bool, error) {
+	if last.hash != nil {
+		t.seq, t.hash = last.seq, string(last.hash)
+	}
+	switch {
+	case runLines == 0:
+		return t, false, nil
+	case !t.endsTorn && runLines == 1:
+		return t, false, damagef("its last line is not an audit entry (edited, damaged or added text)")
+	case !t.endsTorn:
+		return t, false, damagef("its last %d lines are not audit entries (edited, damaged or added text)", runLines)
+	case runForeign && runLines == 1:
+		return t, false, damagef("its last line is neither an audit entry nor an interrupted write of one")
+	case runForeign:
+		return t, false, damagef("its last %d lines are neither audit entries nor interrupted writes", runLines)
+	}
+	// Fingerprinted as verify sees the run: its lines, joined by their newlines.
+	run := buf[runStart:]
+	t.run = span{present: true, offset: base + int64(runStart), length: int64(len(run)), lines: runLines, digest: digest(run)}
+	return t, false, nil
 }
 
 // looksLikeEntryStart reports whether b starts as an entry does (or is a prefix of that start), to

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -265,5 +266,84 @@ func TestCrashMidWrite(t *testing.T) {
 	}
 	if rep.Entries != want || rep.Head.Seq != uint64(want) {
 		t.Fatalf("entries %d head %d, want %d", rep.Entries, rep.Head.Seq, want)
+	}
+}
+
+// TestAppendRefusesDamagedEnd: only a final line without a newline is a crashed write to recover
+// from. A complete line at the end that is, or looks like, something else (an edited entry, lines
+// moved, text added) stops the append: recording a recovery over it would hide tampering behind a
+// duplicate seq.
+func TestAppendRefusesDamagedEnd(t *testing.T) {
+	valid, _ := buildLog(4)
+	ls := lines(valid)
+	cases := []struct {
+		name, log, reason string
+	}{
+		{"edited last entry", string(join(ls[:3])) + strings.Replace(ls[3], `"success":false`, `"success":true`, 1),
+			"its last entry (seq 4) does not match its hash"},
+		{"edited entry before the last", string(join(ls[:2])) + strings.Replace(ls[2], `"success":true`, `"success":false`, 1) + ls[3],
+			"the entry before its last (seq 3) does not match its hash"},
+		{"last two swapped", string(join(ls[:2])) + ls[3] + ls[2],
+			"its last entry (seq 3) does not follow the entry before it (seq 4)"},
+		{"entry deleted before the last", string(join(ls[:2])) + ls[3],
+			"its last entry (seq 4) does not follow the entry before it (seq 2)"},
+		{"first entries deleted", ls[3], "its only entry (seq 4) does not start a chain"},
+		{"text added", string(valid) + "hello\n", "its last line is not an audit entry"},
+		{"cut-off line terminated", string(valid) + `{"seq":5,"timest` + "\n", "its last line is not an audit entry"},
+		{"lines added", string(valid) + "hello\nworld\n", "its last 2 lines are not audit entries"},
+		{"text added without a newline", string(valid) + "hello", "its last line is neither an audit entry nor an interrupted write of one"},
+		{"edited entry then torn", string(join(ls[:3])) + strings.Replace(ls[3], `"success":false`, `"success":true`, 1) + `{"seq":5,"tim`,
+			"its last entry (seq 4) does not match its hash"},
+		{"text then torn", string(valid) + "hello\n" + `{"seq":5,"tim`, "its last 2 lines are neither audit entries nor interrupted writes"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.log")
+			os.WriteFile(path, []byte(c.log), 0o600)
+			recovered := false
+			l, _ := Open(path, Options{OnRecover: func(Entry) { recovered = true }})
+			_, err := l.Append(context.Background(), sample(9))
+			if err == nil || recovered {
+				t.Fatalf("appended (recovered: %v)", recovered)
+			}
+			var de *DamagedError
+			if fault.KindOf(err) != fault.Unavailable || !errors.As(err, &de) || de.Path != path {
+				t.Fatalf("not a damaged-log error: %v", err)
+			}
+			if !strings.Contains(err.Error(), c.reason) {
+				t.Fatalf("error %q does not say %q", err, c.reason)
+			}
+			if hints := strings.Join(fault.Hints(err), "\n"); !strings.Contains(hints, "klrbac audit verify") {
+				t.Fatalf("hints do not point to verify: %q", hints)
+			}
+			if data, _ := os.ReadFile(path); string(data) != c.log {
+				t.Fatalf("log changed:\n%s", data)
+			}
+			if _, _, err := LastEntry(strings.NewReader(c.log), int64(len(c.log))); !errors.As(err, &de) {
+				t.Fatalf("LastEntry: %v", err)
+			}
+		})
+	}
+}
+
+// TestAppendRecoversInterruptedRecovery: a writer killed while recording a recovery leaves the
+// terminated first torn line and a new torn line; both are interrupted writes of entries, recovered
+// together.
+func TestAppendRecoversInterruptedRecovery(t *testing.T) {
+	valid, _ := buildLog(3)
+	log := string(valid) + `{"seq":4,"timestamp":"2026` + "\n" + `{"seq":4,"timestamp":"2026-05-01T10:00:0`
+	path := filepath.Join(t.TempDir(), "audit.log")
+	os.WriteFile(path, []byte(log), 0o600)
+	var seen []Entry
+	l, _ := Open(path, Options{OnRecover: func(e Entry) { seen = append(seen, e) }})
+	if _, err := l.Append(context.Background(), sample(9)); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0].Seq != 4 || !strings.Contains(seen[0].Reason, "2 writes were interrupted") {
+		t.Fatalf("recovery: %+v", seen)
+	}
+	rep := verifyFile(t, path, VerifyOptions{})
+	if !rep.OK() || len(rep.Recovered) != 1 || rep.Recovered[0].Lines != 2 || rep.Head.Seq != 5 {
+		t.Fatalf("after recovery: %+v", rep)
 	}
 }

@@ -172,10 +172,15 @@ func ParseHead(s string) (Head, error) {
 }
 
 // LastEntry returns the head of a log of size bytes, reading only its end, and whether the file ends
-// with bytes that are not an entry (a torn write not yet recovered). An empty log's head is seq 0
-// with the Genesis hash.
-func LastEntry(r io.ReaderAt, size int64) (head Head, damagedTail bool, err error) {
+// with an interrupted write not yet recovered. An empty log's head is seq 0 with the Genesis hash.
+// A log whose end an append would refuse gives a *DamagedError (without a Path): its head is not
+// worth keeping as a checkpoint.
+func LastEntry(r io.ReaderAt, size int64) (head Head, tornTail bool, err error) {
 	t, err := findTail(r, size)
+	var d damage
+	if errors.As(err, &d) {
+		return Head{}, false, &DamagedError{Reason: string(d)}
+	}
 	if err != nil {
 		return Head{}, false, err
 	}

@@ -131,6 +131,12 @@ type chainPoint struct {
 	line int64
 }
 
+type tailEntry struct {
+	seq        uint64
+	hash, prev [64]byte
+	sealed     bool
+}
+
 type verifier struct {
 	opts   VerifyOptions
 	rep    *Report
@@ -144,7 +150,13 @@ type verifier struct {
 		length   int64
 		digest   hash.Hash
 		lastTorn bool
+		// foreign: a line of the run does not begin as an entry, so it is no interrupted write
+		foreign bool
 	}
+	// the last two lines that looked like entries, to tell whether an append would build on them
+	// (see findTail)
+	tailEntries        int
+	tailLast, tailPrev tailEntry
 	// the last entry's timestamp, kept without allocating per line
 	lastTS    [40]byte
 	lastTSLen int
@@ -178,12 +190,16 @@ func (v *verifier) runLine(b []byte, first bool) {
 	if !v.run.active {
 		v.run.active = true
 		v.run.start, v.run.lines, v.run.length = v.lineNo, 0, -1
+		v.run.foreign = false
 		if v.run.digest == nil {
 			v.run.digest = sha256.New()
 		}
 		v.run.digest.Reset()
 	}
 	if first {
+		if len(b) == 0 || !looksLikeEntryStart(b) {
+			v.run.foreign = true
+		}
 		v.run.lines++
 		if v.run.length >= 0 {
 			v.run.digest.Write([]byte{'\n'})
@@ -216,6 +232,7 @@ func (v *verifier) take(b []byte, terminated bool) {
 		return
 	}
 	sealed := li.sealed()
+	v.noteTailEntry(li, sealed)
 	v.rep.Entries++
 	if v.rep.First == "" {
 		v.rep.First = string(li.timestamp)
@@ -260,6 +277,30 @@ func (v *verifier) take(b []byte, terminated bool) {
 	}
 	v.base = next
 	v.lastTSLen = copy(v.lastTS[:], li.timestamp)
+}
+
+func (v *verifier) noteTailEntry(li lineInfo, sealed bool) {
+	v.tailPrev = v.tailLast
+	v.tailLast = tailEntry{seq: li.seq, sealed: sealed}
+	copy(v.tailLast.hash[:], li.hash)
+	copy(v.tailLast.prev[:], li.prev)
+	v.tailEntries++
+}
+
+// appendable reports whether an append would build on the log as read so far, recovering a final
+// run of interrupted writes: the rule of findTail, which reads only the end of the file.
+func (v *verifier) appendable() bool {
+	if v.run.active && (v.run.foreign || !v.run.lastTorn) {
+		return false
+	}
+	last, prev := v.tailLast, v.tailPrev
+	switch v.tailEntries {
+	case 0:
+		return true
+	case 1:
+		return last.sealed && last.seq == 1 && string(last.prev[:]) == Genesis
+	}
+	return last.sealed && prev.sealed && prev.seq+1 == last.seq && last.prev == prev.hash
 }
 
 // closeRun decides whether the run of damaged lines before this entry is accounted for.
@@ -307,11 +348,23 @@ func (v *verifier) finish() {
 	}
 	if v.run.active {
 		run := v.run
+		// Only promise a recovery that the next append will make.
+		next := ""
+		if v.appendable() {
+			next = "; the next append records its recovery"
+			if run.lines > 1 {
+				next = "; the next append records their recovery"
+			}
+		}
 		switch {
+		case run.lastTorn && run.foreign && run.lines == 1:
+			v.problem(run.start, KindMalformed, "line %d: not an audit entry, nor an interrupted write of one (the file ends without a newline)", run.start)
+		case run.lastTorn && run.foreign:
+			v.problem(run.start, KindMalformed, "lines %d-%d: not audit entries, nor interrupted writes of them (the file ends without a newline)", run.start, run.start+run.lines-1)
 		case run.lastTorn && run.lines == 1:
-			v.problem(run.start, KindTorn, "line %d: torn: the last line has no newline (%d bytes; a write was interrupted); the next append records its recovery", run.start, run.length)
+			v.problem(run.start, KindTorn, "line %d: torn: the last line has no newline (%d bytes; a write was interrupted)%s", run.start, run.length, next)
 		case run.lastTorn:
-			v.problem(run.start, KindTorn, "lines %d-%d: not audit entries, ending in a line without a newline (interrupted writes); the next append records their recovery", run.start, run.start+run.lines-1)
+			v.problem(run.start, KindTorn, "lines %d-%d: not audit entries, ending in a line without a newline (interrupted writes)%s", run.start, run.start+run.lines-1, next)
 		default:
 			v.runProblem(run.start, run.lines)
 		}

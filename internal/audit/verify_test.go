@@ -154,9 +154,52 @@ func TestVerifyLongLine(t *testing.T) {
 	if rep.OK() || rep.Problems[0].Line != 3 || rep.Problems[0].Kind != KindMalformed || rep.Lines != 4 {
 		t.Fatalf("long line: %+v lines %d", rep.Problems, rep.Lines)
 	}
-	torn := append(bytes.Clone(b), bytes.Repeat([]byte("y"), 8<<20)...)
+	torn := append(bytes.Clone(b), `{"seq":3,"timestamp":"`...)
+	torn = append(torn, bytes.Repeat([]byte("y"), 8<<20)...)
 	rep = verifyBytes(t, torn, VerifyOptions{})
 	if rep.OK() || rep.Problems[0].Line != 3 || rep.Problems[0].Kind != KindTorn {
 		t.Fatalf("long torn line: %+v", rep.Problems)
+	}
+	// Text no writer of entries leaves is no interrupted write, however it ends.
+	foreign := append(bytes.Clone(b), bytes.Repeat([]byte("y"), 8<<20)...)
+	rep = verifyBytes(t, foreign, VerifyOptions{})
+	if rep.OK() || rep.Problems[0].Line != 3 || rep.Problems[0].Kind != KindMalformed {
+		t.Fatalf("long line without a newline: %+v", rep.Problems)
+	}
+}
+
+// TestVerifyPromisesOnlyRealRecoveries: verify says the next append recovers a torn line only when
+// that append would, rather than refuse the log as damaged.
+func TestVerifyPromisesOnlyRealRecoveries(t *testing.T) {
+	valid, _ := buildLog(4)
+	ls := lines(valid)
+	edited := strings.Replace(ls[3], `"success":false`, `"success":true`, 1)
+	cases := []struct {
+		name, log string
+		line      int64
+		kind      string
+		promise   bool
+	}{
+		{"torn", string(valid) + `{"seq":5,"ti`, 5, KindTorn, true},
+		{"torn twice", string(valid) + `{"seq":5,"ti` + "\n" + `{"seq":5`, 5, KindTorn, true},
+		{"edited, then torn", string(join(ls[:3])) + edited + `{"seq":5,"ti`, 4, KindEdited, false},
+		{"text without a newline", string(valid) + "hello", 5, KindMalformed, false},
+		{"text, then torn", string(valid) + "hello\n" + `{"seq":5,"ti`, 5, KindMalformed, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rep := verifyBytes(t, []byte(c.log), VerifyOptions{})
+			if rep.OK() || rep.Problems[0].Line != c.line || rep.Problems[0].Kind != c.kind {
+				t.Fatalf("problems %+v, want line %d %s first", rep.Problems, c.line, c.kind)
+			}
+			last := rep.Problems[len(rep.Problems)-1].Message
+			if got := strings.Contains(last, "the next append records"); got != c.promise {
+				t.Fatalf("promise %v, want %v: %q", got, c.promise, last)
+			}
+			_, err := findTail(strings.NewReader(c.log), int64(len(c.log)))
+			if (err == nil) != c.promise {
+				t.Fatalf("findTail disagrees: %v", err)
+			}
+		})
 	}
 }
