@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/suggest"
 )
@@ -211,7 +212,7 @@ func (s Sender) run(ctx context.Context, r Rule, line []byte) error {
 }
 
 func (s Sender) post(ctx context.Context, r Rule, line []byte) error {
-	where := redactURL(r.Webhook)
+	where := mask.URL(r.Webhook)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Webhook, bytes.NewReader(line))
 	if err != nil {
 		return fmt.Errorf("webhook %s: invalid request", where)
@@ -238,15 +239,6 @@ func (s Sender) post(ctx context.Context, r Rule, line []byte) error {
 		return fmt.Errorf("webhook %s: %s", where, resp.Status)
 	}
 	return nil
-}
-
-// redactURL keeps a URL's scheme and host: paths and queries of webhook URLs often carry tokens.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return "(invalid URL)"
-	}
-	return u.Scheme + "://" + u.Host + "/…"
 }
 
 // tailBuffer keeps the last bytes written to it, for quoting a command's error output.

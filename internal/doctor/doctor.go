@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/secrets"
@@ -200,13 +201,20 @@ func auditCheck(path string) Check {
 			c.Fix = "point KLRBAC_AUDIT_LOG (audit.path) at a file"
 			return c
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
 		if err != nil {
 			c.Detail = path + " cannot be appended to: " + unwrapPath(err)
 			c.Fix = fix
 			return c
 		}
-		f.Close()
+		defer f.Close()
+		// Appends refuse a log whose end was edited: say so now rather than at the next change.
+		var damaged *audit.DamagedError
+		if _, _, err := audit.LastEntry(f, st.Size()); errors.As(err, &damaged) {
+			c.Detail = path + " is damaged: " + damaged.Reason + "; klrbac will not append to it"
+			c.Fix = "run `klrbac audit verify " + path + "` to see what changed, keep the file as evidence, and point KLRBAC_AUDIT_LOG (audit.path) at a new one"
+			return c
+		}
 		c.OK, c.Detail = true, path+" is writable"
 		return c
 	}
