@@ -126,7 +126,8 @@ once the sandbox is ready; it refuses to overwrite a file that exists, and remov
 the sandbox stops unless something else has written to it since.
 
 The fault flags make the sandbox misbehave as Klaviyo and its edge network sometimes do.
-It runs until Ctrl-C or SIGTERM, then finishes the requests in flight and exits 0.` + exitStatus(exitOK, exitUsage, exitUnavailable),
+It runs until Ctrl-C or SIGTERM, then finishes the requests in flight, removes its env file
+and exits 130, as every interrupted klrbac command does.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInterrupted),
 		Example: `  klrbac sandbox
   klrbac sandbox --addr 127.0.0.1:8080 --fixture testdata/sandbox/two-accounts.yaml
   eval "$(klrbac sandbox --print-env &)"
@@ -215,7 +216,9 @@ func runSandbox(ctx context.Context, io *ui.IO, pol *policy.Policy, fx *sandbox.
 		fmt.Fprintf(io.Err, "sandbox: requests still in flight were cut off: %v\n", err)
 	}
 	fmt.Fprintln(io.Err, "sandbox: stopped")
-	return nil
+	// Stopping by Ctrl-C or SIGTERM is the only way a sandbox ends: it still exits as an
+	// interrupted command does (130), which scripts tell apart from a sandbox that failed.
+	return ctx.Err()
 }
 
 // checkLoopback refuses addresses other machines could reach: the sandbox's keys are public.
