@@ -48,6 +48,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	rec.r = r
 	if rt != nil {
 		rec.op = rt.method + " " + rt.template
+		rec.id = rt.operationID()
 	}
 	defer rec.done()
 

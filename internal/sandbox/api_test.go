@@ -453,3 +453,23 @@ func TestStats(t *testing.T) {
 		t.Error("ResetStats kept counts")
 	}
 }
+
+// An operation's stats carry its id whatever its first call met: a fault, a missing revision or
+// a rejected key are counted before the revision picks the operation.
+func TestStatsNameTheOperationWhateverCameFirst(t *testing.T) {
+	srv, base := start(t, nil, sandbox.Options{})
+	srv.SetFaults(0, sandbox.Faults{EdgeBlock: 1})
+	call(t, base, request{path: "/api/profiles", key: viewerKey})
+	srv.SetFaults(0, sandbox.Faults{})
+	call(t, base, request{path: "/api/lists", key: viewerKey, revision: "-"})
+	call(t, base, request{path: "/api/segments"})
+	for _, path := range []string{"/api/profiles", "/api/lists", "/api/segments"} {
+		call(t, base, request{path: path, key: viewerKey})
+	}
+	st := srv.Stats()
+	for op, id := range map[string]string{"GET /api/profiles": "get_profiles", "GET /api/lists": "get_lists", "GET /api/segments": "get_segments"} {
+		if got := st.Operations[op]; got.ID != id || got.Requests != 2 {
+			t.Errorf("%s: %+v, want id %s and 2 requests", op, got, id)
+		}
+	}
+}
