@@ -70,8 +70,8 @@ func (f *faultFlags) apply(fx *sandbox.Fixture) error {
 		}
 	}
 	if changed("latency") {
-		if f.latency < 0 || f.latency > time.Minute {
-			return fault.Usagef("--latency %s is out of range", f.latency).Hint("use a duration between 0s and 1m, such as 200ms")
+		if f.latency < 0 || f.latency > sandbox.MaxLatency {
+			return fault.Usagef("--latency %s is out of range: it must be from 0s to 1m", f.latency).Hint("use a duration such as 200ms")
 		}
 		fx.Latency = f.latency
 	}
@@ -225,7 +225,13 @@ func runSandbox(ctx context.Context, io *ui.IO, pol *policy.Policy, fx *sandbox.
 func checkLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fault.Usagef("--addr %q is not host:port: %v", addr, errors.Unwrap(err)).Hint("use --addr 127.0.0.1:8080, or 127.0.0.1:0 for any free port")
+		// The AddrError's own text repeats the address; its Err field says what is wrong.
+		why := err.Error()
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			why = ae.Err
+		}
+		return fault.Usagef("--addr %q is not host:port: %s", addr, why).Hint("use --addr 127.0.0.1:8080, or 127.0.0.1:0 for any free port")
 	}
 	if host == "localhost" {
 		return nil

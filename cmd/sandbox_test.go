@@ -90,3 +90,20 @@ func TestSandboxInterruptedExits130(t *testing.T) {
 		t.Errorf("env file left after the interrupt: %v", err)
 	}
 }
+
+// An address that is not host:port says what is wrong with it, never "<nil>".
+func TestCheckLoopbackNamesWhatIsWrong(t *testing.T) {
+	for addr, want := range map[string]string{
+		"bogus":           `--addr "bogus" is not host:port: missing port in address`,
+		"127.0.0.1:80:80": `--addr "127.0.0.1:80:80" is not host:port: too many colons in address`,
+		"[::1:80":         `--addr "[::1:80" is not host:port: missing ']' in address`,
+	} {
+		err := checkLoopback(addr)
+		if err == nil || err.Error() != want || fault.KindOf(err) != fault.Usage || len(fault.Hints(err)) == 0 {
+			t.Errorf("checkLoopback(%q) = %v (hints %q), want %q with a hint", addr, err, fault.Hints(err), want)
+		}
+	}
+	if err := checkLoopback("[::1]:0"); err != nil {
+		t.Errorf("[::1]:0: %v", err)
+	}
+}

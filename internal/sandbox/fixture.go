@@ -15,6 +15,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/suggest"
 )
@@ -25,13 +26,17 @@ type Fixture struct {
 	// Source names where the fixture came from, for messages: a file name or "built-in demo".
 	Source   string
 	Accounts []Account
-	// Latency is added to every /api response.
+	// Latency is added to every /api response; at most MaxLatency.
 	Latency time.Duration
 	Faults  Faults
 	// RateLimits false keeps counting calls and sending RateLimit-* headers but never answers 429,
 	// for benchmarks that measure the sandbox rather than Klaviyo's limits.
 	RateLimits bool
 }
+
+// MaxLatency bounds the latency a fixture or flag may add: enough to trip any client's timeout
+// while a test still ends.
+const MaxLatency = time.Minute
 
 // Account is one Klaviyo account.
 type Account struct {
@@ -238,7 +243,7 @@ func parseKeys(ps *problems, n *yaml.Node) []Key {
 		case keyNode == nil:
 			ps.add(item, "give the key a value: pk_ followed by 34 lowercase hex digits", "%s: missing key", what)
 		case !isPrivateKey(k.Secret):
-			ps.add(keyNode, "a private key is pk_ and 34 lowercase hex digits, or pk_<account id>_ and 34 hex digits", "%s: %s is not a Klaviyo private key", what, maskForMessage(k.Secret))
+			ps.add(keyNode, "a private key is pk_ and 34 lowercase hex digits, or pk_<account id>_ and 34 hex digits", "%s: %s is not a Klaviyo private key", what, shownKey(k.Secret))
 		}
 		if scopesNode == nil {
 			ps.add(item, "list the key's scopes, or write [full] or [read-only]", "%s: missing scopes", what)
@@ -414,12 +419,13 @@ func keyAccount(secret string) (string, bool) {
 	return "", false
 }
 
-// maskForMessage shows a malformed key in an error without echoing it whole.
-func maskForMessage(s string) string {
-	if len(s) <= 8 {
-		return fmt.Sprintf("%q", s)
+// shownKey is how a malformed key appears in a problem: masked as every credential is, even one
+// that is not a key, since it may be a real secret pasted into the wrong place.
+func shownKey(s string) string {
+	if m := mask.Secret(s); m != "" {
+		return m
 	}
-	return fmt.Sprintf("%q", s[:4]+"…"+s[len(s)-4:])
+	return "an empty value"
 }
 
 // problems collects every problem of a fixture with its line.
@@ -510,9 +516,18 @@ func (ps *problems) boolean(n *yaml.Node, what string) bool {
 }
 
 func (ps *problems) duration(n *yaml.Node, what string) time.Duration {
-	d, err := time.ParseDuration(ps.str(n, what))
-	if n.Kind == yaml.ScalarNode && (err != nil || d < 0 || d > time.Minute) {
-		ps.add(n, "write a duration such as 0ms, 250ms or 2s (at most 1m)", "%s: %s is not a duration", what, kindName(n))
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		ps.str(n, what) // says what is there instead
+		return 0
+	}
+	d, err := time.ParseDuration(n.Value)
+	switch {
+	case err != nil:
+		ps.add(n, "write a duration such as 0ms, 250ms or 2s", "%s: %s is not a duration", what, kindName(n))
+		return 0
+	case d < 0 || d > MaxLatency:
+		ps.add(n, "write a duration such as 0ms, 250ms or 2s", "%s: %s is out of range: it must be from 0s to 1m", what, kindName(n))
+		return 0
 	}
 	return d
 }
