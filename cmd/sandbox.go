@@ -52,10 +52,10 @@ type faultFlags struct {
 func (f *faultFlags) register(fs *pflag.FlagSet) {
 	f.fs = fs
 	fs.DurationVar(&f.latency, "latency", 0, "add this delay to every /api response")
-	fs.Float64Var(&f.unavailable, "fault-unavailable", 0, "answer this fraction of /api calls with 503")
-	fs.Float64Var(&f.edgeBlock, "fault-edge-block", 0, "answer this fraction of /api calls with Cloudflare's HTML 403 (cf-mitigated: challenge)")
-	fs.Float64Var(&f.reset, "fault-reset", 0, "reset the connection of this fraction of /api calls")
-	fs.Float64Var(&f.throttle, "fault-throttle", 0, "answer this fraction of /api calls with 429, whatever the rate limits")
+	fs.Float64Var(&f.unavailable, "fault-unavailable", 0, "answer this share of all /api calls with 503")
+	fs.Float64Var(&f.edgeBlock, "fault-edge-block", 0, "answer this share of all /api calls with Cloudflare's HTML 403 (cf-mitigated: challenge)")
+	fs.Float64Var(&f.reset, "fault-reset", 0, "reset the connection of this share of all /api calls")
+	fs.Float64Var(&f.throttle, "fault-throttle", 0, "answer this share of all /api calls with 429, whatever the rate limits")
 	fs.BoolVar(&f.noRetryAfter, "no-retry-after", false, "send 429s without a Retry-After header")
 	fs.BoolVar(&f.acceptWrites, "accept-writes", false, "answer every write call 202 Accepted, whatever its body (tests klrbac's side-effect guard)")
 	fs.BoolVar(&f.noRateLimits, "no-rate-limits", false, "count calls and send RateLimit headers, but never answer 429 for a full window")
@@ -86,6 +86,11 @@ func (f *faultFlags) apply(fx *sandbox.Fixture) error {
 	}
 	if changed("fault-throttle") {
 		fx.Faults.Throttle = f.throttle
+	}
+	if share := fx.Faults.Share(); share > 1 {
+		return fault.Usagef("the fault fractions add up to %g, more than all /api calls", share).
+			Hint(sandbox.FaultShareHint).
+			Hint("lower --fault-reset, --fault-edge-block, --fault-unavailable or --fault-throttle (or the fixture's faults)")
 	}
 	if changed("no-retry-after") {
 		fx.Faults.NoRetryAfter = f.noRetryAfter
@@ -126,6 +131,8 @@ once the sandbox is ready; it refuses to overwrite a file that exists, and remov
 the sandbox stops unless something else has written to it since.
 
 The fault flags make the sandbox misbehave as Klaviyo and its edge network sometimes do.
+Their fractions are shares of all /api calls, so together at most 1; a call meets one fault
+at most, and each fault's calls are spread evenly (0.25 strikes every fourth call).
 It runs until Ctrl-C or SIGTERM, then finishes the requests in flight, removes its env file
 and exits 130, as every interrupted klrbac command does.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInterrupted),
 		Example: `  klrbac sandbox

@@ -52,7 +52,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	defer rec.done()
 
-	if s.injectFault(w, rec, fs) {
+	strike := fs.next()
+	if s.injectFault(w, rec, fs, strike) {
 		return
 	}
 	if rt == nil {
@@ -88,7 +89,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !s.throttle(rec, fs, who.quota, op) {
+	if !s.throttle(rec, fs, strike == throttleStrike, who.quota, op) {
 		return
 	}
 	if fs.AcceptWrites && op.Method != http.MethodGet {

@@ -339,8 +339,14 @@ func parseFaults(ps *problems, n *yaml.Node) Faults {
 			f.AcceptWrites = ps.boolean(v, "faults.accept_writes")
 		}
 	})
+	if share := f.Share(); share > 1 {
+		ps.add(n, FaultShareHint, "faults: the fractions add up to %g, more than all /api calls", share)
+	}
 	return f
 }
+
+// FaultShareHint explains why fault fractions may not add up to more than 1.
+const FaultShareHint = "each fraction is a share of all /api calls and a call meets one fault at most, so together they are at most 1"
 
 // checkUnique reports what must be unique across the whole fixture: account ids, key values,
 // client ids; and key names within an account.
