@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/klrbac/klrbac/internal/apikey"
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/mask"
@@ -195,12 +196,12 @@ func parseAccounts(ps *problems, n *yaml.Node) []Account {
 		switch {
 		case idNode == nil:
 			ps.add(item, "give the account a 6-character id, such as DEMO01", "account: missing id")
-		case !isAccountID(a.ID):
+		case !apikey.IsPublic(a.ID):
 			ps.add(idNode, "an account id is Klaviyo's 6-character public key: letters and digits, such as DEMO01", "account id %q is not 6 letters and digits", a.ID)
 		default:
 			for _, k := range a.Keys {
-				if id, ok := keyAccount(k.Secret); ok && id != a.ID {
-					ps.addLine(k.line, "a key of the form pk_<account id>_<hex> belongs to that account", "key %s: names account %s but is listed under account %s", k.Name, id, a.ID)
+				if p, err := apikey.ParsePrivate(k.Secret); err == nil && p.Account != "" && p.Account != a.ID {
+					ps.addLine(k.line, "a key of the form pk_<account id>_<hex> belongs to that account", "key %s: names account %s but is listed under account %s", k.Name, p.Account, a.ID)
 				}
 			}
 		}
@@ -239,11 +240,10 @@ func parseKeys(ps *problems, n *yaml.Node) []Key {
 		} else {
 			ps.add(item, "name each key; a key named after a role (admin, viewer, ...) is that role's key", "key: missing name")
 		}
-		switch {
-		case keyNode == nil:
-			ps.add(item, "give the key a value: pk_ followed by 34 lowercase hex digits", "%s: missing key", what)
-		case !isPrivateKey(k.Secret):
-			ps.add(keyNode, "a private key is pk_ and 34 lowercase hex digits, or pk_<account id>_ and 34 hex digits", "%s: %s is not a Klaviyo private key", what, shownKey(k.Secret))
+		if keyNode == nil {
+			ps.add(item, "give the key a value: "+apikey.PrivateForm, "%s: missing key", what)
+		} else if _, err := apikey.ParsePrivate(k.Secret); err != nil {
+			ps.add(keyNode, "a private key is "+apikey.PrivateForm, "%s: %s is not a Klaviyo private key: %v", what, shownKey(k.Secret), err)
 		}
 		if scopesNode == nil {
 			ps.add(item, "list the key's scopes, or write [full] or [read-only]", "%s: missing scopes", what)
@@ -378,51 +378,9 @@ func checkUnique(ps *problems, f *Fixture) {
 	}
 }
 
-func isAccountID(s string) bool {
-	if len(s) != 6 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isAlnum(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
+// isAlnum is the character class of the PKCE code verifier and challenge.
 func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// isPrivateKey checks Klaviyo's two private key formats: pk_ and 34 lowercase hex digits, or (since
-// mid-2026) pk_, the 6-character account id, _ and 34 hex digits.
-func isPrivateKey(s string) bool {
-	rest, ok := strings.CutPrefix(s, "pk_")
-	if !ok {
-		return false
-	}
-	if len(rest) == 34 {
-		return isLowerHex(rest)
-	}
-	return len(rest) == 41 && isAccountID(rest[:6]) && rest[6] == '_' && isLowerHex(rest[7:])
-}
-
-// keyAccount returns the account id inside a key of the newer format.
-func keyAccount(secret string) (string, bool) {
-	rest, _ := strings.CutPrefix(secret, "pk_")
-	if len(rest) == 41 && rest[6] == '_' {
-		return rest[:6], true
-	}
-	return "", false
 }
 
 // shownKey is how a malformed key appears in a problem: masked as every credential is, even one

@@ -144,7 +144,7 @@ func TestFixtureProblemsNameTheirLine(t *testing.T) {
         scopes: [profiles:reed, full]
         status: gone
 `, []string{
-			`f.yaml:5: key v: ****6789 is not a Klaviyo private key`,
+			`f.yaml:5: key v: ****6789 is not a Klaviyo private key: private keys start with pk_`,
 			`f.yaml:6: unknown Klaviyo scope "profiles:reed"`,
 			`f.yaml:6: scope "full" cannot be combined with other scopes`,
 			`f.yaml:7: key status "gone" is not active or disabled`,
@@ -198,7 +198,11 @@ func TestFixtureProblemsNameTheirLine(t *testing.T) {
   - id: ACME01
     keys:
       - {name: v, key: pk_0123abcd, scopes: []}
-`, []string{"f.yaml:4: key v: pk_**** is not a Klaviyo private key"}},
+      - {name: w, key: pk_ACME01_0123456789ABCDEF0123456789ABCDEF01, scopes: []}
+`, []string{
+			"f.yaml:4: key v: pk_**** is not a Klaviyo private key: expected 34 hexadecimal digits after pk_ (or after the account id), got 8 characters",
+			"f.yaml:5: key w: pk_****EF01 is not a Klaviyo private key: its digits must be lowercase hexadecimal",
+		}},
 	} {
 		_, err := sandbox.ParseFixture("f.yaml", []byte(tc.yaml))
 		if err == nil {
