@@ -1,10 +1,12 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,10 +52,10 @@ type faultFlags struct {
 func (f *faultFlags) register(fs *pflag.FlagSet) {
 	f.fs = fs
 	fs.DurationVar(&f.latency, "latency", 0, "add this delay to every /api response")
-	fs.Float64Var(&f.unavailable, "fault-unavailable", 0, "answer this fraction of /api calls with 503")
-	fs.Float64Var(&f.edgeBlock, "fault-edge-block", 0, "answer this fraction of /api calls with Cloudflare's HTML 403 (cf-mitigated: challenge)")
-	fs.Float64Var(&f.reset, "fault-reset", 0, "reset the connection of this fraction of /api calls")
-	fs.Float64Var(&f.throttle, "fault-throttle", 0, "answer this fraction of /api calls with 429, whatever the rate limits")
+	fs.Float64Var(&f.unavailable, "fault-unavailable", 0, "answer this share of all /api calls with 503")
+	fs.Float64Var(&f.edgeBlock, "fault-edge-block", 0, "answer this share of all /api calls with Cloudflare's HTML 403 (cf-mitigated: challenge)")
+	fs.Float64Var(&f.reset, "fault-reset", 0, "reset the connection of this share of all /api calls")
+	fs.Float64Var(&f.throttle, "fault-throttle", 0, "answer this share of all /api calls with 429, whatever the rate limits")
 	fs.BoolVar(&f.noRetryAfter, "no-retry-after", false, "send 429s without a Retry-After header")
 	fs.BoolVar(&f.acceptWrites, "accept-writes", false, "answer every write call 202 Accepted, whatever its body (tests klrbac's side-effect guard)")
 	fs.BoolVar(&f.noRateLimits, "no-rate-limits", false, "count calls and send RateLimit headers, but never answer 429 for a full window")
@@ -68,8 +70,8 @@ func (f *faultFlags) apply(fx *sandbox.Fixture) error {
 		}
 	}
 	if changed("latency") {
-		if f.latency < 0 || f.latency > time.Minute {
-			return fault.Usagef("--latency %s is out of range", f.latency).Hint("use a duration between 0s and 1m, such as 200ms")
+		if f.latency < 0 || f.latency > sandbox.MaxLatency {
+			return fault.Usagef("--latency %s is out of range: it must be from 0s to 1m", f.latency).Hint("use a duration such as 200ms")
 		}
 		fx.Latency = f.latency
 	}
@@ -84,6 +86,11 @@ func (f *faultFlags) apply(fx *sandbox.Fixture) error {
 	}
 	if changed("fault-throttle") {
 		fx.Faults.Throttle = f.throttle
+	}
+	if share := fx.Faults.Share(); share > 1 {
+		return fault.Usagef("the fault fractions add up to %g, more than all /api calls", share).
+			Hint(sandbox.FaultShareHint).
+			Hint("lower --fault-reset, --fault-edge-block, --fault-unavailable or --fault-throttle (or the fixture's faults)")
 	}
 	if changed("no-retry-after") {
 		fx.Faults.NoRetryAfter = f.noRetryAfter
@@ -119,11 +126,15 @@ and then closes stdout, so that
   eval "$(klrbac sandbox --print-env &)"
 
 starts a sandbox in the background and points this shell's klrbac at it; stop it with
-kill $KLRBAC_SANDBOX_PID. --env-file writes the same exports to a file (mode 0600) once the
-sandbox is ready, and removes it when the sandbox stops.
+kill $KLRBAC_SANDBOX_PID. --env-file creates a new file (mode 0600) holding the same exports
+once the sandbox is ready; it refuses to overwrite a file that exists, and removes the file when
+the sandbox stops unless something else has written to it since.
 
 The fault flags make the sandbox misbehave as Klaviyo and its edge network sometimes do.
-It runs until Ctrl-C or SIGTERM, then finishes the requests in flight and exits 0.` + exitStatus(exitOK, exitUsage, exitUnavailable),
+Their fractions are shares of all /api calls, so together at most 1; a call meets one fault
+at most, and each fault's calls are spread evenly (0.25 strikes every fourth call).
+It runs until Ctrl-C or SIGTERM, then finishes the requests in flight, removes its env file
+and exits 130, as every interrupted klrbac command does.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInterrupted),
 		Example: `  klrbac sandbox
   klrbac sandbox --addr 127.0.0.1:8080 --fixture testdata/sandbox/two-accounts.yaml
   eval "$(klrbac sandbox --print-env &)"
@@ -155,7 +166,7 @@ It runs until Ctrl-C or SIGTERM, then finishes the requests in flight and exits 
 	fs.StringVar(&o.fixture, "fixture", "", "fixture file with accounts, keys and OAuth clients (default: the built-in demo)")
 	fs.BoolVar(&o.showKeys, "show-keys", false, "show keys and client secrets in full in the start-up listing")
 	fs.BoolVar(&o.printEnv, "print-env", false, "print shell exports pointing klrbac at the sandbox instead of the listing, then close stdout")
-	fs.StringVar(&o.envFile, "env-file", "", "write the shell exports to this file once ready; removed at exit")
+	fs.StringVar(&o.envFile, "env-file", "", "create this file, holding the shell exports, once ready (never overwrites one); removed at exit")
 	fs.BoolVar(&o.printFixture, "print-fixture", false, "print the built-in demo fixture, a starting point for your own, and exit")
 	fs.BoolVar(&o.log, "log", false, "log every request to stderr (credentials masked)")
 	o.faults.register(fs)
@@ -189,10 +200,11 @@ func runSandbox(ctx context.Context, io *ui.IO, pol *policy.Policy, fx *sandbox.
 	defer srv.Close()
 	env := sandboxEnv(srv.URL(), fx, pol, os.Getpid())
 	if o.envFile != "" {
-		if err := writeEnvFile(o.envFile, env); err != nil {
+		written, err := writeEnvFile(o.envFile, env)
+		if err != nil {
 			return err
 		}
-		defer os.Remove(o.envFile)
+		defer removeEnvFile(o.envFile, written)
 	}
 	if o.printEnv {
 		if err := writeEnv(io.Out, env); err != nil {
@@ -211,14 +223,22 @@ func runSandbox(ctx context.Context, io *ui.IO, pol *policy.Policy, fx *sandbox.
 		fmt.Fprintf(io.Err, "sandbox: requests still in flight were cut off: %v\n", err)
 	}
 	fmt.Fprintln(io.Err, "sandbox: stopped")
-	return nil
+	// Stopping by Ctrl-C or SIGTERM is the only way a sandbox ends: it still exits as an
+	// interrupted command does (130), which scripts tell apart from a sandbox that failed.
+	return ctx.Err()
 }
 
 // checkLoopback refuses addresses other machines could reach: the sandbox's keys are public.
 func checkLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fault.Usagef("--addr %q is not host:port: %v", addr, errors.Unwrap(err)).Hint("use --addr 127.0.0.1:8080, or 127.0.0.1:0 for any free port")
+		// The AddrError's own text repeats the address; its Err field says what is wrong.
+		why := err.Error()
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			why = ae.Err
+		}
+		return fault.Usagef("--addr %q is not host:port: %s", addr, why).Hint("use --addr 127.0.0.1:8080, or 127.0.0.1:0 for any free port")
 	}
 	if host == "localhost" {
 		return nil
@@ -319,25 +339,55 @@ func writeEnv(w io.Writer, env []envVar) error {
 	return err
 }
 
-// writeEnvFile writes the exports atomically, so a script polling for the file never reads half of
-// it: the file's appearance is the signal that the sandbox is ready.
-func writeEnvFile(path string, env []envVar) error {
+// writeEnvFile creates path holding the exports and returns what it wrote. The file appears whole,
+// so a script polling for it never reads half of it: its appearance is the signal that the sandbox
+// is ready. It is written under a temporary name beside path and linked into place, and a link
+// never replaces a file: whatever path already holds (a file of the user's, or another sandbox's
+// exports) is left alone, even if it appears while this one is being written.
+func writeEnvFile(path string, env []envVar) ([]byte, error) {
+	var b bytes.Buffer
+	if err := writeEnv(&b, env); err != nil {
+		return nil, err
+	}
+	refuse := func() error {
+		return fault.Usagef("refusing to overwrite %s", path).
+			Hint("--env-file creates a new file and removes it when the sandbox stops; remove " + path + " or name another file")
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return nil, refuse()
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return fault.Usagef("cannot write --env-file: %v", err).Hint("name a file in a directory you can write to")
+		return nil, fault.Usagef("cannot write --env-file: %v", err).Hint("name a file in a directory you can write to")
 	}
-	defer os.Remove(tmp.Name())
-	if err := writeEnv(tmp, env); err != nil {
+	defer os.Remove(tmp.Name()) // the link keeps the file; the temporary name goes
+	// CreateTemp makes the file 0600: it holds keys.
+	if _, err := tmp.Write(b.Bytes()); err != nil {
 		tmp.Close()
-		return fault.Unavailablef("cannot write --env-file: %v", err)
+		return nil, fault.Unavailablef("cannot write --env-file: %v", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fault.Unavailablef("cannot write --env-file: %v", err)
+		return nil, fault.Unavailablef("cannot write --env-file: %v", err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fault.Usagef("cannot write --env-file: %v", err).Hint("name a file in a directory you can write to")
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, refuse()
+		}
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			err = le.Err
+		}
+		return nil, fault.Usagef("cannot write --env-file %s: %v", path, err).Hint("name a file in a directory you can write to, on a file system with hard links")
 	}
-	return nil
+	return b.Bytes(), nil
+}
+
+// removeEnvFile removes the env file when the sandbox stops, but only while it still holds what the
+// sandbox wrote: a file someone has written over since is theirs.
+func removeEnvFile(path string, written []byte) {
+	if got, err := os.ReadFile(path); err == nil && bytes.Equal(got, written) {
+		_ = os.Remove(path)
+	}
 }
 
 // shellQuote quotes a value for POSIX shells.

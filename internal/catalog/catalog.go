@@ -32,8 +32,23 @@ type Operation struct {
 	Required  []string // required query and path parameters
 	Beta      bool     // needs a ".pre" revision
 	HasBody   bool
+	// Body is what the spec's schema asks of the request body. Beta operations, whose schemas are
+	// not vendored, leave it empty.
+	Body RequestBody
 	// Sparse is a sparse-fieldset query asking for the least revealing field of each resource type.
 	Sparse string
+}
+
+// RequestBody is what an operation's request body schema asks for. Klaviyo's bodies are JSON:API
+// documents whose data names the resource type it expects; image uploads are the exception.
+type RequestBody struct {
+	// Required lists the members the body must have at its top level: "data" for JSON:API.
+	Required []string
+	// Types are the values data.type may take (one, for every body in Klaviyo's spec); none when
+	// the body has no data member.
+	Types []string
+	// List marks bodies whose data is a list of resource objects, as to-many relationships take.
+	List bool
 }
 
 // String renders the operation as "METHOD /path".

@@ -164,6 +164,46 @@ func TestFind(t *testing.T) {
 	}
 }
 
+// Every stable write with a body records what the schema asks of it: the resource type data.type
+// names (following $refs to the ...Enum schemas), whether data is a list, and the required members.
+func TestRequestBodies(t *testing.T) {
+	for _, tc := range []struct {
+		method, path string
+		want         RequestBody
+	}{
+		{"POST", "/api/profiles", RequestBody{Required: []string{"data"}, Types: []string{"profile"}}},
+		{"PATCH", "/api/profiles/{id}", RequestBody{Required: []string{"data"}, Types: []string{"profile"}}},
+		{"POST", "/api/lists/{id}/relationships/profiles", RequestBody{Required: []string{"data"}, Types: []string{"profile"}, List: true}},
+		{"PATCH", "/api/campaign-messages/{id}/relationships/image", RequestBody{Required: []string{"data"}, Types: []string{"image"}}},
+		{"POST", "/api/data-privacy-deletion-jobs", RequestBody{Required: []string{"data"}, Types: []string{"data-privacy-deletion-job"}}},
+		{"POST", "/api/image-upload", RequestBody{Required: []string{"file"}}}, // multipart form data
+	} {
+		op, ok := Find(tc.method, tc.path)
+		if !ok || !slices.Equal(op.Body.Required, tc.want.Required) || !slices.Equal(op.Body.Types, tc.want.Types) || op.Body.List != tc.want.List {
+			t.Errorf("%s %s: body %+v, want %+v", tc.method, tc.path, op.Body, tc.want)
+		}
+	}
+	withTypes := 0
+	for _, op := range Operations() {
+		switch {
+		case !op.HasBody:
+			if op.Body.Required != nil || op.Body.Types != nil {
+				t.Errorf("%s has no body but records %+v", op, op.Body)
+			}
+		case len(op.Body.Types) > 0:
+			withTypes++
+			if !slices.Contains(op.Body.Required, "data") {
+				t.Errorf("%s: data.type recorded but data not required: %+v", op, op.Body)
+			}
+		case op.Path != "/api/image-upload":
+			t.Errorf("%s: no data.type recorded", op)
+		}
+	}
+	if withTypes < 100 {
+		t.Errorf("only %d operations record data.type", withTypes)
+	}
+}
+
 func TestLiteralSegmentsWinOverParameters(t *testing.T) {
 	// Klaviyo's stable spec has no such pair today; a future one must not read "bulk" as an id.
 	byID := &Operation{Method: "GET", Path: "/api/profiles/{id}", ID: "by_id"}

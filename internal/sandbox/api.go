@@ -48,10 +48,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	rec.r = r
 	if rt != nil {
 		rec.op = rt.method + " " + rt.template
+		rec.id = rt.operationID()
 	}
 	defer rec.done()
 
-	if s.injectFault(w, rec, fs) {
+	strike := fs.next()
+	if s.injectFault(w, rec, fs, strike) {
 		return
 	}
 	if rt == nil {
@@ -87,7 +89,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !s.throttle(rec, fs, who.quota, op) {
+	if !s.throttle(rec, fs, strike == throttleStrike, who.quota, op) {
 		return
 	}
 	if fs.AcceptWrites && op.Method != http.MethodGet {
@@ -197,9 +199,11 @@ func checkQuery(w http.ResponseWriter, q url.Values, op *catalog.Operation, para
 	return true
 }
 
-// checkBody parses and checks a write's JSON:API document: a "data" member holding a resource
-// object with a type (and, when the path names an object, its id), or a list of resource
-// identifiers for relationship endpoints.
+// checkBody parses and checks a write's body against what the spec's schema asks: the members it
+// requires and, for a JSON:API document, a "data" member holding a resource object (or a list of
+// them, for to-many relationships) whose type is the one the operation expects, with an id when
+// the path names an object. Beta operations, whose schemas the catalog does not carry, are held to
+// the shape every Klaviyo document has, whatever their type.
 func checkBody(w http.ResponseWriter, r *http.Request, op *catalog.Operation, params map[string]string) bool {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
@@ -223,16 +227,32 @@ func checkBody(w http.ResponseWriter, r *http.Request, op *catalog.Operation, pa
 		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "JSON parse error - the body is not a JSON object.", "/")
 		return false
 	}
+	required := op.Body.Required
+	if required == nil {
+		required = []string{"data"}
+	}
+	for _, name := range required {
+		if _, ok := doc[name]; !ok {
+			writeError(w, http.StatusBadRequest, "invalid", textInvalid, fmt.Sprintf("'%s' is a required property.", name), "/"+name)
+			return false
+		}
+	}
 	data, present := doc["data"]
 	if !present {
-		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' is a required property.", "/data")
-		return false
+		return true
 	}
 	relationship := strings.Contains(op.Path, "/relationships/")
+	list := op.Body.List
+	if op.Body.Types == nil {
+		list = relationship || strings.Contains(op.Path, "bulk")
+	}
 	switch d := data.(type) {
 	case map[string]any:
-		if t, _ := d["type"].(string); t == "" {
-			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'type' is a required property.", "/data/type")
+		if op.Body.List {
+			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' must be a list.", "/data")
+			return false
+		}
+		if !checkType(w, op, d["type"], "/data/type") {
 			return false
 		}
 		if _, ok := d["id"]; !ok && !relationship && op.Method == http.MethodPatch && len(params) > 0 {
@@ -248,15 +268,13 @@ func checkBody(w http.ResponseWriter, r *http.Request, op *catalog.Operation, pa
 			}
 		}
 	case []any:
-		if !relationship && !strings.Contains(op.Path, "bulk") {
+		if !list {
 			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' must be an object.", "/data")
 			return false
 		}
 		for i, item := range d {
-			o, ok := item.(map[string]any)
-			t, _ := o["type"].(string)
-			if !ok || t == "" {
-				writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'type' is a required property.", fmt.Sprintf("/data/%d/type", i))
+			o, _ := item.(map[string]any)
+			if !checkType(w, op, o["type"], fmt.Sprintf("/data/%d/type", i)) {
 				return false
 			}
 		}
@@ -270,6 +288,42 @@ func checkBody(w http.ResponseWriter, r *http.Request, op *catalog.Operation, pa
 		return false
 	}
 	return true
+}
+
+// checkType checks a resource object's type member: present and, where the catalog knows it, the
+// type the operation expects. The wording is JSON Schema's, as in Klaviyo's other body errors.
+func checkType(w http.ResponseWriter, op *catalog.Operation, v any, pointer string) bool {
+	t, isString := v.(string)
+	var detail string
+	switch {
+	case v == nil || isString && t == "":
+		detail = "'type' is a required property."
+	case isString && (len(op.Body.Types) == 0 || slices.Contains(op.Body.Types, t)):
+		return true
+	case len(op.Body.Types) == 0:
+		detail = fmt.Sprintf("%s is not of type 'string'.", schemaRepr(v))
+	default:
+		detail = fmt.Sprintf("%s is not one of [%s].", schemaRepr(v), strings.Join(quoteAll(op.Body.Types), ", "))
+	}
+	writeError(w, http.StatusBadRequest, "invalid", textInvalid, detail, pointer)
+	return false
+}
+
+// schemaRepr writes a JSON value as JSON Schema's messages do: strings in single quotes.
+func schemaRepr(v any) string {
+	if s, ok := v.(string); ok {
+		return "'" + s + "'"
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = schemaRepr(s)
+	}
+	return out
 }
 
 // respond answers a call that passed every check. There is no data: lists are empty, except the

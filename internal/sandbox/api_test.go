@@ -164,7 +164,7 @@ func TestClientOperationsTakeThePublicKey(t *testing.T) {
 		}
 		body := ""
 		if op.HasBody {
-			body = `{"data":{"type":"x","attributes":{}}}`
+			body = `{"data":{"type":"` + op.Body.Types[0] + `","attributes":{}}}`
 		}
 		a := call(t, base, request{method: op.Method, path: path, body: body})
 		want := http.StatusOK
@@ -325,6 +325,8 @@ func TestBodyValidation(t *testing.T) {
 		{`{"data":{"type":"profile"}}`, "/data/id"},
 		{`{"data":{"type":"profile","id":"x","attributes":[]}}`, "/data/attributes"},
 		{`{"data":"profile"}`, "/data"},
+		{`{"data":[{"type":"profile","id":"x"}]}`, "/data"},
+		{`{"data":{"type":5,"id":"x"}}`, "/data/type"},
 	} {
 		a := call(t, base, request{method: "PATCH", path: "/api/profiles/x", key: serviceKey, body: tc.body})
 		if a.status != 400 || a.errorCode() != "invalid" {
@@ -336,7 +338,12 @@ func TestBodyValidation(t *testing.T) {
 			t.Errorf("%s: pointer %v, want %s", tc.body, src["pointer"], tc.pointer)
 		}
 	}
-	a := call(t, base, request{method: "POST", path: "/api/events", key: serviceKey, body: "x=1",
+	// A to-many relationship takes a list, as its schema says.
+	a := call(t, base, request{method: "POST", path: "/api/lists/x/relationships/profiles", key: adminKey, body: `{"data":{"type":"profile","id":"p"}}`})
+	if src, _ := a.errorObject(t)["source"].(map[string]any); a.status != 400 || src["pointer"] != "/data" {
+		t.Errorf("object for a to-many relationship: %d %s, want 400 at /data", a.status, a.body)
+	}
+	a = call(t, base, request{method: "POST", path: "/api/events", key: serviceKey, body: "x=1",
 		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}})
 	if a.status != 415 || a.errorCode() != "unsupported_media_type" {
 		t.Errorf("form body: %d %s", a.status, a.body)
@@ -451,5 +458,139 @@ func TestStats(t *testing.T) {
 	srv.ResetStats()
 	if srv.Stats().Requests != 0 {
 		t.Error("ResetStats kept counts")
+	}
+}
+
+// An operation's stats carry its id whatever its first call met: a fault, a missing revision or
+// a rejected key are counted before the revision picks the operation.
+func TestStatsNameTheOperationWhateverCameFirst(t *testing.T) {
+	srv, base := start(t, nil, sandbox.Options{})
+	srv.SetFaults(0, sandbox.Faults{EdgeBlock: 1})
+	call(t, base, request{path: "/api/profiles", key: viewerKey})
+	srv.SetFaults(0, sandbox.Faults{})
+	call(t, base, request{path: "/api/lists", key: viewerKey, revision: "-"})
+	call(t, base, request{path: "/api/segments"})
+	for _, path := range []string{"/api/profiles", "/api/lists", "/api/segments"} {
+		call(t, base, request{path: path, key: viewerKey})
+	}
+	st := srv.Stats()
+	for op, id := range map[string]string{"GET /api/profiles": "get_profiles", "GET /api/lists": "get_lists", "GET /api/segments": "get_segments"} {
+		if got := st.Operations[op]; got.ID != id || got.Requests != 2 {
+			t.Errorf("%s: %+v, want id %s and 2 requests", op, got, id)
+		}
+	}
+}
+
+// writeBody is a JSON:API write body for op whose data names typ (omitted when ""): a list of one
+// resource identifier where the operation takes a list, else one resource object.
+func writeBody(op catalog.Operation, typ string) string {
+	res := map[string]any{"id": "klrbac-test-id"}
+	if typ != "" {
+		res["type"] = typ
+	}
+	var data any = res
+	if op.Body.List {
+		data = []any{res}
+	} else if !strings.Contains(op.Path, "/relationships/") {
+		res["attributes"] = map[string]any{}
+	}
+	b, _ := json.Marshal(map[string]any{"data": data})
+	return string(b)
+}
+
+// TestEveryWriteChecksItsDataType sends every write of the catalog a body naming the resource type
+// its schema expects, which passes validation (202, or 404 for the id that does not exist), then
+// one naming another type and one naming none, which get 400 invalid pointing at data.type.
+func TestEveryWriteChecksItsDataType(t *testing.T) {
+	f, keys := scopeFixture(t)
+	_, base := start(t, f, sandbox.Options{})
+	checked, untyped := 0, 0
+	for _, op := range allOperations() {
+		if !op.HasBody {
+			continue
+		}
+		path, rev := concrete(op)
+		key := keys["full"]
+		if len(op.Body.Types) == 0 {
+			// Beta operations (their schemas are not vendored) and the multipart image upload:
+			// any type passes.
+			untyped++
+			if !op.Beta && op.Path != "/api/image-upload" {
+				t.Errorf("%s: the catalog records no data.type", op)
+			}
+			if op.Path == "/api/image-upload" {
+				continue
+			}
+		}
+		typ := "klrbac-any-type"
+		if len(op.Body.Types) > 0 {
+			typ = op.Body.Types[0]
+		}
+		want := http.StatusAccepted
+		if strings.Contains(op.Path, "{") {
+			want = http.StatusNotFound
+		}
+		if a := call(t, base, request{method: op.Method, path: path, key: key, revision: rev, body: writeBody(op, typ)}); a.status != want {
+			t.Errorf("%s with data.type %q: %d %s, want %d", op, typ, a.status, a.body, want)
+		}
+		if len(op.Body.Types) == 0 {
+			continue
+		}
+		pointer := "/data/type"
+		if op.Body.List {
+			pointer = "/data/0/type"
+		}
+		for _, wrong := range []string{"wrong", ""} {
+			a := call(t, base, request{method: op.Method, path: path, key: key, revision: rev, body: writeBody(op, wrong)})
+			if a.status != http.StatusBadRequest || a.errorCode() != "invalid" {
+				t.Errorf("%s with data.type %q: %d %s, want 400 invalid", op, wrong, a.status, a.body)
+				continue
+			}
+			e := a.errorObject(t)
+			src, _ := e["source"].(map[string]any)
+			detail, _ := e["detail"].(string)
+			wantDetail := "'type' is a required property."
+			if wrong != "" {
+				wantDetail = fmt.Sprintf("'wrong' is not one of ['%s'].", typ)
+			}
+			if src["pointer"] != pointer || detail != wantDetail || e["title"] != "Invalid input." {
+				t.Errorf("%s with data.type %q: %s, want pointer %s and detail %q", op, wrong, a.body, pointer, wantDetail)
+			}
+		}
+		checked++
+	}
+	if checked < 100 || untyped > 80 {
+		t.Errorf("checked the data.type of %d writes, %d unchecked", checked, untyped)
+	}
+}
+
+// A write's data.type is checked after the scopes and the rate limits, and before the object is
+// looked up, as Django REST Framework orders its checks.
+func TestDataTypeIsCheckedInDRFOrder(t *testing.T) {
+	clk := newClock()
+	_, base := start(t, nil, sandbox.Options{Now: clk.Now})
+	wrong := `{"data":{"type":"wrong","attributes":{}}}`
+	if a := call(t, base, request{method: "POST", path: "/api/profiles", body: wrong}); a.status != 401 {
+		t.Errorf("no key, wrong type: %d, want 401", a.status)
+	}
+	if a := call(t, base, request{method: "POST", path: "/api/profiles", key: viewerKey, body: wrong}); a.status != 403 {
+		t.Errorf("viewer, wrong type: %d, want 403", a.status)
+	}
+	if a := call(t, base, request{method: "POST", path: "/api/profiles", key: serviceKey, body: wrong}); a.status != 400 {
+		t.Errorf("service, wrong type: %d %s, want 400", a.status, a.body)
+	}
+	if a := call(t, base, request{method: "PATCH", path: "/api/profiles/nosuchid", key: serviceKey,
+		body: `{"data":{"type":"wrong","id":"nosuchid","attributes":{}}}`}); a.status != 400 {
+		t.Errorf("wrong type, unknown id: %d %s, want 400", a.status, a.body)
+	}
+	if a := call(t, base, request{method: "POST", path: "/api/profiles", key: serviceKey, body: `{"data":{"type":"profile","attributes":{}}}`}); a.status != 202 {
+		t.Errorf("service, right type: %d %s, want 202", a.status, a.body)
+	}
+	// data-privacy-deletion-jobs is S (3/s): a throttled call is not validated.
+	for range 3 {
+		call(t, base, request{method: "POST", path: "/api/data-privacy-deletion-jobs", key: serviceKey, body: "{}"})
+	}
+	if a := call(t, base, request{method: "POST", path: "/api/data-privacy-deletion-jobs", key: serviceKey, body: wrong}); a.status != 429 {
+		t.Errorf("fourth call in a second, wrong type: %d, want 429", a.status)
 	}
 }

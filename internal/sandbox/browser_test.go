@@ -48,9 +48,16 @@ func TestConsentPageInABrowser(t *testing.T) {
 
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU)
 	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
+	browser, cancel := chromedp.NewContext(actx)
 	defer cancel()
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
 	for _, button := range []string{"#allow", "#deny"} {
+		// A tab per button: in one tab, the next page load could abort the callback page still
+		// loading after the redirect (net::ERR_ABORTED).
+		ctx, cancelTab := chromedp.NewContext(browser)
+		defer cancelTab()
 		q := url.Values{
 			"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {app.URL + "/callback"},
 			"scope": {"profiles:read"}, "state": {"state-" + button[1:]},

@@ -13,8 +13,10 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/klrbac/klrbac/internal/apikey"
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/suggest"
 )
@@ -25,13 +27,17 @@ type Fixture struct {
 	// Source names where the fixture came from, for messages: a file name or "built-in demo".
 	Source   string
 	Accounts []Account
-	// Latency is added to every /api response.
+	// Latency is added to every /api response; at most MaxLatency.
 	Latency time.Duration
 	Faults  Faults
 	// RateLimits false keeps counting calls and sending RateLimit-* headers but never answers 429,
 	// for benchmarks that measure the sandbox rather than Klaviyo's limits.
 	RateLimits bool
 }
+
+// MaxLatency bounds the latency a fixture or flag may add: enough to trip any client's timeout
+// while a test still ends.
+const MaxLatency = time.Minute
 
 // Account is one Klaviyo account.
 type Account struct {
@@ -190,12 +196,12 @@ func parseAccounts(ps *problems, n *yaml.Node) []Account {
 		switch {
 		case idNode == nil:
 			ps.add(item, "give the account a 6-character id, such as DEMO01", "account: missing id")
-		case !isAccountID(a.ID):
+		case !apikey.IsPublic(a.ID):
 			ps.add(idNode, "an account id is Klaviyo's 6-character public key: letters and digits, such as DEMO01", "account id %q is not 6 letters and digits", a.ID)
 		default:
 			for _, k := range a.Keys {
-				if id, ok := keyAccount(k.Secret); ok && id != a.ID {
-					ps.addLine(k.line, "a key of the form pk_<account id>_<hex> belongs to that account", "key %s: names account %s but is listed under account %s", k.Name, id, a.ID)
+				if p, err := apikey.ParsePrivate(k.Secret); err == nil && p.Account != "" && p.Account != a.ID {
+					ps.addLine(k.line, "a key of the form pk_<account id>_<hex> belongs to that account", "key %s: names account %s but is listed under account %s", k.Name, p.Account, a.ID)
 				}
 			}
 		}
@@ -234,11 +240,10 @@ func parseKeys(ps *problems, n *yaml.Node) []Key {
 		} else {
 			ps.add(item, "name each key; a key named after a role (admin, viewer, ...) is that role's key", "key: missing name")
 		}
-		switch {
-		case keyNode == nil:
-			ps.add(item, "give the key a value: pk_ followed by 34 lowercase hex digits", "%s: missing key", what)
-		case !isPrivateKey(k.Secret):
-			ps.add(keyNode, "a private key is pk_ and 34 lowercase hex digits, or pk_<account id>_ and 34 hex digits", "%s: %s is not a Klaviyo private key", what, maskForMessage(k.Secret))
+		if keyNode == nil {
+			ps.add(item, "give the key a value: "+apikey.PrivateForm, "%s: missing key", what)
+		} else if _, err := apikey.ParsePrivate(k.Secret); err != nil {
+			ps.add(keyNode, "a private key is "+apikey.PrivateForm, "%s: %s is not a Klaviyo private key: %v", what, shownKey(k.Secret), err)
 		}
 		if scopesNode == nil {
 			ps.add(item, "list the key's scopes, or write [full] or [read-only]", "%s: missing scopes", what)
@@ -334,8 +339,14 @@ func parseFaults(ps *problems, n *yaml.Node) Faults {
 			f.AcceptWrites = ps.boolean(v, "faults.accept_writes")
 		}
 	})
+	if share := f.Share(); share > 1 {
+		ps.add(n, FaultShareHint, "faults: the fractions add up to %g, more than all /api calls", share)
+	}
 	return f
 }
+
+// FaultShareHint explains why fault fractions may not add up to more than 1.
+const FaultShareHint = "each fraction is a share of all /api calls and a call meets one fault at most, so together they are at most 1"
 
 // checkUnique reports what must be unique across the whole fixture: account ids, key values,
 // client ids; and key names within an account.
@@ -367,59 +378,18 @@ func checkUnique(ps *problems, f *Fixture) {
 	}
 }
 
-func isAccountID(s string) bool {
-	if len(s) != 6 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isAlnum(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
+// isAlnum is the character class of the PKCE code verifier and challenge.
 func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
-			return false
-		}
+// shownKey is how a malformed key appears in a problem: masked as every credential is, even one
+// that is not a key, since it may be a real secret pasted into the wrong place.
+func shownKey(s string) string {
+	if m := mask.Secret(s); m != "" {
+		return m
 	}
-	return true
-}
-
-// isPrivateKey checks Klaviyo's two private key formats: pk_ and 34 lowercase hex digits, or (since
-// mid-2026) pk_, the 6-character account id, _ and 34 hex digits.
-func isPrivateKey(s string) bool {
-	rest, ok := strings.CutPrefix(s, "pk_")
-	if !ok {
-		return false
-	}
-	if len(rest) == 34 {
-		return isLowerHex(rest)
-	}
-	return len(rest) == 41 && isAccountID(rest[:6]) && rest[6] == '_' && isLowerHex(rest[7:])
-}
-
-// keyAccount returns the account id inside a key of the newer format.
-func keyAccount(secret string) (string, bool) {
-	rest, _ := strings.CutPrefix(secret, "pk_")
-	if len(rest) == 41 && rest[6] == '_' {
-		return rest[:6], true
-	}
-	return "", false
-}
-
-// maskForMessage shows a malformed key in an error without echoing it whole.
-func maskForMessage(s string) string {
-	if len(s) <= 8 {
-		return fmt.Sprintf("%q", s)
-	}
-	return fmt.Sprintf("%q", s[:4]+"…"+s[len(s)-4:])
+	return "an empty value"
 }
 
 // problems collects every problem of a fixture with its line.
@@ -510,9 +480,18 @@ func (ps *problems) boolean(n *yaml.Node, what string) bool {
 }
 
 func (ps *problems) duration(n *yaml.Node, what string) time.Duration {
-	d, err := time.ParseDuration(ps.str(n, what))
-	if n.Kind == yaml.ScalarNode && (err != nil || d < 0 || d > time.Minute) {
-		ps.add(n, "write a duration such as 0ms, 250ms or 2s (at most 1m)", "%s: %s is not a duration", what, kindName(n))
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		ps.str(n, what) // says what is there instead
+		return 0
+	}
+	d, err := time.ParseDuration(n.Value)
+	switch {
+	case err != nil:
+		ps.add(n, "write a duration such as 0ms, 250ms or 2s", "%s: %s is not a duration", what, kindName(n))
+		return 0
+	case d < 0 || d > MaxLatency:
+		ps.add(n, "write a duration such as 0ms, 250ms or 2s", "%s: %s is out of range: it must be from 0s to 1m", what, kindName(n))
+		return 0
 	}
 	return d
 }

@@ -144,7 +144,7 @@ func TestFixtureProblemsNameTheirLine(t *testing.T) {
         scopes: [profiles:reed, full]
         status: gone
 `, []string{
-			`f.yaml:5: key v: "sk_l…6789" is not a Klaviyo private key`,
+			`f.yaml:5: key v: ****6789 is not a Klaviyo private key: private keys start with pk_`,
 			`f.yaml:6: unknown Klaviyo scope "profiles:reed"`,
 			`f.yaml:6: scope "full" cannot be combined with other scopes`,
 			`f.yaml:7: key status "gone" is not active or disabled`,
@@ -182,6 +182,27 @@ func TestFixtureProblemsNameTheirLine(t *testing.T) {
 			`f.yaml:5: faults.reset: expected a fraction between 0 and 1, found "2"`,
 			`f.yaml:6: faults.retry_after: expected true or false, found "maybe"`,
 		}},
+		{"latency out of range", "accounts:\n  - id: ACME01\nlatency: 2m\n", []string{
+			`f.yaml:3: latency: "2m" is out of range: it must be from 0s to 1m`,
+		}},
+		{"negative latency", "accounts:\n  - id: ACME01\nlatency: -5ms\n", []string{
+			`f.yaml:3: latency: "-5ms" is out of range: it must be from 0s to 1m`,
+		}},
+		{"latency of nothing", "accounts:\n  - id: ACME01\nlatency:\n", []string{
+			`f.yaml:3: latency: expected a string, found nothing`,
+		}},
+		{"empty latency", "accounts:\n  - id: ACME01\nlatency: ''\n", []string{
+			`f.yaml:3: latency: "" is not a duration`,
+		}},
+		{"short key", `accounts:
+  - id: ACME01
+    keys:
+      - {name: v, key: pk_0123abcd, scopes: []}
+      - {name: w, key: pk_ACME01_0123456789ABCDEF0123456789ABCDEF01, scopes: []}
+`, []string{
+			"f.yaml:4: key v: pk_**** is not a Klaviyo private key: expected 34 hexadecimal digits after pk_ (or after the account id), got 8 characters",
+			"f.yaml:5: key w: pk_****EF01 is not a Klaviyo private key: its digits must be lowercase hexadecimal",
+		}},
 	} {
 		_, err := sandbox.ParseFixture("f.yaml", []byte(tc.yaml))
 		if err == nil {
@@ -203,7 +224,7 @@ func TestFixtureProblemsNameTheirLine(t *testing.T) {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}
 		for _, e := range got {
-			if strings.Contains(e, "0123456789") && strings.Contains(e, "sk_live_0123456789") {
+			if strings.Contains(e, "sk_l") || strings.Contains(e, "pk_0") {
 				t.Errorf("%s: a problem echoes the key: %s", tc.name, e)
 			}
 		}

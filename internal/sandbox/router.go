@@ -21,6 +21,16 @@ type route struct {
 	beta     *catalog.Operation
 }
 
+// operationID names the route's operation before the revision has picked the stable or the beta
+// one: a path has one or the other, as the catalog keeps a beta operation only where no stable one
+// exists.
+func (r *route) operationID() string {
+	if r.stable != nil {
+		return r.stable.ID
+	}
+	return r.beta.ID
+}
+
 // router finds routes by method, segment count and first resource segment, so a request compares
 // itself with a handful of templates rather than all of them.
 type router struct {

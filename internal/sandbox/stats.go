@@ -59,8 +59,13 @@ func (c *statsCollector) add(op, id string, status int) {
 	c.statuses[status]++
 	oc := c.ops[op]
 	if oc == nil {
-		oc = &opCounter{id: id, statuses: map[int]int{}}
+		oc = &opCounter{statuses: map[int]int{}}
 		c.ops[op] = oc
+	}
+	// A call stopped before its operation was known (a fault, a bad revision) brings no id; the
+	// first call that does names the counter.
+	if oc.id == "" {
+		oc.id = id
 	}
 	oc.requests++
 	oc.statuses[status]++

@@ -26,14 +26,14 @@ type window struct {
 	inMinute int
 }
 
-// throttle counts the call against its quota and answers 429 when a window is full. Calls that are
-// throttled do not count, as in DRF. Non-429 answers carry RateLimit-* headers for the steady
-// window.
-func (s *Server) throttle(w http.ResponseWriter, fs *faultState, quota string, op *catalog.Operation) bool {
+// throttle counts the call against its quota and answers 429 when a window is full, or when the
+// throttle fault struck the call. Calls that are throttled do not count, as in DRF. Non-429
+// answers carry RateLimit-* headers for the steady window.
+func (s *Server) throttle(w http.ResponseWriter, fs *faultState, struck bool, quota string, op *catalog.Operation) bool {
 	if op.Burst <= 0 || op.Steady <= 0 {
 		return true
 	}
-	if hit(&fs.throttle, fs.Throttle) {
+	if struck {
 		writeThrottled(w, fs, 1)
 		return false
 	}

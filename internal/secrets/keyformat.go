@@ -5,17 +5,13 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/klrbac/klrbac/internal/apikey"
 	"github.com/klrbac/klrbac/internal/fault"
 )
 
-const (
-	keyPrefix    = "pk_"
-	keyDigits    = 34
-	accountIDLen = 6
-	// maxInput bounds what is read as a key or secret: enough for any credential, small enough
-	// that piping a wrong file in fails at once.
-	maxInput = 4096
-)
+// maxInput bounds what is read as a key or secret: enough for any credential, small enough that
+// piping a wrong file in fails at once.
+const maxInput = 4096
 
 // Key is a Klaviyo private API key that has the right form.
 type Key struct {
@@ -43,11 +39,12 @@ func (e *FormatError) Fault(kind fault.Kind, origin string) *fault.Error {
 	return fault.New(kind, "%s", msg).Hint(e.Advice)
 }
 
-const keyAdvice = "a private key is pk_ followed by 34 lowercase hexadecimal digits (newer keys: pk_, a 6-character account id, _ and 34 digits); copy it from Klaviyo's Settings > API keys"
+const keyAdvice = "a private key is " + apikey.PrivateForm + "; copy it from Klaviyo's Settings > API keys"
 
-// ParseKey checks that input, with surrounding whitespace trimmed, is a Klaviyo private API key:
-// "pk_" and 34 lowercase hex digits, or "pk_", a 6-character account id, "_" and 34 hex digits.
-// Its errors (*FormatError) say what the input looks like instead, and never contain it.
+// ParseKey checks that input, with surrounding whitespace trimmed, is a Klaviyo private API key
+// (apikey.ParsePrivate: "pk_" and 34 lowercase hex digits, or "pk_", a 6-character account id, "_"
+// and 34 hex digits). Its errors (*FormatError) say what the input looks like instead, with advice
+// for someone pasting a key, and never contain it.
 func ParseKey(input string) (Key, error) {
 	s := strings.TrimSpace(input)
 	if err := checkShape(s, "a key"); err != nil {
@@ -65,41 +62,21 @@ func ParseKey(input string) (Key, error) {
 		return Key{}, &FormatError{"a key has no spaces, line breaks or control characters inside it",
 			"give the key alone, on one line"}
 	}
-	if strings.HasPrefix(s, keyPrefix) {
-		return parsePrivateKey(s)
-	}
-	if len(s) == accountIDLen && allAlnum(s) {
-		return Key{}, &FormatError{"this looks like a 6-character public key (site id), not a private API key",
-			"public keys identify an account in client-side calls and grant nothing; " + keyAdvice}
-	}
-	if looksLikeToken(s) {
-		return Key{}, &FormatError{"this looks like an OAuth token, not a private API key",
-			"OAuth tokens are for OAuth apps (klrbac oauth); a role needs a private API key. " + keyAdvice}
-	}
-	return Key{}, &FormatError{"not a Klaviyo private API key: private keys start with pk_", keyAdvice}
-}
-
-func parsePrivateKey(s string) (Key, error) {
-	body := s[len(keyPrefix):]
-	switch {
-	case len(body) == keyDigits && allLowerHex(body):
-		return Key{Secret: NewSecret(s)}, nil
-	case len(body) == accountIDLen+1+keyDigits && body[accountIDLen] == '_' &&
-		allAlnum(body[:accountIDLen]) && allLowerHex(body[accountIDLen+1:]):
-		return Key{Secret: NewSecret(s), AccountID: body[:accountIDLen]}, nil
-	}
-	digits := body
-	if len(body) > accountIDLen && body[accountIDLen] == '_' {
-		digits = body[accountIDLen+1:]
-		if !allAlnum(body[:accountIDLen]) {
-			return Key{}, &FormatError{"not a Klaviyo private API key: the account id after pk_ must be 6 letters or digits", keyAdvice}
+	if !strings.HasPrefix(s, apikey.PrivatePrefix) {
+		switch {
+		case apikey.IsPublic(s):
+			return Key{}, &FormatError{"this looks like a 6-character public key (site id), not a private API key",
+				"public keys identify an account in client-side calls and grant nothing; " + keyAdvice}
+		case looksLikeToken(s):
+			return Key{}, &FormatError{"this looks like an OAuth token, not a private API key",
+				"OAuth tokens are for OAuth apps (klrbac oauth); a role needs a private API key. " + keyAdvice}
 		}
 	}
-	if len(digits) == keyDigits && allHex(digits) {
-		return Key{}, &FormatError{"not a Klaviyo private API key: its digits must be lowercase hexadecimal", keyAdvice}
+	p, err := apikey.ParsePrivate(s)
+	if err != nil {
+		return Key{}, &FormatError{"not a Klaviyo private API key: " + err.Error(), keyAdvice}
 	}
-	return Key{}, &FormatError{fmt.Sprintf("not a Klaviyo private API key: expected %d hexadecimal digits after pk_ (or after the account id), got %d characters",
-		keyDigits, len(digits)), keyAdvice}
+	return Key{Secret: NewSecret(s), AccountID: p.Account}, nil
 }
 
 // ParseClientSecret checks that input, trimmed, can be an OAuth client secret. Klaviyo documents no
@@ -156,31 +133,4 @@ func isSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsCont
 
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-func allAlnum(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isAlnum(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func allLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func allHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }

@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -113,23 +114,29 @@ func FuzzParseKey(f *testing.F) {
 		if v != strings.TrimSpace(in) || !strings.HasPrefix(v, "pk_") {
 			t.Fatalf("accepted %q as %q", in, v)
 		}
-		switch len(v) {
-		case 37:
-			if k.AccountID != "" || !allLowerHex(v[3:]) {
-				t.Fatalf("accepted %q", v)
+		switch m := newKeyForm.FindStringSubmatch(v); {
+		case oldKeyForm.MatchString(v):
+			if k.AccountID != "" {
+				t.Fatalf("accepted %q with account %q", v, k.AccountID)
 			}
-		case 44:
-			if k.AccountID != v[3:9] || v[9] != '_' || !allAlnum(k.AccountID) || !allLowerHex(v[10:]) {
+		case m != nil:
+			if k.AccountID != m[1] {
 				t.Fatalf("accepted %q with account %q", v, k.AccountID)
 			}
 		default:
-			t.Fatalf("accepted %q of length %d", v, len(v))
+			t.Fatalf("accepted %q", v)
 		}
 		if m := mask.Secret(v); m != "pk_****"+v[len(v)-4:] {
 			t.Fatalf("Mask(%q) = %q", v, m)
 		}
 	})
 }
+
+// The two forms of a private key, written independently of the parser, as the fuzz test's oracle.
+var (
+	oldKeyForm = regexp.MustCompile(`^pk_[0-9a-f]{34}$`)
+	newKeyForm = regexp.MustCompile(`^pk_([A-Za-z0-9]{6})_[0-9a-f]{34}$`)
+)
 
 func FuzzParseClientSecret(f *testing.F) {
 	for _, s := range []string{"cs_0123456789abcdefXYZ", "", testKey, "a b", "\t\x00"} {

@@ -25,7 +25,34 @@ type spec struct {
 	Info struct {
 		Version string `json:"version"`
 	} `json:"info"`
-	Paths map[string]map[string]json.RawMessage `json:"paths"`
+	Paths      map[string]map[string]json.RawMessage `json:"paths"`
+	Components struct {
+		Schemas map[string]json.RawMessage `json:"schemas"`
+	} `json:"components"`
+}
+
+// schema is the part of a JSON schema the catalog reads from request bodies.
+type schema struct {
+	Ref        string                     `json:"$ref"`
+	Type       string                     `json:"type"`
+	Enum       []any                      `json:"enum"`
+	Required   []string                   `json:"required"`
+	Properties map[string]json.RawMessage `json:"properties"`
+	Items      json.RawMessage            `json:"items"`
+}
+
+type requestBody struct {
+	Ref     string `json:"$ref"`
+	Content map[string]struct {
+		Schema json.RawMessage `json:"schema"`
+	} `json:"content"`
+}
+
+// body is what an operation's request body schema asks for, as the catalog records it.
+type body struct {
+	Required []string // top-level members the body must have
+	Types    []string // the values data.type may take
+	List     bool     // data is an array of resource objects
 }
 
 type specOperation struct {
@@ -64,6 +91,7 @@ type operation struct {
 	Required         []string
 	Beta             bool
 	HasBody          bool
+	Body             body
 	Sparse           string
 }
 
@@ -153,6 +181,11 @@ func stableOperations(s spec) ([]operation, error) {
 				Beta:      so.PreRelease != "" && so.PreRelease != "None",
 				HasBody:   len(so.RequestBody) > 0,
 			}
+			if op.HasBody {
+				if op.Body, err = readBody(s.Components.Schemas, so.RequestBody); err != nil {
+					return nil, fmt.Errorf("%s %s: request body: %w", m, p, err)
+				}
+			}
 			var sparse []string
 			for _, prm := range so.Parameters {
 				switch {
@@ -175,6 +208,85 @@ func stableOperations(s spec) ([]operation, error) {
 		}
 	}
 	return ops, nil
+}
+
+// readBody reads what a request body schema asks for: its required top-level members and, for a
+// JSON:API document, the resource type(s) data.type must name and whether data is a list.
+func readBody(schemas map[string]json.RawMessage, raw json.RawMessage) (body, error) {
+	var rb requestBody
+	if err := json.Unmarshal(raw, &rb); err != nil {
+		return body{}, err
+	}
+	if rb.Ref != "" {
+		return body{}, fmt.Errorf("$ref %s: shared request bodies are not supported", rb.Ref)
+	}
+	media := ""
+	for _, m := range []string{"application/vnd.api+json", "application/json", "multipart/form-data"} {
+		if _, ok := rb.Content[m]; ok {
+			media = m
+			break
+		}
+	}
+	if media == "" {
+		return body{}, fmt.Errorf("no content of a known media type")
+	}
+	top, err := resolve(schemas, rb.Content[media].Schema)
+	if err != nil {
+		return body{}, err
+	}
+	b := body{Required: top.Required}
+	rawData, ok := top.Properties["data"]
+	if !ok {
+		return b, nil
+	}
+	data, err := resolve(schemas, rawData)
+	if err != nil {
+		return body{}, fmt.Errorf("data: %w", err)
+	}
+	resource := data
+	if data.Type == "array" {
+		b.List = true
+		if resource, err = resolve(schemas, data.Items); err != nil {
+			return body{}, fmt.Errorf("data items: %w", err)
+		}
+	}
+	rawType, ok := resource.Properties["type"]
+	if !ok {
+		return body{}, fmt.Errorf("data has no type property")
+	}
+	typ, err := resolve(schemas, rawType)
+	if err != nil {
+		return body{}, fmt.Errorf("data.type: %w", err)
+	}
+	for _, v := range typ.Enum {
+		if t, ok := v.(string); ok {
+			b.Types = append(b.Types, t)
+		}
+	}
+	if len(b.Types) == 0 {
+		return body{}, fmt.Errorf("data.type has no enum of resource types")
+	}
+	return b, nil
+}
+
+// resolve decodes a schema, following $refs into components.schemas.
+func resolve(schemas map[string]json.RawMessage, raw json.RawMessage) (schema, error) {
+	for range 16 {
+		var sc schema
+		if err := json.Unmarshal(raw, &sc); err != nil {
+			return schema{}, err
+		}
+		if sc.Ref == "" {
+			return sc, nil
+		}
+		name, local := strings.CutPrefix(sc.Ref, "#/components/schemas/")
+		next, found := schemas[name]
+		if !local || !found {
+			return schema{}, fmt.Errorf("$ref %s: no such schema", sc.Ref)
+		}
+		raw = next
+	}
+	return schema{}, fmt.Errorf("$refs nested too deep")
 }
 
 // leanestField picks the sparse fieldset member least likely to carry customer data, so that a
@@ -331,6 +443,20 @@ func render(version string, stable, beta []operation, assignable []string, probe
 			}
 			if o.HasBody {
 				b.WriteString(", HasBody: true")
+			}
+			if o.Body.Required != nil || o.Body.Types != nil {
+				b.WriteString(", Body: RequestBody{")
+				var fields []string
+				if len(o.Body.Required) > 0 {
+					fields = append(fields, fmt.Sprintf("Required: %#v", o.Body.Required))
+				}
+				if len(o.Body.Types) > 0 {
+					fields = append(fields, fmt.Sprintf("Types: %#v", o.Body.Types))
+				}
+				if o.Body.List {
+					fields = append(fields, "List: true")
+				}
+				b.WriteString(strings.Join(fields, ", ") + "}")
 			}
 			if o.Sparse != "" {
 				fmt.Fprintf(&b, ", Sparse: %q", o.Sparse)
