@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
@@ -24,6 +25,22 @@ func outputFormat(s string, formats ...ui.Format) (ui.Format, error) {
 }
 
 var listFormats = []ui.Format{ui.Table, ui.JSON, ui.YAML}
+
+// listing is the RunE of a command that renders the policy: it checks -o, loads the policy (only
+// then: a bad flag is reported even when the config is broken) and hands both to run.
+func (a *app) listing(output *string, run func(pol *policy.Policy, f ui.Format, args []string) error) func(*cobra.Command, []string) error {
+	return func(_ *cobra.Command, args []string) error {
+		f, err := outputFormat(*output, listFormats...)
+		if err != nil {
+			return err
+		}
+		pol, err := a.policy()
+		if err != nil {
+			return err
+		}
+		return run(pol, f, args)
+	}
+}
 
 func dash(items []string) string {
 	if len(items) == 0 {

@@ -35,17 +35,9 @@ func newPermissionsListCommand(a *app) *cobra.Command {
 		Short:   "List permissions with their scopes and the roles holding them",
 		Long:    "List each permission, the Klaviyo scopes it needs and the roles that hold it." + exitStatus(exitOK, exitUsage),
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
-			pol, err := a.policy()
-			if err != nil {
-				return err
-			}
+		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runPermissionsList(a.io, pol, f)
-		},
+		}),
 	}
 	addOutputFlag(c, &output, listFormats...)
 	return c
@@ -81,17 +73,9 @@ func newPermissionsMatrixCommand(a *app) *cobra.Command {
 		Long: `Show the roles × permissions matrix: one row per permission, one column per role.
 A terminal shows ✔ and ✖; a pipe or file gets yes and no.` + exitStatus(exitOK, exitUsage),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
-			pol, err := a.policy()
-			if err != nil {
-				return err
-			}
+		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runPermissionsMatrix(a.io, pol, f)
-		},
+		}),
 	}
 	addOutputFlag(c, &output, listFormats...)
 	return c
@@ -137,17 +121,9 @@ func newWhoCanCommand(a *app) *cobra.Command {
 		Example:           "  klrbac who-can canDeleteProfiles",
 		Args:              exactArgs(1, "PERMISSION"),
 		ValidArgsFunction: firstArgs(1, a.completePermissions()),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
-			pol, err := a.policy()
-			if err != nil {
-				return err
-			}
+		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runWhoCan(a.io, pol, args[0], f)
-		},
+		}),
 	}
 	addOutputFlag(c, &output, listFormats...)
 	return c

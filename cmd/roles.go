@@ -58,17 +58,9 @@ func newRolesListCommand(a *app) *cobra.Command {
 		Long:    "List the policy's roles: how many permissions and scopes each holds, and its key variable." + exitStatus(exitOK, exitUsage),
 		Example: "  klrbac roles list\n  klrbac roles list -o json | jq -r '.[].name'",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
-			pol, err := a.policy()
-			if err != nil {
-				return err
-			}
+		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runRolesList(a.io, pol, f)
-		},
+		}),
 	}
 	addOutputFlag(c, &output, listFormats...)
 	return c
@@ -98,17 +90,9 @@ func newRolesShowCommand(a *app) *cobra.Command {
 		Example:           "  klrbac roles show marketer",
 		Args:              exactArgs(1, "ROLE"),
 		ValidArgsFunction: firstArgs(1, a.completeRoles()),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
-			pol, err := a.policy()
-			if err != nil {
-				return err
-			}
+		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runRolesShow(a.io, pol, args[0], f)
-		},
+		}),
 	}
 	addOutputFlag(c, &output, listFormats...)
 	return c
@@ -150,17 +134,9 @@ Shared ones are left out of the table (and listed in JSON).` + exitStatus(exitOK
 		Example:           "  klrbac roles diff marketer developer",
 		Args:              exactArgs(2, "ROLE_A ROLE_B"),
 		ValidArgsFunction: firstArgs(2, a.completeRoles()),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
-			pol, err := a.policy()
-			if err != nil {
-				return err
-			}
+		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runRolesDiff(a.io, pol, args[0], args[1], f)
-		},
+		}),
 	}
 	addOutputFlag(c, &output, listFormats...)
 	return c

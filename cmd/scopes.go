@@ -46,17 +46,9 @@ func newScopesListCommand(a *app) *cobra.Command {
 and which roles' keys need it. --all adds the scopes a private key can hold that no stable
 operation uses (such as credentials:read).` + exitStatus(exitOK, exitUsage),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
-			pol, err := a.policy()
-			if err != nil {
-				return err
-			}
+		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runScopesList(a.io, pol, all, f)
-		},
+		}),
 	}
 	c.Flags().BoolVar(&all, "all", false, "include every scope a private key can hold")
 	addOutputFlag(c, &output, listFormats...)
@@ -113,17 +105,9 @@ shown beside them), and the roles whose keys need it.` + exitStatus(exitOK, exit
 		Example:           "  klrbac scopes show data-privacy:write",
 		Args:              exactArgs(1, "SCOPE"),
 		ValidArgsFunction: firstArgs(1, completeScopes),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
-			pol, err := a.policy()
-			if err != nil {
-				return err
-			}
+		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runScopesShow(a.io, pol, args[0], f)
-		},
+		}),
 	}
 	addOutputFlag(c, &output, listFormats...)
 	return c
@@ -187,21 +171,13 @@ func newScopesForCommand(a *app) *cobra.Command {
 concrete (/api/profiles/01HXYZ), a template (/api/profiles/{id}) or a full URL.` + exitStatus(exitOK, exitUsage),
 		Example: "  klrbac scopes for GET /api/profiles/01HXYZ\n  klrbac scopes for 'POST /api/data-privacy-deletion-jobs'",
 		Args:    rangeArgs(1, 2, "METHOD PATH"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			method, path, err := splitCall(args)
 			if err != nil {
 				return err
 			}
-			pol, err := a.policy()
-			if err != nil {
-				return err
-			}
 			return runScopesFor(a.io, pol, method, path, f)
-		},
+		}),
 	}
 	addOutputFlag(c, &output, listFormats...)
 	return c
