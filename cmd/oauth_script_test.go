@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -249,6 +250,34 @@ func cmdTokenSet(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	items[k] = string(b)
 	ts.Check(fk.save(items))
+}
+
+// cmdFreePort sets a variable to a loopback port free at the time, so that a script's redirect URI
+// does not collide with other scripts', or with another test run on the machine:
+//
+//	freeport PORT
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport NAME")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ts.Check(ln.Close())
+	ts.Setenv(args[0], port)
+}
+
+// cmdExpandEnv replaces $NAME and ${NAME} in files with the script's variables, for fixtures and
+// configs that name a port chosen by freeport:
+//
+//	expandenv klrbac.yaml fixture.yaml
+func cmdExpandEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: expandenv FILE...")
+	}
+	for _, f := range args {
+		ts.Check(os.WriteFile(ts.MkAbs(f), []byte(os.Expand(ts.ReadFile(f), ts.Getenv)), 0o600))
+	}
 }
 
 // cmdSandboxCount checks how many requests the script's sandbox answered for an operation with a

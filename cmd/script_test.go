@@ -113,6 +113,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"callapi":      cmdCallAPI,
 			"tokenset":     cmdTokenSet,
 			"sandboxcount": cmdSandboxCount,
+			"freeport":     cmdFreePort,
+			"expandenv":    cmdExpandEnv,
 		},
 		Condition: scriptCondition,
 		Setup: func(env *testscript.Env) error {
