@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -123,15 +124,35 @@ func chromiumPath() (string, bool) {
 func scriptCondition(cond string) (bool, error) {
 	switch cond {
 	case "chromium":
-		if _, ok := chromiumPath(); ok {
-			return true, nil
-		}
-		if os.Getenv("CI") == "true" {
-			return false, fmt.Errorf("chromium is not installed, and CI=true: .ci/run installs it")
-		}
-		return false, nil
+		_, found := chromiumPath()
+		return chromiumCondition(found, os.Getenv("CI"))
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+func chromiumCondition(found bool, ci string) (bool, error) {
+	if !found && ci == "true" {
+		return false, fmt.Errorf("chromium is not installed, and CI=true: .ci/run installs it")
+	}
+	return found, nil
+}
+
+// TestChromiumConditionFailsInCI keeps the real-browser script from being skipped where it must run.
+func TestChromiumConditionFailsInCI(t *testing.T) {
+	for _, c := range []struct {
+		found   bool
+		ci      string
+		want    bool
+		wantErr bool
+	}{{true, "", true, false}, {true, "true", true, false}, {false, "", false, false}, {false, "true", false, true}} {
+		got, err := chromiumCondition(c.found, c.ci)
+		if got != c.want || (err != nil) != c.wantErr {
+			t.Errorf("found %v, CI=%q: %v, %v", c.found, c.ci, got, err)
+		}
+	}
+	if _, err := scriptCondition("chromiun"); err == nil {
+		t.Error("an unknown condition was accepted")
+	}
 }
 
 // cmdChromium is cmdBrowse in a real browser: headless Chromium, driven by chromedp, loads the

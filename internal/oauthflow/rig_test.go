@@ -2,7 +2,6 @@ package oauthflow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -247,8 +246,5 @@ func (m *memKeyring) Delete(service, user string) error {
 	delete(m.items, service+"/"+user)
 	return nil
 }
-
-// errIs reports whether err matches target, for table-driven checks.
-func errIs(err, target error) bool { return errors.Is(err, target) }
 
 func secretOf(s string) secrets.Secret { return secrets.NewSecret(s) }
