@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -47,18 +48,68 @@ var canaries = sync.OnceValue(func() map[string]string {
 	return c
 })
 
-// canaryTerms are the strings the scan looks for: each value whole, and for long ones the 16
+// canaryTerm is one string the scan looks for.
+type canaryTerm struct {
+	name  string
+	value []byte
+	// allowedIn names the one capture file that may hold it by design: `klrbac oauth token`'s
+	// stdout, for the access tokens the sandbox issues.
+	allowedIn string
+}
+
+// tokenCapture is where the scripts' klrbac copies the stdout of `oauth token`, the one command
+// that prints a secret by design; everything else it prints goes to .capture/stdout.
+const tokenCapture = "stdout.oauth-token"
+
+// termsOf is what the scan looks for of one secret: the value whole, and for long ones the 16
 // characters after any pk_ prefix, which catch a value cut short or stripped of its prefix. The
-// last four characters of keys are left out on purpose: masks show them.
-func canaryTerms() map[string][]byte {
-	terms := map[string][]byte{}
-	for name, v := range canaries() {
-		terms[name] = []byte(v)
-		if body := strings.TrimPrefix(v, "pk_"); len(body) >= 24 {
-			terms[name+" (cut)"] = []byte(body[:16])
-		}
+// last four characters are left out on purpose: masks show them.
+func termsOf(name, v, allowedIn string) []canaryTerm {
+	terms := []canaryTerm{{name, []byte(v), allowedIn}}
+	if body := strings.TrimPrefix(v, "pk_"); len(body) >= 24 {
+		terms = append(terms, canaryTerm{name + " (cut)", []byte(body[:16]), allowedIn})
 	}
 	return terms
+}
+
+// canaryTerms are the strings the scan looks for in every script.
+func canaryTerms() []canaryTerm {
+	var terms []canaryTerm
+	for name, v := range canaries() {
+		terms = append(terms, termsOf(name, v, "")...)
+	}
+	return terms
+}
+
+// issuedSecrets are the OAuth secrets the script's sandboxes handed out or received (codes,
+// tokens, verifiers): klrbac must not show them any more than the canaries.
+type issuedSecrets struct {
+	mu    sync.Mutex
+	terms []canaryTerm
+	count map[string]int
+}
+
+// issuedKey finds a script's issuedSecrets among its testscript values.
+type issuedKey struct{}
+
+func (s *issuedSecrets) add(kind, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.count == nil {
+		s.count = map[string]int{}
+	}
+	s.count[kind]++
+	allowed := ""
+	if kind == "access_token" {
+		allowed = tokenCapture
+	}
+	s.terms = append(s.terms, termsOf(fmt.Sprintf("sandbox %s #%d", kind, s.count[kind]), value, allowed)...)
+}
+
+func (s *issuedSecrets) all() []canaryTerm {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.terms)
 }
 
 func canaryValue(ts *testscript.TestScript, name string) string {
@@ -110,9 +161,12 @@ func setupCanaries(env *testscript.Env) error {
 	if err != nil {
 		return err
 	}
+	issued := &issuedSecrets{}
+	env.Values[issuedKey{}] = issued
 	t := env.T()
 	env.Defer(func() {
-		for _, leak := range scanForCanaries(env.WorkDir, before, []string{secretsDir, keyringFile}) {
+		terms := append(canaryTerms(), issued.all()...)
+		for _, leak := range scanForCanaries(env.WorkDir, before, []string{secretsDir, keyringFile}, terms) {
 			fail(t, "canary scan: "+leak)
 		}
 	})
@@ -148,8 +202,7 @@ func hashTree(root string) (map[string][32]byte, error) {
 // before was taken, except those in skip (the credentials handed to the script and the fake
 // keyring, which hold them by design). It returns one line per leak, naming the canary and the file
 // but never the value.
-func scanForCanaries(root string, before map[string][32]byte, skip []string) []string {
-	terms := canaryTerms()
+func scanForCanaries(root string, before map[string][32]byte, skip []string, terms []canaryTerm) []string {
 	var leaks []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -174,9 +227,12 @@ func scanForCanaries(root string, before map[string][32]byte, skip []string) []s
 			return nil
 		}
 		rel, _ := filepath.Rel(root, path)
-		for name, term := range terms {
-			if bytes.Contains(b, term) {
-				leaks = append(leaks, fmt.Sprintf("secret %q appears in $WORK/%s", name, filepath.ToSlash(rel)))
+		for _, term := range terms {
+			if term.allowedIn != "" && rel == filepath.Join(".capture", term.allowedIn) {
+				continue
+			}
+			if bytes.Contains(b, term.value) {
+				leaks = append(leaks, fmt.Sprintf("secret %q appears in $WORK/%s", term.name, filepath.ToSlash(rel)))
 			}
 		}
 		return nil

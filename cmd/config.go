@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/mask"
+	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/ui"
 )
@@ -311,8 +313,8 @@ func newConfigValidateCommand(a *app) *cobra.Command {
 		Use:   "validate [FILE]",
 		Short: "Check a config file and report every problem with its line",
 		Long: `Check a config file (default: the one klrbac would read) and report every problem, each
-with its file:line and a hint, the audit alert rules (audit.alerts) included. Nothing is
-changed.` + exitStatus(exitOK, exitUsage),
+with its file:line and a hint, the audit alert rules (audit.alerts) and the OAuth apps
+(oauth.apps) included. Nothing is changed.` + exitStatus(exitOK, exitUsage),
 		Example: "  klrbac config validate\n  klrbac config validate ./klrbac.yaml",
 		Args:    rangeArgs(0, 1, "at most one FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -325,7 +327,10 @@ changed.` + exitStatus(exitOK, exitUsage),
 				return err
 			}
 			sec, _ := cfg.Raw("audit")
-			if _, err := audit.Rules(cfg.File, sec.Value); err != nil {
+			_, alertsErr := audit.Rules(cfg.File, sec.Value)
+			sec, _ = cfg.Raw("oauth")
+			_, appsErr := oauthflow.ParseApps(cfg.File, sec.Value)
+			if err := errors.Join(alertsErr, appsErr); err != nil {
 				return err
 			}
 			src := cfg.File

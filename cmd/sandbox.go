@@ -51,7 +51,7 @@ type faultFlags struct {
 
 func (f *faultFlags) register(fs *pflag.FlagSet) {
 	f.fs = fs
-	fs.DurationVar(&f.latency, "latency", 0, "add this delay to every /api response")
+	fs.DurationVar(&f.latency, "latency", 0, "add this delay to every /api response and to /oauth/token and /oauth/revoke")
 	fs.Float64Var(&f.unavailable, "fault-unavailable", 0, "answer this share of all /api calls with 503")
 	fs.Float64Var(&f.edgeBlock, "fault-edge-block", 0, "answer this share of all /api calls with Cloudflare's HTML 403 (cf-mitigated: challenge)")
 	fs.Float64Var(&f.reset, "fault-reset", 0, "reset the connection of this share of all /api calls")

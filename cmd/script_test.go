@@ -45,6 +45,8 @@ func TestMain(m *testing.M) {
 		},
 		// leak is a deliberately broken program, for proving that the canary scan catches leaks.
 		"leak": func() { os.Exit(testKlrbac(runLeak)) },
+		// saveurl is the scripts' $BROWSER: it writes the URL it is asked to open to a file.
+		"saveurl": func() { os.Exit(runSaveURL()) },
 	})
 }
 
@@ -57,10 +59,14 @@ func testKlrbac(run func(*ui.IO) int) int {
 	}
 	streams := ui.System()
 	if dir := os.Getenv(testCaptureEnv); dir != "" {
+		stdout := "stdout"
+		if len(os.Args) >= 3 && os.Args[1] == "oauth" && os.Args[2] == "token" {
+			stdout = tokenCapture
+		}
 		for _, s := range []struct {
 			w    *io.Writer
 			name string
-		}{{&streams.Out, "stdout"}, {&streams.Err, "stderr"}} {
+		}{{&streams.Out, stdout}, {&streams.Err, "stderr"}} {
 			f, err := os.OpenFile(filepath.Join(dir, s.name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 			if err != nil {
 				panic(err)
@@ -101,7 +107,16 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"fetch":     cmdFetch,
 			"waitfile":  cmdWaitFile,
 			"loadenv":   cmdLoadEnv,
+			// OAuth: a browser standing in for a person, a real one, and the tokens' use
+			"browse":       cmdBrowse,
+			"chromium":     cmdChromium,
+			"callapi":      cmdCallAPI,
+			"tokenset":     cmdTokenSet,
+			"sandboxcount": cmdSandboxCount,
+			"freeport":     cmdFreePort,
+			"expandenv":    cmdExpandEnv,
 		},
+		Condition: scriptCondition,
 		Setup: func(env *testscript.Env) error {
 			// A clean slate: no config, keyring or audit state from the machine running the tests.
 			env.Setenv("HOME", env.WorkDir+"/home")
@@ -112,7 +127,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			for _, v := range []string{"KLRBAC_CONFIG", "KLRBAC_API_URL", "KLRBAC_AUTH_URL", "KLRBAC_REVISION", "KLRBAC_AUDIT_LOG",
 				"KLRBAC_AUDIT_CHECKS", "KLRBAC_KEYRING", "KLRBAC_KEYRING_TIMEOUT", testKeyringFaultEnv, secrets.ClientSecretEnv,
 				"KLAVIYO_KEY_ADMIN", "KLAVIYO_KEY_MARKETER", "KLAVIYO_KEY_DEVELOPER", "KLAVIYO_KEY_VIEWER", "KLAVIYO_KEY_SERVICE",
-				"KLAVIYO_OAUTH_CLIENT_ID", "KLRBAC_SANDBOX_PID"} {
+				"KLAVIYO_OAUTH_CLIENT_ID", "KLRBAC_SANDBOX_PID", "BROWSER"} {
 				env.Setenv(v, "")
 			}
 			// Who acts, for the audit trail: the same user everywhere, never the CI's.
@@ -127,6 +142,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			if err := os.MkdirAll(env.WorkDir+"/home", 0o700); err != nil {
 				return err
 			}
+			env.Values[sandboxKey{}] = &scriptSandbox{}
 			return setupCanaries(env)
 		},
 	}
@@ -200,8 +216,14 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	fx, err := loadFixture(path)
 	ts.Check(err)
 	ts.Check(faults.apply(fx))
-	srv := sandbox.New(fx, sandbox.Options{})
+	issued, _ := ts.Value(issuedKey{}).(*issuedSecrets)
+	srv := sandbox.New(fx, sandbox.Options{Issued: func(kind, v string) {
+		if issued != nil {
+			issued.add(kind, v)
+		}
+	}})
 	ts.Check(srv.Start("127.0.0.1:0"))
+	setScriptSandbox(ts, srv)
 	ts.Defer(func() { _ = srv.Close() })
 	// A second sandbox in a script replaces the first: none of its keys may linger.
 	pol := policy.Default()

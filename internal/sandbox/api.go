@@ -444,13 +444,37 @@ func fields(r *http.Request, typ string, res resource) resource {
 	names := strings.Split(want, ",")
 	attrs, _ := res["attributes"].(map[string]any)
 	kept := map[string]any{}
-	for k, v := range attrs {
-		if slices.Contains(names, k) || (k == "redacted_key") {
-			kept[k] = v
-		}
+	if v, ok := attrs["redacted_key"]; ok {
+		kept["redacted_key"] = v
+	}
+	for _, name := range names {
+		keepField(kept, attrs, strings.Split(name, "."))
 	}
 	res["attributes"] = kept
 	return res
+}
+
+// keepField copies the attribute at path from attrs into kept, as Klaviyo's sparse fieldsets do
+// with dotted names (contact_information.organization_name keeps that one nested field).
+func keepField(kept, attrs map[string]any, path []string) {
+	v, ok := attrs[path[0]]
+	if !ok {
+		return
+	}
+	if len(path) == 1 {
+		kept[path[0]] = v
+		return
+	}
+	inner, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	sub, ok := kept[path[0]].(map[string]any)
+	if !ok {
+		sub = map[string]any{}
+		kept[path[0]] = sub
+	}
+	keepField(sub, inner, path[1:])
 }
 
 func nonNil(s []string) []string {

@@ -27,7 +27,8 @@ type Fixture struct {
 	// Source names where the fixture came from, for messages: a file name or "built-in demo".
 	Source   string
 	Accounts []Account
-	// Latency is added to every /api response; at most MaxLatency.
+	// Latency is added to every /api response and to the token and revocation endpoints (the calls
+	// that cross the network to Klaviyo's API host); at most MaxLatency.
 	Latency time.Duration
 	Faults  Faults
 	// RateLimits false keeps counting calls and sending RateLimit-* headers but never answers 429,

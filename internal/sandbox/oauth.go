@@ -80,16 +80,33 @@ func (s *Server) serveOAuth(w http.ResponseWriter, r *http.Request) {
 			methodNotAllowed(rec, "POST")
 			return
 		}
+		s.delay()
 		s.token(rec, r)
 	case "/oauth/revoke":
 		if r.Method != http.MethodPost {
 			methodNotAllowed(rec, "POST")
 			return
 		}
+		s.delay()
 		s.revoke(rec, r)
 	default:
 		rec.op = ""
 		errorPage(rec, http.StatusNotFound, "Not found", "There is no such OAuth endpoint.")
+	}
+}
+
+// tell reports an OAuth secret to Options.Issued.
+func (s *Server) tell(kind, value string) {
+	if s.issued != nil && value != "" {
+		s.issued(kind, value)
+	}
+}
+
+// delay adds the configured latency to the endpoints on Klaviyo's API host, as to /api calls: the
+// consent page is a person's page and is not slowed.
+func (s *Server) delay() {
+	if lat, _ := s.Faults(); lat > 0 {
+		time.Sleep(lat)
 	}
 }
 
@@ -181,6 +198,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code := randomToken(20)
+	s.tell("code", code)
 	s.oauthMu.Lock()
 	s.codes[code] = &authCode{client: p.client, redirectURI: p.redirectURI, challenge: p.challenge,
 		scopes: p.scopes, expires: s.now().Add(CodeLifetime)}
@@ -247,6 +265,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, c *clientState, f url.Value
 	}
 	s.oauthMu.Unlock()
 	verifier := f.Get("code_verifier")
+	s.tell("code_verifier", verifier)
 	switch {
 	case code == nil || code.client != c:
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "Invalid authorization code.")
@@ -280,9 +299,11 @@ func (s *Server) refreshGrant(w http.ResponseWriter, c *clientState, f url.Value
 
 // issue writes a new access token and a new refresh token for g.
 func (s *Server) issue(w http.ResponseWriter, g *grant) {
-	access := randomToken(24)
+	access, refresh := randomToken(24), randomToken(24)
+	s.tell("access_token", access)
+	s.tell("refresh_token", refresh)
 	s.oauthMu.Lock()
-	g.refresh = randomToken(24)
+	g.refresh = refresh
 	s.refresh[g.refresh] = g
 	s.access[access] = &accessToken{grant: g, expires: s.now().Add(AccessTokenLifetime)}
 	s.oauthMu.Unlock()

@@ -30,13 +30,18 @@ type Options struct {
 	Now func() time.Time
 	// Logf, when set, receives one line per request (method, path, masked credential, status).
 	Logf func(format string, args ...any)
+	// Issued, when set, is told every OAuth secret the sandbox hands out or receives: authorization
+	// codes, access and refresh tokens, and PKCE code verifiers. Tests use it to look for them in
+	// what klrbac prints and writes.
+	Issued func(kind, value string)
 }
 
 // Server is a running (or ready to run) sandbox. It is an http.Handler, so it can also be mounted
 // in an httptest.Server.
 type Server struct {
-	now  func() time.Time
-	logf func(format string, args ...any)
+	now    func() time.Time
+	logf   func(format string, args ...any)
+	issued func(kind, value string)
 
 	fixture  *Fixture
 	keys     map[string]*keyState // by secret
@@ -79,7 +84,7 @@ func New(f *Fixture, opts Options) *Server {
 		f = DemoFixture()
 	}
 	s := &Server{
-		now: opts.Now, logf: opts.Logf, fixture: f, enforce: f.RateLimits,
+		now: opts.Now, logf: opts.Logf, issued: opts.Issued, fixture: f, enforce: f.RateLimits,
 		keys: map[string]*keyState{}, accounts: map[string]*Account{}, clients: map[string]*clientState{},
 		limits:  map[quotaKey]*window{},
 		pending: map[string]*pendingAuth{}, codes: map[string]*authCode{},

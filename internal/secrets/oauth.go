@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/klrbac/klrbac/internal/fault"
@@ -32,8 +33,8 @@ func CheckAppName(name string) error {
 	return nil
 }
 
-// TokenSet is what an OAuth authorization leaves to keep: the tokens and what they grant. Its
-// tokens are Secrets, so printing a TokenSet shows masks.
+// TokenSet is what an OAuth authorization leaves to keep: the tokens, what they grant, and to whom.
+// Its tokens are Secrets, so printing a TokenSet shows masks.
 type TokenSet struct {
 	AccessToken  Secret
 	RefreshToken Secret
@@ -42,7 +43,36 @@ type TokenSet struct {
 	Scope string
 	// Expiry is when the access token expires; zero if unknown.
 	Expiry time.Time
+
+	// App is the klrbac name of the OAuth app, and ClientID the client the tokens were issued to:
+	// a refresh or revocation must authenticate as that client, whatever the config says today.
+	App      string
+	ClientID string
+	// Requested is the space-separated scopes the login asked for, to show what Klaviyo narrowed.
+	Requested string
+	// AccountID and AccountName are the Klaviyo account that authorized the app, when known (the
+	// token response does not say; klrbac asks GET /api/accounts when accounts:read was granted).
+	AccountID   string
+	AccountName string
+	// Authorized is when the login happened; Obtained is when the current access token was issued.
+	Authorized time.Time
+	Obtained   time.Time
 }
+
+// Scopes returns the granted scopes as a list.
+func (t TokenSet) Scopes() []string { return strings.Fields(t.Scope) }
+
+// Remaining is how long the access token stays valid at now; negative once expired, and a very
+// long time when the expiry is unknown (Klaviyo always sends one).
+func (t TokenSet) Remaining(now time.Time) time.Duration {
+	if t.Expiry.IsZero() {
+		return time.Duration(1<<63 - 1)
+	}
+	return t.Expiry.Sub(now)
+}
+
+// Refreshable reports whether the set holds a refresh token.
+func (t TokenSet) Refreshable() bool { return !t.RefreshToken.IsZero() }
 
 // storedTokenSet is the JSON kept in the keyring. It is the only place token values are encoded;
 // TokenSet itself marshals to masks.
@@ -52,12 +82,21 @@ type storedTokenSet struct {
 	TokenType    string    `json:"token_type,omitempty"`
 	Scope        string    `json:"scope,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
+	App          string    `json:"app,omitempty"`
+	ClientID     string    `json:"client_id,omitempty"`
+	Requested    string    `json:"requested_scope,omitempty"`
+	AccountID    string    `json:"account_id,omitempty"`
+	AccountName  string    `json:"account_name,omitempty"`
+	Authorized   time.Time `json:"authorized,omitzero"`
+	Obtained     time.Time `json:"obtained,omitzero"`
 }
 
 func encodeTokenSet(t TokenSet) (Secret, error) {
 	b, err := json.Marshal(storedTokenSet{
 		AccessToken: t.AccessToken.Reveal(), RefreshToken: t.RefreshToken.Reveal(),
 		TokenType: t.TokenType, Scope: t.Scope, Expiry: t.Expiry.UTC(),
+		App: t.App, ClientID: t.ClientID, Requested: t.Requested, AccountID: t.AccountID, AccountName: t.AccountName,
+		Authorized: t.Authorized.UTC(), Obtained: t.Obtained.UTC(),
 	})
 	if err != nil {
 		return Secret{}, err
@@ -77,6 +116,8 @@ func decodeTokenSet(s Secret) (TokenSet, error) {
 	return TokenSet{
 		AccessToken: NewSecret(st.AccessToken), RefreshToken: NewSecret(st.RefreshToken),
 		TokenType: st.TokenType, Scope: st.Scope, Expiry: st.Expiry,
+		App: st.App, ClientID: st.ClientID, Requested: st.Requested, AccountID: st.AccountID, AccountName: st.AccountName,
+		Authorized: st.Authorized, Obtained: st.Obtained,
 	}, nil
 }
 

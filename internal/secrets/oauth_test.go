@@ -102,3 +102,41 @@ func FuzzDecodeTokenSet(f *testing.F) {
 		}
 	})
 }
+
+// TestTokenSetKeepsWhatTheLoginKnew round-trips the fields beyond the tokens: the app and client
+// they belong to, the account, and when they were obtained.
+func TestTokenSetKeepsWhatTheLoginKnew(t *testing.T) {
+	s := mockKeyring(t, nil)
+	ctx := context.Background()
+	at := time.Date(2026, 7, 15, 11, 0, 0, 0, time.FixedZone("CEST", 2*3600))
+	want := TokenSet{AccessToken: NewSecret("access-token-0123456789abcdef-aaaa"), RefreshToken: NewSecret("refresh-token-0123456789abcdef-rrrr"),
+		Scope: "accounts:read profiles:read", Expiry: at.Add(time.Hour), App: "crm", ClientID: "crm-client",
+		Requested: "accounts:read profiles:read lists:read", AccountID: "DEMO01", AccountName: "Demo Company",
+		Authorized: at, Obtained: at.Add(time.Minute)}
+	if err := SetTokenSet(ctx, s, "crm", want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := GetTokenSet(ctx, s, "crm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.App != want.App || got.ClientID != want.ClientID || got.Requested != want.Requested || got.AccountID != want.AccountID ||
+		got.AccountName != want.AccountName || !got.Authorized.Equal(want.Authorized) || !got.Obtained.Equal(want.Obtained) {
+		t.Errorf("round trip: %+v", got)
+	}
+	if !slicesEqual(got.Scopes(), []string{"accounts:read", "profiles:read"}) || !got.Refreshable() {
+		t.Errorf("scopes %v, refreshable %v", got.Scopes(), got.Refreshable())
+	}
+	if left := got.Remaining(at.Add(30 * time.Minute)); left != 30*time.Minute {
+		t.Errorf("remaining %s", left)
+	}
+	if (TokenSet{}).Remaining(at) <= 24*time.Hour {
+		t.Error("a token set without expiry counts as expiring")
+	}
+	raw, _ := keyring.Get(Service, "oauth-token:crm")
+	if !strings.Contains(raw, `"authorized":"2026-07-15T09:00:00Z"`) || strings.Contains(raw, `"obtained":"0001`) {
+		t.Errorf("stored JSON %s", raw)
+	}
+}
+
+func slicesEqual(a, b []string) bool { return strings.Join(a, " ") == strings.Join(b, " ") }

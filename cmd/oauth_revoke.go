@@ -1,0 +1,51 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klrbac/klrbac/internal/oauthflow"
+)
+
+func newOAuthRevokeCommand(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "revoke [APP]",
+		Short: "End an OAuth app's grant at Klaviyo, then forget its tokens",
+		Long: `Revoke the grant of OAuth app APP (default "default") at Klaviyo (POST /oauth/revoke
+with the refresh token, which ends its access tokens too), then delete the token set from the
+keyring. Audited as oauth.revoke. When Klaviyo cannot be told, nothing is deleted (exit 3),
+so the revocation can be tried again. An app that is not logged in has nothing to revoke
+(exit 0).` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInterrupted),
+		Example: "  klrbac oauth revoke crm-sync",
+		Args:    rangeArgs(0, 1, "at most one APP"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			k, unknown, err := a.oauthKeeper(name)
+			if err != nil {
+				return err
+			}
+			t, err := k.Revoke(ctx)
+			if errors.Is(err, oauthflow.ErrNotLoggedIn) && unknown == nil {
+				fmt.Fprintf(a.io.Err, "OAuth app %s is not logged in; nothing to revoke\n", name)
+				return nil
+			}
+			if err != nil {
+				return unknownOr(err, unknown)
+			}
+			revoked := t.RefreshToken
+			if revoked.IsZero() {
+				revoked = t.AccessToken
+			}
+			fmt.Fprintf(a.io.Err, "revoked the grant of OAuth app %s at Klaviyo (%s) and deleted its token set from the keyring\n", name, tokenLabel(revoked))
+			return nil
+		},
+	}
+	return c
+}
