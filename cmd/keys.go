@@ -21,7 +21,7 @@ environment. Keys are shown only masked (pk_****a1b2) with a SHA-256 fingerprint
 			exitOK, exitUsage, exitUnavailable),
 		Args: cobra.NoArgs,
 	}
-	c.AddCommand(newKeysSetCommand(a), newKeysListCommand(a), newKeysRmCommand(a))
+	c.AddCommand(newKeysSetCommand(a), newKeysListCommand(a), newKeysRmCommand(a), newKeysValidateCommand(a))
 	return c
 }
 

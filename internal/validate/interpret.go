@@ -105,12 +105,10 @@ func applyCompanions(findings map[string]Finding) {
 			f.Inert = f.Inert && findings[c].Answer == Denied
 		}
 		if f.Inert {
-			f.Reason = fmt.Sprintf("its only probe, %s, also needs %s, which the key does not hold, so Klaviyo's refusal says nothing about %s; "+
-				"every operation that needs %s needs %s too, so without it %s opens nothing and is no excess either",
-				p.String(), describe(lacking), scope, scope, describe(lacking), scope)
+			f.Reason = fmt.Sprintf("its only probe also needs %s, which the key lacks; without %s it would open nothing, so it is no excess either",
+				describe(lacking), describe(lacking))
 		} else {
-			f.Reason = fmt.Sprintf("its only probe, %s, also needs %s, which is undetermined, so Klaviyo's refusal says nothing about %s",
-				p.String(), describe(lacking), scope)
+			f.Reason = fmt.Sprintf("its only probe also needs %s, which is undetermined", describe(lacking))
 		}
 		findings[scope] = f
 	}

@@ -183,7 +183,7 @@ func TestApplyCompanions(t *testing.T) {
 			t.Errorf("%s: %s, want %s", s, findings[s].Answer, a)
 		}
 	}
-	if r := findings["conversations:read"].Reason; !strings.Contains(r, "also needs profiles:read") {
+	if r := findings["conversations:read"].Reason; !strings.Contains(r, "also needs profiles:read, which the key lacks") {
 		t.Errorf("reason %q does not name the companion", r)
 	}
 	if !findings["conversations:read"].Inert || findings["tags:write"].Inert {
