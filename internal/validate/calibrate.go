@@ -272,31 +272,58 @@ func Calibrate(ctx context.Context, full, readOnly CalibrationKey, opts Options,
 		CalibratedAt: now().UTC().Truncate(time.Second), FullAccessKey: full.Key.Fingerprint(),
 		ReadOnlyKey: readOnly.Key.Fingerprint(), WriteProbes: len(writes)}}
 	var problems []string
+	var fullRefused []string
+	fullOther, roOther := map[string][]string{}, map[string][]string{}
+	fullRejected, roRejected := "", ""
 	refused, passed := 0, 0
 	for i, r := range writes {
 		fa, ra := outcome(fullAns[i]), outcome(roAns[i])
 		res.Answers = append(res.Answers, CalibrationAnswer{Scope: r.Scope, Request: r.String(), Full: fa.text, ReadOnly: ra.text})
 		switch {
 		case fa.rejected:
-			problems = append(problems, fmt.Sprintf("Klaviyo rejected the full-access key (%s, %s): %s", full.Name, full.Key.Mask(), fa.text))
+			fullRejected = fa.text
 		case fa.class == klaviyo.PermissionDenied:
-			problems = append(problems, fmt.Sprintf("the full-access key (%s) was refused %s (%s): it is not a full-access key", full.Name, r.Scope, r.String()))
-		case !fa.passed && fa.class != klaviyo.PermissionDenied:
-			problems = append(problems, fmt.Sprintf("%s with the full-access key: %s", r.String(), fa.text))
+			fullRefused = append(fullRefused, r.Scope)
+		case !fa.passed:
+			fullOther[fa.text] = append(fullOther[fa.text], r.Scope)
 		}
 		switch {
 		case ra.rejected:
-			problems = append(problems, fmt.Sprintf("Klaviyo rejected the read-only key (%s, %s): %s", readOnly.Name, readOnly.Key.Mask(), ra.text))
+			roRejected = ra.text
 		case ra.class == klaviyo.PermissionDenied:
 			refused++
 		case ra.passed:
 			passed++
 		default:
-			problems = append(problems, fmt.Sprintf("%s with the read-only key: %s", r.String(), ra.text))
+			roOther[ra.text] = append(roOther[ra.text], r.Scope)
+		}
+	}
+	if fullRejected != "" {
+		problems = append(problems, fmt.Sprintf("Klaviyo rejected the full-access key (%s, %s): %s", full.Name, full.Key.Mask(), fullRejected))
+	}
+	if roRejected != "" {
+		problems = append(problems, fmt.Sprintf("Klaviyo rejected the read-only key (%s, %s): %s", readOnly.Name, readOnly.Key.Mask(), roRejected))
+	}
+	sort.Strings(fullRefused)
+	if len(fullRefused) > 0 {
+		problems = append(problems, fmt.Sprintf("the full-access key (%s) was refused %s: it is not a full-access key", full.Name, few(fullRefused)))
+	}
+	for _, o := range []struct {
+		which  string
+		byText map[string][]string
+	}{{"full-access", fullOther}, {"read-only", roOther}} {
+		texts := make([]string, 0, len(o.byText))
+		for t := range o.byText {
+			texts = append(texts, t)
+		}
+		sort.Strings(texts)
+		for _, t := range texts {
+			scopes := o.byText[t]
+			sort.Strings(scopes)
+			problems = append(problems, fmt.Sprintf("with the %s key, %s got %s", o.which, few(scopes), t))
 		}
 	}
 	sort.Slice(res.Answers, func(i, j int) bool { return res.Answers[i].Scope < res.Answers[j].Scope })
-	problems = sortedUnique(problems)
 	switch {
 	case len(problems) > 0:
 		return res, fault.Unavailablef("calibration inconclusive: %s", strings.Join(problems, "; ")).
@@ -310,6 +337,15 @@ func Calibrate(ctx context.Context, full, readOnly CalibrationKey, opts Options,
 			Hint("calibrate with a key that has only read scopes; nothing was stored")
 	}
 	return res, nil
+}
+
+// few names a few scopes: "a, b, c and 4 more".
+func few(scopes []string) string {
+	const shown = 3
+	if len(scopes) > shown+1 {
+		return strings.Join(scopes[:shown], ", ") + fmt.Sprintf(" and %d more", len(scopes)-shown)
+	}
+	return describe(scopes)
 }
 
 type probeOutcome struct {

@@ -27,6 +27,8 @@ type ProbeRequest struct {
 	Path   string // concrete: path parameters replaced by BogusID
 	Query  url.Values
 	Body   []byte
+	// Risk is what the write would do had its body been valid: none, low, medium or HIGH.
+	Risk string
 	// Companions are the other scopes the operation lists: without them Klaviyo refuses the probe
 	// whatever the key holds of Scope.
 	Companions []string
@@ -70,7 +72,7 @@ func buildProbe(p catalog.Probe) (ProbeRequest, error) {
 	if err != nil {
 		return ProbeRequest{}, fmt.Errorf("probe for %s: query %q: %w", p.Scope, p.Query, err)
 	}
-	r := ProbeRequest{Scope: p.Scope, Op: op, Method: method, Path: path, Query: q}
+	r := ProbeRequest{Scope: p.Scope, Op: op, Method: method, Path: path, Query: q, Risk: p.Risk}
 	if !r.Write() {
 		q.Del("page[size]")
 		if op.PageSize.Max > 0 {

@@ -236,3 +236,22 @@ func TestJudge(t *testing.T) {
 		}
 	}
 }
+
+// The probe sent alone: the least risky, then the roomiest tier.
+func TestPick(t *testing.T) {
+	for _, tc := range []struct {
+		scopes []string
+		write  bool
+		want   string
+	}{
+		{[]string{"data-privacy:write", "events:write", "webhooks:write", "profiles:write"}, true, "profiles:write"},
+		{[]string{"data-privacy:write", "events:write"}, true, "events:write"},
+		{[]string{"data-privacy:write", "subscriptions:write"}, true, "subscriptions:write"},
+		{[]string{"webhooks:read", "profiles:read", "accounts:read", "lists:write"}, false, "profiles:read"},
+		{[]string{"lists:write"}, false, ""},
+	} {
+		if got := pick(tc.scopes, tc.write); got != tc.want {
+			t.Errorf("pick(%v, write %v) = %q, want %q", tc.scopes, tc.write, got, tc.want)
+		}
+	}
+}

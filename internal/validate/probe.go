@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -305,20 +306,32 @@ func (p *prober) release() {
 	}
 }
 
-// pick chooses the probe to send alone: the read (or write) of the roomiest rate tier, so it costs
-// the scarce tiers nothing.
+// pick chooses the probe to send alone: the read (or write) of the least risk, then of the
+// roomiest rate tier, so that it costs the scarce tiers nothing and, should Klaviyo carry out a
+// write built to fail, the write that went through is the most harmless one.
 func pick(scopes []string, write bool) string {
-	best, bestSteady := "", -1
+	best, bestRisk, bestSteady := "", 0, -1
 	for _, s := range scopes {
 		r, _ := RequestFor(s)
 		if r.Write() != write {
 			continue
 		}
-		if r.Op.Steady > bestSteady {
-			best, bestSteady = s, r.Op.Steady
+		risk := riskRank(r.Risk)
+		if best == "" || risk < bestRisk || (risk == bestRisk && r.Op.Steady > bestSteady) {
+			best, bestRisk, bestSteady = s, risk, r.Op.Steady
 		}
 	}
 	return best
+}
+
+func riskRank(risk string) int {
+	switch strings.ToLower(risk) {
+	case "none", "low", "":
+		return 0
+	case "medium":
+		return 1
+	}
+	return 2
 }
 
 func cloneQuery(q url.Values) url.Values {
