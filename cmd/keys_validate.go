@@ -392,13 +392,21 @@ func paintVerdict(io *ui.IO, v validate.Verdict) string {
 }
 
 // validationNotes explains, on stderr, what the table cannot: why a role failed or a scope is
-// undetermined, and what inferred means.
+// undetermined, and what inferred means. Roles with the same note share one line.
 func (a *app) validationNotes(rep *validate.Report) {
 	w := a.io.Err
 	inferred := false
+	var order []string
+	roles := map[string][]string{}
+	note := func(role, text string) {
+		if _, seen := roles[text]; !seen {
+			order = append(order, text)
+		}
+		roles[text] = append(roles[text], role)
+	}
 	for _, rr := range rep.Roles {
 		for _, p := range rr.Problems {
-			fmt.Fprintf(w, "note: %s: %s\n", rr.Role, p)
+			note(rr.Role, p)
 		}
 		byReason := map[string][]string{}
 		for _, s := range rr.Undetermined {
@@ -410,9 +418,12 @@ func (a *app) validationNotes(rep *validate.Report) {
 		}
 		sort.Slice(reasons, func(i, j int) bool { return byReason[reasons[i]][0] < byReason[reasons[j]][0] })
 		for _, r := range reasons {
-			fmt.Fprintf(w, "note: %s: %s undetermined: %s\n", rr.Role, brief(byReason[r]), r)
+			note(rr.Role, brief(byReason[r])+" undetermined: "+r)
 		}
 		inferred = inferred || rr.WritesInferred
+	}
+	for _, text := range order {
+		fmt.Fprintf(w, "note: %s: %s\n", strings.Join(roles[text], ", "), text)
 	}
 	switch {
 	case rep.Calibration.State == validate.Refuted && rep.Method == validate.ByProbe:
