@@ -8,14 +8,29 @@ import (
 // naming klrbac's version in its User-Agent and pacing calls per account and rate tier, so that a
 // command checking many keys stays under Klaviyo's limits.
 func (a *app) klaviyoClient() (*klaviyo.Client, error) {
-	cfg, err := a.config()
+	opts, err := a.klaviyoOptions()
 	if err != nil {
 		return nil, err
 	}
-	return klaviyo.New(klaviyo.Options{
+	return klaviyo.New(opts), nil
+}
+
+// newPacer makes the pacer of klaviyoClient. The command-line tests turn pacing off for scripts
+// that are not about it, against a sandbox that does not throttle: probing every scope of a key
+// takes seconds when paced, most of them waiting on the one-call-a-second tier.
+var newPacer = func() *klaviyo.Pacer { return klaviyo.NewPacer(klaviyo.PacerOptions{}) }
+
+// klaviyoOptions are the options of klaviyoClient, for commands that adjust them (such as putting
+// a guard in the transport) before making the client.
+func (a *app) klaviyoOptions() (klaviyo.Options, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return klaviyo.Options{}, err
+	}
+	return klaviyo.Options{
 		APIURL:    cfg.String("klaviyo.api_url"),
 		Revision:  cfg.String("klaviyo.revision"),
 		UserAgent: "klrbac/" + buildVersion().Version,
-		Pacer:     klaviyo.NewPacer(klaviyo.PacerOptions{}),
-	}), nil
+		Pacer:     newPacer(),
+	}, nil
 }

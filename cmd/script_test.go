@@ -19,6 +19,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
+	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/sandbox"
 	"github.com/klrbac/klrbac/internal/secrets"
@@ -32,6 +33,9 @@ const (
 	testKeyringEnv = "KLRBAC_TEST_KEYRING_FILE"
 	// testKeyringFaultEnv makes the fake keyring fail the way a real one does (see fakeFaults).
 	testKeyringFaultEnv = "KLRBAC_TEST_KEYRING_FAULT"
+	// testNoPacingEnv turns the Klaviyo client's pacing off, for scripts that are not about it and
+	// run against a sandbox started with --no-rate-limits.
+	testNoPacingEnv = "KLRBAC_TEST_NO_PACING"
 	// testCaptureEnv names a directory where every klrbac run appends its stdout and stderr, for
 	// the canary scan.
 	testCaptureEnv = "KLRBAC_TEST_CAPTURE"
@@ -56,6 +60,9 @@ func testKlrbac(run func(*ui.IO) int) int {
 	if path := os.Getenv(testKeyringEnv); path != "" {
 		fake := &fileKeyring{path: path, fault: os.Getenv(testKeyringFaultEnv)}
 		openSecrets = func(cfg *config.Config) secrets.Store { return secrets.OpenWith(cfg, fake) }
+	}
+	if os.Getenv(testNoPacingEnv) != "" {
+		newPacer = func() *klaviyo.Pacer { return nil }
 	}
 	streams := ui.System()
 	if dir := os.Getenv(testCaptureEnv); dir != "" {
@@ -127,7 +134,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			for _, v := range []string{"KLRBAC_CONFIG", "KLRBAC_API_URL", "KLRBAC_AUTH_URL", "KLRBAC_REVISION", "KLRBAC_AUDIT_LOG",
 				"KLRBAC_AUDIT_CHECKS", "KLRBAC_KEYRING", "KLRBAC_KEYRING_TIMEOUT", testKeyringFaultEnv, secrets.ClientSecretEnv,
 				"KLAVIYO_KEY_ADMIN", "KLAVIYO_KEY_MARKETER", "KLAVIYO_KEY_DEVELOPER", "KLAVIYO_KEY_VIEWER", "KLAVIYO_KEY_SERVICE",
-				"KLAVIYO_OAUTH_CLIENT_ID", "KLRBAC_SANDBOX_PID", "BROWSER"} {
+				"KLAVIYO_OAUTH_CLIENT_ID", "KLRBAC_SANDBOX_PID", "BROWSER",
+				"KLRBAC_CALIBRATION_FILE", testNoPacingEnv} {
 				env.Setenv(v, "")
 			}
 			// Who acts, for the audit trail: the same user everywhere, never the CI's.

@@ -47,6 +47,8 @@ var Settings = []Setting{
 		Help: "Klaviyo base URL hosting /oauth/authorize", check: checkURL},
 	{Key: "klaviyo.revision", Env: "KLRBAC_REVISION", Flag: "revision", Default: DefaultRevision,
 		Help: "Klaviyo API revision header (YYYY-MM-DD)", check: checkRevision},
+	{Key: "klaviyo.calibration_file", Env: "KLRBAC_CALIBRATION_FILE", Default: "",
+		Help: "where keys validate --calibrate stores Klaviyo's check order (default $XDG_STATE_HOME/klrbac/calibration.json)"},
 	{Key: "audit.path", Env: "KLRBAC_AUDIT_LOG", Flag: "audit-log", Default: "",
 		Help: "audit log file (default $XDG_STATE_HOME/klrbac/audit.log)"},
 	{Key: "audit.checks", Env: "KLRBAC_AUDIT_CHECKS", Default: "all",
@@ -56,6 +58,9 @@ var Settings = []Setting{
 	{Key: "keyring.timeout", Env: "KLRBAC_KEYRING_TIMEOUT", Default: "3s",
 		Help: "how long to wait for the OS keyring before giving up", check: checkDuration},
 }
+
+// stateFiles are the settings whose default is a file in the state directory.
+var stateFiles = map[string]string{"audit.path": "audit.log", "klaviyo.calibration_file": "calibration.json"}
 
 // sections are the top-level keys a config file may have, besides the policy's.
 var sections = []string{"klaviyo", "audit", "keyring", "oauth"}
@@ -141,9 +146,9 @@ func Parse(file string, data []byte, flags *pflag.FlagSet) (*Config, error) {
 	c.v = viper.New()
 	for _, s := range Settings {
 		def := s.Default
-		if s.Key == "audit.path" {
+		if file, ok := stateFiles[s.Key]; ok {
 			if dir, err := StateDir(); err == nil {
-				def = filepath.Join(dir, "audit.log")
+				def = filepath.Join(dir, file)
 			}
 		}
 		c.v.SetDefault(s.Key, def)

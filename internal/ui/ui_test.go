@@ -76,3 +76,28 @@ func TestEncode(t *testing.T) {
 		t.Errorf("yaml: %q", out.String())
 	}
 }
+
+func TestProgressOnlyOnTerminal(t *testing.T) {
+	var err bytes.Buffer
+	off := (&IO{Err: &err}).NewProgress()
+	off.Update("3/10 probes")
+	off.Done()
+	if err.Len() != 0 {
+		t.Errorf("progress drawn off a terminal: %q", err.String())
+	}
+	off.Println("verbose line")
+	if err.String() != "verbose line\n" {
+		t.Errorf("lines must still print off a terminal: %q", err.String())
+	}
+
+	err.Reset()
+	on := (&IO{Err: &err, ErrTTY: true}).NewProgress()
+	on.Update("1/10 probes")
+	on.Update("2/10 probes") // within 100ms: not redrawn
+	on.Println("a line")
+	on.Done()
+	want := "\r\x1b[K1/10 probes" + "\r\x1b[K" + "a line\n" + "2/10 probes" + "\r\x1b[K"
+	if err.String() != want {
+		t.Errorf("got %q\nwant %q", err.String(), want)
+	}
+}

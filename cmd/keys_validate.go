@@ -1,0 +1,536 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/klaviyo"
+	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/secrets"
+	"github.com/klrbac/klrbac/internal/ui"
+	"github.com/klrbac/klrbac/internal/validate"
+)
+
+// githubFormat prints GitHub Actions workflow commands (annotations) instead of a table.
+const githubFormat ui.Format = "github"
+
+type validateOptions struct {
+	all           bool
+	strict        bool
+	requiredOnly  bool
+	verbose       bool
+	keyStdin      bool
+	inventoryRole string
+	concurrency   int
+	calibrate     bool
+	fullRole      string
+	readOnlyRole  string
+	format        ui.Format
+}
+
+func newKeysValidateCommand(a *app) *cobra.Command {
+	var o validateOptions
+	var output string
+	c := &cobra.Command{
+		Use:   "validate [ROLE...] [--all]",
+		Short: "Prove that each role's key holds exactly the scopes the role needs",
+		Long: `Prove, for each role, that its real Klaviyo key holds every scope the role needs (nothing
+missing) and nothing more (least privilege): the CI gate for key drift.
+
+Klaviyo cannot tell a key its own scopes, so klrbac learns them one of two ways:
+
+  probe (the default): one request per scope, concurrently across roles, paced to
+    Klaviyo's rate limits. Reads are GET lists of one item with a sparse fieldset, so no
+    customer data comes back; writes are built to fail (an empty body to a nonexistent id).
+    2xx, 400 and 404 mean granted; a JSON:API 403 permission_denied means not granted; a
+    401 means the key is rejected; an edge block, a 5xx or retries running out leave the
+    scope undetermined, never missing. If a write probe ever succeeds, the whole run stops
+    ("a probe was accepted; stopping to avoid side effects", exit 3).
+  inventory (--inventory-role ROLE): that role's key, which must hold credentials:read,
+    lists the account's keys (the beta GET /api/api-keys); each role's key is found by its
+    last four characters, and its scopes and status are read. Exact, and one call.
+
+By default every probeable scope is probed, to find excess as well as missing scopes;
+--required-only probes only what the roles need. A role with full_access (admin) is probed
+for its required scopes only and never reports excess.
+
+Write results rest on Klaviyo checking scopes before it validates a body, which it does
+not document: they are marked "inferred" until --calibrate has confirmed it, with a
+full-access key (--full-role) and a read-only key (--read-only-role). The result is kept
+in klaviyo.calibration_file (KLRBAC_CALIBRATION_FILE), by default
+$XDG_STATE_HOME/klrbac/calibration.json.
+
+Each validated role is recorded in the audit trail (action keys.validate): role, verdict,
+the key's fingerprint, missing and excess scopes, never the key. A CI gate fails closed:
+when the record cannot be written, the command exits 3 after printing its results.
+
+Exit 0 when every role is valid; 1 when a scope is missing (or, with --strict, in
+excess), or the inventory shows a key disabled or not found; 3 when nothing is wrong but
+something could not be evaluated (a key rejected or missing, a scope that decides the
+verdict undetermined). A finding outranks what could not be evaluated.` + exitStatus(
+			exitOK, exitFindings, exitUsage, exitUnavailable, exitInterrupted),
+		Example: `  klrbac keys validate --all
+  klrbac keys validate marketer viewer --strict
+  klrbac keys validate --all --inventory-role admin -o json
+  klrbac keys validate --all -o github          # annotations in a GitHub Actions job
+  klrbac keys validate --calibrate --full-role admin --read-only-role viewer`,
+		ValidArgsFunction: a.completeRoles(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			formats := []ui.Format{ui.Table, ui.JSON, ui.YAML, githubFormat}
+			if o.calibrate {
+				formats = listFormats
+			}
+			f, err := outputFormat(output, formats...)
+			if err != nil {
+				return err
+			}
+			o.format = f
+			if err := o.check(cmd, args); err != nil {
+				return err
+			}
+			pol, err := a.policy()
+			if err != nil {
+				return err
+			}
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			if o.calibrate {
+				return a.runCalibrate(ctx, pol, o)
+			}
+			return a.runKeysValidate(ctx, pol, o, args)
+		},
+	}
+	fs := c.Flags()
+	fs.BoolVar(&o.all, "all", false, "validate every role of the policy")
+	fs.BoolVar(&o.strict, "strict", false, "treat a scope the role does not need as a finding (exit 1)")
+	fs.BoolVar(&o.requiredOnly, "required-only", false, "probe only the scopes the roles need: finds missing scopes, not excess")
+	fs.StringVar(&o.inventoryRole, "inventory-role", "", "read scopes from the account's key inventory with this role's key (needs credentials:read)")
+	fs.BoolVar(&o.keyStdin, "key-stdin", false, "read the key of the one ROLE from standard input")
+	fs.IntVar(&o.concurrency, "concurrency", 0, "at most this many probes in flight (0: as many as the rate limits allow; 1: one at a time)")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print each probe and its answer on stderr")
+	fs.BoolVar(&o.calibrate, "calibrate", false, "establish whether Klaviyo checks scopes before a write's body, and store the result")
+	fs.StringVar(&o.fullRole, "full-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a full-access key (default: the policy's full_access role)")
+	fs.StringVar(&o.readOnlyRole, "read-only-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a key holding only read scopes")
+	addOutputFlag(c, &output, ui.Table, ui.JSON, ui.YAML, githubFormat)
+	_ = c.RegisterFlagCompletionFunc("inventory-role", a.completeRoles())
+	_ = c.RegisterFlagCompletionFunc("full-role", a.completeRoles())
+	_ = c.RegisterFlagCompletionFunc("read-only-role", a.completeRoles())
+	return c
+}
+
+// check rejects flag combinations that make no sense, before anything is read.
+func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
+	usage := "usage: " + cmd.UseLine()
+	if o.concurrency < 0 {
+		return fault.Usagef("--concurrency %d is negative", o.concurrency).Hint("use 0 (no bound but the rate limits) or a positive number")
+	}
+	if o.calibrate {
+		switch {
+		case len(args) > 0 || o.all:
+			return fault.Usagef("--calibrate takes no roles to validate").Hint("calibrate first, then validate: klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
+		case o.readOnlyRole == "":
+			return fault.Usagef("--calibrate needs --read-only-role: a key holding only read scopes").
+				Hint("name a role whose key has no write scope, or any NAME with the key in KLAVIYO_KEY_<NAME>")
+		case o.inventoryRole != "" || o.strict || o.requiredOnly || o.keyStdin:
+			return fault.Usagef("--calibrate cannot be combined with --inventory-role, --strict, --required-only or --key-stdin").Hint(usage)
+		}
+		return nil
+	}
+	switch {
+	case o.fullRole != "" || o.readOnlyRole != "":
+		return fault.Usagef("--full-role and --read-only-role go with --calibrate").Hint(usage)
+	case o.all && len(args) > 0:
+		return fault.Usagef("keys validate takes ROLE... or --all, not both").Hint(usage)
+	case !o.all && len(args) == 0:
+		return fault.Usagef("keys validate needs ROLE... or --all").Hint(usage)
+	case o.keyStdin && len(args) != 1:
+		return fault.Usagef("--key-stdin needs exactly one ROLE").Hint("the key read from standard input is that role's")
+	case o.keyStdin && o.inventoryRole != "":
+		return fault.Usagef("--key-stdin cannot be combined with --inventory-role").Hint("store the key (klrbac keys set) or set its variable instead")
+	case o.requiredOnly && o.inventoryRole != "":
+		return fault.Usagef("--required-only only applies to probing, not to --inventory-role").Hint("the inventory reads every scope in one call")
+	}
+	return nil
+}
+
+func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validateOptions, args []string) error {
+	roles := pol.Roles
+	if !o.all {
+		roles = nil
+		for _, name := range args {
+			r, err := pol.LookupRole(name)
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(roles, func(x policy.Role) bool { return x.Name == r.Name }) {
+				roles = append(roles, r)
+			}
+		}
+	}
+	store, err := a.secrets()
+	if err != nil {
+		return err
+	}
+	targets, err := a.validationTargets(ctx, store, pol, roles, o.keyStdin)
+	if err != nil {
+		return err
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	kopts, err := a.klaviyoOptions()
+	if err != nil {
+		return err
+	}
+	guard := validate.NewGuard(nil)
+	kopts.HTTPClient = &http.Client{Transport: guard, Timeout: 30 * time.Second}
+	client := klaviyo.New(kopts)
+	calibration := a.loadCalibration(cfg.String("klaviyo.calibration_file"), client)
+	opts := validate.Options{
+		Client: client, APIURL: client.APIURL(), Revision: client.Revision(), RequiredOnly: o.requiredOnly,
+		Strict: o.strict, Concurrency: o.concurrency, Calibration: calibration, Guard: guard,
+	}
+
+	progress := a.io.NewProgress()
+	start := time.Now()
+	opts.Observe = func(e validate.Event) {
+		if o.verbose {
+			progress.Println(probeLine(e))
+		}
+		progress.Update(progressLine(e, time.Since(start)))
+	}
+	var rep *validate.Report
+	if o.inventoryRole != "" {
+		src, serr := a.inventorySource(ctx, store, pol, o.inventoryRole)
+		if serr != nil {
+			return serr
+		}
+		progress.Update("listing the account's keys with " + src.Name + "...")
+		rep, err = validate.Inventory(ctx, targets, src, opts)
+	} else {
+		rep, err = validate.Probe(ctx, targets, opts)
+	}
+	progress.Done()
+	if err != nil {
+		if guard.Tripped() {
+			a.auditStopped(ctx, targets, err)
+		}
+		return err
+	}
+	if err := a.renderValidation(rep, o); err != nil {
+		return err
+	}
+	if err := a.auditValidation(ctx, rep); err != nil {
+		return err
+	}
+	switch rep.Summary.Result {
+	case validate.ResultInvalid:
+		return fault.Silent(fault.Findings)
+	case validate.ResultIncomplete:
+		return fault.Silent(fault.Unavailable)
+	}
+	return nil
+}
+
+// validationTargets resolves each role's key, concurrently where it comes from the keyring. A role
+// whose key is missing or unreadable is validated as far as it can be (not at all) and reported; a
+// variable holding something that is not a key is a configuration error for the whole run.
+func (a *app) validationTargets(ctx context.Context, store secrets.Store, pol *policy.Policy, roles []policy.Role, keyStdin bool) ([]validate.Target, error) {
+	targets := make([]validate.Target, len(roles))
+	for i, r := range roles {
+		targets[i] = validate.Target{Role: r.Name, Required: pol.RequiredScopes(r), FullAccess: r.FullAccess}
+	}
+	if keyStdin {
+		res, err := secrets.ResolveRoleKey(ctx, store, roles[0], secrets.ResolveOptions{Stdin: a.io.In})
+		if err != nil {
+			return nil, err
+		}
+		targets[0].KeySource, targets[0].Key, targets[0].AccountID = res.Source.String(), klaviyo.PrivateKey(res.Value.Reveal()), res.AccountID
+		return targets, nil
+	}
+	for i, k := range secrets.RoleKeys(ctx, store, roles, os.Getenv, false) {
+		t := &targets[i]
+		switch kind := fault.KindOf(k.Err); {
+		case k.Err != nil && (kind == fault.Config || kind == fault.Usage):
+			return nil, k.Err
+		case k.Err != nil:
+			t.KeySource, t.Err = k.Source.String(), k.Err
+			if k.Source.Kind == "" {
+				t.KeySource = "unknown"
+			}
+		case k.Source.Kind == "":
+			t.KeySource = "none"
+			t.Err = &secrets.MissingError{What: "key for role " + k.Role, Env: k.Env, Off: secrets.IsOff(store)}
+		default:
+			t.KeySource, t.Key, t.AccountID = k.Source.String(), klaviyo.PrivateKey(k.Key.Reveal()), k.AccountID
+		}
+	}
+	return targets, nil
+}
+
+// resolveNamedKey finds the key of a role of the policy, or of any NAME whose key is in
+// KLAVIYO_KEY_<NAME> or the keyring's role:<NAME>: calibration and the inventory may use a key no
+// role holds.
+func resolveNamedKey(ctx context.Context, store secrets.Store, pol *policy.Policy, name string) (secrets.Resolved, error) {
+	r, ok := pol.Role(name)
+	if !ok {
+		r = policy.Role{Name: name}
+	}
+	return secrets.ResolveRoleKey(ctx, store, r, secrets.ResolveOptions{})
+}
+
+// inventorySource is the credential that lists the account's keys. Today it is a role's private
+// key; an OAuth access token fits the same InventorySource, with Credential returning
+// klaviyo.BearerToken(token) and AccountID "oauth:<client id>".
+func (a *app) inventorySource(ctx context.Context, store secrets.Store, pol *policy.Policy, role string) (validate.InventorySource, error) {
+	res, err := resolveNamedKey(ctx, store, pol, role)
+	if err != nil {
+		return validate.InventorySource{}, err
+	}
+	cred := klaviyo.PrivateKey(res.Value.Reveal())
+	return validate.InventorySource{
+		Name:       "role " + role,
+		AccountID:  res.AccountID,
+		Credential: func(context.Context) (klaviyo.Credential, error) { return cred, nil },
+	}, nil
+}
+
+// loadCalibration reads what --calibrate stored for this API URL and revision. A damaged file is
+// reported and read as uncalibrated: write results are then marked inferred, the safe side.
+func (a *app) loadCalibration(path string, client *klaviyo.Client) validate.Calibration {
+	c, err := validate.LoadCalibration(path, client.APIURL(), client.Revision())
+	if err != nil {
+		fmt.Fprintf(a.io.Err, "klrbac: warning: %v; write results are marked inferred\n", err)
+		fmt.Fprintln(a.io.Err, "hint: run klrbac keys validate --calibrate again to replace it")
+	}
+	return c
+}
+
+func probeLine(e validate.Event) string {
+	f := e.Finding
+	answer := f.Answer.String()
+	if f.Answer == validate.NotChecked {
+		answer = "key rejected"
+	}
+	if f.Inferred {
+		answer += " (inferred)"
+	}
+	return fmt.Sprintf("%s %s: %s: %s -> %s: %s", strings.Join(e.Roles, ","), e.Key, f.Scope, f.Request, f.Reason, answer)
+}
+
+func progressLine(e validate.Event, elapsed time.Duration) string {
+	left := e.Estimate - elapsed
+	if e.Done > 0 {
+		left = max(left, time.Duration(float64(elapsed)/float64(e.Done)*float64(e.Total-e.Done)))
+	}
+	eta := ""
+	if e.Done < e.Total {
+		eta = fmt.Sprintf(", about %s left", max(left, 0).Round(time.Second))
+	}
+	return fmt.Sprintf("validating: %d/%d roles, %d/%d probes%s", e.RolesDone, e.RolesTotal, e.Done, e.Total, eta)
+}
+
+// renderValidation prints the report in the chosen format.
+func (a *app) renderValidation(rep *validate.Report, o validateOptions) error {
+	switch o.format {
+	case ui.JSON, ui.YAML:
+		return a.io.Encode(o.format, rep)
+	case githubFormat:
+		return writeAnnotations(a.io, rep)
+	}
+	io := a.io
+	rows := make([][]string, len(rep.Roles))
+	for i, rr := range rep.Roles {
+		inferred := func(scopes []string) []string {
+			out := make([]string, len(scopes))
+			for j, s := range scopes {
+				out[j] = s
+				if slices.Contains(rr.Inferred, s) {
+					out[j] += " (inferred)"
+				}
+			}
+			return out
+		}
+		rows[i] = []string{rr.Role, rr.KeySource, string(rr.Method), paintVerdict(io, rr.Verdict),
+			brief(inferred(rr.Missing)), brief(inferred(rr.Excess)), brief(rr.Undetermined)}
+	}
+	if err := io.Table([]string{"ROLE", "KEY SOURCE", "METHOD", "VERDICT", "MISSING", "EXCESS", "UNDETERMINED"}, rows); err != nil {
+		return err
+	}
+	a.validationNotes(rep)
+	return nil
+}
+
+// brief lists a few scopes: a table cell holding thirty is unreadable; -o json lists them all.
+func brief(scopes []string) string {
+	const shown = 4
+	if len(scopes) > shown+1 {
+		return strings.Join(scopes[:shown], ", ") + fmt.Sprintf(" and %d more", len(scopes)-shown)
+	}
+	return dash(scopes)
+}
+
+func paintVerdict(io *ui.IO, v validate.Verdict) string {
+	switch v {
+	case validate.VerdictValid:
+		return io.Green(string(v))
+	case validate.VerdictUndetermined:
+		return io.Yellow(string(v))
+	}
+	return io.Red(string(v))
+}
+
+// validationNotes explains, on stderr, what the table cannot: why a role failed or a scope is
+// undetermined, and what inferred means. Roles with the same note share one line.
+func (a *app) validationNotes(rep *validate.Report) {
+	w := a.io.Err
+	inferred := false
+	var order []string
+	roles := map[string][]string{}
+	note := func(role, text string) {
+		if _, seen := roles[text]; !seen {
+			order = append(order, text)
+		}
+		roles[text] = append(roles[text], role)
+	}
+	for _, rr := range rep.Roles {
+		for _, p := range rr.Problems {
+			note(rr.Role, p)
+		}
+		byReason := map[string][]string{}
+		for _, s := range rr.Undetermined {
+			byReason[rr.Reasons[s]] = append(byReason[rr.Reasons[s]], s)
+		}
+		reasons := make([]string, 0, len(byReason))
+		for r := range byReason {
+			reasons = append(reasons, r)
+		}
+		sort.Slice(reasons, func(i, j int) bool { return byReason[reasons[i]][0] < byReason[reasons[j]][0] })
+		for _, r := range reasons {
+			note(rr.Role, brief(byReason[r])+" undetermined: "+r)
+		}
+		inferred = inferred || rr.WritesInferred
+	}
+	for _, text := range order {
+		fmt.Fprintf(w, "note: %s: %s\n", strings.Join(roles[text], ", "), text)
+	}
+	switch {
+	case rep.Calibration.State == validate.Refuted && rep.Method == validate.ByProbe:
+		fmt.Fprintln(w, "note: calibration found that Klaviyo validates a write's body before its scopes, so write probes cannot prove a scope: use --inventory-role ROLE for exact answers")
+	case inferred:
+		fmt.Fprintln(w, "note: write results are inferred: whether Klaviyo checks scopes before a write's body is not calibrated for this API; run klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
+	}
+}
+
+// writeAnnotations prints GitHub Actions workflow commands: an error per finding (a warning for
+// excess without --strict) and a notice per valid role.
+func writeAnnotations(io *ui.IO, rep *validate.Report) error {
+	var b strings.Builder
+	emit := func(level, role, msg string) {
+		b.WriteString("::" + level + " title=" + escapeProperty("klrbac keys validate: "+role) + "::" + escapeData(msg) + "\n")
+	}
+	for _, rr := range rep.Roles {
+		who := fmt.Sprintf("role %s's key (%s, %s)", rr.Role, orDash(rr.Key), rr.KeySource)
+		inferred := func(s string) string {
+			if slices.Contains(rr.Inferred, s) {
+				return " (inferred: Klaviyo's check order is not calibrated)"
+			}
+			return ""
+		}
+		for _, p := range rr.Problems {
+			emit("error", rr.Role, who+": "+p)
+		}
+		for _, s := range rr.Missing {
+			emit("error", rr.Role, fmt.Sprintf("%s lacks %s, which the role needs%s", who, s, inferred(s)))
+		}
+		level := "warning"
+		if rep.Strict {
+			level = "error"
+		}
+		for _, s := range rr.Excess {
+			emit(level, rr.Role, fmt.Sprintf("%s holds %s, which the role does not need%s", who, s, inferred(s)))
+		}
+		if rr.Verdict == validate.VerdictUndetermined {
+			for _, s := range rr.Undetermined {
+				emit("error", rr.Role, fmt.Sprintf("%s: %s could not be determined: %s", who, s, rr.Reasons[s]))
+			}
+		}
+		if rr.Verdict == validate.VerdictValid {
+			emit("notice", rr.Role, fmt.Sprintf("%s holds every scope the role needs (%d, by %s)", who, len(rr.Required), rr.Method))
+		}
+	}
+	_, err := fmt.Fprint(io.Out, b.String())
+	return err
+}
+
+// escapeData and escapeProperty follow the escaping of GitHub Actions workflow commands: a
+// message may not hold %, CR or LF as such, and a property value not : or , either.
+func escapeData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+func escapeProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}
+
+// auditValidation records each role's result. A validation changes nothing, but it is the
+// evidence a CI gate ran: a result that could not be recorded fails the run (exit 3), after the
+// results are printed.
+func (a *app) auditValidation(ctx context.Context, rep *validate.Report) error {
+	entries := make([]audit.Entry, len(rep.Roles))
+	endpoint := ""
+	if rep.Method == validate.ByInventory {
+		endpoint = "GET /api/api-keys"
+	}
+	for i, rr := range rep.Roles {
+		reason := fmt.Sprintf("%s by %s; missing: %s; excess: %s; undetermined: %s", rr.Verdict, rr.Method,
+			dashNone(rr.Missing), dashNone(rr.Excess), dashNone(rr.Undetermined))
+		if len(rr.Problems) > 0 {
+			reason += "; " + strings.Join(rr.Problems, "; ")
+		}
+		entries[i] = audit.Entry{Role: rr.Role, Action: "keys.validate", Resource: secrets.RoleKeyItem(rr.Role).String(),
+			Success: rr.Verdict == validate.VerdictValid, KlaviyoEndpoint: endpoint, Fingerprint: rr.KeyFingerprint, Reason: reason}
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := a.recordAll(ctx, entries); err != nil {
+		kind := fault.KindOf(err)
+		if kind != fault.Config && kind != fault.Usage {
+			kind = fault.Unavailable
+		}
+		return (&fault.Error{Kind: kind, Err: fmt.Errorf("the validation was not audited: %w", err)}).
+			Hint("a CI gate without its record fails closed: make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
+	}
+	return nil
+}
+
+// auditStopped records that a run was stopped by the side-effect guard, for each role.
+func (a *app) auditStopped(ctx context.Context, targets []validate.Target, cause error) {
+	entries := make([]audit.Entry, 0, len(targets))
+	for _, t := range targets {
+		entries = append(entries, audit.Entry{Role: t.Role, Action: "keys.validate", Resource: secrets.RoleKeyItem(t.Role).String(),
+			Fingerprint: t.Key.Fingerprint(), Reason: "stopped: " + cause.Error()})
+	}
+	if err := a.recordAll(ctx, entries); err != nil {
+		fmt.Fprintf(a.io.Err, "klrbac: warning: the stopped validation was not audited: %v\n", err)
+	}
+}
+
+func dashNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}

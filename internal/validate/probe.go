@@ -1,0 +1,375 @@
+package validate
+
+import (
+	"context"
+	"maps"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klrbac/klrbac/internal/catalog"
+	"github.com/klrbac/klrbac/internal/klaviyo"
+)
+
+// Options tune a run.
+type Options struct {
+	// Client sends the requests. For a run to see no 429s it must pace (klaviyo.Options.Pacer); for
+	// the side-effect guard to hold, its transport must be the Guard's.
+	Client Caller
+	// APIURL and Revision are copied into the report.
+	APIURL, Revision string
+	// RequiredOnly probes only each role's required scopes (and their companions): it finds what is
+	// missing, not what is in excess.
+	RequiredOnly bool
+	// Strict makes an excess scope a finding.
+	Strict bool
+	// Concurrency bounds the probes in flight; 0 leaves it to the pacer alone, 1 sends one at a time.
+	Concurrency int
+	// Calibration is the check order established by Calibrate for this API URL and revision.
+	Calibration Calibration
+	// Guard, when set, stops the run as soon as it trips; it must also be the client's transport.
+	Guard *Guard
+	// Observe, when set, hears of every probe as it ends, one call at a time.
+	Observe func(Event)
+}
+
+// Event is one probe ending, for progress displays and verbose output.
+type Event struct {
+	// Roles are the roles whose key was probed (several roles may share a key); Key is its mask.
+	Roles   []string
+	Key     string
+	Finding Finding
+	// Done and Total count probes; RolesDone and RolesTotal count roles whose key is done.
+	Done, Total           int
+	RolesDone, RolesTotal int
+	// Estimate is the least time the whole run can take under Klaviyo's rate limits.
+	Estimate time.Duration
+}
+
+// keyRun is the probing of one key, shared by the roles that use it.
+type keyRun struct {
+	key     klaviyo.Credential
+	account string
+	roles   []int
+	scopes  []string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	findings map[string]Finding
+	rejected *klaviyo.Error
+	pending  int
+}
+
+// QuotaAccount decides which rate-limit quota each key draws on. Keys in the newer format name
+// their account; older keys do not, and may belong to any account, including one a newer key
+// names. So when any key's account is unknown, every key is paced as one quota: slower when they
+// really are several accounts, but never over a limit.
+func QuotaAccount(accounts []string) func(string) string {
+	pooled := false
+	for _, a := range accounts {
+		pooled = pooled || a == ""
+	}
+	return func(a string) string {
+		if pooled {
+			return ""
+		}
+		return a
+	}
+}
+
+// Probe validates each target's key by probing, concurrently across keys and scopes, as fast as
+// the client's pacer allows. Each key first gets one probe alone, so a key Klaviyo rejects costs one
+// call, not one per scope; then one write probe goes alone, so that an API that accepts the writes
+// built to fail is caught after a single write; then the rest go at once.
+//
+// The error is for the run as a whole: the guard tripped, or ctx ended. What went wrong with one
+// role is in its report.
+func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error) {
+	if err := checkProbes(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if opts.Guard != nil {
+		go func() {
+			select {
+			case <-opts.Guard.Done():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+
+	var accounts []string
+	for _, t := range targets {
+		if t.Err == nil {
+			accounts = append(accounts, t.AccountID)
+		}
+	}
+	quotaOf := QuotaAccount(accounts)
+	var runs []*keyRun
+	byKey := map[string]*keyRun{}
+	for i, t := range targets {
+		if t.Err != nil {
+			continue
+		}
+		id := t.Key.Fingerprint() + "/" + t.Key.Mask()
+		k := byKey[id]
+		if k == nil {
+			k = &keyRun{key: t.Key, account: quotaOf(t.AccountID), findings: map[string]Finding{}}
+			k.ctx, k.cancel = context.WithCancel(ctx)
+			defer k.cancel()
+			byKey[id] = k
+			runs = append(runs, k)
+		}
+		k.roles = append(k.roles, i)
+		k.scopes = sortedUnique(append(k.scopes, ScopesToProbe(t, opts.RequiredOnly)...))
+	}
+
+	p := &prober{opts: opts, targets: targets, runs: runs}
+	if opts.Concurrency > 0 {
+		p.slots = make(chan struct{}, opts.Concurrency)
+	}
+	counts := map[quota]int{}
+	for _, k := range runs {
+		k.pending = len(k.scopes)
+		p.total += len(k.scopes)
+		for _, s := range k.scopes {
+			r, _ := RequestFor(s)
+			counts[quota{k.account, r.Op.Burst, r.Op.Steady}]++
+		}
+	}
+	p.estimate = estimate(counts)
+	for _, t := range targets {
+		if t.Err != nil {
+			p.rolesDone++
+		}
+	}
+	for _, k := range runs {
+		if len(k.scopes) == 0 {
+			p.rolesDone += len(k.roles)
+		}
+	}
+
+	// The first probe of each key, alone: a read of the roomiest tier, to find rejected keys cheaply.
+	alone := map[*keyRun]string{}
+	var wg sync.WaitGroup
+	for _, k := range runs {
+		if s := pick(k.scopes, false); s != "" {
+			alone[k] = s
+			wg.Go(func() { p.probe(k, s) })
+		}
+	}
+	wg.Wait()
+	// Then one write, alone: an API that carries out writes built to fail gets only this one.
+	canary, canaryScope := (*keyRun)(nil), ""
+	for _, k := range runs {
+		if s := pick(k.scopes, true); s != "" && k.ctx.Err() == nil {
+			canary, canaryScope = k, s
+			p.probe(k, s)
+			break
+		}
+	}
+	for _, k := range runs {
+		for _, s := range k.scopes {
+			if s == alone[k] || (k == canary && s == canaryScope) {
+				continue
+			}
+			wg.Go(func() { p.probe(k, s) })
+		}
+	}
+	wg.Wait()
+
+	if opts.Guard != nil && opts.Guard.Tripped() {
+		return nil, opts.Guard.Err()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	rep := &Report{Method: ByProbe, APIURL: opts.APIURL, Revision: opts.Revision, Strict: opts.Strict,
+		RequiredOnly: opts.RequiredOnly, Calibration: opts.Calibration.View(), Roles: make([]RoleReport, len(targets))}
+	for i, t := range targets {
+		if t.Err != nil {
+			rep.Roles[i] = unevaluated(t, ByProbe)
+		}
+	}
+	for _, k := range runs {
+		applyCompanions(k.findings)
+		for _, i := range k.roles {
+			t := targets[i]
+			rr := newRoleReport(t, ByProbe)
+			if k.rejected != nil {
+				rr.Verdict = VerdictRejected
+				rr.Problems = append(rr.Problems, rejection(k.rejected))
+			} else {
+				judge(&rr, t, k.findings, opts.Strict)
+			}
+			rep.Roles[i] = rr
+		}
+	}
+	rep.summarise(p.requests)
+	return rep, nil
+}
+
+// prober runs the probes of one Probe call.
+type prober struct {
+	opts    Options
+	targets []Target
+	runs    []*keyRun
+	slots   chan struct{}
+
+	mu        sync.Mutex
+	done      int
+	total     int
+	rolesDone int
+	requests  int
+	estimate  time.Duration
+}
+
+// probe sends one scope's probe with k's key and records what it says.
+func (p *prober) probe(k *keyRun, scope string) {
+	r, _ := RequestFor(scope)
+	var f Finding
+	var rejected *klaviyo.Error
+	sent := false
+	if p.acquire(k.ctx) {
+		_, err := p.opts.Client.Do(k.ctx, klaviyo.Request{Method: r.Method, Path: r.Path, Query: cloneQuery(r.Query),
+			Body: r.Body, Credential: k.key, Account: k.account})
+		p.release()
+		// A call cut short because the run or the key's run ended tells nothing.
+		sent = k.ctx.Err() == nil
+		if sent {
+			f, rejected = interpret(r, err, p.opts.Calibration.State)
+		}
+	}
+
+	k.mu.Lock()
+	switch {
+	case rejected != nil:
+		if k.rejected == nil {
+			k.rejected = rejected
+		}
+		k.cancel()
+	case sent:
+		k.findings[scope] = f
+	}
+	k.pending--
+	keyDone := k.pending == 0
+	k.mu.Unlock()
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done++
+	if sent {
+		p.requests++
+	}
+	if keyDone {
+		p.rolesDone += len(k.roles)
+	}
+	if p.opts.Observe != nil && sent {
+		roles := make([]string, len(k.roles))
+		for i, ri := range k.roles {
+			roles[i] = p.targets[ri].Role
+		}
+		if rejected != nil {
+			f = Finding{Scope: scope, Request: r.String(), Status: rejected.Status, Reason: rejection(rejected)}
+		}
+		p.opts.Observe(Event{Roles: roles, Key: k.key.Mask(), Finding: f, Done: p.done, Total: p.total,
+			RolesDone: p.rolesDone, RolesTotal: len(p.targets), Estimate: p.estimate})
+	}
+}
+
+// acquire takes a slot for a call, when calls are bounded; false when ctx ends first.
+func (p *prober) acquire(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if p.slots == nil {
+		return true
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (p *prober) release() {
+	if p.slots != nil {
+		<-p.slots
+	}
+}
+
+// pick chooses the probe to send alone: the read (or write) of the least risk, then of the
+// roomiest rate tier, so that it costs the scarce tiers nothing and, should Klaviyo carry out a
+// write built to fail, the write that went through is the most harmless one.
+func pick(scopes []string, write bool) string {
+	best, bestRisk, bestSteady := "", 0, -1
+	for _, s := range scopes {
+		r, _ := RequestFor(s)
+		if r.Write() != write {
+			continue
+		}
+		risk := riskRank(r.Risk)
+		if best == "" || risk < bestRisk || (risk == bestRisk && r.Op.Steady > bestSteady) {
+			best, bestRisk, bestSteady = s, risk, r.Op.Steady
+		}
+	}
+	return best
+}
+
+func riskRank(risk string) int {
+	switch strings.ToLower(risk) {
+	case "none", "low", "":
+		return 0
+	case "medium":
+		return 1
+	}
+	return 2
+}
+
+func cloneQuery(q url.Values) url.Values {
+	out := make(url.Values, len(q))
+	for k, v := range q {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// quota is one rate-limit quota the probes draw on: an account and a tier's limits.
+type quota struct {
+	account       string
+	burst, steady int
+}
+
+// estimate is the least wall time a set of calls can take under Klaviyo's rate limits: per quota,
+// the least time to send that many calls whatever the phase of Klaviyo's windows
+// (klaviyo.PacedDuration), and the slowest of those, as quotas are paced side by side.
+func estimate(counts map[quota]int) time.Duration {
+	var worst time.Duration
+	keys := slicesSortedQuotas(counts)
+	for _, q := range keys {
+		worst = max(worst, klaviyo.PacedDuration(catalog.Operation{Burst: q.burst, Steady: q.steady}, counts[q]))
+	}
+	return worst
+}
+
+func slicesSortedQuotas(m map[quota]int) []quota {
+	keys := make([]quota, 0, len(m))
+	for q := range maps.Keys(m) {
+		keys = append(keys, q)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].account != keys[j].account {
+			return keys[i].account < keys[j].account
+		}
+		return keys[i].steady < keys[j].steady
+	})
+	return keys
+}

@@ -1,0 +1,306 @@
+// Package validate proves that each role's Klaviyo key holds exactly the scopes its role needs.
+//
+// Klaviyo has no endpoint that tells a key its own scopes, so they are learnt one of two ways:
+//   - inventory (exact): a credential holding credentials:read lists the account's keys with the
+//     beta GET /api/api-keys, and each role's key is found by its redacted suffix;
+//   - probe: one request per scope, built so that Klaviyo's answer says whether the key holds the
+//     scope without reading customer data or changing anything. 2xx, 400 and 404 mean granted, a
+//     JSON:API 403 permission_denied means not granted, 401 means the key is rejected, and anything
+//     else (an edge block, a 5xx, retries exhausted) leaves the scope undetermined, never missing.
+//
+// Whether a write probe's 400 or 404 proves the scope rests on Klaviyo checking scopes before it
+// validates a body, which Klaviyo does not document: until Calibrate has confirmed it with a
+// full-access and a read-only key, write results are marked inferred.
+package validate
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/klrbac/klrbac/internal/catalog"
+	"github.com/klrbac/klrbac/internal/klaviyo"
+)
+
+// Caller sends a request to Klaviyo: *klaviyo.Client is one.
+type Caller interface {
+	Do(ctx context.Context, req klaviyo.Request) (*klaviyo.Response, error)
+}
+
+// Method is how a key's scopes were learnt.
+type Method string
+
+const (
+	ByProbe     Method = "probe"
+	ByInventory Method = "inventory"
+)
+
+// Verdict is the outcome for one role.
+type Verdict string
+
+const (
+	// VerdictValid: every required scope is granted, and (with strict) nothing more.
+	VerdictValid Verdict = "valid"
+	// VerdictInvalid: a finding: a scope missing, an excess scope with strict, or (inventory) the key
+	// disabled or not found unambiguously in the account's keys.
+	VerdictInvalid Verdict = "invalid"
+	// VerdictUndetermined: no finding, but a scope that decides the verdict could not be determined.
+	VerdictUndetermined Verdict = "undetermined"
+	// VerdictRejected: Klaviyo refused the key itself (401).
+	VerdictRejected Verdict = "rejected"
+	// VerdictError: the role's key could not be had (none stored, keyring unavailable).
+	VerdictError Verdict = "error"
+)
+
+// Answer is what was learnt about one scope of one key.
+type Answer int
+
+const (
+	NotChecked Answer = iota
+	Granted
+	Denied
+	Undetermined
+)
+
+func (a Answer) String() string {
+	switch a {
+	case Granted:
+		return "granted"
+	case Denied:
+		return "not granted"
+	case Undetermined:
+		return "undetermined"
+	}
+	return "not checked"
+}
+
+// Finding is what one probe (or the inventory) said about one scope.
+type Finding struct {
+	Scope  string
+	Answer Answer
+	// Inferred marks a write result that rests on the uncalibrated check order.
+	Inferred bool
+	// Reason says why a scope is undetermined, or what a probe saw.
+	Reason string
+	// Inert marks an undetermined scope that would open no operation even if the key held it: every
+	// operation needing it also needs a companion scope the key lacks. It cannot be an excess that
+	// matters, so strict does not wait on it.
+	Inert bool
+	// Request is the probe sent ("PATCH /api/lists/..."), Status its final HTTP status (0 when
+	// there was none).
+	Request string
+	Status  int
+}
+
+// Target is one role to validate, with its key.
+type Target struct {
+	Role       string
+	Required   []string
+	FullAccess bool
+	// KeySource says where the key came from: "env KLAVIYO_KEY_VIEWER", "keyring", "stdin".
+	KeySource string
+	Key       klaviyo.Credential
+	// AccountID is the account a key in the newer format names, else "".
+	AccountID string
+	// Err says why the role's key could not be had; the role is then reported, not validated.
+	Err error
+}
+
+// RoleReport is the outcome for one role: its JSON and YAML shape is documented in the README and
+// is stable (fields may be added, never renamed or removed).
+type RoleReport struct {
+	Role           string  `json:"role" yaml:"role"`
+	KeySource      string  `json:"key_source" yaml:"key_source"`
+	Key            string  `json:"key" yaml:"key"`
+	KeyFingerprint string  `json:"key_fingerprint" yaml:"key_fingerprint"`
+	AccountID      string  `json:"account_id" yaml:"account_id"`
+	Method         Method  `json:"method" yaml:"method"`
+	FullAccess     bool    `json:"full_access" yaml:"full_access"`
+	Verdict        Verdict `json:"verdict" yaml:"verdict"`
+	// Required is what the role needs; Checked what was looked at (the probed scopes, or every
+	// scope the inventory lists); Granted, Missing, Excess and Undetermined partition what was found.
+	Required     []string `json:"required" yaml:"required"`
+	Checked      []string `json:"checked" yaml:"checked"`
+	Granted      []string `json:"granted" yaml:"granted"`
+	Missing      []string `json:"missing" yaml:"missing"`
+	Excess       []string `json:"excess" yaml:"excess"`
+	Undetermined []string `json:"undetermined" yaml:"undetermined"`
+	// Reasons says, for each undetermined scope, why.
+	Reasons map[string]string `json:"reasons" yaml:"reasons"`
+	// WritesInferred is true when a write-scope result in this report rests on the check order
+	// Klaviyo has not been calibrated for; Inferred lists those scopes.
+	WritesInferred bool     `json:"writes_inferred" yaml:"writes_inferred"`
+	Inferred       []string `json:"inferred" yaml:"inferred"`
+	// KeyStatus is the key's status in the inventory (active, disabled); "" when probed.
+	KeyStatus string `json:"key_status" yaml:"key_status"`
+	// Problems says what else is wrong: the key rejected, disabled, not found, unreadable.
+	Problems []string `json:"problems" yaml:"problems"`
+}
+
+// Summary counts the verdicts of a run.
+type Summary struct {
+	Roles        int `json:"roles" yaml:"roles"`
+	Valid        int `json:"valid" yaml:"valid"`
+	Invalid      int `json:"invalid" yaml:"invalid"`
+	Undetermined int `json:"undetermined" yaml:"undetermined"`
+	Rejected     int `json:"rejected" yaml:"rejected"`
+	Errors       int `json:"errors" yaml:"errors"`
+	// Requests is how many calls were made to Klaviyo (retries not counted).
+	Requests int `json:"requests" yaml:"requests"`
+	// Result is "valid" (every role valid), "invalid" (a finding) or "incomplete" (no finding, but
+	// something could not be evaluated).
+	Result string `json:"result" yaml:"result"`
+}
+
+// CalibrationView is the calibration a report's write results rest on.
+type CalibrationView struct {
+	State        CalibrationState `json:"state" yaml:"state"`
+	CalibratedAt string           `json:"calibrated_at" yaml:"calibrated_at"`
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Method       Method `json:"method" yaml:"method"`
+	APIURL       string `json:"api_url" yaml:"api_url"`
+	Revision     string `json:"revision" yaml:"revision"`
+	Strict       bool   `json:"strict" yaml:"strict"`
+	RequiredOnly bool   `json:"required_only" yaml:"required_only"`
+	// Inventory names the credential that listed the keys ("role admin"), for the inventory method.
+	Inventory   string          `json:"inventory,omitempty" yaml:"inventory,omitempty"`
+	Calibration CalibrationView `json:"calibration" yaml:"calibration"`
+	Roles       []RoleReport    `json:"roles" yaml:"roles"`
+	Summary     Summary         `json:"summary" yaml:"summary"`
+}
+
+// Results of a run, as Summary.Result says them.
+const (
+	ResultValid      = "valid"
+	ResultInvalid    = "invalid"
+	ResultIncomplete = "incomplete"
+)
+
+// summarise counts the verdicts. A finding outranks what could not be evaluated: re-running will
+// not fix a missing scope, and the report names both.
+func (r *Report) summarise(requests int) {
+	s := Summary{Roles: len(r.Roles), Requests: requests}
+	for _, rr := range r.Roles {
+		switch rr.Verdict {
+		case VerdictValid:
+			s.Valid++
+		case VerdictInvalid:
+			s.Invalid++
+		case VerdictUndetermined:
+			s.Undetermined++
+		case VerdictRejected:
+			s.Rejected++
+		default:
+			s.Errors++
+		}
+	}
+	switch {
+	case s.Invalid > 0:
+		s.Result = ResultInvalid
+	case s.Valid < s.Roles:
+		s.Result = ResultIncomplete
+	default:
+		s.Result = ResultValid
+	}
+	r.Summary = s
+}
+
+// newRoleReport starts a role's report from its target.
+func newRoleReport(t Target, m Method) RoleReport {
+	return RoleReport{
+		Role: t.Role, KeySource: t.KeySource, Key: t.Key.Mask(), KeyFingerprint: t.Key.Fingerprint(),
+		AccountID: t.AccountID, Method: m, FullAccess: t.FullAccess,
+		Required: nonNil(sortedUnique(t.Required)), Checked: []string{}, Granted: []string{}, Missing: []string{},
+		Excess: []string{}, Undetermined: []string{}, Reasons: map[string]string{}, Inferred: []string{},
+		Problems: []string{},
+	}
+}
+
+// unevaluated reports a role whose key could not be had.
+func unevaluated(t Target, m Method) RoleReport {
+	rr := newRoleReport(t, m)
+	if rr.KeySource == "" {
+		rr.KeySource = "none"
+	}
+	rr.Verdict = VerdictError
+	rr.Problems = append(rr.Problems, t.Err.Error())
+	return rr
+}
+
+// judge compares what was found about a key with what its role needs. findings holds an entry for
+// each scope looked at; scopes not looked at are neither granted nor missing.
+func judge(rr *RoleReport, t Target, findings map[string]Finding, strict bool) {
+	required := sortedUnique(t.Required)
+	for _, f := range findings {
+		rr.Checked = append(rr.Checked, f.Scope)
+		switch f.Answer {
+		case Granted:
+			rr.Granted = append(rr.Granted, f.Scope)
+		case Undetermined:
+			rr.Undetermined = append(rr.Undetermined, f.Scope)
+			rr.Reasons[f.Scope] = f.Reason
+		}
+		if f.Inferred && f.Answer != Undetermined {
+			rr.Inferred = append(rr.Inferred, f.Scope)
+		}
+		if f.Answer == Denied && slices.Contains(required, f.Scope) {
+			rr.Missing = append(rr.Missing, f.Scope)
+		}
+	}
+	for _, s := range required {
+		if _, looked := findings[s]; !looked {
+			rr.Undetermined = append(rr.Undetermined, s)
+			rr.Reasons[s] = "no operation of Klaviyo's stable API needs this scope alone, so no probe can tell; the inventory (--inventory-role) can"
+		}
+	}
+	if !t.FullAccess {
+		for _, s := range rr.Granted {
+			if !slices.Contains(required, s) {
+				rr.Excess = append(rr.Excess, s)
+			}
+		}
+	}
+	for _, l := range []*[]string{&rr.Checked, &rr.Granted, &rr.Missing, &rr.Excess, &rr.Undetermined, &rr.Inferred} {
+		sort.Strings(*l)
+	}
+	rr.WritesInferred = len(rr.Inferred) > 0
+	decisive := false
+	for _, s := range rr.Undetermined {
+		if slices.Contains(required, s) || (strict && !t.FullAccess && !findings[s].Inert) {
+			decisive = true
+		}
+	}
+	switch {
+	case len(rr.Missing) > 0 || (strict && len(rr.Excess) > 0):
+		rr.Verdict = VerdictInvalid
+	case decisive:
+		rr.Verdict = VerdictUndetermined
+	default:
+		rr.Verdict = VerdictValid
+	}
+}
+
+// IsWrite reports whether scope grants write access.
+func IsWrite(scope string) bool { return catalog.AccessOf(scope) == catalog.Write }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// describe lists scopes for messages: "a, b and c".
+func describe(scopes []string) string {
+	switch len(scopes) {
+	case 0:
+		return "none"
+	case 1:
+		return scopes[0]
+	}
+	return strings.Join(scopes[:len(scopes)-1], ", ") + " and " + scopes[len(scopes)-1]
+}
