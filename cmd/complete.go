@@ -7,6 +7,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/secrets"
 )
 
 // Completion functions read the same policy the command would, so names complete from the team's
@@ -57,5 +58,28 @@ func firstArgs(n int, fn func(*cobra.Command, []string, string) ([]string, cobra
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		return fn(c, args, prefix)
+	}
+}
+
+// completeOAuthApps completes the OAuth apps the config defines, and the built-in default app.
+func (a *app) completeOAuthApps() func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		apps, err := a.oauthApps()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		names := []string{secrets.DefaultApp}
+		for _, ap := range apps {
+			if ap.Name != secrets.DefaultApp {
+				names = append(names, ap.Name)
+			}
+		}
+		var out []string
+		for _, n := range names {
+			if strings.HasPrefix(n, prefix) {
+				out = append(out, n)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/klaviyo"
+	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
@@ -31,6 +32,7 @@ type validateOptions struct {
 	verbose       bool
 	keyStdin      bool
 	inventoryRole string
+	inventoryApp  string
 	concurrency   int
 	calibrate     bool
 	fullRole      string
@@ -59,6 +61,8 @@ Klaviyo cannot tell a key its own scopes, so klrbac learns them one of two ways:
   inventory (--inventory-role ROLE): that role's key, which must hold credentials:read,
     lists the account's keys (the beta GET /api/api-keys); each role's key is found by its
     last four characters, and its scopes and status are read. Exact, and one call.
+    --inventory-oauth APP lists them with an OAuth app's access token instead (granted
+    credentials:read; klrbac oauth login APP), refreshed as needed.
 
 By default every probeable scope is probed, to find excess as well as missing scopes;
 --required-only probes only what the roles need. A role with full_access (admin) is probed
@@ -82,6 +86,7 @@ verdict undetermined). A finding outranks what could not be evaluated.` + exitSt
 		Example: `  klrbac keys validate --all
   klrbac keys validate marketer viewer --strict
   klrbac keys validate --all --inventory-role admin -o json
+  klrbac keys validate --all --inventory-oauth key-audit
   klrbac keys validate --all -o github          # annotations in a GitHub Actions job
   klrbac keys validate --calibrate --full-role admin --read-only-role viewer`,
 		ValidArgsFunction: a.completeRoles(),
@@ -115,6 +120,7 @@ verdict undetermined). A finding outranks what could not be evaluated.` + exitSt
 	fs.BoolVar(&o.strict, "strict", false, "treat a scope the role does not need as a finding (exit 1)")
 	fs.BoolVar(&o.requiredOnly, "required-only", false, "probe only the scopes the roles need: finds missing scopes, not excess")
 	fs.StringVar(&o.inventoryRole, "inventory-role", "", "read scopes from the account's key inventory with this role's key (needs credentials:read)")
+	fs.StringVar(&o.inventoryApp, "inventory-oauth", "", "read scopes from the account's key inventory with this OAuth app's access token (granted credentials:read; see klrbac oauth login)")
 	fs.BoolVar(&o.keyStdin, "key-stdin", false, "read the key of the one ROLE from standard input")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "at most this many probes in flight (0: as many as the rate limits allow; 1: one at a time)")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print each probe and its answer on stderr")
@@ -123,6 +129,7 @@ verdict undetermined). A finding outranks what could not be evaluated.` + exitSt
 	fs.StringVar(&o.readOnlyRole, "read-only-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a key holding only read scopes")
 	addOutputFlag(c, &output, ui.Table, ui.JSON, ui.YAML, githubFormat)
 	_ = c.RegisterFlagCompletionFunc("inventory-role", a.completeRoles())
+	_ = c.RegisterFlagCompletionFunc("inventory-oauth", a.completeOAuthApps())
 	_ = c.RegisterFlagCompletionFunc("full-role", a.completeRoles())
 	_ = c.RegisterFlagCompletionFunc("read-only-role", a.completeRoles())
 	return c
@@ -141,10 +148,18 @@ func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
 		case o.readOnlyRole == "":
 			return fault.Usagef("--calibrate needs --read-only-role: a key holding only read scopes").
 				Hint("name a role whose key has no write scope, or any NAME with the key in KLAVIYO_KEY_<NAME>")
-		case o.inventoryRole != "" || o.strict || o.requiredOnly || o.keyStdin:
-			return fault.Usagef("--calibrate cannot be combined with --inventory-role, --strict, --required-only or --key-stdin").Hint(usage)
+		case o.inventoryRole != "" || o.inventoryApp != "" || o.strict || o.requiredOnly || o.keyStdin:
+			return fault.Usagef("--calibrate cannot be combined with --inventory-role, --inventory-oauth, --strict, --required-only or --key-stdin").Hint(usage)
 		}
 		return nil
+	}
+	if o.inventoryApp != "" {
+		if o.inventoryRole != "" {
+			return fault.Usagef("--inventory-role and --inventory-oauth name two inventory credentials; give one").Hint(usage)
+		}
+		// The OAuth token stands where the role's key would: the same rules apply.
+		o.inventoryRole = "oauth:" + o.inventoryApp
+		defer func() { o.inventoryRole = "" }()
 	}
 	switch {
 	case o.fullRole != "" || o.readOnlyRole != "":
@@ -211,8 +226,11 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 		progress.Update(progressLine(e, time.Since(start)))
 	}
 	var rep *validate.Report
-	if o.inventoryRole != "" {
+	if o.inventoryRole != "" || o.inventoryApp != "" {
 		src, serr := a.inventorySource(ctx, store, pol, o.inventoryRole)
+		if o.inventoryApp != "" {
+			src, serr = a.oauthInventorySource(ctx, o.inventoryApp)
+		}
 		if serr != nil {
 			return serr
 		}
@@ -290,9 +308,8 @@ func resolveNamedKey(ctx context.Context, store secrets.Store, pol *policy.Polic
 	return secrets.ResolveRoleKey(ctx, store, r, secrets.ResolveOptions{})
 }
 
-// inventorySource is the credential that lists the account's keys. Today it is a role's private
-// key; an OAuth access token fits the same InventorySource, with Credential returning
-// klaviyo.BearerToken(token) and AccountID "oauth:<client id>".
+// inventorySource is the credential that lists the account's keys: a role's private key
+// (--inventory-role); oauthInventorySource is the other kind, an OAuth app's access token.
 func (a *app) inventorySource(ctx context.Context, store secrets.Store, pol *policy.Policy, role string) (validate.InventorySource, error) {
 	res, err := resolveNamedKey(ctx, store, pol, role)
 	if err != nil {
@@ -302,6 +319,21 @@ func (a *app) inventorySource(ctx context.Context, store secrets.Store, pol *pol
 	return validate.InventorySource{
 		Name:       "role " + role,
 		AccountID:  res.AccountID,
+		Credential: func(context.Context) (klaviyo.Credential, error) { return cred, nil },
+	}, nil
+}
+
+// oauthInventorySource lists the account's keys with an OAuth app's access token, refreshed when
+// it is about to expire, under the app's own rate-limit quota.
+func (a *app) oauthInventorySource(ctx context.Context, name string) (validate.InventorySource, error) {
+	// Fetch now, so that a missing login fails before any probe is planned.
+	cred, err := a.oauthAccessToken(ctx, name)
+	if err != nil {
+		return validate.InventorySource{}, err
+	}
+	return validate.InventorySource{
+		Name:       "OAuth app " + name,
+		AccountID:  oauthflow.Quota(name),
 		Credential: func(context.Context) (klaviyo.Credential, error) { return cred, nil },
 	}, nil
 }

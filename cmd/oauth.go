@@ -38,6 +38,11 @@ the keyring for the client secret.` + exitStatus(exitOK, exitFindings, exitUsage
 	c.AddCommand(newOAuthSetSecretCommand(a), newOAuthRmSecretCommand(a),
 		newOAuthLoginCommand(a), newOAuthStatusCommand(a), newOAuthTokenCommand(a),
 		newOAuthRefreshCommand(a), newOAuthRevokeCommand(a), newOAuthLogoutCommand(a))
+	for _, sub := range c.Commands() {
+		if sub.ValidArgsFunction == nil {
+			sub.ValidArgsFunction = firstArgs(1, a.completeOAuthApps())
+		}
+	}
 	return c
 }
 
