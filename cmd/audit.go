@@ -69,6 +69,16 @@ func (a *app) auditPath(file string) (string, error) {
 	return config.ExpandHome(p), nil
 }
 
+// auditReady fails, as a later append would, when the audit log cannot take an entry now: asked
+// before a command spends the user's time or makes a change it cannot take back.
+func (a *app) auditReady(ctx context.Context) error {
+	log, err := a.auditLog()
+	if err != nil {
+		return err
+	}
+	return log.Ready(ctx)
+}
+
 // auditLog opens the audit log for appending.
 func (a *app) auditLog() (*audit.Log, error) {
 	if a.audit.log != nil {

@@ -69,6 +69,35 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 	return out[0], nil
 }
 
+// Ready reports whether an append would succeed now: the lock can be taken, the file opened for
+// appending (it is created, empty, if missing) and its end is one an append accepts. Commands whose
+// change cannot be undone, or which spend a user's time before they record it (an OAuth login, a
+// long validation), ask it first rather than fail at the end.
+func (l *Log) Ready(ctx context.Context) error {
+	unlock, err := l.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return l.writeError(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return l.writeError(err)
+	}
+	if !st.Mode().IsRegular() {
+		return fault.Unavailablef("refusing to append to %s: not a regular file", l.path).
+			Hint("point audit.path (or KLRBAC_AUDIT_LOG) at a file")
+	}
+	if _, err := findTail(f, st.Size()); err != nil {
+		return l.refuse(err)
+	}
+	return nil
+}
+
 // AppendAll writes entries as consecutive entries under one lock and one fsync.
 func (l *Log) AppendAll(ctx context.Context, entries []Entry) ([]Entry, error) {
 	if len(entries) == 0 {

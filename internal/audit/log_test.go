@@ -347,3 +347,34 @@ func TestAppendRecoversInterruptedRecovery(t *testing.T) {
 		t.Fatalf("after recovery: %+v", rep)
 	}
 }
+
+func TestReady(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	l, err := Open(filepath.Join(dir, "sub", "audit.log"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Ready(ctx); err != nil {
+		t.Fatalf("a new log in a new directory: %v", err)
+	}
+	if _, err := l.Append(ctx, Entry{Action: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Ready(ctx); err != nil {
+		t.Fatalf("a good log: %v", err)
+	}
+	data, _ := os.ReadFile(l.Path())
+	edited := strings.Replace(string(data), `"action":"x"`, `"action":"y"`, 1)
+	if err := os.WriteFile(l.Path(), []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var damaged *DamagedError
+	if err := l.Ready(ctx); !errors.As(err, &damaged) {
+		t.Fatalf("an edited log: %v, want a DamagedError", err)
+	}
+	d, _ := Open(dir, Options{})
+	if err := d.Ready(ctx); err == nil || fault.KindOf(err) != fault.Unavailable {
+		t.Fatalf("a directory: %v", err)
+	}
+}
