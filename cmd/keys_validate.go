@@ -227,9 +227,12 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	}
 	var rep *validate.Report
 	if o.inventoryRole != "" || o.inventoryApp != "" {
-		src, serr := a.inventorySource(ctx, store, pol, o.inventoryRole)
+		var src validate.InventorySource
+		var serr error
 		if o.inventoryApp != "" {
 			src, serr = a.oauthInventorySource(ctx, o.inventoryApp)
+		} else {
+			src, serr = a.inventorySource(ctx, store, pol, o.inventoryRole)
 		}
 		if serr != nil {
 			return serr
