@@ -155,6 +155,9 @@ such a URL often carries a token.` + exitStatus(exitOK, exitUsage),
 			if err != nil {
 				return err
 			}
+			if err := checkStructured(cfg); err != nil {
+				return err
+			}
 			return runConfigShow(a.io, cfg, f)
 		},
 	}
@@ -293,8 +296,13 @@ func redactedCopy(n *yaml.Node) *yaml.Node {
 	c.Content = make([]*yaml.Node, len(n.Content))
 	for i, child := range n.Content {
 		c.Content[i] = redactedCopy(child)
-		if n.Kind == yaml.MappingNode && i%2 == 1 && n.Content[i-1].Value == "webhook" && child.Kind == yaml.ScalarNode {
-			c.Content[i].Value = mask.URL(child.Value)
+		if n.Kind == yaml.MappingNode && i%2 == 1 && child.Kind == yaml.ScalarNode {
+			switch {
+			case n.Content[i-1].Value == "webhook":
+				c.Content[i].Value = mask.URL(child.Value)
+			case mask.LooksSecret(child.Value):
+				c.Content[i].Value = mask.Secret(child.Value)
+			}
 		}
 	}
 	return &c
@@ -306,6 +314,17 @@ func encodeNode(v any) *yaml.Node {
 	var n yaml.Node
 	_ = n.Encode(v)
 	return &n
+}
+
+// checkStructured checks the settings their own packages read (the alert rules, the OAuth apps),
+// which loading the config leaves until a command needs them, so that validate, show and doctor
+// judge the whole file.
+func checkStructured(cfg *config.Config) error {
+	sec, _ := cfg.Raw("audit")
+	_, alertsErr := audit.Rules(cfg.File, sec.Value)
+	sec, _ = cfg.Raw("oauth")
+	_, appsErr := oauthflow.ParseApps(cfg.File, sec.Value)
+	return errors.Join(alertsErr, appsErr)
 }
 
 func newConfigValidateCommand(a *app) *cobra.Command {
@@ -326,11 +345,7 @@ with its file:line and a hint, the audit alert rules (audit.alerts) and the OAut
 			if err != nil {
 				return err
 			}
-			sec, _ := cfg.Raw("audit")
-			_, alertsErr := audit.Rules(cfg.File, sec.Value)
-			sec, _ = cfg.Raw("oauth")
-			_, appsErr := oauthflow.ParseApps(cfg.File, sec.Value)
-			if err := errors.Join(alertsErr, appsErr); err != nil {
+			if err := checkStructured(cfg); err != nil {
 				return err
 			}
 			src := cfg.File

@@ -45,6 +45,11 @@ second). Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK
 			defer cancel()
 			env := doctor.Env{Getenv: os.Getenv}
 			env.Config, env.ConfigErr = a.config()
+			if env.ConfigErr == nil {
+				// A broken alert rule or OAuth app is a config problem too; the other checks
+				// still run on the rest of the file.
+				env.ConfigErr = checkStructured(env.Config)
+			}
 			cfg := env.Config
 			if env.ConfigErr != nil {
 				// The other checks still run, on the defaults and the environment.
