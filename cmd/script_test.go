@@ -67,8 +67,11 @@ func testKlrbac(run func(*ui.IO) int) int {
 	streams := ui.System()
 	if dir := os.Getenv(testCaptureEnv); dir != "" {
 		stdout := "stdout"
-		if len(os.Args) >= 3 && os.Args[1] == "oauth" && os.Args[2] == "token" {
+		switch {
+		case len(os.Args) >= 3 && os.Args[1] == "oauth" && os.Args[2] == "token":
 			stdout = tokenCapture
+		case len(os.Args) >= 2 && os.Args[1] == "sandbox":
+			stdout = sandboxCapture
 		}
 		for _, s := range []struct {
 			w    *io.Writer
@@ -225,6 +228,21 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Check(faults.apply(fx))
 	issued, _ := ts.Value(issuedKey{}).(*issuedSecrets)
+	if issued != nil && path != "" {
+		issued.input(path)
+	}
+	if issued != nil {
+		// The fixture's keys and client secrets are credentials too: klrbac must show them only
+		// masked, so the script's canary scan looks for them as it does for the canaries.
+		for _, acct := range fx.Accounts {
+			for _, k := range acct.Keys {
+				issued.add("fixture key", k.Secret)
+			}
+			for _, c := range acct.OAuthClients {
+				issued.add("fixture client secret", c.ClientSecret)
+			}
+		}
+	}
 	srv := sandbox.New(fx, sandbox.Options{Issued: func(kind, v string) {
 		if issued != nil {
 			issued.add(kind, v)
