@@ -11,6 +11,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/yamlcheck"
 )
 
 // problemLines renders an error the way the CLI prints it: one "message" line per problem followed
@@ -286,7 +287,7 @@ func FuzzParse(f *testing.F) {
 		c, err := Parse("fuzz.yaml", data, nil)
 		if err != nil {
 			if fault.KindOf(err) == fault.Unclassified {
-				var pe *policy.Problem
+				var pe *yamlcheck.Problem
 				if !errors.As(err, &pe) {
 					t.Fatalf("unclassified error: %v", err)
 				}
