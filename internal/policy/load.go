@@ -60,7 +60,7 @@ func TopLevel(file string, doc *yaml.Node) (map[string]Section, error) {
 	if root.Kind == yaml.DocumentNode {
 		root = root.Content[0]
 	}
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+	if yamlcheck.IsNull(root) {
 		return out, nil
 	}
 	if root.Kind != yaml.MappingNode {
