@@ -16,10 +16,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/mask"
-	"github.com/klrbac/klrbac/internal/policy"
-	"github.com/klrbac/klrbac/internal/suggest"
+	"github.com/klrbac/klrbac/internal/yamlcheck"
 )
 
 // Rule is an alert rule. Every entry it matches is marked with its name (the entry's alert field) as
@@ -266,30 +264,19 @@ var matchKeys = []string{"action", "role", "user", "resource", "endpoint", "succ
 // turns it off. Every problem is reported with its file:line.
 func Rules(file string, section *yaml.Node) ([]Rule, error) {
 	rules := DefaultRules()
-	var alerts *yaml.Node
-	if section != nil && section.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(section.Content); i += 2 {
-			if section.Content[i].Value == "alerts" {
-				alerts = section.Content[i+1]
-			}
-		}
-	}
-	if alerts == nil || alerts.Tag == "!!null" {
+	alerts := yamlcheck.Lookup(section, "alerts")
+	if alerts == nil {
 		return rules, nil
 	}
-	ps := &problems{file: file}
-	if alerts.Kind != yaml.SequenceNode {
-		ps.add(alerts, "write audit.alerts as a list of rules, each starting with `- name: ...`", "audit.alerts: expected a list of rules")
-		return nil, ps.err()
-	}
-	seen := map[string]bool{}
-	for _, n := range alerts.Content {
-		r, enabled, ok := ps.rule(n)
-		if r.Name != "" && seen[r.Name] {
-			ps.add(n, "give each rule its own name", "audit.alerts: rule %q is defined twice", r.Name)
+	ps := &yamlcheck.Problems{File: file}
+	first := map[string]int{}
+	for _, n := range ps.Sequence(alerts, "audit.alerts") {
+		r, enabled, ok := rule(ps, n)
+		if line, dup := first[r.Name]; r.Name != "" && dup {
+			ps.Add(n, "give each rule its own name", "audit.alerts: rule %q is defined twice (first on line %d)", r.Name, line)
 			continue
 		}
-		seen[r.Name] = true
+		first[r.Name] = n.Line
 		if !ok {
 			continue
 		}
@@ -304,171 +291,125 @@ func Rules(file string, section *yaml.Node) ([]Rule, error) {
 			}
 			rules[i] = r
 		case r.Match == nil:
-			ps.add(n, "add `match:` with action, role, user, resource, endpoint or success", "audit.alerts: rule %q has no match", r.Name)
+			ps.Add(n, "add `match:` with action, role, user, resource, endpoint or success", "audit.alerts: rule %q has no match", r.Name)
 		default:
 			rules = append(rules, r)
 		}
 	}
-	if err := ps.err(); err != nil {
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
 	return rules, nil
 }
 
-type problems struct {
-	file string
-	errs []error
-}
-
-func (ps *problems) add(n *yaml.Node, hint, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	e := &fault.Error{Kind: fault.Config, Err: &policy.Problem{File: ps.file, Line: line, Msg: fmt.Sprintf(format, args...)}}
-	ps.errs = append(ps.errs, e.Hint(hint))
-}
-
-func (ps *problems) err() error { return errors.Join(ps.errs...) }
-
-func (ps *problems) rule(n *yaml.Node) (r Rule, enabled, ok bool) {
+// rule reads one rule; ok is false when it has problems.
+func rule(ps *yamlcheck.Problems, n *yaml.Node) (r Rule, enabled, ok bool) {
 	enabled = true
-	if n.Kind != yaml.MappingNode {
-		ps.add(n, "each rule is a mapping with name, match and command or webhook", "audit.alerts: expected a rule")
-		return r, false, false
-	}
-	before := len(ps.errs)
+	before := ps.Len()
 	var nameNode *yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		switch k.Value {
+	ps.Fields(n, "audit.alerts", ruleKeys, func(field string, _, v *yaml.Node) {
+		switch field {
 		case "name":
 			nameNode = v
 			if v.Kind != yaml.ScalarNode || !validRuleName(v.Value) {
-				ps.add(v, "use letters, digits, '-', '_' and '.'", "audit.alerts: invalid rule name %q", v.Value)
+				ps.Add(v, "use letters, digits, '-', '_' and '.'", "audit.alerts: invalid rule name %q", v.Value)
 			}
 			r.Name = v.Value
 		case "match":
-			r.Match = ps.matches(v)
+			r.Match = matches(ps, v)
 		case "command":
 			if v.Kind == yaml.ScalarNode {
-				ps.add(v, `give the command as a list: command: [notify-security, --team, sec]; for a shell, say so: command: [sh, -c, "..."]`,
+				ps.Add(v, `give the command as a list: command: [notify-security, --team, sec]; for a shell, say so: command: [sh, -c, "..."]`,
 					"audit.alerts: command must be a list of arguments")
-				continue
+				return
 			}
-			r.Command = ps.strings(v, "command")
+			r.Command = stringList(ps, v, "audit.alerts command")
 			if len(r.Command) == 0 || r.Command[0] == "" {
-				ps.add(v, "name the program to run first", "audit.alerts: command is empty")
+				ps.Add(v, "name the program to run first", "audit.alerts: command is empty")
 			}
 		case "webhook":
 			u, err := url.Parse(v.Value)
 			if v.Kind != yaml.ScalarNode || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				ps.add(v, "use an http:// or https:// URL", "audit.alerts: webhook is not an http(s) URL")
+				ps.Add(v, "use an http:// or https:// URL", "audit.alerts: webhook is not an http(s) URL")
 			}
 			r.Webhook = v.Value
 		case "timeout":
 			d, err := time.ParseDuration(v.Value)
 			if v.Kind != yaml.ScalarNode || err != nil || d <= 0 || d > 10*time.Minute {
-				ps.add(v, "use a duration such as 5s (at most 10m)", "audit.alerts: invalid timeout %q", v.Value)
+				ps.Add(v, "use a duration such as 5s (at most 10m)", "audit.alerts: invalid timeout %q", v.Value)
 			}
 			r.Timeout = d
 		case "enabled":
-			if v.Kind != yaml.ScalarNode || (v.Value != "true" && v.Value != "false") {
-				ps.add(v, "use true or false", "audit.alerts: enabled must be true or false")
-			}
-			enabled = v.Value != "false"
-		default:
-			ps.add(k, suggestKey(k.Value, ruleKeys), "audit.alerts: unknown key %q in a rule", k.Value)
+			enabled = ps.Bool(v, "audit.alerts enabled")
 		}
+	})
+	if nameNode == nil && (n.Kind == yaml.MappingNode || yamlcheck.IsNull(n)) {
+		ps.Add(n, "add `name: ...`; the name marks the entries the rule matches", "audit.alerts: a rule has no name")
 	}
-	if nameNode == nil {
-		ps.add(n, "add `name: ...`; the name marks the entries the rule matches", "audit.alerts: a rule has no name")
-	}
-	return r, enabled, len(ps.errs) == before
+	return r, enabled, ps.Len() == before
 }
 
-func (ps *problems) matches(v *yaml.Node) []Match {
+func matches(ps *yamlcheck.Problems, v *yaml.Node) []Match {
 	if v.Kind == yaml.SequenceNode {
 		var out []Match
 		for _, m := range v.Content {
-			out = append(out, ps.match(m))
+			out = append(out, match(ps, m))
 		}
 		if len(out) == 0 {
-			ps.add(v, "list at least one match, or leave match out", "audit.alerts: match is an empty list")
+			ps.Add(v, "list at least one match, or leave match out", "audit.alerts: match is an empty list")
 		}
 		return out
 	}
-	return []Match{ps.match(v)}
+	return []Match{match(ps, v)}
 }
 
-func (ps *problems) match(v *yaml.Node) Match {
+func match(ps *yamlcheck.Problems, v *yaml.Node) Match {
 	var m Match
-	if v.Kind != yaml.MappingNode {
-		ps.add(v, "match: {action: ..., role: ..., user: ..., resource: ..., endpoint: ..., success: true|false}", "audit.alerts: match must be a mapping (or a list of them)")
-		return m
-	}
-	for i := 0; i+1 < len(v.Content); i += 2 {
-		k, val := v.Content[i], v.Content[i+1]
-		switch k.Value {
+	ps.Fields(v, "audit.alerts match", matchKeys, func(field string, _, val *yaml.Node) {
+		switch field {
 		case "action":
-			m.Action = ps.patterns(val, k.Value)
+			m.Action = patterns(ps, val, field)
 		case "role":
-			m.Role = ps.patterns(val, k.Value)
+			m.Role = patterns(ps, val, field)
 		case "user":
-			m.User = ps.patterns(val, k.Value)
+			m.User = patterns(ps, val, field)
 		case "resource":
-			m.Resource = ps.patterns(val, k.Value)
+			m.Resource = patterns(ps, val, field)
 		case "endpoint":
-			m.Endpoint = ps.patterns(val, k.Value)
+			m.Endpoint = patterns(ps, val, field)
 		case "success":
-			if val.Kind != yaml.ScalarNode || (val.Value != "true" && val.Value != "false") {
-				ps.add(val, "use true or false", "audit.alerts: success must be true or false")
-			}
-			b := val.Value == "true"
+			b := ps.Bool(val, "audit.alerts match success")
 			m.Success = &b
-		default:
-			ps.add(k, suggestKey(k.Value, matchKeys), "audit.alerts: unknown match key %q", k.Value)
 		}
-	}
-	if len(v.Content) == 0 {
-		ps.add(v, "name at least one field to match", "audit.alerts: empty match")
+	})
+	if yamlcheck.IsNull(v) || v.Kind == yaml.MappingNode && len(v.Content) == 0 {
+		ps.Add(v, "name at least one field to match", "audit.alerts: empty match")
 	}
 	return m
 }
 
-func (ps *problems) patterns(v *yaml.Node, what string) []string {
+// patterns reads one pattern or a list of them.
+func patterns(ps *yamlcheck.Problems, v *yaml.Node, field string) []string {
+	what := "audit.alerts match " + field
 	if v.Kind == yaml.ScalarNode {
-		return []string{v.Value}
+		return []string{ps.String(v, what)}
 	}
 	// An empty list would leave the field unconstrained: the rule would match every entry.
 	if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
-		ps.add(v, "list at least one pattern, or leave "+what+" out to match any", "audit.alerts: %s is an empty list", what)
+		ps.Add(v, "list at least one pattern, or leave "+field+" out to match any", "audit.alerts: %s is an empty list", field)
 		return nil
 	}
-	return ps.strings(v, what)
+	return stringList(ps, v, what)
 }
 
-func (ps *problems) strings(v *yaml.Node, what string) []string {
-	if v.Kind != yaml.SequenceNode {
-		ps.add(v, "", "audit.alerts: %s must be a string or a list of strings", what)
-		return nil
-	}
-	out := make([]string, 0, len(v.Content))
-	for _, s := range v.Content {
-		if s.Kind != yaml.ScalarNode {
-			ps.add(s, "", "audit.alerts: %s must be a list of strings", what)
-			continue
-		}
-		out = append(out, s.Value)
+// stringList reads a list of strings that may repeat, such as a command's arguments.
+func stringList(ps *yamlcheck.Problems, v *yaml.Node, what string) []string {
+	items := ps.Sequence(v, what)
+	out := make([]string, 0, len(items))
+	for _, item := range items {
+		out = append(out, ps.String(item, what))
 	}
 	return out
-}
-
-func suggestKey(got string, known []string) string {
-	if h := suggest.Hint(suggest.Closest(got, known, 1)); h != "" {
-		return h
-	}
-	return "known keys: " + strings.Join(known, ", ")
 }
 
 func validRuleName(s string) bool {

@@ -3,12 +3,14 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,13 +128,13 @@ audit:
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		`klrbac.yaml:5: audit.alerts: unknown match key "acton"`,
+		`klrbac.yaml:5: audit.alerts match: unknown field "acton"`,
 		`klrbac.yaml:6: audit.alerts: command must be a list of arguments`,
 		`klrbac.yaml:7: audit.alerts: rule "a" is defined twice`,
 		`klrbac.yaml:10: audit.alerts: webhook is not an http(s) URL`,
 		`klrbac.yaml:9: audit.alerts: a rule has no name`,
 		`klrbac.yaml:12: audit.alerts: invalid timeout "forever"`,
-		`klrbac.yaml:13: audit.alerts: unknown key "comand" in a rule`,
+		`klrbac.yaml:13: audit.alerts: unknown field "comand"`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("missing %q in:\n%s", want, msg)
@@ -143,6 +145,29 @@ audit:
 	}
 	if !strings.Contains(strings.Join(fault.Hints(errors.Unwrap(err)), "\n")+strings.Join(hintsOf(err), "\n"), `did you mean "action"?`) {
 		t.Errorf("no suggestion among hints: %v", hintsOf(err))
+	}
+}
+
+func TestRuleFieldsReadAsTheRestOfTheConfig(t *testing.T) {
+	_, err := parseRules(t, `
+audit:
+  alerts:
+    - name: a
+      name: b
+      match: {action: check, success: maybe}
+      enabled:
+`)
+	want := []string{
+		`klrbac.yaml:5: audit.alerts: "name" is defined twice (first on line 4)`,
+		`klrbac.yaml:6: audit.alerts match success: expected true or false, found "maybe"`,
+		`klrbac.yaml:7: audit.alerts enabled: expected true or false, found nothing`,
+	}
+	if got := strings.Split(fmt.Sprint(err), "\n"); !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	rules, err := parseRules(t, "audit:\n  alerts:\n    - name: profile-deletion\n      enabled: no\n")
+	if err != nil || len(rules) != 1 || rules[0].Name != "denied-profile-deletion" {
+		t.Errorf("enabled: no: %+v %v", rules, err)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klrbac/klrbac/internal/fault"
-	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/yamlcheck"
 )
 
 // FuzzParseLine: any bytes are either rejected or decode to an entry whose layout fields agree.
@@ -221,7 +221,7 @@ func FuzzRules(f *testing.F) {
 				t.Fatalf("rules returned along with an error: %+v", rules)
 			}
 			for _, e := range flattenErrors(err) {
-				var p *policy.Problem
+				var p *yamlcheck.Problem
 				if fault.KindOf(e) != fault.Config || !errors.As(e, &p) || p.File != "klrbac.yaml" || p.Line < 1 ||
 					!strings.HasPrefix(e.Error(), fmt.Sprintf("klrbac.yaml:%d: audit.alerts", p.Line)) {
 					t.Fatalf("not a configuration error naming file:line: %T %v", e, e)

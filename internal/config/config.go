@@ -5,7 +5,6 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/suggest"
+	"github.com/klrbac/klrbac/internal/yamlcheck"
 )
 
 // Setting is one configuration key and the places its value may come from.
@@ -166,31 +166,27 @@ func Parse(file string, data []byte, flags *pflag.FlagSet) (*Config, error) {
 	name := file
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlError(name, err)
+		return nil, yamlcheck.SyntaxError(name, err)
 	}
 	top, err := policy.TopLevel(name, &doc)
 	if err != nil {
 		return nil, err
 	}
-	var errs []error
+	ps := &yamlcheck.Problems{File: name}
 	known := append(slices.Clone(sections), policy.Sections...)
 	for _, key := range sortedSectionNames(top) {
 		sec := top[key]
 		if !slices.Contains(known, key) {
-			errs = append(errs, problem(name, sec.Key, suggestion(key, known, "known sections: "+strings.Join(known, ", ")),
-				"unknown top-level key %q", key))
+			ps.Add(sec.Key, suggestion(key, known, "known sections: "+strings.Join(known, ", ")), "unknown top-level key %q", key)
 			continue
 		}
 		if slices.Contains(sections, key) {
-			errs = append(errs, c.checkSection(name, key, sec)...)
+			c.checkSection(ps, key, sec)
 			c.raw[key] = sec
 		}
 	}
-	pol, err := policy.FromSections(name, top, policy.Default())
-	if err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	pol, polErr := policy.FromSections(name, top, policy.Default())
+	if err := errors.Join(ps.Err(), polErr); err != nil {
 		return nil, err
 	}
 	c.Policy = pol
@@ -215,13 +211,7 @@ func sortedSectionNames(top map[string]policy.Section) []string {
 
 // checkSection reports unknown keys and non-scalar values inside a settings section, and notes which
 // settings the file sets.
-func (c *Config) checkSection(file, section string, sec policy.Section) []error {
-	if sec.Value.Kind == yaml.ScalarNode && sec.Value.Tag == "!!null" {
-		return nil
-	}
-	if sec.Value.Kind != yaml.MappingNode {
-		return []error{problem(file, sec.Value, "write the section as key: value lines indented under "+section+":", "%s: expected a mapping", section)}
-	}
+func (c *Config) checkSection(ps *yamlcheck.Problems, section string, sec policy.Section) {
 	var known []string
 	for _, s := range Settings {
 		if strings.HasPrefix(s.Key, section+".") {
@@ -229,34 +219,27 @@ func (c *Config) checkSection(file, section string, sec policy.Section) []error 
 		}
 	}
 	known = append(known, extraKeys[section]...)
-	var errs []error
-	for i := 0; i+1 < len(sec.Value.Content); i += 2 {
-		k, v := sec.Value.Content[i], sec.Value.Content[i+1]
-		if !slices.Contains(known, k.Value) {
-			errs = append(errs, problem(file, k, suggestion(k.Value, known, "known keys: "+strings.Join(known, ", ")),
-				"%s: unknown key %q", section, k.Value))
-			continue
+	ps.Fields(sec.Value, section, known, func(name string, _, v *yaml.Node) {
+		if slices.Contains(extraKeys[section], name) {
+			return
 		}
-		if slices.Contains(extraKeys[section], k.Value) {
-			continue
-		}
+		key := section + "." + name
+		// Not ps.String: a setting left empty is "", for its check to judge.
 		if v.Kind != yaml.ScalarNode {
-			errs = append(errs, problem(file, v, "give "+k.Value+" one value, such as "+section+"."+k.Value+": "+lookup(section+"."+k.Value).Default,
-				"%s.%s: expected a single value", section, k.Value))
-			continue
+			ps.Add(v, "give "+name+" one value, such as "+key+": "+lookup(key).Default,
+				"%s: expected a single value, found %s", key, yamlcheck.KindName(v))
+			return
 		}
-		key := section + "." + k.Value
 		if c.fileValues[section] == nil {
 			c.fileValues[section] = map[string]any{}
 		}
-		c.fileValues[section][k.Value] = v.Value
+		c.fileValues[section][name] = v.Value
 		if s := lookup(key); s.check != nil && c.sourceOf(key) == "file" {
 			if err := s.check(v.Value); err != nil {
-				errs = append(errs, problem(file, v, strings.Join(fault.Hints(err), "; "), "%s: %v", key, err))
+				ps.Add(v, strings.Join(fault.Hints(err), "; "), "%s: %v", key, err)
 			}
 		}
-	}
-	return errs
+	})
 }
 
 // check validates settings that come from flags or the environment; file values were checked with
@@ -353,33 +336,11 @@ func DefaultPath() (string, error) {
 	return filepath.Join(dir, "klrbac", "config.yaml"), nil
 }
 
-func problem(file string, n *yaml.Node, hint, format string, args ...any) error {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	return (&fault.Error{Kind: fault.Config, Err: &policy.Problem{File: file, Line: line, Msg: fmt.Sprintf(format, args...)}}).Hint(hint)
-}
-
 func suggestion(got string, known []string, fallback string) string {
 	if h := suggest.Hint(suggest.Closest(got, known, 1)); h != "" {
 		return h
 	}
 	return fallback
-}
-
-// Patterns compile on first use: most runs never meet a YAML error or a revision to check.
-var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
-
-// yamlError turns the YAML library's "yaml: line N: msg" into "file:N: msg".
-func yamlError(file string, err error) error {
-	msg := err.Error()
-	if m := yamlLine().FindStringSubmatch(msg); m != nil {
-		msg = file + ":" + m[1] + ": " + m[2]
-	} else {
-		msg = file + ": " + strings.TrimPrefix(msg, "yaml: ")
-	}
-	return fault.Configf("%s", msg).Hint("the file is not valid YAML; check indentation and quoting around that line")
 }
 
 func checkURL(s string) error {
@@ -390,6 +351,7 @@ func checkURL(s string) error {
 	return nil
 }
 
+// The pattern compiles on first use: most runs never meet a revision to check.
 var revisionPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`) })
 
 func checkRevision(s string) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/yamlcheck"
 )
 
 // problemLines renders an error the way the CLI prints it: one "message" line per problem followed
@@ -49,7 +50,7 @@ func TestLoaderErrors(t *testing.T) {
 		{"unknown-user-role.yaml", []string{`unknown-user-role.yaml:2: user alice@example.com: unknown role "markter"`, `hint: did you mean "marketer"?`}},
 		{"unknown-top-level.yaml", []string{`unknown-top-level.yaml:1: unknown top-level key "rolse"`, `hint: did you mean "roles"?`}},
 		{"unknown-role-field.yaml", []string{`unknown-role-field.yaml:3: role viewer: unknown field "permisions"`, `hint: did you mean "permissions"?`, "unknown-role-field.yaml:2: role viewer has no permissions"}},
-		{"bad-setting.yaml", []string{`bad-setting.yaml:2: klaviyo: unknown key "api_ur"`, `hint: did you mean "api_url"?`, `bad-setting.yaml:4: audit.checks: "sometimes" is not one of all, denied, none`}},
+		{"bad-setting.yaml", []string{`bad-setting.yaml:2: klaviyo: unknown field "api_ur"`, `hint: did you mean "api_url"?`, `bad-setting.yaml:4: audit.checks: "sometimes" is not one of all, denied, none`}},
 		{"permissions-without-roles.yaml", []string{"permissions-without-roles.yaml:1: permissions are defined but roles are not"}},
 		{"duplicate-section.yaml", []string{`duplicate-section.yaml:3: section "users" is given twice (first on line 1)`}},
 	} {
@@ -82,6 +83,21 @@ func TestLoaderErrors(t *testing.T) {
 				t.Errorf("missing %q in:\n%s", tc.want[i], strings.Join(got, "\n"))
 			}
 		})
+	}
+}
+
+func TestSettingsSectionProblems(t *testing.T) {
+	data := []byte("klaviyo:\n  api_url: https://a.example\n  revision: [2026-07-15]\n  api_url: https://b.example\n")
+	_, err := Parse("s.yaml", data, nil)
+	if fault.KindOf(err) != fault.Config {
+		t.Fatalf("kind %v: %v", fault.KindOf(err), err)
+	}
+	want := []string{
+		"s.yaml:3: klaviyo.revision: expected a single value, found a list", "hint: give revision one value, such as klaviyo.revision: " + DefaultRevision,
+		`s.yaml:4: klaviyo: "api_url" is defined twice (first on line 2)`, "hint: remove one of them or give it another name",
+	}
+	if got := problemLines(err); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -271,7 +287,7 @@ func FuzzParse(f *testing.F) {
 		c, err := Parse("fuzz.yaml", data, nil)
 		if err != nil {
 			if fault.KindOf(err) == fault.Unclassified {
-				var pe *policy.Problem
+				var pe *yamlcheck.Problem
 				if !errors.As(err, &pe) {
 					t.Fatalf("unclassified error: %v", err)
 				}

@@ -15,8 +15,6 @@
 package oauthflow
 
 import (
-	"errors"
-	"fmt"
 	"net"
 	"net/url"
 	"slices"
@@ -27,9 +25,9 @@ import (
 
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/fault"
-	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/suggest"
+	"github.com/klrbac/klrbac/internal/yamlcheck"
 )
 
 // DefaultRedirectURI is the redirect URI of the built-in default app: register it with the app in
@@ -85,104 +83,72 @@ var appKeys = []string{"client_id", "redirect_uri", "scopes"}
 // ParseApps reads oauth.apps from the config's oauth section (nil or without apps: none). Every
 // problem is reported, each as file:line with a hint, as a configuration error (exit 2).
 func ParseApps(file string, section *yaml.Node) ([]App, error) {
-	var apps *yaml.Node
-	if section != nil && section.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(section.Content); i += 2 {
-			if section.Content[i].Value == "apps" {
-				apps = section.Content[i+1]
-			}
-		}
-	}
-	if apps == nil || apps.Kind == yaml.ScalarNode && apps.Tag == "!!null" {
+	apps := yamlcheck.Lookup(section, "apps")
+	if apps == nil {
 		return nil, nil
 	}
-	ps := &problems{file: file}
-	if apps.Kind != yaml.MappingNode {
-		ps.add(apps, "write oauth.apps as a mapping from app name to its settings: `apps:` then `  crm-sync:` indented below it", "oauth.apps: expected a mapping of apps by name")
-		return nil, ps.err()
-	}
+	ps := &yamlcheck.Problems{File: file}
 	var out []App
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(apps.Content); i += 2 {
-		k, v := apps.Content[i], apps.Content[i+1]
+	ps.Entries(apps, "oauth.apps", func(k, v *yaml.Node) {
 		if err := secrets.CheckAppName(k.Value); err != nil {
-			ps.add(k, "use 1 to 64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", "oauth.apps: invalid app name %q", k.Value)
-			continue
+			ps.Add(k, "use 1 to 64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", "oauth.apps: invalid app name %q", k.Value)
+			return
 		}
-		if seen[k.Value] {
-			ps.add(k, "give each app its own name", "oauth.apps: app %q is defined twice", k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		if a, ok := ps.app(file, k, v); ok {
+		if a, ok := app(ps, file, k, v); ok {
 			out = append(out, a)
 		}
-	}
-	if err := ps.err(); err != nil {
+	})
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (ps *problems) app(file string, k, v *yaml.Node) (App, bool) {
+// app reads one app; ok is false when it has problems.
+func app(ps *yamlcheck.Problems, file string, k, v *yaml.Node) (App, bool) {
 	a := App{Name: k.Value, RedirectURI: DefaultRedirectURI, File: file, Line: k.Line}
 	where := "oauth.apps." + a.Name
-	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-		return a, true
-	}
-	if v.Kind != yaml.MappingNode {
-		ps.add(v, "give the app client_id, redirect_uri and scopes", "%s: expected a mapping", where)
-		return a, false
-	}
-	before := len(ps.errs)
-	for i := 0; i+1 < len(v.Content); i += 2 {
-		fk, fv := v.Content[i], v.Content[i+1]
-		if !slices.Contains(appKeys, fk.Value) {
-			hint := suggest.Hint(suggest.Closest(fk.Value, appKeys, 1))
-			if hint == "" {
-				hint = "known keys: " + strings.Join(appKeys, ", ")
-			}
-			ps.add(fk, hint, "%s: unknown key %q", where, fk.Value)
-			continue
+	before := ps.Len()
+	ps.Fields(v, where, appKeys, func(field string, _, fv *yaml.Node) {
+		what := where + "." + field
+		if field == "scopes" {
+			a.Scopes = scopes(ps, fv, what)
+			return
 		}
-		if fk.Value != "scopes" && fv.Kind != yaml.ScalarNode {
-			ps.add(fv, "", "%s.%s: expected a single value", where, fk.Value)
-			continue
+		if fv.Kind != yaml.ScalarNode || yamlcheck.IsNull(fv) {
+			ps.String(fv, what) // says what is there instead
+			return
 		}
-		switch fk.Value {
+		switch field {
 		case "client_id":
 			a.ClientID = strings.TrimSpace(fv.Value)
 			if a.ClientID == "" || strings.ContainsAny(a.ClientID, " \t\r\n") {
-				ps.add(fv, "copy the client id from the app's page in Klaviyo, or leave client_id out to use "+ClientIDEnv, "%s.client_id: %q is not a client id", where, fv.Value)
+				ps.Add(fv, "copy the client id from the app's page in Klaviyo, or leave client_id out to use "+ClientIDEnv, "%s: %q is not a client id", what, fv.Value)
 			}
 		case "redirect_uri":
 			if _, err := CheckRedirectURI(fv.Value); err != nil {
 				msg, hint := causeOf(err)
-				ps.add(fv, hint, "%s.redirect_uri: %s", where, msg)
-				continue
+				ps.Add(fv, hint, "%s: %s", what, msg)
+				return
 			}
 			a.RedirectURI = fv.Value
-		case "scopes":
-			a.Scopes = ps.scopes(fv, where)
 		}
-	}
-	return a, len(ps.errs) == before
+	})
+	return a, ps.Len() == before
 }
 
-func (ps *problems) scopes(n *yaml.Node, where string) []string {
-	if n.Kind != yaml.SequenceNode {
-		ps.add(n, "write the scopes as a list: scopes: [accounts:read, profiles:read]", "%s.scopes: expected a list of scopes", where)
-		return nil
-	}
+// scopes reads the scopes a login asks for: a scope listed twice is asked for once, as on the
+// command line.
+func scopes(ps *yamlcheck.Problems, n *yaml.Node, what string) []string {
 	var out []string
-	for _, s := range n.Content {
-		if s.Kind != yaml.ScalarNode {
-			ps.add(s, "", "%s.scopes: expected a scope name", where)
+	for _, s := range ps.Sequence(n, what) {
+		if s.Kind != yaml.ScalarNode || yamlcheck.IsNull(s) {
+			ps.String(s, what) // says what is there instead
 			continue
 		}
 		if err := CheckScope(s.Value); err != nil {
 			msg, hint := causeOf(err)
-			ps.add(s, hint, "%s.scopes: %s", where, msg)
+			ps.Add(s, hint, "%s: %s", what, msg)
 			continue
 		}
 		if !slices.Contains(out, s.Value) {
@@ -252,24 +218,6 @@ func IsLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-type problems struct {
-	file string
-	errs []error
-}
-
-func (ps *problems) add(n *yaml.Node, hint, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	e := &fault.Error{Kind: fault.Config, Err: &policy.Problem{File: ps.file, Line: line, Msg: fmt.Sprintf(format, args...)}}
-	ps.errs = append(ps.errs, e.Hint(hint))
-}
-
-func (ps *problems) err() error {
-	return errors.Join(ps.errs...)
 }
 
 // causeOf splits a fault into its message and its first hint, to restate it at a config line.

@@ -92,13 +92,13 @@ func TestParseAppsProblems(t *testing.T) {
 	}
 	want := []struct{ msg, hint string }{
 		{`klrbac.yaml:3: oauth.apps: invalid app name "Bad:Name"`, "lowercase"},
-		{`klrbac.yaml:6: oauth.apps.crm: unknown key "redirect_url"`, `did you mean "redirect_uri"?`},
+		{`klrbac.yaml:6: oauth.apps.crm: unknown field "redirect_url"`, `did you mean "redirect_uri"?`},
 		{`klrbac.yaml:7: oauth.apps.crm.scopes: unknown Klaviyo scope "profile:read"`, `did you mean "profiles:read"?`},
 		{`klrbac.yaml:9: oauth.apps.remote.redirect_uri: refusing redirect URI "http://example.com:8765/callback": example.com is not a loopback address`, "loopback URI"},
 		{`klrbac.yaml:11: oauth.apps.noport.redirect_uri: redirect URI "http://127.0.0.1/callback" has no port`, "port included"},
-		{`klrbac.yaml:12: oauth.apps.noport.scopes: expected a list of scopes`, "scopes: [accounts:read"},
+		{`klrbac.yaml:12: oauth.apps.noport.scopes: expected a list, found "profiles:read"`, "write a list"},
 		{`klrbac.yaml:14: oauth.apps.tls.redirect_uri: refusing redirect URI "https://127.0.0.1:8765/callback"`, "loopback URI"},
-		{`klrbac.yaml:15: oauth.apps: app "crm" is defined twice`, "its own name"},
+		{`klrbac.yaml:15: oauth.apps: "crm" is defined twice (first on line 4)`, "remove one of them"},
 	}
 	if len(msgs) != len(want) {
 		t.Fatalf("got %d problems, want %d:\n%s", len(msgs), len(want), strings.Join(msgs, "\n"))

@@ -2,16 +2,13 @@ package policy
 
 import (
 	_ "embed"
-	"errors"
-	"fmt"
-	"slices"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klrbac/klrbac/internal/catalog"
-	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/suggest"
+	"github.com/klrbac/klrbac/internal/yamlcheck"
 )
 
 // DefaultYAML is the reference policy as a commented config file: what `klrbac config init` writes.
@@ -48,43 +45,13 @@ var defaultPolicy = sync.OnceValue(func() *Policy {
 // Default returns the built-in reference policy: 5 roles, 8 permissions. It is shared; do not modify.
 func Default() *Policy { return defaultPolicy() }
 
-// Problem is one thing wrong with a policy, located in its file.
-type Problem struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (p *Problem) Error() string {
-	if p.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg)
-	}
-	return p.File + ": " + p.Msg
-}
-
-type problems struct {
-	file string
-	errs []error
-}
-
-func (ps *problems) add(n *yaml.Node, hint string, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	e := &fault.Error{Kind: fault.Config, Err: &Problem{File: ps.file, Line: line, Msg: fmt.Sprintf(format, args...)}}
-	ps.errs = append(ps.errs, e.Hint(hint))
-}
-
-func (ps *problems) err() error { return errors.Join(ps.errs...) }
-
 // Section is one top-level entry of a config file: its key (for error lines) and its value.
 type Section struct{ Key, Value *yaml.Node }
 
 // TopLevel splits a YAML document into its top-level sections, keyed by name, checking that it is a
 // mapping with no key given twice. Which keys are allowed is the caller's business.
 func TopLevel(file string, doc *yaml.Node) (map[string]Section, error) {
-	ps := &problems{file: file}
+	ps := &yamlcheck.Problems{File: file}
 	out := map[string]Section{}
 	if doc.Kind == 0 || (doc.Kind == yaml.DocumentNode && len(doc.Content) == 0) {
 		return out, nil // an empty file
@@ -93,25 +60,25 @@ func TopLevel(file string, doc *yaml.Node) (map[string]Section, error) {
 	if root.Kind == yaml.DocumentNode {
 		root = root.Content[0]
 	}
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+	if yamlcheck.IsNull(root) {
 		return out, nil
 	}
 	if root.Kind != yaml.MappingNode {
-		ps.add(root, "a klrbac config file is a mapping of sections such as roles: and permissions:",
-			"expected a mapping at the top level, found %s", kindName(root))
-		return nil, ps.err()
+		ps.Add(root, "a klrbac config file is a mapping of sections such as roles: and permissions:",
+			"expected a mapping at the top level, found %s", yamlcheck.KindName(root))
+		return nil, ps.Err()
 	}
 	first := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if line, dup := first[k.Value]; dup {
-			ps.add(k, "merge the two sections into one", "section %q is given twice (first on line %d)", k.Value, line)
+			ps.Add(k, "merge the two sections into one", "section %q is given twice (first on line %d)", k.Value, line)
 			continue
 		}
 		first[k.Value] = k.Line
 		out[k.Value] = Section{Key: k, Value: v}
 	}
-	return out, ps.err()
+	return out, ps.Err()
 }
 
 // Name rules, checked by hand rather than with regexp so that loading a policy costs no regexp
@@ -144,7 +111,7 @@ func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
 // does not have is taken from base (nil: empty). Every problem found is returned, each naming its
 // line, as fault.Config errors joined together.
 func FromSections(file string, sections map[string]Section, base *Policy) (*Policy, error) {
-	ps := &problems{file: file}
+	ps := &yamlcheck.Problems{File: file}
 	p := &Policy{Source: file}
 	perms, hasPerms := sections["permissions"]
 	roles, hasRoles := sections["roles"]
@@ -156,9 +123,9 @@ func FromSections(file string, sections map[string]Section, base *Policy) (*Poli
 		p.Permissions = base.Permissions
 	}
 	if hasPerms && !hasRoles && base != nil {
-		ps.add(perms.Key, "define roles: as well, holding the permissions defined here",
+		ps.Add(perms.Key, "define roles: as well, holding the permissions defined here",
 			"permissions are defined but roles are not, and the default roles hold the default permissions")
-		return nil, ps.err()
+		return nil, ps.ErrAsFound()
 	}
 	p.index()
 	if hasRoles {
@@ -172,115 +139,19 @@ func FromSections(file string, sections map[string]Section, base *Policy) (*Poli
 	} else if base != nil {
 		p.Users = base.Users
 	}
-	if len(p.Roles) == 0 && len(ps.errs) == 0 {
-		ps.add(roles.Key, "define at least one role under roles:", "the policy has no roles")
+	if len(p.Roles) == 0 && ps.Len() == 0 {
+		ps.Add(roles.Key, "define at least one role under roles:", "the policy has no roles")
 	}
-	if err := ps.err(); err != nil {
+	// As found, not in line order: a role's missing permissions come after the misspelt field that
+	// explains them, so that `klrbac doctor`, which shows the first problem, shows the cause.
+	if err := ps.ErrAsFound(); err != nil {
 		return nil, err
 	}
 	p.index()
 	return p, nil
 }
 
-func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "something else"
-}
-
-// entries walks a mapping node, reporting a non-mapping and duplicate keys, and calls fn for each
-// first occurrence of a key.
-func entries(ps *problems, n *yaml.Node, what string, fn func(k, v *yaml.Node)) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		ps.add(n, "write it as name: followed by indented fields; `klrbac config init` writes an example", "%s: expected a mapping, found %s", what, kindName(n))
-		return
-	}
-	first := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if line, dup := first[k.Value]; dup {
-			ps.add(k, "remove one of them or give it another name", "%s: %q is defined twice (first on line %d)", what, k.Value, line)
-			continue
-		}
-		first[k.Value] = k.Line
-		fn(k, v)
-	}
-}
-
-// fields decodes the known fields of one entry, reporting unknown ones with a suggestion.
-func fields(ps *problems, n *yaml.Node, what string, known []string, fn func(field string, k, v *yaml.Node)) {
-	entries(ps, n, what, func(k, v *yaml.Node) {
-		if !slices.Contains(known, k.Value) {
-			hint := suggest.Hint(suggest.Closest(k.Value, known, 1))
-			if hint == "" {
-				hint = "known fields: " + fmt.Sprint(known)
-			}
-			ps.add(k, hint, "%s: unknown field %q", what, k.Value)
-			return
-		}
-		fn(k.Value, k, v)
-	})
-}
-
-func str(ps *problems, n *yaml.Node, what string) string {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		ps.add(n, "give a single value on the same line", "%s: expected a string, found %s", what, kindName(n))
-		return ""
-	}
-	return n.Value
-}
-
-func boolean(ps *problems, n *yaml.Node, what string) bool {
-	var b bool
-	if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
-		ps.add(n, "use true or false", "%s: expected true or false, found %s", what, kindName(n))
-	}
-	return b
-}
-
-// list decodes a sequence of strings, reporting duplicates; items come with their nodes.
-func list(ps *problems, n *yaml.Node, what string) ([]string, []*yaml.Node) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return nil, nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		ps.add(n, "write a list: [a, b] or one '- item' per line", "%s: expected a list, found %s", what, kindName(n))
-		return nil, nil
-	}
-	var out []string
-	var nodes []*yaml.Node
-	for _, item := range n.Content {
-		if item.Kind != yaml.ScalarNode || item.Tag == "!!null" {
-			ps.add(item, "each list item is one name", "%s: expected a name, found %s", what, kindName(item))
-			continue
-		}
-		if slices.Contains(out, item.Value) {
-			ps.add(item, "list it once", "%s: %q is listed twice", what, item.Value)
-			continue
-		}
-		out = append(out, item.Value)
-		nodes = append(nodes, item)
-	}
-	return out, nodes
-}
-
-func checkScopes(ps *problems, scopes []string, nodes []*yaml.Node, what string) []string {
+func checkScopes(ps *yamlcheck.Problems, scopes []string, nodes []*yaml.Node, what string) []string {
 	var ok []string
 	for i, s := range scopes {
 		if catalog.IsAssignable(s) {
@@ -291,62 +162,62 @@ func checkScopes(ps *problems, scopes []string, nodes []*yaml.Node, what string)
 		if hint == "" {
 			hint = "`klrbac scopes list` shows the scopes Klaviyo's operations use"
 		}
-		ps.add(nodes[i], hint, "%s: unknown Klaviyo scope %q", what, s)
+		ps.Add(nodes[i], hint, "%s: unknown Klaviyo scope %q", what, s)
 	}
 	return ok
 }
 
-func parsePermissions(ps *problems, n *yaml.Node) []Permission {
+func parsePermissions(ps *yamlcheck.Problems, n *yaml.Node) []Permission {
 	var out []Permission
-	entries(ps, n, "permissions", func(k, v *yaml.Node) {
+	ps.Entries(n, "permissions", func(k, v *yaml.Node) {
 		what := "permission " + k.Value
 		if !permissionName.MatchString(k.Value) {
-			ps.add(k, "use letters, digits and underscores, starting with a letter, e.g. canReadProfiles",
+			ps.Add(k, "use letters, digits and underscores, starting with a letter, e.g. canReadProfiles",
 				"permission name %q is not valid", k.Value)
 			return
 		}
 		perm := Permission{Name: k.Value}
 		seenScopes := false
-		fields(ps, v, what, []string{"description", "scopes"}, func(field string, fk, fv *yaml.Node) {
+		ps.Fields(v, what, []string{"description", "scopes"}, func(field string, fk, fv *yaml.Node) {
 			switch field {
 			case "description":
-				perm.Description = str(ps, fv, what+" description")
+				perm.Description = ps.String(fv, what+" description")
 			case "scopes":
 				seenScopes = true
-				scopes, nodes := list(ps, fv, what+" scopes")
+				scopes, nodes := ps.Names(fv, what+" scopes")
 				perm.Scopes = checkScopes(ps, scopes, nodes, what)
 				if len(scopes) == 0 && len(nodes) == 0 {
-					ps.add(fk, "list the Klaviyo scopes the permission needs", "%s lists no scopes", what)
+					ps.Add(fk, "list the Klaviyo scopes the permission needs", "%s lists no scopes", what)
 				}
 			}
 		})
-		if !seenScopes && (v.Kind == yaml.MappingNode || isNull(v)) {
-			ps.add(k, "add scopes: [...] with the Klaviyo scopes the permission needs", "%s has no scopes", what)
+		if !seenScopes && (v.Kind == yaml.MappingNode || yamlcheck.IsNull(v)) {
+			ps.Add(k, "add scopes: [...] with the Klaviyo scopes the permission needs", "%s has no scopes", what)
 		}
 		out = append(out, perm)
 	})
 	return out
 }
 
-func parseRoles(ps *problems, n *yaml.Node, p *Policy) []Role {
+func parseRoles(ps *yamlcheck.Problems, n *yaml.Node, p *Policy) []Role {
 	var out []Role
-	entries(ps, n, "roles", func(k, v *yaml.Node) {
+	ps.Entries(n, "roles", func(k, v *yaml.Node) {
 		what := "role " + k.Value
 		if !roleName.MatchString(k.Value) {
-			ps.add(k, "use lower-case letters, digits, '-' and '_', starting with a letter, e.g. marketer",
+			ps.Add(k, "use lower-case letters, digits, '-' and '_', starting with a letter, e.g. marketer",
 				"role name %q is not valid", k.Value)
 			return
 		}
 		r := Role{Name: k.Value}
 		var permsKey *yaml.Node
-		fields(ps, v, what, []string{"description", "permissions", "extra_scopes", "key_env", "full_access"},
+		ps.Fields(v, what, []string{"description", "permissions", "extra_scopes", "key_env", "full_access"},
 			func(field string, fk, fv *yaml.Node) {
 				switch field {
 				case "description":
-					r.Description = str(ps, fv, what+" description")
+					r.Description = ps.String(fv, what+" description")
 				case "permissions":
 					permsKey = fk
-					names, nodes := list(ps, fv, what+" permissions")
+					names, nodes := ps.Names(fv, what+" permissions")
 					for i, name := range names {
 						if _, ok := p.Permission(name); ok {
 							r.Permissions = append(r.Permissions, name)
@@ -356,37 +227,37 @@ func parseRoles(ps *problems, n *yaml.Node, p *Policy) []Role {
 						if hint == "" {
 							hint = "`klrbac permissions list` shows the permissions defined"
 						}
-						ps.add(nodes[i], hint, "%s: unknown permission %q", what, name)
+						ps.Add(nodes[i], hint, "%s: unknown permission %q", what, name)
 					}
 					if len(names) == 0 {
-						ps.add(fk, "give the role at least one permission, or remove it", "%s has no permissions", what)
+						ps.Add(fk, "give the role at least one permission, or remove it", "%s has no permissions", what)
 					}
 				case "extra_scopes":
-					scopes, nodes := list(ps, fv, what+" extra_scopes")
+					scopes, nodes := ps.Names(fv, what+" extra_scopes")
 					r.ExtraScopes = checkScopes(ps, scopes, nodes, what)
 				case "key_env":
-					r.KeyEnv = str(ps, fv, what+" key_env")
+					r.KeyEnv = ps.String(fv, what+" key_env")
 					if r.KeyEnv != "" && !envName.MatchString(r.KeyEnv) {
-						ps.add(fv, "use letters, digits and underscores, e.g. KLAVIYO_KEY_MARKETER",
+						ps.Add(fv, "use letters, digits and underscores, e.g. KLAVIYO_KEY_MARKETER",
 							"%s: key_env %q is not a valid environment variable name", what, r.KeyEnv)
 					}
 				case "full_access":
-					r.FullAccess = boolean(ps, fv, what+" full_access")
+					r.FullAccess = ps.Bool(fv, what+" full_access")
 				}
 			})
-		if permsKey == nil && (v.Kind == yaml.MappingNode || isNull(v)) {
-			ps.add(k, "give the role at least one permission under permissions:", "%s has no permissions", what)
+		if permsKey == nil && (v.Kind == yaml.MappingNode || yamlcheck.IsNull(v)) {
+			ps.Add(k, "give the role at least one permission under permissions:", "%s has no permissions", what)
 		}
 		out = append(out, r)
 	})
 	return out
 }
 
-func parseUsers(ps *problems, n *yaml.Node, p *Policy) []User {
+func parseUsers(ps *yamlcheck.Problems, n *yaml.Node, p *Policy) []User {
 	var out []User
-	entries(ps, n, "users", func(k, v *yaml.Node) {
+	ps.Entries(n, "users", func(k, v *yaml.Node) {
 		what := "user " + k.Value
-		role := str(ps, v, what)
+		role := ps.String(v, what)
 		if role == "" {
 			return
 		}
@@ -395,7 +266,7 @@ func parseUsers(ps *problems, n *yaml.Node, p *Policy) []User {
 			if hint == "" {
 				hint = "`klrbac roles list` shows the roles defined"
 			}
-			ps.add(v, hint, "%s: unknown role %q", what, role)
+			ps.Add(v, hint, "%s: unknown role %q", what, role)
 			return
 		}
 		out = append(out, User{Name: k.Value, Role: role})

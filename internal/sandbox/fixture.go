@@ -2,13 +2,9 @@ package sandbox
 
 import (
 	_ "embed"
-	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"slices"
-	"sort"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -17,8 +13,8 @@ import (
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/mask"
-	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/suggest"
+	"github.com/klrbac/klrbac/internal/yamlcheck"
 )
 
 // Fixture is what a sandbox serves: accounts with their keys and OAuth clients, and the faults it
@@ -135,10 +131,10 @@ func LoadFixture(path string) (*Fixture, error) {
 
 // ParseFixture parses a fixture file's contents; name is used in messages.
 func ParseFixture(name string, data []byte) (*Fixture, error) {
-	ps := &problems{file: name}
+	ps := &yamlcheck.Problems{File: name}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlError(name, err)
+		return nil, yamlcheck.SyntaxError(name, err)
 	}
 	f := &Fixture{Source: name, RateLimits: true}
 	root := &doc
@@ -146,48 +142,48 @@ func ParseFixture(name string, data []byte) (*Fixture, error) {
 		root = root.Content[0]
 	}
 	if root.Kind != yaml.MappingNode {
-		ps.add(root, "a fixture is a mapping with an accounts: list", "expected a mapping at the top level, found %s", kindName(root))
-		return nil, ps.err()
+		ps.Add(root, "a fixture is a mapping with an accounts: list", "expected a mapping at the top level, found %s", yamlcheck.KindName(root))
+		return nil, ps.Err()
 	}
 	sawAccounts := false
-	ps.fields(root, "fixture", []string{"accounts", "latency", "faults", "rate_limits"}, func(field string, k, v *yaml.Node) {
+	ps.Fields(root, "fixture", []string{"accounts", "latency", "faults", "rate_limits"}, func(field string, k, v *yaml.Node) {
 		switch field {
 		case "accounts":
 			sawAccounts = true
 			f.Accounts = parseAccounts(ps, v)
 		case "latency":
-			f.Latency = ps.duration(v, "latency")
+			f.Latency = duration(ps, v, "latency")
 		case "faults":
 			f.Faults = parseFaults(ps, v)
 		case "rate_limits":
-			f.RateLimits = ps.boolean(v, "rate_limits")
+			f.RateLimits = ps.Bool(v, "rate_limits")
 		}
 	})
 	if !sawAccounts {
-		ps.add(root, "add an accounts: list with at least one account", "fixture has no accounts")
+		ps.Add(root, "add an accounts: list with at least one account", "fixture has no accounts")
 	}
 	checkUnique(ps, f)
-	if err := ps.err(); err != nil {
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-func parseAccounts(ps *problems, n *yaml.Node) []Account {
+func parseAccounts(ps *yamlcheck.Problems, n *yaml.Node) []Account {
 	var out []Account
-	items := ps.sequence(n, "accounts")
-	if n.Kind == yaml.SequenceNode && len(items) == 0 || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		ps.add(n, "add at least one account", "accounts: the list is empty")
+	items := ps.Sequence(n, "accounts")
+	if n.Kind == yaml.SequenceNode && len(items) == 0 || yamlcheck.IsNull(n) {
+		ps.Add(n, "add at least one account", "accounts: the list is empty")
 	}
 	for _, item := range items {
 		a := Account{line: item.Line}
 		var idNode *yaml.Node
-		ps.fields(item, "account", []string{"id", "name", "keys", "oauth_clients"}, func(field string, k, v *yaml.Node) {
+		ps.Fields(item, "account", []string{"id", "name", "keys", "oauth_clients"}, func(field string, k, v *yaml.Node) {
 			switch field {
 			case "id":
-				a.ID, idNode = ps.str(v, "account id"), v
+				a.ID, idNode = ps.String(v, "account id"), v
 			case "name":
-				a.Name = ps.str(v, "account name")
+				a.Name = ps.String(v, "account name")
 			case "keys":
 				a.Keys = parseKeys(ps, v)
 			case "oauth_clients":
@@ -196,13 +192,13 @@ func parseAccounts(ps *problems, n *yaml.Node) []Account {
 		})
 		switch {
 		case idNode == nil:
-			ps.add(item, "give the account a 6-character id, such as DEMO01", "account: missing id")
+			ps.Add(item, "give the account a 6-character id, such as DEMO01", "account: missing id")
 		case !apikey.IsPublic(a.ID):
-			ps.add(idNode, "an account id is Klaviyo's 6-character public key: letters and digits, such as DEMO01", "account id %q is not 6 letters and digits", a.ID)
+			ps.Add(idNode, "an account id is Klaviyo's 6-character public key: letters and digits, such as DEMO01", "account id %q is not 6 letters and digits", a.ID)
 		default:
 			for _, k := range a.Keys {
 				if p, err := apikey.ParsePrivate(k.Secret); err == nil && p.Account != "" && p.Account != a.ID {
-					ps.addLine(k.line, "a key of the form pk_<account id>_<hex> belongs to that account", "key %s: names account %s but is listed under account %s", k.Name, p.Account, a.ID)
+					ps.AddLine(k.line, "a key of the form pk_<account id>_<hex> belongs to that account", "key %s: names account %s but is listed under account %s", k.Name, p.Account, a.ID)
 				}
 			}
 		}
@@ -214,24 +210,24 @@ func parseAccounts(ps *problems, n *yaml.Node) []Account {
 	return out
 }
 
-func parseKeys(ps *problems, n *yaml.Node) []Key {
+func parseKeys(ps *yamlcheck.Problems, n *yaml.Node) []Key {
 	var out []Key
-	for _, item := range ps.sequence(n, "keys") {
+	for _, item := range ps.Sequence(n, "keys") {
 		k := Key{Status: Active, line: item.Line}
 		var keyNode, scopesNode *yaml.Node
-		ps.fields(item, "key", []string{"name", "key", "scopes", "status"}, func(field string, _, v *yaml.Node) {
+		ps.Fields(item, "key", []string{"name", "key", "scopes", "status"}, func(field string, _, v *yaml.Node) {
 			switch field {
 			case "name":
-				k.Name = ps.str(v, "key name")
+				k.Name = ps.String(v, "key name")
 			case "key":
-				k.Secret, keyNode = ps.str(v, "key"), v
+				k.Secret, keyNode = ps.String(v, "key"), v
 			case "scopes":
 				scopesNode = v
 				k.Scopes = parseScopes(ps, v)
 			case "status":
-				k.Status = ps.str(v, "key status")
+				k.Status = ps.String(v, "key status")
 				if k.Status != Active && k.Status != Disabled && k.Status != "" {
-					ps.add(v, "use active or disabled", "key status %q is not active or disabled", k.Status)
+					ps.Add(v, "use active or disabled", "key status %q is not active or disabled", k.Status)
 				}
 			}
 		})
@@ -239,70 +235,60 @@ func parseKeys(ps *problems, n *yaml.Node) []Key {
 		if k.Name != "" {
 			what = "key " + k.Name
 		} else {
-			ps.add(item, "name each key; a key named after a role (admin, viewer, ...) is that role's key", "key: missing name")
+			ps.Add(item, "name each key; a key named after a role (admin, viewer, ...) is that role's key", "key: missing name")
 		}
 		if keyNode == nil {
-			ps.add(item, "give the key a value: "+apikey.PrivateForm, "%s: missing key", what)
+			ps.Add(item, "give the key a value: "+apikey.PrivateForm, "%s: missing key", what)
 		} else if _, err := apikey.ParsePrivate(k.Secret); err != nil {
-			ps.add(keyNode, "a private key is "+apikey.PrivateForm, "%s: %s is not a Klaviyo private key: %v", what, shownKey(k.Secret), err)
+			ps.Add(keyNode, "a private key is "+apikey.PrivateForm, "%s: %s is not a Klaviyo private key: %v", what, shownKey(k.Secret), err)
 		}
 		if scopesNode == nil {
-			ps.add(item, "list the key's scopes, or write [full] or [read-only]", "%s: missing scopes", what)
+			ps.Add(item, "list the key's scopes, or write [full] or [read-only]", "%s: missing scopes", what)
 		}
 		out = append(out, k)
 	}
 	return out
 }
 
-func parseScopes(ps *problems, n *yaml.Node) []string {
-	var out []string
-	for _, item := range ps.sequence(n, "scopes") {
-		s := ps.str(item, "scope")
-		if s == "" {
-			continue
-		}
+func parseScopes(ps *yamlcheck.Problems, n *yaml.Node) []string {
+	names, nodes := ps.Names(n, "scopes")
+	out := []string{}
+	for i, s := range names {
 		switch {
 		case s == FullAccess || s == ReadOnly:
 			if len(n.Content) > 1 {
-				ps.add(item, "write [full] or [read-only] alone, or list the scopes", "scope %q cannot be combined with other scopes", s)
+				ps.Add(nodes[i], "write [full] or [read-only] alone, or list the scopes", "scope %q cannot be combined with other scopes", s)
 			}
 		case !catalog.IsAssignable(s):
 			hint := suggest.Hint(suggest.Closest(s, append(catalog.AssignableScopes(), FullAccess, ReadOnly), 2))
 			if hint == "" {
 				hint = "`klrbac scopes list --all` shows the scopes a key can hold"
 			}
-			ps.add(item, hint, "unknown Klaviyo scope %q", s)
-			continue
-		}
-		if slices.Contains(out, s) {
-			ps.add(item, "list it once", "scope %q is listed twice", s)
+			ps.Add(nodes[i], hint, "unknown Klaviyo scope %q", s)
 			continue
 		}
 		out = append(out, s)
 	}
-	if out == nil {
-		out = []string{}
-	}
 	return out
 }
 
-func parseClients(ps *problems, n *yaml.Node) []OAuthClient {
+func parseClients(ps *yamlcheck.Problems, n *yaml.Node) []OAuthClient {
 	var out []OAuthClient
-	for _, item := range ps.sequence(n, "oauth_clients") {
+	for _, item := range ps.Sequence(n, "oauth_clients") {
 		c := OAuthClient{line: item.Line}
-		ps.fields(item, "oauth client", []string{"name", "client_id", "client_secret", "redirect_uris"}, func(field string, _, v *yaml.Node) {
+		ps.Fields(item, "oauth client", []string{"name", "client_id", "client_secret", "redirect_uris"}, func(field string, _, v *yaml.Node) {
 			switch field {
 			case "name":
-				c.Name = ps.str(v, "oauth client name")
+				c.Name = ps.String(v, "oauth client name")
 			case "client_id":
-				c.ClientID = ps.str(v, "client_id")
+				c.ClientID = ps.String(v, "client_id")
 			case "client_secret":
-				c.ClientSecret = ps.str(v, "client_secret")
+				c.ClientSecret = ps.String(v, "client_secret")
 			case "redirect_uris":
-				for _, u := range ps.sequence(v, "redirect_uris") {
-					s := ps.str(u, "redirect uri")
+				for _, u := range ps.Sequence(v, "redirect_uris") {
+					s := ps.String(u, "redirect uri")
 					if p, err := url.Parse(s); s != "" && (err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.Fragment != "") {
-						ps.add(u, "a redirect URI is an absolute http(s) URL without a fragment, such as http://127.0.0.1:8765/callback", "redirect uri %q is not an absolute http(s) URL", s)
+						ps.Add(u, "a redirect URI is an absolute http(s) URL without a fragment, such as http://127.0.0.1:8765/callback", "redirect uri %q is not an absolute http(s) URL", s)
 						continue
 					}
 					c.RedirectURIs = append(c.RedirectURIs, s)
@@ -311,37 +297,37 @@ func parseClients(ps *problems, n *yaml.Node) []OAuthClient {
 		})
 		for field, val := range map[string]string{"name": c.Name, "client_id": c.ClientID, "client_secret": c.ClientSecret} {
 			if val == "" {
-				ps.add(item, "an OAuth client needs name, client_id, client_secret and redirect_uris", "oauth client: missing %s", field)
+				ps.Add(item, "an OAuth client needs name, client_id, client_secret and redirect_uris", "oauth client: missing %s", field)
 			}
 		}
 		if len(c.RedirectURIs) == 0 {
-			ps.add(item, "register at least one redirect URI, such as http://127.0.0.1:8765/callback", "oauth client %s: no redirect_uris", c.Name)
+			ps.Add(item, "register at least one redirect URI, such as http://127.0.0.1:8765/callback", "oauth client %s: no redirect_uris", c.Name)
 		}
 		out = append(out, c)
 	}
 	return out
 }
 
-func parseFaults(ps *problems, n *yaml.Node) Faults {
+func parseFaults(ps *yamlcheck.Problems, n *yaml.Node) Faults {
 	var f Faults
-	ps.fields(n, "faults", []string{"unavailable", "edge_block", "reset", "throttle", "retry_after", "accept_writes"}, func(field string, _, v *yaml.Node) {
+	ps.Fields(n, "faults", []string{"unavailable", "edge_block", "reset", "throttle", "retry_after", "accept_writes"}, func(field string, _, v *yaml.Node) {
 		switch field {
 		case "unavailable":
-			f.Unavailable = ps.fraction(v, "faults.unavailable")
+			f.Unavailable = fraction(ps, v, "faults.unavailable")
 		case "edge_block":
-			f.EdgeBlock = ps.fraction(v, "faults.edge_block")
+			f.EdgeBlock = fraction(ps, v, "faults.edge_block")
 		case "reset":
-			f.Reset = ps.fraction(v, "faults.reset")
+			f.Reset = fraction(ps, v, "faults.reset")
 		case "throttle":
-			f.Throttle = ps.fraction(v, "faults.throttle")
+			f.Throttle = fraction(ps, v, "faults.throttle")
 		case "retry_after":
-			f.NoRetryAfter = !ps.boolean(v, "faults.retry_after")
+			f.NoRetryAfter = !ps.Bool(v, "faults.retry_after")
 		case "accept_writes":
-			f.AcceptWrites = ps.boolean(v, "faults.accept_writes")
+			f.AcceptWrites = ps.Bool(v, "faults.accept_writes")
 		}
 	})
 	if share := f.Share(); share > 1 {
-		ps.add(n, FaultShareHint, "faults: the fractions add up to %g, more than all /api calls", share)
+		ps.Add(n, FaultShareHint, "faults: the fractions add up to %g, more than all /api calls", share)
 	}
 	return f
 }
@@ -351,28 +337,28 @@ const FaultShareHint = "each fraction is a share of all /api calls and a call me
 
 // checkUnique reports what must be unique across the whole fixture: account ids, key values,
 // client ids; and key names within an account.
-func checkUnique(ps *problems, f *Fixture) {
+func checkUnique(ps *yamlcheck.Problems, f *Fixture) {
 	accounts, secrets, clients := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, a := range f.Accounts {
 		if a.ID != "" && accounts[a.ID] {
-			ps.addLine(a.line, "give each account its own id", "account id %s is used twice", a.ID)
+			ps.AddLine(a.line, "give each account its own id", "account id %s is used twice", a.ID)
 		}
 		accounts[a.ID] = true
 		names := map[string]bool{}
 		for _, k := range a.Keys {
 			line := k.line
 			if k.Name != "" && names[k.Name] {
-				ps.addLine(line, "name each key of an account differently", "account %s: key name %q is used twice", a.ID, k.Name)
+				ps.AddLine(line, "name each key of an account differently", "account %s: key name %q is used twice", a.ID, k.Name)
 			}
 			names[k.Name] = true
 			if k.Secret != "" && secrets[k.Secret] {
-				ps.addLine(line, "every key must be different", "key %s: the same key value is listed twice", k.Name)
+				ps.AddLine(line, "every key must be different", "key %s: the same key value is listed twice", k.Name)
 			}
 			secrets[k.Secret] = true
 		}
 		for _, c := range a.OAuthClients {
 			if c.ClientID != "" && clients[c.ClientID] {
-				ps.addLine(c.line, "give each OAuth client its own client_id", "oauth client_id %q is used twice", c.ClientID)
+				ps.AddLine(c.line, "give each OAuth client its own client_id", "oauth client_id %q is used twice", c.ClientID)
 			}
 			clients[c.ClientID] = true
 		}
@@ -393,143 +379,28 @@ func shownKey(s string) string {
 	return "an empty value"
 }
 
-// problems collects every problem of a fixture with its line.
-type problems struct {
-	file  string
-	errs  []error
-	lines []int
-}
-
-func (ps *problems) add(n *yaml.Node, hint, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	ps.addLine(line, hint, format, args...)
-}
-
-func (ps *problems) addLine(line int, hint, format string, args ...any) {
-	e := &fault.Error{Kind: fault.Config, Err: &policy.Problem{File: ps.file, Line: line, Msg: fmt.Sprintf(format, args...)}}
-	ps.errs = append(ps.errs, e.Hint(hint))
-	ps.lines = append(ps.lines, line)
-}
-
-// err returns every problem, in the order of the lines they are on.
-func (ps *problems) err() error {
-	idx := make([]int, len(ps.errs))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return ps.lines[idx[a]] < ps.lines[idx[b]] })
-	sorted := make([]error, len(idx))
-	for i, j := range idx {
-		sorted[i] = ps.errs[j]
-	}
-	return errors.Join(sorted...)
-}
-
-func (ps *problems) fields(n *yaml.Node, what string, known []string, fn func(field string, k, v *yaml.Node)) {
-	if n.Kind != yaml.MappingNode {
-		ps.add(n, "", "%s: expected a mapping, found %s", what, kindName(n))
-		return
-	}
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if line, dup := seen[k.Value]; dup {
-			ps.add(k, "remove one of them", "%s: %q is given twice (first on line %d)", what, k.Value, line)
-			continue
-		}
-		seen[k.Value] = k.Line
-		if !slices.Contains(known, k.Value) {
-			hint := suggest.Hint(suggest.Closest(k.Value, known, 1))
-			if hint == "" {
-				hint = "known fields: " + strings.Join(known, ", ")
-			}
-			ps.add(k, hint, "%s: unknown field %q", what, k.Value)
-			continue
-		}
-		fn(k.Value, k, v)
-	}
-}
-
-func (ps *problems) sequence(n *yaml.Node, what string) []*yaml.Node {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		ps.add(n, "write a list: [a, b] or one '- item' per line", "%s: expected a list, found %s", what, kindName(n))
-		return nil
-	}
-	return n.Content
-}
-
-func (ps *problems) str(n *yaml.Node, what string) string {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		ps.add(n, "", "%s: expected a string, found %s", what, kindName(n))
-		return ""
-	}
-	return n.Value
-}
-
-func (ps *problems) boolean(n *yaml.Node, what string) bool {
-	var b bool
-	if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
-		ps.add(n, "use true or false", "%s: expected true or false, found %s", what, kindName(n))
-	}
-	return b
-}
-
-func (ps *problems) duration(n *yaml.Node, what string) time.Duration {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		ps.str(n, what) // says what is there instead
+func duration(ps *yamlcheck.Problems, n *yaml.Node, what string) time.Duration {
+	if n.Kind != yaml.ScalarNode || yamlcheck.IsNull(n) {
+		ps.String(n, what) // says what is there instead
 		return 0
 	}
 	d, err := time.ParseDuration(n.Value)
 	switch {
 	case err != nil:
-		ps.add(n, "write a duration such as 0ms, 250ms or 2s", "%s: %s is not a duration", what, kindName(n))
+		ps.Add(n, "write a duration such as 0ms, 250ms or 2s", "%s: %s is not a duration", what, yamlcheck.KindName(n))
 		return 0
 	case d < 0 || d > MaxLatency:
-		ps.add(n, "write a duration such as 0ms, 250ms or 2s", "%s: %s is out of range: it must be from 0s to 1m", what, kindName(n))
+		ps.Add(n, "write a duration such as 0ms, 250ms or 2s", "%s: %s is out of range: it must be from 0s to 1m", what, yamlcheck.KindName(n))
 		return 0
 	}
 	return d
 }
 
-func (ps *problems) fraction(n *yaml.Node, what string) float64 {
+func fraction(ps *yamlcheck.Problems, n *yaml.Node, what string) float64 {
 	var f float64
 	if n.Kind != yaml.ScalarNode || n.Decode(&f) != nil || f < 0 || f > 1 {
-		ps.add(n, "write a fraction of requests between 0 and 1, such as 0.25", "%s: expected a fraction between 0 and 1, found %s", what, kindName(n))
+		ps.Add(n, "write a fraction of requests between 0 and 1, such as 0.25", "%s: expected a fraction between 0 and 1, found %s", what, yamlcheck.KindName(n))
 		return 0
 	}
 	return f
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "nothing"
-}
-
-func yamlError(file string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if i := strings.Index(rest, ": "); i > 0 {
-			msg = file + ":" + rest[:i] + ": " + rest[i+2:]
-			return fault.Configf("%s", msg).Hint("the fixture is not valid YAML; check indentation and quoting around that line")
-		}
-	}
-	return fault.Configf("%s: %s", file, msg).Hint("the fixture is not valid YAML; check indentation and quoting")
 }

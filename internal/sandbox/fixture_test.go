@@ -136,6 +136,13 @@ func TestFixtureProblemsNameTheirLine(t *testing.T) {
 			"f.yaml:1: accounts: the list is empty", `f.yaml:2: fixture: unknown field "latencey"`}},
 		{"bad account id", "accounts:\n  - id: toolong1\n", []string{`f.yaml:2: account id "toolong1" is not 6 letters and digits`}},
 		{"missing id", "accounts:\n  - name: x\n", []string{"f.yaml:2: account: missing id"}},
+		{"field given twice", "accounts:\n  - id: ACME01\n    id: ACME02\n", []string{`f.yaml:3: account: "id" is defined twice (first on line 2)`}},
+		{"empty account", "accounts:\n  -\nfaults:\n", []string{"f.yaml:2: account: missing id"}},
+		{"scope listed twice", `accounts:
+  - id: ACME01
+    keys:
+      - {name: v, key: pk_0000000000000000000000000000000001, scopes: [profiles:read, profiles:read]}
+`, []string{`f.yaml:4: scopes: "profiles:read" is listed twice`}},
 		{"bad key", `accounts:
   - id: ACME01
     keys:
