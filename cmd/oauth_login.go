@@ -52,6 +52,10 @@ comes from KLAVIYO_OAUTH_CLIENT_SECRET, else the keyring (klrbac oauth set-secre
 login is audited as oauth.login with the granted scopes and the account; a denial or a
 refused code too, as failed.
 
+The keyring, the client secret and the audit log are checked before anything listens or
+opens: an audit log that cannot take the record (unwritable, or damaged) stops the login
+there, exit 3.
+
 A denial in the browser exits 1. No answer within --timeout, a port in use, a refused code
 or client secret, or a keyring that cannot store the tokens exit 3; Ctrl-C exits 130.` + exitStatus(
 			exitOK, exitFindings, exitUsage, exitUnavailable, exitInterrupted),
@@ -118,14 +122,14 @@ func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOption
 	if err != nil {
 		return err
 	}
-	if _, err := a.auditLog(); err != nil {
+	resource := secrets.OAuthTokenItem(name).String()
+	if err := a.auditReadyFor(ctx, oauthflow.ActionLogin, resource); err != nil {
 		return err
 	}
 	ep, err := a.oauthEndpoints()
 	if err != nil {
 		return err
 	}
-	resource := secrets.OAuthTokenItem(name).String()
 	login := &oauthflow.Login{
 		App: ap, ClientSecret: secret.Value, Endpoints: ep,
 		HTTPClient: oauthHTTPClient(),
