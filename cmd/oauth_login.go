@@ -54,7 +54,8 @@ refused code too, as failed.
 
 The keyring, the client secret and the audit log are checked before anything listens or
 opens: an audit log that cannot take the record (unwritable, or damaged) stops the login
-there, exit 3.
+there, exit 3. Should the record or the keyring fail anyway once the code is exchanged, the
+grant Klaviyo has just issued is revoked there, so that none is left behind.
 
 A denial in the browser exits 1. No answer within --timeout, a port in use, a refused code
 or client secret, or a keyring that cannot store the tokens exit 3; Ctrl-C exits 130.` + exitStatus(

@@ -20,6 +20,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/sandbox"
+	"github.com/klrbac/klrbac/internal/secrets"
 )
 
 // checkNoSecrets fails when any secret the sandbox handed out or received appears in s.
@@ -568,4 +569,80 @@ func TestLoginChecksItsInputs(t *testing.T) {
 			t.Errorf("%s: %v (kind %v)", name, err, k)
 		}
 	}
+}
+
+// A token set that cannot be kept (its record or its storage failed) must not leave a grant behind
+// at Klaviyo that nobody holds: the login revokes it, even when interrupted, and says so.
+func TestLoginRevokesTokensItCannotKeep(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name      string
+		interrupt bool
+	}{{"save fails", false}, {"interrupted while saving", true}} {
+		r := newRig(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		l := r.login()
+		var issued secrets.TokenSet
+		saveErr := errors.New("refusing to oauth.login without an audit record")
+		l.Save = func(ctx context.Context, t *secrets.TokenSet) error {
+			issued = *t
+			if c.interrupt {
+				cancel()
+				return ctx.Err()
+			}
+			return saveErr
+		}
+		revokedBefore := r.srv.Stats().Count("POST /oauth/revoke", 200)
+		done := run(ctx, l)
+		page := deliver(t, http.MethodGet, r.consent(r.nextURL(), true), "")
+		o := r.wait(done)
+		cancel()
+		switch {
+		case c.interrupt && !errors.Is(o.err, context.Canceled):
+			t.Errorf("%s: %v", c.name, o.err)
+		case !c.interrupt && !errors.Is(o.err, saveErr):
+			t.Errorf("%s: %v, want the Save error", c.name, o.err)
+		}
+		if issued.RefreshToken.IsZero() {
+			t.Fatalf("%s: Save saw no refresh token", c.name)
+		}
+		if got := r.srv.Stats().Count("POST /oauth/revoke", 200) - revokedBefore; got != 1 {
+			t.Errorf("%s: %d revocations, want 1", c.name, got)
+		}
+		if r.refreshWith(issued.RefreshToken) != http.StatusBadRequest {
+			t.Errorf("%s: Klaviyo still honours the refresh token of the login that failed", c.name)
+		}
+		said := r.saidAll()
+		if !strings.Contains(said, "revoked their grant at Klaviyo (refresh token "+issued.RefreshToken.Masked()+" (fingerprint "+issued.RefreshToken.Fingerprint()+"))") {
+			t.Errorf("%s: the revocation was not reported:\n%s", c.name, said)
+		}
+		if strings.Contains(page.body, `data-ok="true"`) {
+			t.Errorf("%s: the browser was told the login worked", c.name)
+		}
+		r.checkNoSecrets("what the login said", said)
+	}
+}
+
+// When the revocation fails too, the person is told the grant is still active, and the login's
+// own error is what it returns.
+func TestLoginReportsAGrantItCouldNotRevoke(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	l := r.login()
+	l.Endpoints.RevokeURL = "http://127.0.0.1:1/oauth/revoke"
+	saveErr := errors.New("the keyring is locked")
+	l.Save = func(context.Context, *secrets.TokenSet) error { return saveErr }
+	done := run(context.Background(), l)
+	deliver(t, http.MethodGet, r.consent(r.nextURL(), true), "")
+	if o := r.wait(done); !errors.Is(o.err, saveErr) {
+		t.Errorf("login: %v, want the Save error", o.err)
+	}
+	said := r.saidAll()
+	for _, want := range []string{"klrbac: warning: could not keep the tokens Klaviyo issued, nor revoke their grant", "cannot reach Klaviyo's revocation endpoint",
+		"hint: the grant stays active at Klaviyo"} {
+		if !strings.Contains(said, want) {
+			t.Errorf("the failed revocation: no %q in\n%s", want, said)
+		}
+	}
+	r.checkNoSecrets("what the login said", said)
 }
