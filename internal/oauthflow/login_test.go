@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -545,7 +547,7 @@ func TestLoginListensOnLocalhost(t *testing.T) {
 		if addr == r.ln.Addr().String() {
 			return r.ln, nil
 		}
-		return nil, errors.New("not here")
+		return nil, listenFailure(addr, syscall.EADDRNOTAVAIL) // a machine without IPv6
 	}
 	l.Timeout = 50 * time.Millisecond
 	r.wait(run(context.Background(), l))
@@ -645,4 +647,84 @@ func TestLoginReportsAGrantItCouldNotRevoke(t *testing.T) {
 		}
 	}
 	r.checkNoSecrets("what the login said", said)
+}
+
+// listenFailure is the error net.Listen returns when bind fails with errno.
+func listenFailure(addr string, errno syscall.Errno) error {
+	return &net.OpError{Op: "listen", Net: "tcp", Addr: &net.TCPAddr{}, Err: os.NewSyscallError("bind", errno)}
+}
+
+// A browser may resolve localhost to [::1]: whatever holds the port there would receive the code.
+// Only a machine without IPv6 lets the login go on with 127.0.0.1 alone.
+func TestLoginLocalhostNeedsThePortOnIPv6Too(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		errno   syscall.Errno
+		refused string // "" when the login goes on
+	}{
+		{syscall.EADDRINUSE, "cannot receive the OAuth callback on [::1]:PORT: port PORT is already in use"},
+		{syscall.EACCES, "cannot receive the OAuth callback on [::1]:PORT: permission denied"},
+		{syscall.EAFNOSUPPORT, ""},
+		{syscall.EADDRNOTAVAIL, ""},
+	} {
+		r := newRig(t)
+		port := strconv.Itoa(r.ln.Addr().(*net.TCPAddr).Port)
+		l := r.login()
+		l.App.RedirectURI = "http://localhost:" + port + "/callback"
+		l.Listen = func(network, addr string) (net.Listener, error) {
+			if addr == r.ln.Addr().String() {
+				return r.ln, nil
+			}
+			return nil, listenFailure(addr, c.errno)
+		}
+		l.Timeout = 50 * time.Millisecond
+		o := r.wait(run(context.Background(), l))
+		if c.refused == "" {
+			if o.err == nil || !strings.Contains(o.err.Error(), "no answer from the browser") {
+				t.Errorf("%v on [::1]: %v, want the login to wait on 127.0.0.1", c.errno, o.err)
+			}
+			continue
+		}
+		want := strings.ReplaceAll(c.refused, "PORT", port)
+		if o.err == nil || o.err.Error() != want || fault.KindOf(o.err) != fault.Unavailable {
+			t.Errorf("%v on [::1]: %v, want %q", c.errno, o.err, want)
+		}
+		select {
+		case <-r.urls:
+			t.Errorf("%v on [::1]: the browser was opened", c.errno)
+		default:
+		}
+		if conn, err := net.DialTimeout("tcp", r.ln.Addr().String(), time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%v on [::1]: the 127.0.0.1 listener was left open", c.errno)
+		}
+	}
+}
+
+// The same with real sockets: another process on [::1] and the login's port.
+func TestLoginLocalhostRefusesABusyIPv6Port(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	port := strconv.Itoa(r.ln.Addr().(*net.TCPAddr).Port)
+	other, err := net.Listen("tcp", net.JoinHostPort("::1", port))
+	if err != nil {
+		t.Skipf("no IPv6 loopback to hold [::1]:%s on (%v); TestLoginLocalhostNeedsThePortOnIPv6Too covers the logic", port, err)
+	}
+	defer other.Close()
+	l := r.login()
+	l.App.RedirectURI = "http://localhost:" + port + "/callback"
+	l.Listen = func(network, addr string) (net.Listener, error) {
+		if addr == r.ln.Addr().String() {
+			return r.ln, nil
+		}
+		return net.Listen(network, addr)
+	}
+	l.Timeout = 2 * time.Second
+	o := r.wait(run(context.Background(), l))
+	if o.err == nil || o.err.Error() != "cannot receive the OAuth callback on [::1]:"+port+": port "+port+" is already in use" {
+		t.Fatalf("[::1]:%s in use: %v", port, o.err)
+	}
+	if hints := strings.Join(fault.Hints(o.err), "\n"); !strings.Contains(hints, "localhost") || !strings.Contains(hints, "sport = :"+port) {
+		t.Errorf("hints:\n%s", hints)
+	}
 }
