@@ -240,8 +240,13 @@ func CheckRedirectURI(s string) (*url.URL, error) {
 	if !IsLoopbackHost(host) {
 		return nil, fault.Configf("refusing redirect URI %q: %s is not a loopback address, so the callback could be received by another machine", s, host).Hint(example)
 	}
+	fixed := "Klaviyo matches redirect URIs exactly, port included: give a fixed port, such as " + DefaultRedirectURI
+	if port == "" {
+		return nil, fault.Configf("redirect URI %q has no port", s).Hint(fixed)
+	}
+	// url.Parse lets through any run of digits as a port.
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return nil, fault.Configf("redirect URI %q has no port", s).Hint("Klaviyo matches redirect URIs exactly, port included: give a fixed port, such as " + DefaultRedirectURI)
+		return nil, fault.Configf("redirect URI %q has port %s, out of range (1-65535)", s, port).Hint(fixed)
 	}
 	return u, nil
 }

@@ -128,6 +128,21 @@ func TestCheckRedirectURI(t *testing.T) {
 	}
 }
 
+// A port out of range is not a missing port: the message says which.
+func TestRedirectURIPortMessages(t *testing.T) {
+	for uri, want := range map[string]string{
+		"http://127.0.0.1:99999/cb": `redirect URI "http://127.0.0.1:99999/cb" has port 99999, out of range (1-65535)`,
+		"http://127.0.0.1:0/cb":     `redirect URI "http://127.0.0.1:0/cb" has port 0, out of range (1-65535)`,
+		"http://localhost/cb":       `redirect URI "http://localhost/cb" has no port`,
+		"http://localhost:/cb":      `redirect URI "http://localhost:/cb" has no port`,
+	} {
+		_, err := CheckRedirectURI(uri)
+		if err == nil || err.Error() != want || fault.KindOf(err) != fault.Config {
+			t.Errorf("%s: %v, want %q", uri, err, want)
+		}
+	}
+}
+
 func TestParseScopes(t *testing.T) {
 	got, err := ParseScopes("accounts:read, profiles:read profiles:read,,lists:write")
 	if err != nil || !slices.Equal(got, []string{"accounts:read", "profiles:read", "lists:write"}) {
