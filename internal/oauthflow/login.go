@@ -170,15 +170,15 @@ func (l *Login) Run(ctx context.Context) (*Result, error) {
 			}
 		}
 		l.say("Open this URL in your browser to authorize OAuth app %s:\n\n  %s\n", l.App.Name, authURL)
+		waiting := fmt.Sprintf("Waiting for the authorization (up to %s; Ctrl-C stops)...", timeout)
 		if l.Open != nil {
 			if err := l.Open(authURL); err != nil {
 				l.say("klrbac: could not open a browser (%v): open the URL above yourself", err)
 			} else {
-				l.say("Opened it in your browser. Waiting for the authorization (up to %s; Ctrl-C stops)...", timeout)
+				waiting = "Opened it in your browser. " + waiting
 			}
-		} else {
-			l.say("Waiting for the authorization (up to %s; Ctrl-C stops)...", timeout)
 		}
+		l.say("%s", waiting)
 	}
 
 	a, err := wait(waitCtx)

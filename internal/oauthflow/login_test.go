@@ -728,3 +728,20 @@ func TestLoginLocalhostRefusesABusyIPv6Port(t *testing.T) {
 		t.Errorf("hints:\n%s", hints)
 	}
 }
+
+// A browser that cannot be opened leaves the printed URL to open by hand: the person is told the
+// login is still waiting, and for how long.
+func TestLoginWaitsWhenNoBrowserOpens(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	l := r.login()
+	l.Open = func(string) error { return errors.New("xdg-open: not found") }
+	l.Timeout = 50 * time.Millisecond
+	r.wait(run(context.Background(), l))
+	said := r.saidAll()
+	failed := strings.Index(said, "klrbac: could not open a browser (xdg-open: not found): open the URL above yourself")
+	waiting := strings.Index(said, "Waiting for the authorization (up to 50ms; Ctrl-C stops)...")
+	if failed < 0 || waiting < failed {
+		t.Errorf("after a browser failed to open:\n%s", said)
+	}
+}
