@@ -149,6 +149,17 @@ func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOption
 				fmt.Fprintf(a.io.Err, "klrbac: warning: the failed login was not recorded: %v\n", rerr)
 			}
 		},
+		// The grant is revoked whether or not this can be recorded: the log may be what failed.
+		Abandoned: func(ctx context.Context, c oauthflow.Change, err error) {
+			e := audit.Entry{Action: c.Action, Resource: resource, Success: err == nil, Fingerprint: c.Fingerprint,
+				KlaviyoEndpoint: c.Endpoint, Reason: c.Reason}
+			if err != nil {
+				e.Reason += ": failed: " + err.Error()
+			}
+			if rerr := a.record(ctx, e); rerr != nil {
+				fmt.Fprintf(a.io.Err, "klrbac: warning: the revocation was not recorded: %v\n", rerr)
+			}
+		},
 	}
 	switch {
 	case o.manual:

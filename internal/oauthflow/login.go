@@ -54,6 +54,9 @@ type Login struct {
 	// Failed, when set, is told why a login that reached Klaviyo's answer failed: denied in the
 	// browser, or a code Klaviyo would not exchange. Not told of timeouts or interruptions.
 	Failed func(ctx context.Context, err error)
+	// Abandoned, when set, is told of the revocation of a grant whose tokens Save could not keep,
+	// and of its error (nil when revoked), so that it can be recorded.
+	Abandoned func(ctx context.Context, c Change, err error)
 }
 
 // Result is a completed login.
@@ -254,12 +257,17 @@ func (l *Login) abandon(ctx context.Context, t secrets.TokenSet) {
 	defer cancel()
 	k := &Keeper{App: l.App.Name, Endpoints: l.Endpoints, HTTPClient: l.HTTPClient}
 	which := fmt.Sprintf("%s %s (fingerprint %s)", label, token.Masked(), token.Fingerprint())
-	if err := k.revoke(rctx, l.App.ClientID, l.ClientSecret, token, hint); err != nil {
+	err := k.revoke(rctx, l.App.ClientID, l.ClientSecret, token, hint)
+	if err != nil {
 		l.say("klrbac: warning: could not keep the tokens Klaviyo issued, nor revoke their grant (%s): %v", which, err)
 		l.say("hint: the grant stays active at Klaviyo until the app's access (client %s) is removed in the Klaviyo account that authorized it", l.App.ClientID)
-		return
+	} else {
+		l.say("klrbac: could not keep the tokens Klaviyo issued; revoked their grant at Klaviyo (%s) so that none is left behind", which)
 	}
-	l.say("klrbac: could not keep the tokens Klaviyo issued; revoked their grant at Klaviyo (%s) so that none is left behind", which)
+	if l.Abandoned != nil {
+		l.Abandoned(rctx, Change{Action: ActionRevoke, Fingerprint: token.Fingerprint(), Endpoint: "POST /oauth/revoke",
+			Reason: "the login's tokens could not be kept"}, err)
+	}
 }
 
 // tokenSet builds a token set from a token response received at now.

@@ -594,6 +594,13 @@ func TestLoginRevokesTokensItCannotKeep(t *testing.T) {
 			}
 			return saveErr
 		}
+		var abandoned []Change
+		l.Abandoned = func(_ context.Context, c Change, err error) {
+			if err != nil {
+				t.Errorf("%s: the revocation failed: %v", c.Action, err)
+			}
+			abandoned = append(abandoned, c)
+		}
 		revokedBefore := r.srv.Stats().Count("POST /oauth/revoke", 200)
 		done := run(ctx, l)
 		page := deliver(t, http.MethodGet, r.consent(r.nextURL(), true), "")
@@ -613,6 +620,10 @@ func TestLoginRevokesTokensItCannotKeep(t *testing.T) {
 		}
 		if r.refreshWith(issued.RefreshToken) != http.StatusBadRequest {
 			t.Errorf("%s: Klaviyo still honours the refresh token of the login that failed", c.name)
+		}
+		if len(abandoned) != 1 || abandoned[0].Action != ActionRevoke || abandoned[0].Fingerprint != issued.RefreshToken.Fingerprint() ||
+			abandoned[0].Endpoint != "POST /oauth/revoke" {
+			t.Errorf("%s: told of the revocation as %+v", c.name, abandoned)
 		}
 		said := r.saidAll()
 		if !strings.Contains(said, "revoked their grant at Klaviyo (refresh token "+issued.RefreshToken.Masked()+" (fingerprint "+issued.RefreshToken.Fingerprint()+"))") {
@@ -634,10 +645,15 @@ func TestLoginReportsAGrantItCouldNotRevoke(t *testing.T) {
 	l.Endpoints.RevokeURL = "http://127.0.0.1:1/oauth/revoke"
 	saveErr := errors.New("the keyring is locked")
 	l.Save = func(context.Context, *secrets.TokenSet) error { return saveErr }
+	var revokeErr error
+	l.Abandoned = func(_ context.Context, _ Change, err error) { revokeErr = err }
 	done := run(context.Background(), l)
 	deliver(t, http.MethodGet, r.consent(r.nextURL(), true), "")
 	if o := r.wait(done); !errors.Is(o.err, saveErr) {
 		t.Errorf("login: %v, want the Save error", o.err)
+	}
+	if revokeErr == nil {
+		t.Error("the failed revocation was reported as done")
 	}
 	said := r.saidAll()
 	for _, want := range []string{"klrbac: warning: could not keep the tokens Klaviyo issued, nor revoke their grant", "cannot reach Klaviyo's revocation endpoint",
