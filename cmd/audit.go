@@ -177,20 +177,7 @@ func (a *app) appendEntries(ctx context.Context, entries []audit.Entry) ([]audit
 func (a *app) audited(ctx context.Context, e audit.Entry, change func() error) error {
 	e.Success = true
 	if err := a.record(ctx, e); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return err
-		}
-		what := strings.TrimSpace(e.Action + " " + e.Resource)
-		if refusal := refuseDamaged(what, err); refusal != nil {
-			return refusal
-		}
-		// A broken config stays a configuration error (exit 2); anything else is exit 3.
-		kind := fault.KindOf(err)
-		if kind != fault.Config && kind != fault.Usage {
-			kind = fault.Unavailable
-		}
-		return (&fault.Error{Kind: kind, Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}).
-			Hint("make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
+		return refuseUnrecorded(e.Action, e.Resource, err)
 	}
 	err := change()
 	if err != nil {
@@ -201,6 +188,34 @@ func (a *app) audited(ctx context.Context, e audit.Entry, change func() error) e
 		}
 	}
 	return err
+}
+
+// auditReadyFor is auditReady worded as the refusal audited would give for action on resource: for
+// a command that asks the audit log before it spends the user's time or changes what Klaviyo sees,
+// and must fail then as it would have failed later.
+func (a *app) auditReadyFor(ctx context.Context, action, resource string) error {
+	if err := a.auditReady(ctx); err != nil {
+		return refuseUnrecorded(action, resource, err)
+	}
+	return nil
+}
+
+// refuseUnrecorded words the refusal to make a change whose audit entry (action on resource) could
+// not be written: exit 3, or exit 2 when the config is what is broken.
+func refuseUnrecorded(action, resource string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	what := strings.TrimSpace(action + " " + resource)
+	if refusal := refuseDamaged(what, err); refusal != nil {
+		return refusal
+	}
+	kind := fault.KindOf(err)
+	if kind != fault.Config && kind != fault.Usage {
+		kind = fault.Unavailable
+	}
+	return (&fault.Error{Kind: kind, Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}).
+		Hint("make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
 }
 
 // refuseDamaged words the refusal to do what when err is a damaged audit log (exit 3), whose own

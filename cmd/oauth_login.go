@@ -52,6 +52,11 @@ comes from KLAVIYO_OAUTH_CLIENT_SECRET, else the keyring (klrbac oauth set-secre
 login is audited as oauth.login with the granted scopes and the account; a denial or a
 refused code too, as failed.
 
+The keyring, the client secret and the audit log are checked before anything listens or
+opens: an audit log that cannot take the record (unwritable, or damaged) stops the login
+there, exit 3. Should the record or the keyring fail anyway once the code is exchanged, the
+grant Klaviyo has just issued is revoked there, so that none is left behind.
+
 A denial in the browser exits 1. No answer within --timeout, a port in use, a refused code
 or client secret, or a keyring that cannot store the tokens exit 3; Ctrl-C exits 130.` + exitStatus(
 			exitOK, exitFindings, exitUsage, exitUnavailable, exitInterrupted),
@@ -118,14 +123,14 @@ func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOption
 	if err != nil {
 		return err
 	}
-	if _, err := a.auditLog(); err != nil {
+	resource := secrets.OAuthTokenItem(name).String()
+	if err := a.auditReadyFor(ctx, oauthflow.ActionLogin, resource); err != nil {
 		return err
 	}
 	ep, err := a.oauthEndpoints()
 	if err != nil {
 		return err
 	}
-	resource := secrets.OAuthTokenItem(name).String()
 	login := &oauthflow.Login{
 		App: ap, ClientSecret: secret.Value, Endpoints: ep,
 		HTTPClient: oauthHTTPClient(),
@@ -142,6 +147,17 @@ func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOption
 			e := audit.Entry{Action: oauthflow.ActionLogin, Resource: resource, Reason: err.Error()}
 			if rerr := a.record(ctx, e); rerr != nil {
 				fmt.Fprintf(a.io.Err, "klrbac: warning: the failed login was not recorded: %v\n", rerr)
+			}
+		},
+		// The grant is revoked whether or not this can be recorded: the log may be what failed.
+		Abandoned: func(ctx context.Context, c oauthflow.Change, err error) {
+			e := audit.Entry{Action: c.Action, Resource: resource, Success: err == nil, Fingerprint: c.Fingerprint,
+				KlaviyoEndpoint: c.Endpoint, Reason: c.Reason}
+			if err != nil {
+				e.Reason += ": failed: " + err.Error()
+			}
+			if rerr := a.record(ctx, e); rerr != nil {
+				fmt.Fprintf(a.io.Err, "klrbac: warning: the revocation was not recorded: %v\n", rerr)
 			}
 		},
 	}

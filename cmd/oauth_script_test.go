@@ -1,8 +1,10 @@
 package cmd
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -58,6 +60,71 @@ func runSaveURL() int {
 	if err := os.Rename(tmp, os.Args[1]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	return 0
+}
+
+// runPasteBack is the person at the terminal of a manual login: `pasteback allow|deny PROGRAM
+// [ARGS...]` runs PROGRAM (klrbac oauth login --manual ...) with its standard input a pipe, answers
+// the sandbox's consent page at the authorize URL PROGRAM prints on stderr, as a browser on another
+// machine would, and pastes the address the browser was sent to. PROGRAM's output passes through,
+// and its exit status is pasteback's. The address, which holds the code, is never printed.
+func runPasteBack() int {
+	if len(os.Args) < 3 || (os.Args[1] != "allow" && os.Args[1] != "deny") {
+		fmt.Fprintln(os.Stderr, "usage: pasteback allow|deny PROGRAM [ARGS...]")
+		return 2
+	}
+	c := exec.Command(os.Args[2], os.Args[3:]...)
+	c.Stdout = os.Stdout
+	paste, err := c.StdinPipe()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pasteback:", err)
+		return 2
+	}
+	stderr, err := c.StderrPipe()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pasteback:", err)
+		return 2
+	}
+	if err := c.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "pasteback:", err)
+		return 2
+	}
+	pasted := false
+	sc := bufio.NewScanner(stderr)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(os.Stderr, line)
+		authURL := strings.TrimSpace(line)
+		if pasted || !strings.HasPrefix(line, "  http") || !strings.Contains(authURL, "/oauth/authorize?") {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		loc, err := sandbox.Consent(ctx, nil, authURL, os.Args[1] == "allow")
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pasteback: the consent page:", err)
+			_ = c.Process.Kill()
+			_ = c.Wait()
+			return 2
+		}
+		if _, err := fmt.Fprintln(paste, loc); err != nil {
+			fmt.Fprintln(os.Stderr, "pasteback: pasting:", err)
+		}
+		pasted = true
+	}
+	err = c.Wait()
+	if !pasted {
+		fmt.Fprintln(os.Stderr, "pasteback: the program printed no authorize URL")
+	}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "pasteback:", err)
+		return 2
 	}
 	return 0
 }

@@ -51,6 +51,8 @@ func TestMain(m *testing.M) {
 		"leak": func() { os.Exit(testKlrbac(runLeak)) },
 		// saveurl is the scripts' $BROWSER: it writes the URL it is asked to open to a file.
 		"saveurl": func() { os.Exit(runSaveURL()) },
+		// pasteback is the person at the terminal of an `oauth login --manual`.
+		"pasteback": func() { os.Exit(runPasteBack()) },
 	})
 }
 

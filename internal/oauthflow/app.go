@@ -25,6 +25,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/suggest"
 	"github.com/klrbac/klrbac/internal/yamlcheck"
@@ -109,7 +110,7 @@ func app(ps *yamlcheck.Problems, file string, k, v *yaml.Node) (App, bool) {
 	a := App{Name: k.Value, RedirectURI: DefaultRedirectURI, File: file, Line: k.Line}
 	where := "oauth.apps." + a.Name
 	before := ps.Len()
-	ps.Fields(v, where, appKeys, func(field string, _, fv *yaml.Node) {
+	ps.Fields(withoutSecrets(ps, v, where, a.Name), where, appKeys, func(field string, _, fv *yaml.Node) {
 		what := where + "." + field
 		if field == "scopes" {
 			a.Scopes = scopes(ps, fv, what)
@@ -135,6 +136,34 @@ func app(ps *yamlcheck.Problems, file string, k, v *yaml.Node) (App, bool) {
 		}
 	})
 	return a, ps.Len() == before
+}
+
+// withoutSecrets refuses the fields of app n that would hold its client secret, by name alone (the
+// value may not look like one, and is never repeated), and returns n without them, so that they are
+// not reported a second time as unknown fields.
+func withoutSecrets(ps *yamlcheck.Problems, n *yaml.Node, where, name string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return n
+	}
+	kept := *n
+	kept.Content = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if isSecretField(k.Value) {
+			ps.Add(k, "client secrets never go in the config file: klrbac oauth set-secret "+name+", or "+secrets.ClientSecretEnv,
+				"%s.%s: refusing a client secret in the config file", where, k.Value)
+			continue
+		}
+		kept.Content = append(kept.Content, k, n.Content[i+1])
+	}
+	return &kept
+}
+
+// isSecretField reports whether a field's name says it holds a client secret: client_secret, and
+// the spellings people reach for (clientSecret, client-secret, secret).
+func isSecretField(name string) bool {
+	n := strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(name))
+	return n == "clientsecret" || n == "secret"
 }
 
 // scopes reads the scopes a login asks for: a scope listed twice is asked for once, as on the
@@ -163,6 +192,12 @@ func scopes(ps *yamlcheck.Problems, n *yaml.Node, what string) []string {
 func CheckScope(s string) error {
 	if catalog.IsAssignable(s) {
 		return nil
+	}
+	// A client secret pasted here must not be printed back, to a terminal or a CI log.
+	if mask.LooksSecret(s) {
+		return fault.Usagef("a scope looks like a credential, so it is not repeated here").Hint(
+			"scopes are names such as profiles:read (`klrbac scopes list --all` lists them)",
+			"client secrets never go in --scopes or the config file: klrbac oauth set-secret APP, or "+secrets.ClientSecretEnv)
 	}
 	hint := suggest.Hint(suggest.Closest(s, catalog.AssignableScopes(), 1))
 	if hint == "" {
@@ -205,8 +240,13 @@ func CheckRedirectURI(s string) (*url.URL, error) {
 	if !IsLoopbackHost(host) {
 		return nil, fault.Configf("refusing redirect URI %q: %s is not a loopback address, so the callback could be received by another machine", s, host).Hint(example)
 	}
+	fixed := "Klaviyo matches redirect URIs exactly, port included: give a fixed port, such as " + DefaultRedirectURI
+	if port == "" {
+		return nil, fault.Configf("redirect URI %q has no port", s).Hint(fixed)
+	}
+	// url.Parse lets through any run of digits as a port.
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return nil, fault.Configf("redirect URI %q has no port", s).Hint("Klaviyo matches redirect URIs exactly, port included: give a fixed port, such as " + DefaultRedirectURI)
+		return nil, fault.Configf("redirect URI %q has port %s, out of range (1-65535)", s, port).Hint(fixed)
 	}
 	return u, nil
 }

@@ -128,6 +128,21 @@ func TestCheckRedirectURI(t *testing.T) {
 	}
 }
 
+// A port out of range is not a missing port: the message says which.
+func TestRedirectURIPortMessages(t *testing.T) {
+	for uri, want := range map[string]string{
+		"http://127.0.0.1:99999/cb": `redirect URI "http://127.0.0.1:99999/cb" has port 99999, out of range (1-65535)`,
+		"http://127.0.0.1:0/cb":     `redirect URI "http://127.0.0.1:0/cb" has port 0, out of range (1-65535)`,
+		"http://localhost/cb":       `redirect URI "http://localhost/cb" has no port`,
+		"http://localhost:/cb":      `redirect URI "http://localhost:/cb" has no port`,
+	} {
+		_, err := CheckRedirectURI(uri)
+		if err == nil || err.Error() != want || fault.KindOf(err) != fault.Config {
+			t.Errorf("%s: %v, want %q", uri, err, want)
+		}
+	}
+}
+
 func TestParseScopes(t *testing.T) {
 	got, err := ParseScopes("accounts:read, profiles:read profiles:read,,lists:write")
 	if err != nil || !slices.Equal(got, []string{"accounts:read", "profiles:read", "lists:write"}) {
@@ -186,5 +201,60 @@ func TestRefusedError(t *testing.T) {
 	}
 	if errors.Is(e, ErrReauthorize) {
 		t.Error("a bare refusal asks for a login: only a refused refresh token does")
+	}
+}
+
+// A client secret typed where a scope belongs, or written into the config, must not be printed
+// back: the error says where it is and what to do, never what it is.
+func TestSecretsWhereScopesBelongAreNotRepeated(t *testing.T) {
+	const secret = "f84aae6dcfcdac58a15ec4b3e420232276"
+	_, err := ParseScopes("accounts:read," + secret)
+	if err == nil || fault.KindOf(err) != fault.Usage {
+		t.Fatalf("a secret as a scope: %v", err)
+	}
+	shown := err.Error() + strings.Join(fault.Hints(err), "\n")
+	if strings.Contains(shown, secret) || strings.Contains(shown, secret[:8]) {
+		t.Errorf("the secret is repeated: %s", shown)
+	}
+	if !strings.Contains(err.Error(), "looks like a credential") || !strings.Contains(shown, "oauth set-secret") {
+		t.Errorf("a secret as a scope: %s", shown)
+	}
+
+	_, err = parseApps(t, `oauth:
+  apps:
+    crm:
+      scopes: [profiles:read, `+secret+`]
+      client_secret: `+secret+`
+    sync:
+      client_secret: not-hex-but-a-secret-all-the-same
+`)
+	if fault.KindOf(err) != fault.Config {
+		t.Fatalf("kind %v: %v", fault.KindOf(err), err)
+	}
+	var msgs []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		msgs = append(msgs, e.Error()+" | hint: "+strings.Join(fault.Hints(e), " | "))
+	}
+	all := strings.Join(msgs, "\n")
+	if strings.Contains(all, secret[:8]) || strings.Contains(all, "not-hex") {
+		t.Errorf("a secret is repeated:\n%s", all)
+	}
+	want := []string{
+		`klrbac.yaml:4: oauth.apps.crm.scopes: a scope looks like a credential, so it is not repeated here`,
+		`klrbac.yaml:5: oauth.apps.crm.client_secret: refusing a client secret in the config file`,
+		`klrbac.yaml:7: oauth.apps.sync.client_secret: refusing a client secret in the config file`,
+	}
+	if len(msgs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%s", len(msgs), len(want), all)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(msgs[i], w) {
+			t.Errorf("problem %d:\n got %s\nwant %s", i, msgs[i], w)
+		}
+	}
+	for i, app := range []string{"crm", "sync"} {
+		if m := msgs[i+1]; !strings.Contains(m, "hint: client secrets never go in the config file: klrbac oauth set-secret "+app+", or KLAVIYO_OAUTH_CLIENT_SECRET") {
+			t.Errorf("no hint for the client secret: %s", m)
+		}
 	}
 }

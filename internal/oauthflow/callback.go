@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -134,7 +135,8 @@ type loopback struct {
 const ReadHeaderTimeout = 10 * time.Second
 
 // listenLoopback listens on the redirect URI's host and port: for localhost on 127.0.0.1, and on
-// [::1] too where it can, since browsers may resolve localhost to either.
+// [::1] too, since browsers may resolve localhost to either. Only a machine without IPv6 excuses
+// [::1]: anything else holding the port there would be handed the authorization code.
 func listenLoopback(listen func(network, addr string) (net.Listener, error), redirect *url.URL) ([]net.Listener, error) {
 	host, port := redirect.Hostname(), redirect.Port()
 	if !IsLoopbackHost(host) {
@@ -147,21 +149,37 @@ func listenLoopback(listen func(network, addr string) (net.Listener, error), red
 	addr := net.JoinHostPort(primary, port)
 	ln, err := listen("tcp", addr)
 	if err != nil {
-		return nil, listenError(addr, port, err)
+		return nil, listenError(addr, port, err, "")
 	}
 	lns := []net.Listener{ln}
 	if strings.EqualFold(host, "localhost") {
-		if ln6, err := listen("tcp", net.JoinHostPort("::1", port)); err == nil {
+		addr6 := net.JoinHostPort("::1", port)
+		ln6, err := listen("tcp", addr6)
+		switch {
+		case err == nil:
 			lns = append(lns, ln6)
+		case noIPv6(err):
+			// No browser on this machine can reach localhost through [::1] either.
+		default:
+			_ = ln.Close()
+			return nil, listenError(addr6, port, err,
+				"the redirect URI's host is localhost, which a browser may resolve to [::1]: klrbac must hold port "+port+" there too")
 		}
 	}
 	return lns, nil
 }
 
-// listenError explains a failed listen; a port in use gets its own message, naming the port.
-func listenError(addr, port string, err error) error {
+// noIPv6 reports whether a listen failed because this machine has no IPv6 loopback: the kernel
+// lacks IPv6, or ::1 is not configured.
+func noIPv6(err error) bool {
+	return errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EPROTONOSUPPORT) || errors.Is(err, syscall.EADDRNOTAVAIL)
+}
+
+// listenError explains a failed listen; a port in use gets its own message, naming the port. why,
+// when given, comes first among the hints: why klrbac listened there at all.
+func listenError(addr, port string, err error, why string) error {
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return fault.Unavailablef("cannot receive the OAuth callback on %s: port %s is already in use", addr, port).Hint(
+		return fault.Unavailablef("cannot receive the OAuth callback on %s: port %s is already in use", addr, port).Hint(why,
 			"another `klrbac oauth login` may still be waiting: finish it or stop it",
 			"otherwise find what holds the port (`ss -ltnp 'sport = :"+port+"'`) and stop it; the port is fixed because Klaviyo matches the registered redirect URI exactly",
 			"or log in without a listener: klrbac oauth login --manual")
@@ -170,8 +188,12 @@ func listenError(addr, port string, err error) error {
 	if errors.As(err, &oe) && oe.Err != nil {
 		err = oe.Err
 	}
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		err = se.Err
+	}
 	return fault.Unavailablef("cannot receive the OAuth callback on %s: %v", addr, err).
-		Hint("log in without a listener: klrbac oauth login --manual")
+		Hint(why, "log in without a listener: klrbac oauth login --manual")
 }
 
 func newLoopback(lns []net.Listener, redirect *url.URL, state string, now func() time.Time, notify func(string)) *loopback {

@@ -71,6 +71,7 @@ func FuzzParseApps(f *testing.F) {
 		"apps:\n  crm:\n    client_id: c\n    redirect_uri: http://127.0.0.1:8765/cb\n    scopes: [accounts:read]\n",
 		"apps: [1, 2]", "apps:\n  x: 1", "apps:\n  a:\n    scopes: [[x]]", "apps:\n  a:\n    redirect_uri: {a: b}", "apps: ~", "{}",
 		"apps:\n  a: {}\n  a: {}", "apps:\n  '': {}",
+		"apps:\n  a:\n    client_secret: s3cr3t\n    scopes: [f84aae6dcfcdac58a15ec4b3e420232276]", "apps:\n  a:\n    secret: {x: 1}\n    clientSecret: [1]",
 	} {
 		f.Add(s)
 	}

@@ -48,11 +48,15 @@ type Login struct {
 	// Timeout bounds the wait for the browser (0: DefaultTimeout).
 	Timeout time.Duration
 	// Save stores the token set once the code is exchanged; it may fill in the set's account. The
-	// browser's page says whether it worked only once it has returned.
+	// browser's page says whether it worked only once it has returned. When it fails, the grant is
+	// revoked at Klaviyo: a token set nobody keeps must not leave a grant behind.
 	Save func(ctx context.Context, t *secrets.TokenSet) error
 	// Failed, when set, is told why a login that reached Klaviyo's answer failed: denied in the
 	// browser, or a code Klaviyo would not exchange. Not told of timeouts or interruptions.
 	Failed func(ctx context.Context, err error)
+	// Abandoned, when set, is told of the revocation of a grant whose tokens Save could not keep,
+	// and of its error (nil when revoked), so that it can be recorded.
+	Abandoned func(ctx context.Context, c Change, err error)
 }
 
 // Result is a completed login.
@@ -169,15 +173,15 @@ func (l *Login) Run(ctx context.Context) (*Result, error) {
 			}
 		}
 		l.say("Open this URL in your browser to authorize OAuth app %s:\n\n  %s\n", l.App.Name, authURL)
+		waiting := fmt.Sprintf("Waiting for the authorization (up to %s; Ctrl-C stops)...", timeout)
 		if l.Open != nil {
 			if err := l.Open(authURL); err != nil {
 				l.say("klrbac: could not open a browser (%v): open the URL above yourself", err)
 			} else {
-				l.say("Opened it in your browser. Waiting for the authorization (up to %s; Ctrl-C stops)...", timeout)
+				waiting = "Opened it in your browser. " + waiting
 			}
-		} else {
-			l.say("Waiting for the authorization (up to %s; Ctrl-C stops)...", timeout)
 		}
+		l.say("%s", waiting)
 	}
 
 	a, err := wait(waitCtx)
@@ -220,6 +224,7 @@ func (l *Login) complete(ctx context.Context, cfg *oauth2.Config, a arrival, ver
 		set.Scope = set.Requested
 	}
 	if err := l.Save(ctx, &set); err != nil {
+		l.abandon(ctx, set)
 		return nil, err
 	}
 	granted := set.Scopes()
@@ -230,6 +235,39 @@ func (l *Login) complete(ctx context.Context, cfg *oauth2.Config, a arrival, ver
 		}
 	}
 	return res, nil
+}
+
+// abandonTimeout bounds the revocation of a grant a failed login leaves behind.
+const abandonTimeout = 10 * time.Second
+
+// abandon revokes at Klaviyo the grant of a token set the login could not keep (its record or its
+// storage failed): nobody would hold its refresh token, and the grant would stay active, and
+// unrecorded, until removed in Klaviyo. Best effort: the login has failed either way, and this only
+// says how it left things.
+func (l *Login) abandon(ctx context.Context, t secrets.TokenSet) {
+	token, hint, label := t.RefreshToken, "refresh_token", "refresh token"
+	if token.IsZero() {
+		token, hint, label = t.AccessToken, "access_token", "access token"
+	}
+	if token.IsZero() {
+		return
+	}
+	// An interrupted login revokes too: a grant left behind is worse than a moment's wait.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abandonTimeout)
+	defer cancel()
+	k := &Keeper{App: l.App.Name, Endpoints: l.Endpoints, HTTPClient: l.HTTPClient}
+	which := fmt.Sprintf("%s %s (fingerprint %s)", label, token.Masked(), token.Fingerprint())
+	err := k.revoke(rctx, l.App.ClientID, l.ClientSecret, token, hint)
+	if err != nil {
+		l.say("klrbac: warning: could not keep the tokens Klaviyo issued, nor revoke their grant (%s): %v", which, err)
+		l.say("hint: the grant stays active at Klaviyo until the app's access (client %s) is removed in the Klaviyo account that authorized it", l.App.ClientID)
+	} else {
+		l.say("klrbac: could not keep the tokens Klaviyo issued; revoked their grant at Klaviyo (%s) so that none is left behind", which)
+	}
+	if l.Abandoned != nil {
+		l.Abandoned(rctx, Change{Action: ActionRevoke, Fingerprint: token.Fingerprint(), Endpoint: "POST /oauth/revoke",
+			Reason: "the login's tokens could not be kept"}, err)
+	}
 }
 
 // tokenSet builds a token set from a token response received at now.

@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/sandbox"
+	"github.com/klrbac/klrbac/internal/secrets"
 )
 
 // checkNoSecrets fails when any secret the sandbox handed out or received appears in s.
@@ -544,7 +547,7 @@ func TestLoginListensOnLocalhost(t *testing.T) {
 		if addr == r.ln.Addr().String() {
 			return r.ln, nil
 		}
-		return nil, errors.New("not here")
+		return nil, listenFailure(addr, syscall.EADDRNOTAVAIL) // a machine without IPv6
 	}
 	l.Timeout = 50 * time.Millisecond
 	r.wait(run(context.Background(), l))
@@ -567,5 +570,194 @@ func TestLoginChecksItsInputs(t *testing.T) {
 		if k := fault.KindOf(err); k != fault.Config && k != fault.Usage {
 			t.Errorf("%s: %v (kind %v)", name, err, k)
 		}
+	}
+}
+
+// A token set that cannot be kept (its record or its storage failed) must not leave a grant behind
+// at Klaviyo that nobody holds: the login revokes it, even when interrupted, and says so.
+func TestLoginRevokesTokensItCannotKeep(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name      string
+		interrupt bool
+	}{{"save fails", false}, {"interrupted while saving", true}} {
+		r := newRig(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		l := r.login()
+		var issued secrets.TokenSet
+		saveErr := errors.New("refusing to oauth.login without an audit record")
+		l.Save = func(ctx context.Context, t *secrets.TokenSet) error {
+			issued = *t
+			if c.interrupt {
+				cancel()
+				return ctx.Err()
+			}
+			return saveErr
+		}
+		var abandoned []Change
+		l.Abandoned = func(_ context.Context, c Change, err error) {
+			if err != nil {
+				t.Errorf("%s: the revocation failed: %v", c.Action, err)
+			}
+			abandoned = append(abandoned, c)
+		}
+		revokedBefore := r.srv.Stats().Count("POST /oauth/revoke", 200)
+		done := run(ctx, l)
+		page := deliver(t, http.MethodGet, r.consent(r.nextURL(), true), "")
+		o := r.wait(done)
+		cancel()
+		switch {
+		case c.interrupt && !errors.Is(o.err, context.Canceled):
+			t.Errorf("%s: %v", c.name, o.err)
+		case !c.interrupt && !errors.Is(o.err, saveErr):
+			t.Errorf("%s: %v, want the Save error", c.name, o.err)
+		}
+		if issued.RefreshToken.IsZero() {
+			t.Fatalf("%s: Save saw no refresh token", c.name)
+		}
+		if got := r.srv.Stats().Count("POST /oauth/revoke", 200) - revokedBefore; got != 1 {
+			t.Errorf("%s: %d revocations, want 1", c.name, got)
+		}
+		if r.refreshWith(issued.RefreshToken) != http.StatusBadRequest {
+			t.Errorf("%s: Klaviyo still honours the refresh token of the login that failed", c.name)
+		}
+		if len(abandoned) != 1 || abandoned[0].Action != ActionRevoke || abandoned[0].Fingerprint != issued.RefreshToken.Fingerprint() ||
+			abandoned[0].Endpoint != "POST /oauth/revoke" {
+			t.Errorf("%s: told of the revocation as %+v", c.name, abandoned)
+		}
+		said := r.saidAll()
+		if !strings.Contains(said, "revoked their grant at Klaviyo (refresh token "+issued.RefreshToken.Masked()+" (fingerprint "+issued.RefreshToken.Fingerprint()+"))") {
+			t.Errorf("%s: the revocation was not reported:\n%s", c.name, said)
+		}
+		if strings.Contains(page.body, `data-ok="true"`) {
+			t.Errorf("%s: the browser was told the login worked", c.name)
+		}
+		r.checkNoSecrets("what the login said", said)
+	}
+}
+
+// When the revocation fails too, the person is told the grant is still active, and the login's
+// own error is what it returns.
+func TestLoginReportsAGrantItCouldNotRevoke(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	l := r.login()
+	l.Endpoints.RevokeURL = "http://127.0.0.1:1/oauth/revoke"
+	saveErr := errors.New("the keyring is locked")
+	l.Save = func(context.Context, *secrets.TokenSet) error { return saveErr }
+	var revokeErr error
+	l.Abandoned = func(_ context.Context, _ Change, err error) { revokeErr = err }
+	done := run(context.Background(), l)
+	deliver(t, http.MethodGet, r.consent(r.nextURL(), true), "")
+	if o := r.wait(done); !errors.Is(o.err, saveErr) {
+		t.Errorf("login: %v, want the Save error", o.err)
+	}
+	if revokeErr == nil {
+		t.Error("the failed revocation was reported as done")
+	}
+	said := r.saidAll()
+	for _, want := range []string{"klrbac: warning: could not keep the tokens Klaviyo issued, nor revoke their grant", "cannot reach Klaviyo's revocation endpoint",
+		"hint: the grant stays active at Klaviyo"} {
+		if !strings.Contains(said, want) {
+			t.Errorf("the failed revocation: no %q in\n%s", want, said)
+		}
+	}
+	r.checkNoSecrets("what the login said", said)
+}
+
+// listenFailure is the error net.Listen returns when bind fails with errno.
+func listenFailure(addr string, errno syscall.Errno) error {
+	return &net.OpError{Op: "listen", Net: "tcp", Addr: &net.TCPAddr{}, Err: os.NewSyscallError("bind", errno)}
+}
+
+// A browser may resolve localhost to [::1]: whatever holds the port there would receive the code.
+// Only a machine without IPv6 lets the login go on with 127.0.0.1 alone.
+func TestLoginLocalhostNeedsThePortOnIPv6Too(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		errno   syscall.Errno
+		refused string // "" when the login goes on
+	}{
+		{syscall.EADDRINUSE, "cannot receive the OAuth callback on [::1]:PORT: port PORT is already in use"},
+		{syscall.EACCES, "cannot receive the OAuth callback on [::1]:PORT: permission denied"},
+		{syscall.EAFNOSUPPORT, ""},
+		{syscall.EADDRNOTAVAIL, ""},
+	} {
+		r := newRig(t)
+		port := strconv.Itoa(r.ln.Addr().(*net.TCPAddr).Port)
+		l := r.login()
+		l.App.RedirectURI = "http://localhost:" + port + "/callback"
+		l.Listen = func(network, addr string) (net.Listener, error) {
+			if addr == r.ln.Addr().String() {
+				return r.ln, nil
+			}
+			return nil, listenFailure(addr, c.errno)
+		}
+		l.Timeout = 50 * time.Millisecond
+		o := r.wait(run(context.Background(), l))
+		if c.refused == "" {
+			if o.err == nil || !strings.Contains(o.err.Error(), "no answer from the browser") {
+				t.Errorf("%v on [::1]: %v, want the login to wait on 127.0.0.1", c.errno, o.err)
+			}
+			continue
+		}
+		want := strings.ReplaceAll(c.refused, "PORT", port)
+		if o.err == nil || o.err.Error() != want || fault.KindOf(o.err) != fault.Unavailable {
+			t.Errorf("%v on [::1]: %v, want %q", c.errno, o.err, want)
+		}
+		select {
+		case <-r.urls:
+			t.Errorf("%v on [::1]: the browser was opened", c.errno)
+		default:
+		}
+		if conn, err := net.DialTimeout("tcp", r.ln.Addr().String(), time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%v on [::1]: the 127.0.0.1 listener was left open", c.errno)
+		}
+	}
+}
+
+// The same with real sockets: another process on [::1] and the login's port.
+func TestLoginLocalhostRefusesABusyIPv6Port(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	port := strconv.Itoa(r.ln.Addr().(*net.TCPAddr).Port)
+	other, err := net.Listen("tcp", net.JoinHostPort("::1", port))
+	if err != nil {
+		t.Skipf("no IPv6 loopback to hold [::1]:%s on (%v); TestLoginLocalhostNeedsThePortOnIPv6Too covers the logic", port, err)
+	}
+	defer other.Close()
+	l := r.login()
+	l.App.RedirectURI = "http://localhost:" + port + "/callback"
+	l.Listen = func(network, addr string) (net.Listener, error) {
+		if addr == r.ln.Addr().String() {
+			return r.ln, nil
+		}
+		return net.Listen(network, addr)
+	}
+	l.Timeout = 2 * time.Second
+	o := r.wait(run(context.Background(), l))
+	if o.err == nil || o.err.Error() != "cannot receive the OAuth callback on [::1]:"+port+": port "+port+" is already in use" {
+		t.Fatalf("[::1]:%s in use: %v", port, o.err)
+	}
+	if hints := strings.Join(fault.Hints(o.err), "\n"); !strings.Contains(hints, "localhost") || !strings.Contains(hints, "sport = :"+port) {
+		t.Errorf("hints:\n%s", hints)
+	}
+}
+
+// A browser that cannot be opened leaves the printed URL to open by hand: the person is told the
+// login is still waiting, and for how long.
+func TestLoginWaitsWhenNoBrowserOpens(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	l := r.login()
+	l.Open = func(string) error { return errors.New("xdg-open: not found") }
+	l.Timeout = 50 * time.Millisecond
+	r.wait(run(context.Background(), l))
+	said := r.saidAll()
+	failed := strings.Index(said, "klrbac: could not open a browser (xdg-open: not found): open the URL above yourself")
+	waiting := strings.Index(said, "Waiting for the authorization (up to 50ms; Ctrl-C stops)...")
+	if failed < 0 || waiting < failed {
+		t.Errorf("after a browser failed to open:\n%s", said)
 	}
 }
