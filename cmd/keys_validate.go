@@ -204,18 +204,13 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	if err != nil {
 		return err
 	}
-	kopts, err := a.klaviyoOptions()
+	opts, err := a.probeOptions()
 	if err != nil {
 		return err
 	}
-	guard := validate.NewGuard(nil)
-	kopts.HTTPClient = &http.Client{Transport: guard, Timeout: 30 * time.Second}
-	client := klaviyo.New(kopts)
-	calibration := a.loadCalibration(cfg.String("klaviyo.calibration_file"), client)
-	opts := validate.Options{
-		Client: client, APIURL: client.APIURL(), Revision: client.Revision(), RequiredOnly: o.requiredOnly,
-		Strict: o.strict, Concurrency: o.concurrency, Calibration: calibration, Guard: guard,
-	}
+	opts.RequiredOnly, opts.Strict, opts.Concurrency = o.requiredOnly, o.strict, o.concurrency
+	opts.Calibration = a.loadCalibration(cfg.String("klaviyo.calibration_file"), opts.APIURL, opts.Revision)
+	guard := opts.Guard
 
 	progress := a.io.NewProgress()
 	start := time.Now()
@@ -341,10 +336,24 @@ func (a *app) oauthInventorySource(ctx context.Context, name string) (validate.I
 	}, nil
 }
 
+// probeOptions starts the options of a run that sends probes: a client to the configured Klaviyo
+// whose transport is a side-effect guard of the run's own, so that the run stops as soon as a write
+// built to fail succeeds.
+func (a *app) probeOptions() (validate.Options, error) {
+	kopts, err := a.klaviyoOptions()
+	if err != nil {
+		return validate.Options{}, err
+	}
+	guard := validate.NewGuard(nil)
+	kopts.HTTPClient = &http.Client{Transport: guard, Timeout: 30 * time.Second}
+	client := klaviyo.New(kopts)
+	return validate.Options{Client: client, APIURL: client.APIURL(), Revision: client.Revision(), Guard: guard}, nil
+}
+
 // loadCalibration reads what --calibrate stored for this API URL and revision. A damaged file is
 // reported and read as uncalibrated: write results are then marked inferred, the safe side.
-func (a *app) loadCalibration(path string, client *klaviyo.Client) validate.Calibration {
-	c, err := validate.LoadCalibration(path, client.APIURL(), client.Revision())
+func (a *app) loadCalibration(path, apiURL, revision string) validate.Calibration {
+	c, err := validate.LoadCalibration(path, apiURL, revision)
 	if err != nil {
 		fmt.Fprintf(a.io.Err, "klrbac: warning: %v; write results are marked inferred\n", err)
 		fmt.Fprintln(a.io.Err, "hint: run klrbac keys validate --calibrate again to replace it")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/klrbac/klrbac/internal/audit"
@@ -59,22 +58,19 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 	if err != nil {
 		return err
 	}
-	kopts, err := a.klaviyoOptions()
+	opts, err := a.probeOptions()
 	if err != nil {
 		return err
 	}
-	guard := validate.NewGuard(nil)
-	kopts.HTTPClient = &http.Client{Transport: guard, Timeout: 30 * time.Second}
-	client := klaviyo.New(kopts)
 	quota := validate.QuotaAccount([]string{fullKey.AccountID, roKey.AccountID})
 	full := validate.CalibrationKey{Name: "role " + fullName, Key: klaviyo.PrivateKey(fullKey.Value.Reveal()), Account: quota(fullKey.AccountID)}
 	ro := validate.CalibrationKey{Name: "role " + o.readOnlyRole, Key: klaviyo.PrivateKey(roKey.Value.Reveal()), Account: quota(roKey.AccountID)}
 
 	progress := a.io.NewProgress()
 	progress.Update(fmt.Sprintf("calibrating: every write probe with %s and %s...", full.Name, ro.Name))
-	res, err := validate.Calibrate(ctx, full, ro, validate.Options{Client: client, APIURL: client.APIURL(), Revision: client.Revision(), Guard: guard}, time.Now)
+	res, err := validate.Calibrate(ctx, full, ro, opts, time.Now)
 	progress.Done()
-	entry := audit.Entry{Action: "keys.calibrate", Resource: validate.NormalizeAPIURL(client.APIURL()) + " revision " + client.Revision(),
+	entry := audit.Entry{Action: "keys.calibrate", Resource: validate.NormalizeAPIURL(opts.APIURL) + " revision " + opts.Revision,
 		Fingerprint: full.Key.Fingerprint()}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {

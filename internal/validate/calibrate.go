@@ -220,17 +220,8 @@ func Calibrate(ctx context.Context, full, readOnly CalibrationKey, opts Options,
 	if err := checkProbes(); err != nil {
 		return CalibrationResult{}, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := opts.Guard.context(ctx)
 	defer cancel()
-	if opts.Guard != nil {
-		go func() {
-			select {
-			case <-opts.Guard.Done():
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
 	// The roomiest tier's write first: it goes alone.
 	first := pick(Probeable(), true)
 	writes := []ProbeRequest{}

@@ -205,3 +205,29 @@ func TestGuard(t *testing.T) {
 		t.Error("reads should still go out")
 	}
 }
+
+// A run's context ends when its guard trips, and not before; without a guard, only with its parent.
+func TestGuardContext(t *testing.T) {
+	var none *Guard
+	ctx, cancel := none.context(context.Background())
+	if ctx.Err() != nil {
+		t.Fatal("a run without a guard ended at once")
+	}
+	cancel()
+	if ctx.Err() == nil {
+		t.Fatal("cancel did not end the run")
+	}
+
+	g := NewGuard(nil)
+	ctx, cancel = g.context(context.Background())
+	defer cancel()
+	if ctx.Err() != nil {
+		t.Fatal("the run ended before the guard tripped")
+	}
+	g.once.Do(func() { close(g.done) })
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run went on after the guard tripped")
+	}
+}

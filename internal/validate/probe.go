@@ -92,17 +92,8 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 	if err := checkProbes(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := opts.Guard.context(ctx)
 	defer cancel()
-	if opts.Guard != nil {
-		go func() {
-			select {
-			case <-opts.Guard.Done():
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
 
 	var accounts []string
 	for _, t := range targets {
