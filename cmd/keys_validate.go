@@ -153,13 +153,15 @@ func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
 		}
 		return nil
 	}
-	if o.inventoryApp != "" {
-		if o.inventoryRole != "" {
-			return fault.Usagef("--inventory-role and --inventory-oauth name two inventory credentials; give one").Hint(usage)
-		}
-		// The OAuth token stands where the role's key would: the same rules apply.
-		o.inventoryRole = "oauth:" + o.inventoryApp
-		defer func() { o.inventoryRole = "" }()
+	// The OAuth token stands where the role's key would: the same rules apply, told by the flag given.
+	inventory := ""
+	switch {
+	case o.inventoryRole != "" && o.inventoryApp != "":
+		return fault.Usagef("--inventory-role and --inventory-oauth name two inventory credentials; give one").Hint(usage)
+	case o.inventoryRole != "":
+		inventory = "--inventory-role"
+	case o.inventoryApp != "":
+		inventory = "--inventory-oauth"
 	}
 	switch {
 	case o.fullRole != "" || o.readOnlyRole != "":
@@ -170,10 +172,10 @@ func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
 		return fault.Usagef("keys validate needs ROLE... or --all").Hint(usage)
 	case o.keyStdin && len(args) != 1:
 		return fault.Usagef("--key-stdin needs exactly one ROLE").Hint("the key read from standard input is that role's")
-	case o.keyStdin && o.inventoryRole != "":
-		return fault.Usagef("--key-stdin cannot be combined with --inventory-role").Hint("store the key (klrbac keys set) or set its variable instead")
-	case o.requiredOnly && o.inventoryRole != "":
-		return fault.Usagef("--required-only only applies to probing, not to --inventory-role").Hint("the inventory reads every scope in one call")
+	case o.keyStdin && inventory != "":
+		return fault.Usagef("--key-stdin cannot be combined with %s", inventory).Hint("store the key (klrbac keys set) or set its variable instead")
+	case o.requiredOnly && inventory != "":
+		return fault.Usagef("--required-only only applies to probing, not to %s", inventory).Hint("the inventory reads every scope in one call")
 	}
 	return nil
 }
