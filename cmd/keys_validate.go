@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,9 +16,11 @@ import (
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/klaviyo"
+	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/secrets"
+	"github.com/klrbac/klrbac/internal/suggest"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
 )
@@ -138,6 +141,22 @@ verdict undetermined). A finding outranks what could not be evaluated.` + exitSt
 // check rejects flag combinations that make no sense, before anything is read.
 func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
 	usage := "usage: " + cmd.UseLine()
+	for _, f := range []struct {
+		flag, name string
+		key        bool
+	}{{"inventory-role", o.inventoryRole, true}, {"full-role", o.fullRole, true}, {"read-only-role", o.readOnlyRole, true}, {"inventory-oauth", o.inventoryApp, false}} {
+		switch {
+		case !cmd.Flags().Changed(f.flag):
+		case f.name == "" && f.key:
+			return fault.Usagef("--%s needs a NAME, not an empty value", f.flag).Hint(keyNameHint)
+		case f.name == "":
+			return fault.Usagef("--%s needs an OAuth app's name, not an empty value", f.flag).Hint("name an app you have logged in with (klrbac oauth login APP)")
+		case f.key:
+			if err := checkKeyName("--"+f.flag, f.name); err != nil {
+				return err
+			}
+		}
+	}
 	if o.concurrency < 0 {
 		return fault.Usagef("--concurrency %d is negative", o.concurrency).Hint("use 0 (no bound but the rate limits) or a positive number")
 	}
@@ -297,21 +316,59 @@ func (a *app) validationTargets(ctx context.Context, store secrets.Store, pol *p
 	return targets, nil
 }
 
+// keyNameHint says what a NAME of --inventory-role, --full-role and --read-only-role may be.
+const keyNameHint = "name a role of the policy, or any NAME whose key is in KLAVIYO_KEY_<NAME>"
+
+// checkKeyName refuses a NAME that cannot name a role or a key's variable, before it is repeated in
+// a variable's name or a hint: a key given in its place is refused without being repeated.
+func checkKeyName(flag, name string) error {
+	if mask.LooksSecret(name) {
+		return fault.Usagef("invalid %s: the name given looks like a credential, so it is not repeated here", flag).
+			Hint("klrbac never takes a key as an argument: "+keyNameHint, "store a role's key with klrbac keys set ROLE")
+	}
+	ok := len(name) <= 64 && name != "" && (name[0] >= 'a' && name[0] <= 'z' || name[0] >= 'A' && name[0] <= 'Z')
+	for i := 1; ok && i < len(name); i++ {
+		c := name[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+	}
+	if !ok {
+		return fault.Usagef("invalid %s %q: not a role or variable name", flag, name).
+			Hint("use up to 64 letters, digits, '-' and '_', starting with a letter: " + keyNameHint)
+	}
+	return nil
+}
+
 // resolveNamedKey finds the key of a role of the policy, or of any NAME whose key is in
 // KLAVIYO_KEY_<NAME> or the keyring's role:<NAME>: calibration and the inventory may use a key no
-// role holds.
-func resolveNamedKey(ctx context.Context, store secrets.Store, pol *policy.Policy, name string) (secrets.Resolved, error) {
-	r, ok := pol.Role(name)
-	if !ok {
+// role holds. A NAME that is neither a role nor has a key anywhere is most likely a mistyped role,
+// so it is a usage error that suggests the roles it is close to; when the keyring cannot be read,
+// whether it has a key is not known, and the keyring's error (exit 3) carries the suggestion.
+func resolveNamedKey(ctx context.Context, store secrets.Store, pol *policy.Policy, flag, name string) (secrets.Resolved, error) {
+	r, isRole := pol.Role(name)
+	if !isRole {
 		r = policy.Role{Name: name}
 	}
-	return secrets.ResolveRoleKey(ctx, store, r, secrets.ResolveOptions{})
+	res, err := secrets.ResolveRoleKey(ctx, store, r, secrets.ResolveOptions{})
+	if isRole || err == nil {
+		return res, err
+	}
+	suggestion := suggest.Hint(suggest.Closest(name, pol.RoleNames(), 3))
+	var missing *secrets.MissingError
+	if !errors.As(err, &missing) {
+		return res, fault.Wrap(fault.KindOf(err), err).Hint(suggestion)
+	}
+	where := "the keyring holds none"
+	if missing.Off {
+		where = "the keyring is off"
+	}
+	return res, fault.Usagef("unknown role %q for %s: the policy has no such role, and %s is not set and %s", name, flag, missing.Env, where).
+		Hint(suggestion, "a NAME that is no role of the policy needs its key in "+missing.Env)
 }
 
 // inventorySource is the credential that lists the account's keys: a role's private key
 // (--inventory-role); oauthInventorySource is the other kind, an OAuth app's access token.
 func (a *app) inventorySource(ctx context.Context, store secrets.Store, pol *policy.Policy, role string) (validate.InventorySource, error) {
-	res, err := resolveNamedKey(ctx, store, pol, role)
+	res, err := resolveNamedKey(ctx, store, pol, "--inventory-role", role)
 	if err != nil {
 		return validate.InventorySource{}, err
 	}

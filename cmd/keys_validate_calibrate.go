@@ -42,11 +42,11 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 	if err != nil {
 		return err
 	}
-	fullKey, err := resolveNamedKey(ctx, store, pol, fullName)
+	fullKey, err := resolveNamedKey(ctx, store, pol, "--full-role", fullName)
 	if err != nil {
 		return err
 	}
-	roKey, err := resolveNamedKey(ctx, store, pol, o.readOnlyRole)
+	roKey, err := resolveNamedKey(ctx, store, pol, "--read-only-role", o.readOnlyRole)
 	if err != nil {
 		return err
 	}

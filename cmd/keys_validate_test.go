@@ -1,6 +1,9 @@
 package cmd
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // GitHub Actions reads "::error title=T::MESSAGE": a message may not hold %, CR or LF as such, and
 // a property not : or , either, or the annotation breaks or ends early.
@@ -17,6 +20,31 @@ func TestAnnotationEscaping(t *testing.T) {
 		}
 		if got := escapeProperty(tc.in); got != tc.prop {
 			t.Errorf("escapeProperty(%q) = %q, want %q", tc.in, got, tc.prop)
+		}
+	}
+}
+
+// A NAME of --inventory-role, --full-role or --read-only-role ends up in a variable's name and in
+// hints: a key is refused without being repeated, and anything a variable cannot hold is refused.
+func TestCheckKeyName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"admin", true}, {"key-audit", true}, {"KEY_AUDIT2", true}, {"a", true},
+		{"", false}, {"a b", false}, {"a/../b", false}, {"-admin", false}, {"_admin", false}, {"2fa", false},
+		{"pk_aca7bfb2d9ad79ac7d242973a9ed4d4343", false}, {strings.Repeat("a", 65), false}, {"admin\n", false},
+	} {
+		err := checkKeyName("--inventory-role", tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("checkKeyName(%q) = %v, want ok %v", tc.name, err, tc.ok)
+			continue
+		}
+		if err != nil && exitCode(err) != exitUsage {
+			t.Errorf("checkKeyName(%q): exit %d, want %d", tc.name, exitCode(err), exitUsage)
+		}
+		if err != nil && strings.Contains(err.Error(), "aca7bfb2") {
+			t.Errorf("checkKeyName repeats a key: %v", err)
 		}
 	}
 }
