@@ -71,9 +71,10 @@ By default every probeable scope is probed, to find excess as well as missing sc
 --required-only probes only what the roles need. A role with full_access (admin) is probed
 for its required scopes only and never reports excess.
 
-Write results rest on Klaviyo checking scopes before it validates a body, which it does
-not document: they are marked "inferred" until --calibrate has confirmed it, with a
-full-access key (--full-role) and a read-only key (--read-only-role). The result is kept
+A write probe's 400 or 404 proves its scope only if Klaviyo checks scopes before it
+validates a body, which it does not document: such grants are marked "inferred" until
+--calibrate has confirmed it, with a full-access key (--full-role) and a read-only key
+(--read-only-role); a 403 proves a scope missing either way. The result is kept
 in klaviyo.calibration_file (KLRBAC_CALIBRATION_FILE), by default
 $XDG_STATE_HOME/klrbac/calibration.json.
 
@@ -498,7 +499,6 @@ func paintVerdict(io *ui.IO, v validate.Verdict) string {
 // undetermined, and what inferred means. Roles with the same note share one line.
 func (a *app) validationNotes(rep *validate.Report) {
 	w := a.io.Err
-	inferred := false
 	var order []string
 	roles := map[string][]string{}
 	note := func(role, text string) {
@@ -523,16 +523,15 @@ func (a *app) validationNotes(rep *validate.Report) {
 		for _, r := range reasons {
 			note(rr.Role, brief(byReason[r])+" undetermined: "+r)
 		}
-		inferred = inferred || rr.WritesInferred
+		if rr.WritesInferred {
+			note(rr.Role, "write scopes granted by a 400 or 404 are inferred: whether Klaviyo checks scopes before a write's body is not calibrated for this API; run klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
+		}
 	}
 	for _, text := range order {
 		fmt.Fprintf(w, "note: %s: %s\n", strings.Join(roles[text], ", "), text)
 	}
-	switch {
-	case rep.Calibration.State == validate.Refuted && rep.Method == validate.ByProbe:
+	if rep.Calibration.State == validate.Refuted && rep.Method == validate.ByProbe {
 		fmt.Fprintln(w, "note: calibration found that Klaviyo validates a write's body before its scopes, so write probes cannot prove a scope: use --inventory-role ROLE for exact answers")
-	case inferred:
-		fmt.Fprintln(w, "note: write results are inferred: whether Klaviyo checks scopes before a write's body is not calibrated for this API; run klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
 	}
 }
 

@@ -24,6 +24,7 @@ func TestProbeDemo(t *testing.T) {
 	var mu sync.Mutex
 	events := 0
 	opts := w.options()
+	opts.Calibration = Calibration{State: Uncalibrated}
 	opts.Observe = func(e Event) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -60,8 +61,16 @@ func TestProbeDemo(t *testing.T) {
 		if !slices.Equal(rr.Undetermined, wantUndetermined) {
 			t.Errorf("%s: undetermined %v (%v), want %v", tc.role, rr.Undetermined, rr.Reasons, wantUndetermined)
 		}
-		if !rr.WritesInferred && tc.role != "viewer" {
-			t.Errorf("%s: uncalibrated write results not marked inferred", tc.role)
+		// Uncalibrated, a write granted by a 400 or 404 is inferred; one refused with a 403 is not:
+		// the viewer, refused every write, has nothing inferred.
+		var grantedWrites []string
+		for _, s := range rr.Granted {
+			if IsWrite(s) {
+				grantedWrites = append(grantedWrites, s)
+			}
+		}
+		if !slices.Equal(rr.Inferred, nonNil(grantedWrites)) || rr.WritesInferred != (len(grantedWrites) > 0) || rr.WritesInferred != (tc.role != "viewer") {
+			t.Errorf("%s: inferred %v (writes_inferred %v), want the granted writes %v", tc.role, rr.Inferred, rr.WritesInferred, grantedWrites)
 		}
 		if rr.Method != ByProbe || rr.Key == "" || rr.KeyFingerprint == "" {
 			t.Errorf("%s: report %+v lacks its key's identity", tc.role, rr)
