@@ -596,7 +596,13 @@ func (a *app) auditValidation(ctx context.Context, rep *validate.Report) error {
 		endpoint = "GET /api/api-keys"
 	}
 	for i, rr := range rep.Roles {
-		reason := fmt.Sprintf("%s by %s; missing: %s; excess: %s; undetermined: %s", rr.Verdict, rr.Method,
+		// Which credential listed the keys matters to whoever reads the trail: a role's key and an
+		// OAuth app's token are different grants, held and revoked by different people.
+		method := string(rr.Method)
+		if rr.Method == validate.ByInventory && rep.Inventory != "" {
+			method += " (" + rep.Inventory + ")"
+		}
+		reason := fmt.Sprintf("%s by %s; missing: %s; excess: %s; undetermined: %s", rr.Verdict, method,
 			dashNone(rr.Missing), dashNone(rr.Excess), dashNone(rr.Undetermined))
 		if len(rr.Problems) > 0 {
 			reason += "; " + strings.Join(rr.Problems, "; ")
