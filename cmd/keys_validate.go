@@ -80,7 +80,8 @@ $XDG_STATE_HOME/klrbac/calibration.json.
 
 Each validated role is recorded in the audit trail (action keys.validate): role, verdict,
 the key's fingerprint, missing and excess scopes, never the key. A CI gate fails closed:
-when the record cannot be written, the command exits 3 after printing its results.
+when the audit log cannot take the record, nothing is sent and the command exits 3 (and
+should the record fail all the same, it exits 3 after printing its results).
 
 Exit 0 when every role is valid; 1 when a scope is missing (or, with --strict, in
 excess), or the inventory shows a key disabled or not found; 3 when nothing is wrong but
@@ -222,6 +223,12 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	if err != nil {
 		return err
 	}
+	var src validate.InventorySource
+	if o.inventoryRole != "" {
+		if src, err = a.inventorySource(ctx, store, pol, o.inventoryRole); err != nil {
+			return err
+		}
+	}
 	cfg, err := a.config()
 	if err != nil {
 		return err
@@ -233,6 +240,14 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	opts.RequiredOnly, opts.Strict, opts.Concurrency = o.requiredOnly, o.strict, o.concurrency
 	opts.Calibration = a.loadCalibration(cfg.String("klaviyo.calibration_file"), opts.APIURL, opts.Revision)
 	guard := opts.Guard
+	if err := a.auditFirst(ctx, "validate keys"); err != nil {
+		return err
+	}
+	if o.inventoryApp != "" {
+		if src, err = a.oauthInventorySource(ctx, o.inventoryApp); err != nil {
+			return err
+		}
+	}
 
 	progress := a.io.NewProgress()
 	start := time.Now()
@@ -243,17 +258,7 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 		progress.Update(progressLine(e, time.Since(start)))
 	}
 	var rep *validate.Report
-	if o.inventoryRole != "" || o.inventoryApp != "" {
-		var src validate.InventorySource
-		var serr error
-		if o.inventoryApp != "" {
-			src, serr = a.oauthInventorySource(ctx, o.inventoryApp)
-		} else {
-			src, serr = a.inventorySource(ctx, store, pol, o.inventoryRole)
-		}
-		if serr != nil {
-			return serr
-		}
+	if src.Name != "" {
 		progress.Update("listing the account's keys with " + src.Name + "...")
 		rep, err = validate.Inventory(ctx, targets, src, opts)
 	} else {
@@ -279,6 +284,20 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 		return fault.Silent(fault.Unavailable)
 	}
 	return nil
+}
+
+// auditFirst refuses to start what (a validation, a calibration) when the audit log could not take
+// its record: a CI gate fails closed, and finding that out after every probe has been sent wastes
+// them, and the user's time. The log's own hints say what to do.
+func (a *app) auditFirst(ctx context.Context, what string) error {
+	err := a.auditReady(ctx)
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	if refusal := refuseDamaged(what, err); refusal != nil {
+		return refusal
+	}
+	return &fault.Error{Kind: auditFailureKind(err), Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}
 }
 
 // validationTargets resolves each role's key, concurrently where it comes from the keyring. A role
@@ -614,11 +633,7 @@ func (a *app) auditValidation(ctx context.Context, rep *validate.Report) error {
 		return nil
 	}
 	if err := a.recordAll(ctx, entries); err != nil {
-		kind := fault.KindOf(err)
-		if kind != fault.Config && kind != fault.Usage {
-			kind = fault.Unavailable
-		}
-		return (&fault.Error{Kind: kind, Err: fmt.Errorf("the validation was not audited: %w", err)}).
+		return (&fault.Error{Kind: auditFailureKind(err), Err: fmt.Errorf("the validation was not audited: %w", err)}).
 			Hint("a CI gate without its record fails closed: make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
 	}
 	return nil

@@ -62,6 +62,9 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 	if err != nil {
 		return err
 	}
+	if err := a.auditFirst(ctx, "calibrate"); err != nil {
+		return err
+	}
 	quota := validate.QuotaAccount([]string{fullKey.AccountID, roKey.AccountID})
 	full := validate.CalibrationKey{Name: "role " + fullName, Key: klaviyo.PrivateKey(fullKey.Value.Reveal()), Account: quota(fullKey.AccountID)}
 	ro := validate.CalibrationKey{Name: "role " + o.readOnlyRole, Key: klaviyo.PrivateKey(roKey.Value.Reveal()), Account: quota(roKey.AccountID)}

@@ -1,8 +1,16 @@
 package cmd
 
 import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/ui"
+	"github.com/klrbac/klrbac/internal/validate"
 )
 
 // GitHub Actions reads "::error title=T::MESSAGE": a message may not hold %, CR or LF as such, and
@@ -46,5 +54,27 @@ func TestCheckKeyName(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "aca7bfb2") {
 			t.Errorf("checkKeyName repeats a key: %v", err)
 		}
+	}
+}
+
+// A validation's record that cannot be written at the end (the log became unwritable during the
+// run) still fails the gate: exit 3, with the hint that says why.
+func TestValidationNotAudited(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "blocker"), []byte("a file where a directory should be"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KLRBAC_CONFIG", "")
+	t.Setenv("XDG_CONFIG_HOME", dir)
+	t.Setenv("KLRBAC_AUDIT_LOG", filepath.Join(dir, "blocker", "audit.log"))
+	t.Chdir(dir)
+	a := &app{io: &ui.IO{Out: io.Discard, Err: io.Discard}}
+	rep := &validate.Report{Method: validate.ByProbe, Roles: []validate.RoleReport{{Role: "viewer", Method: validate.ByProbe, Verdict: validate.VerdictValid}}}
+	err := a.auditValidation(context.Background(), rep)
+	if exitCode(err) != exitUnavailable || !strings.HasPrefix(err.Error(), "the validation was not audited: ") {
+		t.Fatalf("exit %d: %v", exitCode(err), err)
+	}
+	if hints := fault.Hints(err); len(hints) == 0 || !strings.HasPrefix(hints[0], "a CI gate without its record fails closed") {
+		t.Errorf("hints %q", hints)
 	}
 }
