@@ -95,7 +95,7 @@ verdict undetermined). A finding outranks what could not be evaluated.` + exitSt
   klrbac keys validate --all -o github          # annotations in a GitHub Actions job
   klrbac keys validate --calibrate --full-role admin --read-only-role viewer`,
 		ValidArgsFunction: a.completeRoles(),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			formats := []ui.Format{ui.Table, ui.JSON, ui.YAML, githubFormat}
 			if o.calibrate {
 				formats = listFormats
@@ -105,6 +105,9 @@ verdict undetermined). A finding outranks what could not be evaluated.` + exitSt
 				return err
 			}
 			o.format = f
+			if f == githubFormat {
+				defer func() { annotateFailure(a.io, err) }()
+			}
 			if err := o.check(cmd, args); err != nil {
 				return err
 			}
@@ -593,6 +596,23 @@ func writeAnnotations(io *ui.IO, rep *validate.Report) error {
 	}
 	_, err := fmt.Fprint(io.Out, b.String())
 	return err
+}
+
+// annotateFailure prints, for -o github, the error that ended a run as a whole (the guard tripped,
+// the keys could not be listed, no audit record) as one ::error annotation, besides the usual
+// message on stderr: a CI log shows annotations first, and a run that failed as a whole has no
+// per-role annotation to show. Findings already annotated (a silent error) and interruptions are
+// not repeated.
+func annotateFailure(io *ui.IO, err error) {
+	if err == nil || fault.IsSilent(err) || exitCode(err) == exitInterrupted {
+		return
+	}
+	lines := []string{err.Error()}
+	for _, h := range fault.Hints(err) {
+		lines = append(lines, "hint: "+h)
+	}
+	msg := mask.InText(strings.Join(lines, "\n"))
+	fmt.Fprintf(io.Out, "::error title=%s::%s\n", escapeProperty("klrbac keys validate"), escapeData(msg))
 }
 
 // escapeData and escapeProperty follow the escaping of GitHub Actions workflow commands: a
