@@ -60,7 +60,9 @@ Klaviyo cannot tell a key its own scopes, so klrbac learns them one of two ways:
     2xx, 400 and 404 mean granted; a JSON:API 403 permission_denied means not granted; a
     401 means the key is rejected; an edge block, a 5xx or retries running out leave the
     scope undetermined, never missing. If a write probe ever succeeds, the whole run stops
-    ("a probe was accepted; stopping to avoid side effects", exit 3).
+    ("a probe was accepted; stopping to avoid side effects", exit 3). If a key's first
+    probe gets no answer at all (connection refused, DNS, TLS), its other scopes are left
+    undetermined unsent, so an unreachable API fails in seconds.
   inventory (--inventory-role ROLE): that role's key, which must hold credentials:read,
     lists the account's keys (the beta GET /api/api-keys); each role's key is found by its
     last four characters, and its scopes and status are read. Exact, and one call.

@@ -82,6 +82,21 @@ func TestCalibrateInconclusive(t *testing.T) {
 	}
 }
 
+// A Klaviyo that cannot be reached gets the first write and nothing more: inconclusive, naming
+// where it was asked.
+func TestCalibrateUnreachable(t *testing.T) {
+	w := newWorld(t, nil)
+	opts, tries := unreachable(t)
+	_, err := Calibrate(context.Background(), calKey(w, t, "admin"), calKey(w, t, "viewer"), opts, time.Now)
+	want := "calibration inconclusive: Klaviyo's API at " + opts.APIURL + " did not answer PATCH "
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "; nothing else was sent") {
+		t.Fatalf("error %v, want %q...", err, want)
+	}
+	if n := tries.Load(); n != 1 {
+		t.Errorf("%d connections tried, want the first write's one (writes are not retried)", n)
+	}
+}
+
 func TestCalibrateGuard(t *testing.T) {
 	w := newWorld(t, nil)
 	w.srv.SetFaults(0, sandbox.Faults{AcceptWrites: true})
