@@ -184,7 +184,12 @@ func (a *app) audited(ctx context.Context, e audit.Entry, change func() error) e
 		if refusal := refuseDamaged(what, err); refusal != nil {
 			return refusal
 		}
-		return (&fault.Error{Kind: auditFailureKind(err), Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}).
+		// A broken config stays a configuration error (exit 2); anything else is exit 3.
+		kind := fault.KindOf(err)
+		if kind != fault.Config && kind != fault.Usage {
+			kind = fault.Unavailable
+		}
+		return (&fault.Error{Kind: kind, Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}).
 			Hint("make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
 	}
 	err := change()
@@ -196,15 +201,6 @@ func (a *app) audited(ctx context.Context, e audit.Entry, change func() error) e
 		}
 	}
 	return err
-}
-
-// auditFailureKind is the kind of a failure to write an audit record: a broken config stays a
-// configuration error (exit 2); anything else is exit 3.
-func auditFailureKind(err error) fault.Kind {
-	if kind := fault.KindOf(err); kind == fault.Config || kind == fault.Usage {
-		return kind
-	}
-	return fault.Unavailable
 }
 
 // refuseDamaged words the refusal to do what when err is a damaged audit log (exit 3), whose own

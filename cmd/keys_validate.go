@@ -305,6 +305,15 @@ func (a *app) auditFirst(ctx context.Context, what string) error {
 	return &fault.Error{Kind: auditFailureKind(err), Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}
 }
 
+// auditFailureKind is the kind of a failure to write an audit record: a broken config stays a
+// configuration error (exit 2); anything else is exit 3.
+func auditFailureKind(err error) fault.Kind {
+	if kind := fault.KindOf(err); kind == fault.Config || kind == fault.Usage {
+		return kind
+	}
+	return fault.Unavailable
+}
+
 // validationTargets resolves each role's key, concurrently where it comes from the keyring. A role
 // whose key is missing or unreadable is validated as far as it can be (not at all) and reported; a
 // variable holding something that is not a key is a configuration error for the whole run.
