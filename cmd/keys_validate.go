@@ -234,20 +234,13 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 			return err
 		}
 	}
-	cfg, err := a.config()
-	if err != nil {
-		return err
-	}
-	opts, err := a.probeOptions()
+	opts, calibrationFile, err := a.probeOptions(ctx, "validate keys")
 	if err != nil {
 		return err
 	}
 	opts.RequiredOnly, opts.Strict, opts.Concurrency = o.requiredOnly, o.strict, o.concurrency
-	opts.Calibration = a.loadCalibration(cfg.String("klaviyo.calibration_file"), opts.APIURL, opts.Revision)
+	opts.Calibration = a.loadCalibration(calibrationFile, opts.APIURL, opts.Revision)
 	guard := opts.Guard
-	if err := a.auditFirst(ctx, "validate keys"); err != nil {
-		return err
-	}
 	if o.inventoryApp != "" {
 		if src, err = a.oauthInventorySource(ctx, o.inventoryApp); err != nil {
 			return err
@@ -429,18 +422,27 @@ func (a *app) oauthInventorySource(ctx context.Context, name string) (validate.I
 	}, nil
 }
 
-// probeOptions starts the options of a run that sends probes: a client to the configured Klaviyo
-// whose transport is a side-effect guard of the run's own, so that the run stops as soon as a write
-// built to fail succeeds.
-func (a *app) probeOptions() (validate.Options, error) {
+// probeOptions prepares a run that sends probes (what: "validate keys", "calibrate"): it refuses
+// the run when the audit log could not take its record, and starts its options with a client to the
+// configured Klaviyo whose transport is a side-effect guard of the run's own, so that the run stops
+// as soon as a write built to fail succeeds. calibrationFile is where calibrations are kept.
+func (a *app) probeOptions(ctx context.Context, what string) (opts validate.Options, calibrationFile string, err error) {
+	cfg, err := a.config()
+	if err != nil {
+		return opts, "", err
+	}
 	kopts, err := a.klaviyoOptions()
 	if err != nil {
-		return validate.Options{}, err
+		return opts, "", err
+	}
+	if err := a.auditFirst(ctx, what); err != nil {
+		return opts, "", err
 	}
 	guard := validate.NewGuard(nil)
 	kopts.HTTPClient = &http.Client{Transport: guard, Timeout: 30 * time.Second}
 	client := klaviyo.New(kopts)
-	return validate.Options{Client: client, APIURL: client.APIURL(), Revision: client.Revision(), Guard: guard}, nil
+	opts = validate.Options{Client: client, APIURL: client.APIURL(), Revision: client.Revision(), Guard: guard}
+	return opts, cfg.String("klaviyo.calibration_file"), nil
 }
 
 // loadCalibration reads what --calibrate stored for this API URL and revision. A damaged file is

@@ -54,15 +54,8 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 		return fault.Usagef("--full-role %s and --read-only-role %s have the same key (%s)", fullName, o.readOnlyRole, fullKey.Value.Masked()).
 			Hint("calibration needs two keys: one with full access, one with only read scopes")
 	}
-	cfg, err := a.config()
+	opts, path, err := a.probeOptions(ctx, "calibrate")
 	if err != nil {
-		return err
-	}
-	opts, err := a.probeOptions()
-	if err != nil {
-		return err
-	}
-	if err := a.auditFirst(ctx, "calibrate"); err != nil {
 		return err
 	}
 	quota := validate.QuotaAccount([]string{fullKey.AccountID, roKey.AccountID})
@@ -84,7 +77,6 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 		}
 		return err
 	}
-	path := cfg.String("klaviyo.calibration_file")
 	entry.Reason = fmt.Sprintf("%s with %d write probes; full-access key %s (fingerprint %s), read-only key %s (fingerprint %s); stored in %s",
 		res.State, res.WriteProbes, full.Name, res.FullAccessKey, ro.Name, res.ReadOnlyKey, path)
 	var replaced bool
