@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,9 +16,11 @@ import (
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/klaviyo"
+	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/secrets"
+	"github.com/klrbac/klrbac/internal/suggest"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
 )
@@ -57,7 +60,9 @@ Klaviyo cannot tell a key its own scopes, so klrbac learns them one of two ways:
     2xx, 400 and 404 mean granted; a JSON:API 403 permission_denied means not granted; a
     401 means the key is rejected; an edge block, a 5xx or retries running out leave the
     scope undetermined, never missing. If a write probe ever succeeds, the whole run stops
-    ("a probe was accepted; stopping to avoid side effects", exit 3).
+    ("a probe was accepted; stopping to avoid side effects", exit 3). If a key's first
+    probe gets no answer at all (connection refused, DNS, TLS), its other scopes are left
+    undetermined unsent, so an unreachable API fails in seconds.
   inventory (--inventory-role ROLE): that role's key, which must hold credentials:read,
     lists the account's keys (the beta GET /api/api-keys); each role's key is found by its
     last four characters, and its scopes and status are read. Exact, and one call.
@@ -68,15 +73,17 @@ By default every probeable scope is probed, to find excess as well as missing sc
 --required-only probes only what the roles need. A role with full_access (admin) is probed
 for its required scopes only and never reports excess.
 
-Write results rest on Klaviyo checking scopes before it validates a body, which it does
-not document: they are marked "inferred" until --calibrate has confirmed it, with a
-full-access key (--full-role) and a read-only key (--read-only-role). The result is kept
+A write probe's 400 or 404 proves its scope only if Klaviyo checks scopes before it
+validates a body, which it does not document: such grants are marked "inferred" until
+--calibrate has confirmed it, with a full-access key (--full-role) and a read-only key
+(--read-only-role); a 403 proves a scope missing either way. The result is kept
 in klaviyo.calibration_file (KLRBAC_CALIBRATION_FILE), by default
 $XDG_STATE_HOME/klrbac/calibration.json.
 
 Each validated role is recorded in the audit trail (action keys.validate): role, verdict,
 the key's fingerprint, missing and excess scopes, never the key. A CI gate fails closed:
-when the record cannot be written, the command exits 3 after printing its results.
+when the audit log cannot take the record, nothing is sent and the command exits 3 (and
+should the record fail all the same, it exits 3 after printing its results).
 
 Exit 0 when every role is valid; 1 when a scope is missing (or, with --strict, in
 excess), or the inventory shows a key disabled or not found; 3 when nothing is wrong but
@@ -90,7 +97,7 @@ verdict undetermined). A finding outranks what could not be evaluated.` + exitSt
   klrbac keys validate --all -o github          # annotations in a GitHub Actions job
   klrbac keys validate --calibrate --full-role admin --read-only-role viewer`,
 		ValidArgsFunction: a.completeRoles(),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			formats := []ui.Format{ui.Table, ui.JSON, ui.YAML, githubFormat}
 			if o.calibrate {
 				formats = listFormats
@@ -100,6 +107,9 @@ verdict undetermined). A finding outranks what could not be evaluated.` + exitSt
 				return err
 			}
 			o.format = f
+			if f == githubFormat {
+				defer func() { annotateFailure(a.io, err) }()
+			}
 			if err := o.check(cmd, args); err != nil {
 				return err
 			}
@@ -138,6 +148,22 @@ verdict undetermined). A finding outranks what could not be evaluated.` + exitSt
 // check rejects flag combinations that make no sense, before anything is read.
 func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
 	usage := "usage: " + cmd.UseLine()
+	for _, f := range []struct {
+		flag, name string
+		key        bool
+	}{{"inventory-role", o.inventoryRole, true}, {"full-role", o.fullRole, true}, {"read-only-role", o.readOnlyRole, true}, {"inventory-oauth", o.inventoryApp, false}} {
+		switch {
+		case !cmd.Flags().Changed(f.flag):
+		case f.name == "" && f.key:
+			return fault.Usagef("--%s needs a NAME, not an empty value", f.flag).Hint(keyNameHint)
+		case f.name == "":
+			return fault.Usagef("--%s needs an OAuth app's name, not an empty value", f.flag).Hint("name an app you have logged in with (klrbac oauth login APP)")
+		case f.key:
+			if err := checkKeyName("--"+f.flag, f.name); err != nil {
+				return err
+			}
+		}
+	}
 	if o.concurrency < 0 {
 		return fault.Usagef("--concurrency %d is negative", o.concurrency).Hint("use 0 (no bound but the rate limits) or a positive number")
 	}
@@ -153,13 +179,15 @@ func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
 		}
 		return nil
 	}
-	if o.inventoryApp != "" {
-		if o.inventoryRole != "" {
-			return fault.Usagef("--inventory-role and --inventory-oauth name two inventory credentials; give one").Hint(usage)
-		}
-		// The OAuth token stands where the role's key would: the same rules apply.
-		o.inventoryRole = "oauth:" + o.inventoryApp
-		defer func() { o.inventoryRole = "" }()
+	// The OAuth token stands where the role's key would: the same rules apply, told by the flag given.
+	inventory := ""
+	switch {
+	case o.inventoryRole != "" && o.inventoryApp != "":
+		return fault.Usagef("--inventory-role and --inventory-oauth name two inventory credentials; give one").Hint(usage)
+	case o.inventoryRole != "":
+		inventory = "--inventory-role"
+	case o.inventoryApp != "":
+		inventory = "--inventory-oauth"
 	}
 	switch {
 	case o.fullRole != "" || o.readOnlyRole != "":
@@ -170,10 +198,10 @@ func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
 		return fault.Usagef("keys validate needs ROLE... or --all").Hint(usage)
 	case o.keyStdin && len(args) != 1:
 		return fault.Usagef("--key-stdin needs exactly one ROLE").Hint("the key read from standard input is that role's")
-	case o.keyStdin && o.inventoryRole != "":
-		return fault.Usagef("--key-stdin cannot be combined with --inventory-role").Hint("store the key (klrbac keys set) or set its variable instead")
-	case o.requiredOnly && o.inventoryRole != "":
-		return fault.Usagef("--required-only only applies to probing, not to --inventory-role").Hint("the inventory reads every scope in one call")
+	case o.keyStdin && inventory != "":
+		return fault.Usagef("--key-stdin cannot be combined with %s", inventory).Hint("store the key (klrbac keys set) or set its variable instead")
+	case o.requiredOnly && inventory != "":
+		return fault.Usagef("--required-only only applies to probing, not to %s", inventory).Hint("the inventory reads every scope in one call")
 	}
 	return nil
 }
@@ -200,21 +228,23 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	if err != nil {
 		return err
 	}
-	cfg, err := a.config()
+	var src validate.InventorySource
+	if o.inventoryRole != "" {
+		if src, err = a.inventorySource(ctx, store, pol, o.inventoryRole); err != nil {
+			return err
+		}
+	}
+	opts, calibrationFile, err := a.probeOptions(ctx, "validate keys")
 	if err != nil {
 		return err
 	}
-	kopts, err := a.klaviyoOptions()
-	if err != nil {
-		return err
-	}
-	guard := validate.NewGuard(nil)
-	kopts.HTTPClient = &http.Client{Transport: guard, Timeout: 30 * time.Second}
-	client := klaviyo.New(kopts)
-	calibration := a.loadCalibration(cfg.String("klaviyo.calibration_file"), client)
-	opts := validate.Options{
-		Client: client, APIURL: client.APIURL(), Revision: client.Revision(), RequiredOnly: o.requiredOnly,
-		Strict: o.strict, Concurrency: o.concurrency, Calibration: calibration, Guard: guard,
+	opts.RequiredOnly, opts.Strict, opts.Concurrency = o.requiredOnly, o.strict, o.concurrency
+	opts.Calibration = a.loadCalibration(calibrationFile, opts.APIURL, opts.Revision)
+	guard := opts.Guard
+	if o.inventoryApp != "" {
+		if src, err = a.oauthInventorySource(ctx, o.inventoryApp); err != nil {
+			return err
+		}
 	}
 
 	progress := a.io.NewProgress()
@@ -226,17 +256,7 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 		progress.Update(progressLine(e, time.Since(start)))
 	}
 	var rep *validate.Report
-	if o.inventoryRole != "" || o.inventoryApp != "" {
-		var src validate.InventorySource
-		var serr error
-		if o.inventoryApp != "" {
-			src, serr = a.oauthInventorySource(ctx, o.inventoryApp)
-		} else {
-			src, serr = a.inventorySource(ctx, store, pol, o.inventoryRole)
-		}
-		if serr != nil {
-			return serr
-		}
+	if src.Name != "" {
 		progress.Update("listing the account's keys with " + src.Name + "...")
 		rep, err = validate.Inventory(ctx, targets, src, opts)
 	} else {
@@ -262,6 +282,29 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 		return fault.Silent(fault.Unavailable)
 	}
 	return nil
+}
+
+// auditFirst refuses to start what (a validation, a calibration) when the audit log could not take
+// its record: a CI gate fails closed, and finding that out after every probe has been sent wastes
+// them, and the user's time. The log's own hints say what to do.
+func (a *app) auditFirst(ctx context.Context, what string) error {
+	err := a.auditReady(ctx)
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	if refusal := refuseDamaged(what, err); refusal != nil {
+		return refusal
+	}
+	return &fault.Error{Kind: auditFailureKind(err), Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}
+}
+
+// auditFailureKind is the kind of a failure to write an audit record: a broken config stays a
+// configuration error (exit 2); anything else is exit 3.
+func auditFailureKind(err error) fault.Kind {
+	if kind := fault.KindOf(err); kind == fault.Config || kind == fault.Usage {
+		return kind
+	}
+	return fault.Unavailable
 }
 
 // validationTargets resolves each role's key, concurrently where it comes from the keyring. A role
@@ -300,21 +343,59 @@ func (a *app) validationTargets(ctx context.Context, store secrets.Store, pol *p
 	return targets, nil
 }
 
+// keyNameHint says what a NAME of --inventory-role, --full-role and --read-only-role may be.
+const keyNameHint = "name a role of the policy, or any NAME whose key is in KLAVIYO_KEY_<NAME>"
+
+// checkKeyName refuses a NAME that cannot name a role or a key's variable, before it is repeated in
+// a variable's name or a hint: a key given in its place is refused without being repeated.
+func checkKeyName(flag, name string) error {
+	if mask.LooksSecret(name) {
+		return fault.Usagef("invalid %s: the name given looks like a credential, so it is not repeated here", flag).
+			Hint("klrbac never takes a key as an argument: "+keyNameHint, "store a role's key with klrbac keys set ROLE")
+	}
+	ok := len(name) <= 64 && name != "" && (name[0] >= 'a' && name[0] <= 'z' || name[0] >= 'A' && name[0] <= 'Z')
+	for i := 1; ok && i < len(name); i++ {
+		c := name[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+	}
+	if !ok {
+		return fault.Usagef("invalid %s %q: not a role or variable name", flag, name).
+			Hint("use up to 64 letters, digits, '-' and '_', starting with a letter: " + keyNameHint)
+	}
+	return nil
+}
+
 // resolveNamedKey finds the key of a role of the policy, or of any NAME whose key is in
 // KLAVIYO_KEY_<NAME> or the keyring's role:<NAME>: calibration and the inventory may use a key no
-// role holds.
-func resolveNamedKey(ctx context.Context, store secrets.Store, pol *policy.Policy, name string) (secrets.Resolved, error) {
-	r, ok := pol.Role(name)
-	if !ok {
+// role holds. A NAME that is neither a role nor has a key anywhere is most likely a mistyped role,
+// so it is a usage error that suggests the roles it is close to; when the keyring cannot be read,
+// whether it has a key is not known, and the keyring's error (exit 3) carries the suggestion.
+func resolveNamedKey(ctx context.Context, store secrets.Store, pol *policy.Policy, flag, name string) (secrets.Resolved, error) {
+	r, isRole := pol.Role(name)
+	if !isRole {
 		r = policy.Role{Name: name}
 	}
-	return secrets.ResolveRoleKey(ctx, store, r, secrets.ResolveOptions{})
+	res, err := secrets.ResolveRoleKey(ctx, store, r, secrets.ResolveOptions{})
+	if isRole || err == nil {
+		return res, err
+	}
+	suggestion := suggest.Hint(suggest.Closest(name, pol.RoleNames(), 3))
+	var missing *secrets.MissingError
+	if !errors.As(err, &missing) {
+		return res, fault.Wrap(fault.KindOf(err), err).Hint(suggestion)
+	}
+	where := "the keyring holds none"
+	if missing.Off {
+		where = "the keyring is off"
+	}
+	return res, fault.Usagef("unknown role %q for %s: the policy has no such role, and %s is not set and %s", name, flag, missing.Env, where).
+		Hint(suggestion, "a NAME that is no role of the policy needs its key in "+missing.Env)
 }
 
 // inventorySource is the credential that lists the account's keys: a role's private key
 // (--inventory-role); oauthInventorySource is the other kind, an OAuth app's access token.
 func (a *app) inventorySource(ctx context.Context, store secrets.Store, pol *policy.Policy, role string) (validate.InventorySource, error) {
-	res, err := resolveNamedKey(ctx, store, pol, role)
+	res, err := resolveNamedKey(ctx, store, pol, "--inventory-role", role)
 	if err != nil {
 		return validate.InventorySource{}, err
 	}
@@ -341,10 +422,33 @@ func (a *app) oauthInventorySource(ctx context.Context, name string) (validate.I
 	}, nil
 }
 
+// probeOptions prepares a run that sends probes (what: "validate keys", "calibrate"): it refuses
+// the run when the audit log could not take its record, and starts its options with a client to the
+// configured Klaviyo whose transport is a side-effect guard of the run's own, so that the run stops
+// as soon as a write built to fail succeeds. calibrationFile is where calibrations are kept.
+func (a *app) probeOptions(ctx context.Context, what string) (opts validate.Options, calibrationFile string, err error) {
+	cfg, err := a.config()
+	if err != nil {
+		return opts, "", err
+	}
+	kopts, err := a.klaviyoOptions()
+	if err != nil {
+		return opts, "", err
+	}
+	if err := a.auditFirst(ctx, what); err != nil {
+		return opts, "", err
+	}
+	guard := validate.NewGuard(nil)
+	kopts.HTTPClient = &http.Client{Transport: guard, Timeout: 30 * time.Second}
+	client := klaviyo.New(kopts)
+	opts = validate.Options{Client: client, APIURL: client.APIURL(), Revision: client.Revision(), Guard: guard}
+	return opts, cfg.String("klaviyo.calibration_file"), nil
+}
+
 // loadCalibration reads what --calibrate stored for this API URL and revision. A damaged file is
 // reported and read as uncalibrated: write results are then marked inferred, the safe side.
-func (a *app) loadCalibration(path string, client *klaviyo.Client) validate.Calibration {
-	c, err := validate.LoadCalibration(path, client.APIURL(), client.Revision())
+func (a *app) loadCalibration(path, apiURL, revision string) validate.Calibration {
+	c, err := validate.LoadCalibration(path, apiURL, revision)
 	if err != nil {
 		fmt.Fprintf(a.io.Err, "klrbac: warning: %v; write results are marked inferred\n", err)
 		fmt.Fprintln(a.io.Err, "hint: run klrbac keys validate --calibrate again to replace it")
@@ -430,7 +534,6 @@ func paintVerdict(io *ui.IO, v validate.Verdict) string {
 // undetermined, and what inferred means. Roles with the same note share one line.
 func (a *app) validationNotes(rep *validate.Report) {
 	w := a.io.Err
-	inferred := false
 	var order []string
 	roles := map[string][]string{}
 	note := func(role, text string) {
@@ -455,16 +558,15 @@ func (a *app) validationNotes(rep *validate.Report) {
 		for _, r := range reasons {
 			note(rr.Role, brief(byReason[r])+" undetermined: "+r)
 		}
-		inferred = inferred || rr.WritesInferred
+		if rr.WritesInferred {
+			note(rr.Role, "write scopes granted by a 400 or 404 are inferred: whether Klaviyo checks scopes before a write's body is not calibrated for this API; run klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
+		}
 	}
 	for _, text := range order {
 		fmt.Fprintf(w, "note: %s: %s\n", strings.Join(roles[text], ", "), text)
 	}
-	switch {
-	case rep.Calibration.State == validate.Refuted && rep.Method == validate.ByProbe:
+	if rep.Calibration.State == validate.Refuted && rep.Method == validate.ByProbe {
 		fmt.Fprintln(w, "note: calibration found that Klaviyo validates a write's body before its scopes, so write probes cannot prove a scope: use --inventory-role ROLE for exact answers")
-	case inferred:
-		fmt.Fprintln(w, "note: write results are inferred: whether Klaviyo checks scopes before a write's body is not calibrated for this API; run klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
 	}
 }
 
@@ -509,6 +611,23 @@ func writeAnnotations(io *ui.IO, rep *validate.Report) error {
 	return err
 }
 
+// annotateFailure prints, for -o github, the error that ended a run as a whole (the guard tripped,
+// the keys could not be listed, no audit record) as one ::error annotation, besides the usual
+// message on stderr: a CI log shows annotations first, and a run that failed as a whole has no
+// per-role annotation to show. Findings already annotated (a silent error) and interruptions are
+// not repeated.
+func annotateFailure(io *ui.IO, err error) {
+	if err == nil || fault.IsSilent(err) || exitCode(err) == exitInterrupted {
+		return
+	}
+	lines := []string{err.Error()}
+	for _, h := range fault.Hints(err) {
+		lines = append(lines, "hint: "+h)
+	}
+	msg := mask.InText(strings.Join(lines, "\n"))
+	fmt.Fprintf(io.Out, "::error title=%s::%s\n", escapeProperty("klrbac keys validate"), escapeData(msg))
+}
+
 // escapeData and escapeProperty follow the escaping of GitHub Actions workflow commands: a
 // message may not hold %, CR or LF as such, and a property value not : or , either.
 func escapeData(s string) string {
@@ -529,7 +648,13 @@ func (a *app) auditValidation(ctx context.Context, rep *validate.Report) error {
 		endpoint = "GET /api/api-keys"
 	}
 	for i, rr := range rep.Roles {
-		reason := fmt.Sprintf("%s by %s; missing: %s; excess: %s; undetermined: %s", rr.Verdict, rr.Method,
+		// Which credential listed the keys matters to whoever reads the trail: a role's key and an
+		// OAuth app's token are different grants, held and revoked by different people.
+		method := string(rr.Method)
+		if rr.Method == validate.ByInventory && rep.Inventory != "" {
+			method += " (" + rep.Inventory + ")"
+		}
+		reason := fmt.Sprintf("%s by %s; missing: %s; excess: %s; undetermined: %s", rr.Verdict, method,
 			dashNone(rr.Missing), dashNone(rr.Excess), dashNone(rr.Undetermined))
 		if len(rr.Problems) > 0 {
 			reason += "; " + strings.Join(rr.Problems, "; ")
@@ -541,11 +666,7 @@ func (a *app) auditValidation(ctx context.Context, rep *validate.Report) error {
 		return nil
 	}
 	if err := a.recordAll(ctx, entries); err != nil {
-		kind := fault.KindOf(err)
-		if kind != fault.Config && kind != fault.Usage {
-			kind = fault.Unavailable
-		}
-		return (&fault.Error{Kind: kind, Err: fmt.Errorf("the validation was not audited: %w", err)}).
+		return (&fault.Error{Kind: auditFailureKind(err), Err: fmt.Errorf("the validation was not audited: %w", err)}).
 			Hint("a CI gate without its record fails closed: make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/klrbac/klrbac/internal/audit"
@@ -43,11 +42,11 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 	if err != nil {
 		return err
 	}
-	fullKey, err := resolveNamedKey(ctx, store, pol, fullName)
+	fullKey, err := resolveNamedKey(ctx, store, pol, "--full-role", fullName)
 	if err != nil {
 		return err
 	}
-	roKey, err := resolveNamedKey(ctx, store, pol, o.readOnlyRole)
+	roKey, err := resolveNamedKey(ctx, store, pol, "--read-only-role", o.readOnlyRole)
 	if err != nil {
 		return err
 	}
@@ -55,26 +54,19 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 		return fault.Usagef("--full-role %s and --read-only-role %s have the same key (%s)", fullName, o.readOnlyRole, fullKey.Value.Masked()).
 			Hint("calibration needs two keys: one with full access, one with only read scopes")
 	}
-	cfg, err := a.config()
+	opts, path, err := a.probeOptions(ctx, "calibrate")
 	if err != nil {
 		return err
 	}
-	kopts, err := a.klaviyoOptions()
-	if err != nil {
-		return err
-	}
-	guard := validate.NewGuard(nil)
-	kopts.HTTPClient = &http.Client{Transport: guard, Timeout: 30 * time.Second}
-	client := klaviyo.New(kopts)
 	quota := validate.QuotaAccount([]string{fullKey.AccountID, roKey.AccountID})
 	full := validate.CalibrationKey{Name: "role " + fullName, Key: klaviyo.PrivateKey(fullKey.Value.Reveal()), Account: quota(fullKey.AccountID)}
 	ro := validate.CalibrationKey{Name: "role " + o.readOnlyRole, Key: klaviyo.PrivateKey(roKey.Value.Reveal()), Account: quota(roKey.AccountID)}
 
 	progress := a.io.NewProgress()
 	progress.Update(fmt.Sprintf("calibrating: every write probe with %s and %s...", full.Name, ro.Name))
-	res, err := validate.Calibrate(ctx, full, ro, validate.Options{Client: client, APIURL: client.APIURL(), Revision: client.Revision(), Guard: guard}, time.Now)
+	res, err := validate.Calibrate(ctx, full, ro, opts, time.Now)
 	progress.Done()
-	entry := audit.Entry{Action: "keys.calibrate", Resource: validate.NormalizeAPIURL(client.APIURL()) + " revision " + client.Revision(),
+	entry := audit.Entry{Action: "keys.calibrate", Resource: validate.NormalizeAPIURL(opts.APIURL) + " revision " + opts.Revision,
 		Fingerprint: full.Key.Fingerprint()}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
@@ -85,7 +77,6 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 		}
 		return err
 	}
-	path := cfg.String("klaviyo.calibration_file")
 	entry.Reason = fmt.Sprintf("%s with %d write probes; full-access key %s (fingerprint %s), read-only key %s (fingerprint %s); stored in %s",
 		res.State, res.WriteProbes, full.Name, res.FullAccessKey, ro.Name, res.ReadOnlyKey, path)
 	var replaced bool

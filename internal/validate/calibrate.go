@@ -206,6 +206,9 @@ type CalibrationResult struct {
 	Answers []CalibrationAnswer `json:"answers"`
 }
 
+// klaviyoUnreachable says what to do when Klaviyo's API gives no answer at all.
+const klaviyoUnreachable = "check the network connection and the API URL (klaviyo.api_url, KLRBAC_API_URL)"
+
 // Calibrate sends every write probe with a known full-access key and a known read-only key, and
 // reads the order of Klaviyo's checks from the answers:
 //   - full-access key: every write probe must be answered 400 or 404 (the scope passed, the body or
@@ -220,17 +223,8 @@ func Calibrate(ctx context.Context, full, readOnly CalibrationKey, opts Options,
 	if err := checkProbes(); err != nil {
 		return CalibrationResult{}, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := opts.Guard.context(ctx)
 	defer cancel()
-	if opts.Guard != nil {
-		go func() {
-			select {
-			case <-opts.Guard.Done():
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
 	// The roomiest tier's write first: it goes alone.
 	first := pick(Probeable(), true)
 	writes := []ProbeRequest{}
@@ -249,9 +243,15 @@ func Calibrate(ctx context.Context, full, readOnly CalibrationKey, opts Options,
 			Body: r.Body, Credential: k.Key, Account: k.Account})
 		return err
 	}
-	// One write alone first, as in Probe: an API that accepts writes built to fail gets only one.
+	// One write alone first, as in Probe: an API that accepts writes built to fail gets only one,
+	// and one that does not answer at all is not sent the rest.
 	fullAns[0] = send(full, writes[0])
-	if opts.Guard == nil || !opts.Guard.Tripped() {
+	tripped := opts.Guard != nil && opts.Guard.Tripped()
+	if ke := (*klaviyo.Error)(nil); !tripped && errors.As(fullAns[0], &ke) && ke.Class == klaviyo.Transport && ctx.Err() == nil {
+		return CalibrationResult{}, fault.Unavailablef("calibration inconclusive: %s; nothing else was sent", unanswered(opts.APIURL, writes[0], ke)).
+			Hint(klaviyoUnreachable, "nothing was stored")
+	}
+	if !tripped {
 		var wg sync.WaitGroup
 		for i, r := range writes {
 			if i > 0 {

@@ -82,6 +82,21 @@ func TestCalibrateInconclusive(t *testing.T) {
 	}
 }
 
+// A Klaviyo that cannot be reached gets the first write and nothing more: inconclusive, naming
+// where it was asked.
+func TestCalibrateUnreachable(t *testing.T) {
+	w := newWorld(t, nil)
+	opts, tries := unreachable(t)
+	_, err := Calibrate(context.Background(), calKey(w, t, "admin"), calKey(w, t, "viewer"), opts, time.Now)
+	want := "calibration inconclusive: Klaviyo's API at " + opts.APIURL + " did not answer PATCH "
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "; nothing else was sent") {
+		t.Fatalf("error %v, want %q...", err, want)
+	}
+	if n := tries.Load(); n != 1 {
+		t.Errorf("%d connections tried, want the first write's one (writes are not retried)", n)
+	}
+}
+
 func TestCalibrateGuard(t *testing.T) {
 	w := newWorld(t, nil)
 	w.srv.SetFaults(0, sandbox.Faults{AcceptWrites: true})
@@ -203,5 +218,31 @@ func TestGuard(t *testing.T) {
 	}
 	if _, err := do("GET"); err != nil || sent != before+1 {
 		t.Error("reads should still go out")
+	}
+}
+
+// A run's context ends when its guard trips, and not before; without a guard, only with its parent.
+func TestGuardContext(t *testing.T) {
+	var none *Guard
+	ctx, cancel := none.context(context.Background())
+	if ctx.Err() != nil {
+		t.Fatal("a run without a guard ended at once")
+	}
+	cancel()
+	if ctx.Err() == nil {
+		t.Fatal("cancel did not end the run")
+	}
+
+	g := NewGuard(nil)
+	ctx, cancel = g.context(context.Background())
+	defer cancel()
+	if ctx.Err() != nil {
+		t.Fatal("the run ended before the guard tripped")
+	}
+	g.once.Do(func() { close(g.done) })
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run went on after the guard tripped")
 	}
 }

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -66,6 +67,22 @@ func (g *Guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		close(g.done)
 	})
 	return nil, g.err
+}
+
+// context derives from ctx a context that ends when the guard trips, so that a run stops at once
+// rather than send the rest of its probes. A nil guard never trips.
+func (g *Guard) context(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	if g != nil {
+		go func() {
+			select {
+			case <-g.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
 }
 
 // Done is closed when the guard trips.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,4 +95,28 @@ func mustFixture(t *testing.T, yaml string) *sandbox.Fixture {
 		t.Fatal(err)
 	}
 	return fx
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// unreachable returns options whose client talks to an address nothing listens on (a Klaviyo
+// that cannot be reached), and the count of the connections it tries.
+func unreachable(t *testing.T) (Options, *atomic.Int64) {
+	t.Helper()
+	ts := httptest.NewServer(http.NotFoundHandler())
+	url := ts.URL
+	ts.Close()
+	tries := &atomic.Int64{}
+	g := NewGuard(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		tries.Add(1)
+		return http.DefaultTransport.RoundTrip(r)
+	}))
+	c := klaviyo.New(klaviyo.Options{
+		APIURL:     url,
+		HTTPClient: &http.Client{Transport: g},
+		Sleep:      func(context.Context, time.Duration) error { return nil },
+	})
+	return Options{Client: c, APIURL: url, Revision: klaviyo.DefaultRevision, Guard: g}, tries
 }

@@ -14,14 +14,14 @@ import (
 // no answer, an unexpected status) leaves the scope undetermined, never missing.
 //
 // A write's 400 or 404 proves the scope only if Klaviyo checks scopes before it validates the body
-// and looks up the object. Until calibrated, write results are marked inferred; when calibration
+// and looks up the object. Until calibrated, such a grant is marked inferred; when calibration
 // found the opposite order, a write's 400 or 404 says nothing and the scope is undetermined. A 403
-// is proof either way: a body check that came first would have answered 400.
+// is proof either way: a body check that came first would have answered 400. So is a 2xx: the
+// write was carried out.
 func interpret(p ProbeRequest, err error, cal CalibrationState) (Finding, *klaviyo.Error) {
 	f := Finding{Scope: p.Scope, Request: p.String()}
 	if err == nil {
 		f.Answer, f.Status, f.Reason = Granted, 200, "answered 2xx"
-		f.Inferred = p.Write() && cal != Confirmed
 		return f, nil
 	}
 	var ke *klaviyo.Error
@@ -44,7 +44,6 @@ func interpret(p ProbeRequest, err error, cal CalibrationState) (Finding, *klavi
 		f.Inferred = p.Write() && cal != Confirmed
 	case klaviyo.PermissionDenied:
 		f.Answer, f.Reason = Denied, seen
-		f.Inferred = p.Write() && cal == Uncalibrated
 	default:
 		f.Answer, f.Reason = Undetermined, seen
 		if ke.Class == klaviyo.EdgeBlocked {

@@ -142,7 +142,7 @@ func Inventory(ctx context.Context, targets []Target, src InventorySource, opts 
 	if err != nil {
 		if errors.Is(err, klaviyo.PermissionDenied) {
 			return nil, fault.Wrap(fault.Unavailable, fmt.Errorf("cannot list the account's keys with %s: %w", src.Name, err)).
-				Hint("the inventory credential needs the credentials:read scope; or leave out --inventory-role to probe each scope instead")
+				Hint("the inventory credential needs the credentials:read scope; or probe each scope instead, without --inventory-role or --inventory-oauth")
 		}
 		if errors.Is(err, context.Canceled) {
 			return nil, err

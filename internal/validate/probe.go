@@ -2,6 +2,8 @@ package validate
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"net/url"
 	"sort"
@@ -61,7 +63,11 @@ type keyRun struct {
 	mu       sync.Mutex
 	findings map[string]Finding
 	rejected *klaviyo.Error
-	pending  int
+	// noAnswer is the first probe that got no HTTP answer at all; unanswered marks a key whose
+	// first probe got none, and whose other probes are therefore not sent.
+	noAnswer   *klaviyo.Error
+	unanswered bool
+	pending    int
 }
 
 // QuotaAccount decides which rate-limit quota each key draws on. Keys in the newer format name
@@ -92,17 +98,8 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 	if err := checkProbes(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := opts.Guard.context(ctx)
 	defer cancel()
-	if opts.Guard != nil {
-		go func() {
-			select {
-			case <-opts.Guard.Done():
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
 
 	var accounts []string
 	for _, t := range targets {
@@ -165,6 +162,15 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 		}
 	}
 	wg.Wait()
+	// A key whose first probe got no answer at all (connection refused, DNS, TLS), after the
+	// client's own retries, would get none for its other probes either, each only waiting out its
+	// retries and the pacer: they are left undetermined unsent, so that a dead network or a wrong
+	// API URL fails in seconds rather than minutes.
+	for _, k := range runs {
+		if s := alone[k]; s != "" && k.noAnswer != nil {
+			p.skipUnanswered(k, s)
+		}
+	}
 	// Then one write, alone: an API that carries out writes built to fail gets only this one.
 	canary, canaryScope := (*keyRun)(nil), ""
 	for _, k := range runs {
@@ -176,7 +182,7 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 	}
 	for _, k := range runs {
 		for _, s := range k.scopes {
-			if s == alone[k] || (k == canary && s == canaryScope) {
+			if k.unanswered || s == alone[k] || (k == canary && s == canaryScope) {
 				continue
 			}
 			wg.Go(func() { p.probe(k, s) })
@@ -236,9 +242,10 @@ func (p *prober) probe(k *keyRun, scope string) {
 	r, _ := RequestFor(scope)
 	var f Finding
 	var rejected *klaviyo.Error
+	var err error
 	sent := false
 	if p.acquire(k.ctx) {
-		_, err := p.opts.Client.Do(k.ctx, klaviyo.Request{Method: r.Method, Path: r.Path, Query: cloneQuery(r.Query),
+		_, err = p.opts.Client.Do(k.ctx, klaviyo.Request{Method: r.Method, Path: r.Path, Query: cloneQuery(r.Query),
 			Body: r.Body, Credential: k.key, Account: k.account})
 		p.release()
 		// A call cut short because the run or the key's run ended tells nothing.
@@ -257,6 +264,9 @@ func (p *prober) probe(k *keyRun, scope string) {
 		k.cancel()
 	case sent:
 		k.findings[scope] = f
+		if ke := (*klaviyo.Error)(nil); errors.As(err, &ke) && ke.Class == klaviyo.Transport && k.noAnswer == nil {
+			k.noAnswer = ke
+		}
 	}
 	k.pending--
 	keyDone := k.pending == 0
@@ -282,6 +292,53 @@ func (p *prober) probe(k *keyRun, scope string) {
 		p.opts.Observe(Event{Roles: roles, Key: k.key.Mask(), Finding: f, Done: p.done, Total: p.total,
 			RolesDone: p.rolesDone, RolesTotal: len(p.targets), Estimate: p.estimate})
 	}
+}
+
+// skipUnanswered settles every scope of k, whose first probe (of first) got no answer, as
+// undetermined, for that reason, without sending their probes.
+func (p *prober) skipUnanswered(k *keyRun, first string) {
+	r, _ := RequestFor(first)
+	reason := unanswered(p.opts.APIURL, r, k.noAnswer) + ", so the key's other probes were not sent"
+	k.cancel()
+	k.mu.Lock()
+	k.unanswered = true
+	skipped := 0
+	for _, s := range k.scopes {
+		f, probed := k.findings[s]
+		if !probed {
+			sr, _ := RequestFor(s)
+			f = Finding{Scope: s, Request: sr.String()}
+			skipped++
+		}
+		f.Answer, f.Reason, f.Inferred = Undetermined, reason, false
+		k.findings[s] = f
+	}
+	k.pending -= skipped
+	k.mu.Unlock()
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += skipped
+	if skipped > 0 {
+		p.rolesDone += len(k.roles)
+	}
+}
+
+// unanswered says that Klaviyo's API gave no answer at all to probe r: where it was asked, and what
+// the network said.
+func unanswered(apiURL string, r ProbeRequest, e *klaviyo.Error) string {
+	where := "Klaviyo's API"
+	if apiURL != "" {
+		where += " at " + NormalizeAPIURL(apiURL)
+	}
+	cause := "no answer"
+	if e.Err != nil {
+		cause = e.Err.Error()
+	}
+	if e.Attempts > 1 {
+		cause += fmt.Sprintf(", after %d attempts", e.Attempts)
+	}
+	return fmt.Sprintf("%s did not answer %s (%s)", where, r, cause)
 }
 
 // acquire takes a slot for a call, when calls are bounded; false when ctx ends first.

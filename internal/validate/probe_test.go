@@ -24,6 +24,7 @@ func TestProbeDemo(t *testing.T) {
 	var mu sync.Mutex
 	events := 0
 	opts := w.options()
+	opts.Calibration = Calibration{State: Uncalibrated}
 	opts.Observe = func(e Event) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -60,8 +61,16 @@ func TestProbeDemo(t *testing.T) {
 		if !slices.Equal(rr.Undetermined, wantUndetermined) {
 			t.Errorf("%s: undetermined %v (%v), want %v", tc.role, rr.Undetermined, rr.Reasons, wantUndetermined)
 		}
-		if !rr.WritesInferred && tc.role != "viewer" {
-			t.Errorf("%s: uncalibrated write results not marked inferred", tc.role)
+		// Uncalibrated, a write granted by a 400 or 404 is inferred; one refused with a 403 is not:
+		// the viewer, refused every write, has nothing inferred.
+		var grantedWrites []string
+		for _, s := range rr.Granted {
+			if IsWrite(s) {
+				grantedWrites = append(grantedWrites, s)
+			}
+		}
+		if !slices.Equal(rr.Inferred, nonNil(grantedWrites)) || rr.WritesInferred != (len(grantedWrites) > 0) || rr.WritesInferred != (tc.role != "viewer") {
+			t.Errorf("%s: inferred %v (writes_inferred %v), want the granted writes %v", tc.role, rr.Inferred, rr.WritesInferred, grantedWrites)
 		}
 		if rr.Method != ByProbe || rr.Key == "" || rr.KeyFingerprint == "" {
 			t.Errorf("%s: report %+v lacks its key's identity", tc.role, rr)
@@ -169,7 +178,8 @@ func TestProbeUnevaluated(t *testing.T) {
 	}
 }
 
-// Cloudflare's HTML 403 and Klaviyo's 5xx leave scopes undetermined, never missing.
+// Cloudflare's HTML 403, Klaviyo's 5xx and no answer at all leave scopes undetermined, never
+// missing; no answer to the first probe leaves the others unsent.
 func TestProbeUndetermined(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -178,7 +188,7 @@ func TestProbeUndetermined(t *testing.T) {
 	}{
 		{"edge block", sandbox.Faults{EdgeBlock: 1}, "blocked by Klaviyo's edge network (HTTP 403)"},
 		{"server error", sandbox.Faults{Unavailable: 1}, "server error (HTTP 503"},
-		{"connection reset", sandbox.Faults{Reset: 1}, "no answer"},
+		{"connection reset", sandbox.Faults{Reset: 1}, "did not answer GET "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, nil)
@@ -205,6 +215,40 @@ func TestProbeUndetermined(t *testing.T) {
 				t.Errorf("result %s", rep.Summary.Result)
 			}
 		})
+	}
+}
+
+// A Klaviyo that cannot be reached at all costs each key its first probe (and the client's retries
+// of it), not one wait per scope: the key's other scopes are undetermined unsent, saying where the
+// API was asked and what the network said.
+func TestProbeUnreachable(t *testing.T) {
+	w := newWorld(t, nil)
+	opts, tries := unreachable(t)
+	targets := []Target{w.target(t, "viewer", "viewer"), w.target(t, "developer", "developer")}
+	var events int
+	opts.Observe = func(Event) { events++ }
+	rep, err := Probe(context.Background(), targets, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := tries.Load(); n != 2*klaviyo.DefaultMaxAttempts {
+		t.Errorf("%d connections tried, want %d: the first probe of each key and its retries", n, 2*klaviyo.DefaultMaxAttempts)
+	}
+	if rep.Summary.Requests != 2 || events != 2 || rep.Summary.Result != ResultIncomplete {
+		t.Errorf("summary %+v, %d events", rep.Summary, events)
+	}
+	for _, role := range []string{"viewer", "developer"} {
+		rr := roleReport(t, rep, role)
+		if rr.Verdict != VerdictUndetermined || len(rr.Checked) != 46 || !slices.Equal(rr.Undetermined, rr.Checked) || len(rr.Granted)+len(rr.Missing) != 0 {
+			t.Errorf("%s: %s, %d checked, %d undetermined, granted %v, missing %v", role, rr.Verdict, len(rr.Checked), len(rr.Undetermined), rr.Granted, rr.Missing)
+		}
+		for _, s := range rr.Undetermined {
+			want := "Klaviyo's API at " + opts.APIURL + " did not answer GET "
+			if r := rr.Reasons[s]; !strings.HasPrefix(r, want) || !strings.Contains(r, "connection refused, after 4 attempts), so the key's other probes were not sent") {
+				t.Errorf("%s: %s: reason %q", role, s, r)
+				break
+			}
+		}
 	}
 }
 

@@ -79,7 +79,8 @@ func (a Answer) String() string {
 type Finding struct {
 	Scope  string
 	Answer Answer
-	// Inferred marks a write result that rests on the uncalibrated check order.
+	// Inferred marks a write granted by a 400 or 404, which proves the scope only if Klaviyo checks
+	// scopes before the body, as long as calibration has not confirmed it. A 403 or 2xx is proof.
 	Inferred bool
 	// Reason says why a scope is undetermined, or what a probe saw.
 	Reason string
@@ -128,8 +129,8 @@ type RoleReport struct {
 	Undetermined []string `json:"undetermined" yaml:"undetermined"`
 	// Reasons says, for each undetermined scope, why.
 	Reasons map[string]string `json:"reasons" yaml:"reasons"`
-	// WritesInferred is true when a write-scope result in this report rests on the check order
-	// Klaviyo has not been calibrated for; Inferred lists those scopes.
+	// WritesInferred is true when a write scope is granted on the strength of the check order
+	// Klaviyo has not been calibrated for (a 400 or 404 to its probe); Inferred lists those scopes.
 	WritesInferred bool     `json:"writes_inferred" yaml:"writes_inferred"`
 	Inferred       []string `json:"inferred" yaml:"inferred"`
 	// KeyStatus is the key's status in the inventory (active, disabled); "" when probed.
