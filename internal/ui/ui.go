@@ -118,12 +118,38 @@ func (s *IO) YAML(v any) error {
 	return enc.Close()
 }
 
-// Encode writes v as JSON or YAML, whichever f names.
+// Encode writes v as JSON or YAML, whichever f names. YAML is made from the JSON encoding, so
+// the two formats always have the same field names, order and omissions: the README documents
+// one shape for both, and a struct missing a yaml tag cannot make them drift apart.
 func (s *IO) Encode(f Format, v any) error {
-	if f == YAML {
-		return s.YAML(v)
+	if f != YAML {
+		return s.JSON(v)
 	}
-	return s.JSON(v)
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	plainStyle(&doc)
+	return s.YAML(&doc)
+}
+
+// plainStyle drops the flow and quoting styles a node parsed from JSON carries, so the YAML reads
+// as block YAML. A string keeps its quotes where encoding it as a Go string would: the node
+// encoder alone leaves YAML 1.1 booleans such as yes and off bare, which older parsers misread.
+func plainStyle(n *yaml.Node) {
+	n.Style = 0
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		if out, err := yaml.Marshal(n.Value); err == nil && out[0] == '"' {
+			n.Style = yaml.DoubleQuotedStyle
+		}
+	}
+	for _, c := range n.Content {
+		plainStyle(c)
+	}
 }
 
 // Mark renders a yes/no answer: ✔ or ✖ on a terminal, yes or no elsewhere so scripts can grep.

@@ -77,6 +77,27 @@ func TestEncode(t *testing.T) {
 	}
 }
 
+// TestEncodeYAMLHasTheJSONShape: YAML output takes its field names, order and omissions from the
+// json tags, quotes what would otherwise read as another type, and is block YAML, not JSON.
+func TestEncodeYAMLHasTheJSONShape(t *testing.T) {
+	type shape struct {
+		OnlyA    []string `json:"only_a_permissions"`
+		Revision string   `json:"revision"`
+		Count    int      `json:"count"`
+		Absent   string   `json:"absent,omitempty"`
+		Empty    []string `json:"empty"`
+	}
+	var out bytes.Buffer
+	s := &IO{Out: &out}
+	if err := s.Encode(YAML, shape{OnlyA: []string{"canReadProfiles", "yes"}, Revision: "2026-07-15", Count: 3, Empty: []string{}}); err != nil {
+		t.Fatal(err)
+	}
+	want := "only_a_permissions:\n  - canReadProfiles\n  - \"yes\"\nrevision: \"2026-07-15\"\ncount: 3\nempty: []\n"
+	if out.String() != want {
+		t.Errorf("yaml:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
 func TestProgressOnlyOnTerminal(t *testing.T) {
 	var err bytes.Buffer
 	off := (&IO{Err: &err}).NewProgress()
