@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -47,6 +48,9 @@ func main() {
 		fatal(err)
 	}
 	defer os.RemoveAll(dir)
+	if err := isolate(dir); err != nil {
+		fatal(err)
+	}
 	env := &benchEnv{klrbac: *bin, dir: dir, samples: *samples}
 	failed := false
 	for _, b := range benchmarks {
@@ -63,6 +67,27 @@ func main() {
 	if failed {
 		os.Exit(1)
 	}
+}
+
+// isolate keeps every klrbac the benchmarks start away from the caller's own klrbac: no config,
+// policy, credentials or settings from the environment, and config and audit log under the scratch
+// directory, so a benchmark never appends to the caller's real audit log. HOME stays, so that go
+// build keeps its module and build caches.
+func isolate(dir string) error {
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "KLRBAC_") && name != rusageChildEnv || strings.HasPrefix(name, "KLAVIYO_") {
+			if err := os.Unsetenv(name); err != nil {
+				return err
+			}
+		}
+	}
+	for name, sub := range map[string]string{"XDG_CONFIG_HOME": "config", "XDG_STATE_HOME": "state"} {
+		if err := os.Setenv(name, filepath.Join(dir, sub)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func fatal(err error) {
