@@ -57,7 +57,7 @@ func ParseKey(input string) (Key, error) {
 			"give the key alone, without the Klaviyo-API-Key prefix"}
 	case strings.HasPrefix(lower, "bearer "):
 		return Key{}, &FormatError{"this looks like an OAuth access token, not a private API key",
-			"OAuth tokens are for OAuth apps (klrbac oauth); a role needs a private API key. " + keyAdvice}
+			"OAuth tokens are for OAuth apps (klrbac oauth); a role needs a private API key: " + keyAdvice}
 	case strings.ContainsFunc(s, isSpaceOrControl):
 		return Key{}, &FormatError{"a key has no spaces, line breaks or control characters inside it",
 			"give the key alone, on one line"}
@@ -69,7 +69,7 @@ func ParseKey(input string) (Key, error) {
 				"public keys identify an account in client-side calls and grant nothing; " + keyAdvice}
 		case looksLikeToken(s):
 			return Key{}, &FormatError{"this looks like an OAuth token, not a private API key",
-				"OAuth tokens are for OAuth apps (klrbac oauth); a role needs a private API key. " + keyAdvice}
+				"OAuth tokens are for OAuth apps (klrbac oauth); a role needs a private API key: " + keyAdvice}
 		}
 	}
 	p, err := apikey.ParsePrivate(s)
