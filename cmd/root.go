@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -128,6 +129,9 @@ policy with the roles admin, marketer, developer, viewer and service.` + exitSta
 			return nil
 		},
 	}
+	// Unknown commands get klrbac's own "did you mean" hint (usageError), like every other name.
+	root.DisableSuggestions = true
+	root.SetHelpCommand(newHelpCommand())
 	root.SetIn(a.io.In)
 	root.SetOut(a.io.Out)
 	root.SetErr(a.io.Err)
@@ -225,5 +229,57 @@ func usageError(err error, root *cobra.Command, args []string) error {
 	if errors.As(err, &fe) {
 		return err
 	}
-	return fault.Wrap(fault.Usage, err).Hint("run '" + path + " --help' for usage")
+	e := fault.Wrap(fault.Usage, err)
+	if len(args) > 0 && strings.HasPrefix(err.Error(), "unknown command ") {
+		e.Hint(suggest.Hint(suggest.Closest(args[0], commandNames(root), 2)))
+	}
+	return e.Hint("run '" + path + " --help' for usage")
+}
+
+// commandNames are the names of c's subcommands and topics that help lists.
+func commandNames(c *cobra.Command) []string {
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() || sub.IsAdditionalHelpTopicCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	return names
+}
+
+// newHelpCommand replaces cobra's help command, which answers an unknown topic with the usage
+// page and exit 0: `klrbac help exit-code` in a CI step would pass having shown nothing useful.
+func newHelpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND]...",
+		Short: "Help about any command or topic",
+		Long:  "Help shows the help of a command or topic, such as klrbac help keys validate or klrbac help exit-codes." + exitStatus(exitOK, exitUsage),
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil || cmd == nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			names := slices.DeleteFunc(commandNames(cmd), func(n string) bool { return !strings.HasPrefix(n, toComplete) })
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || cmd == nil || len(rest) > 0 && cmd.HasSubCommands() {
+				parent := c.Root()
+				if cmd != nil {
+					parent = cmd
+				}
+				unknown := strings.Join(args, " ")
+				if len(rest) > 0 {
+					unknown = rest[0]
+				}
+				e := fault.Usagef("no help topic %q", strings.Join(args, " "))
+				e.Hint(suggest.Hint(suggest.Closest(unknown, commandNames(parent), 2)))
+				return e.Hint("run 'klrbac help' for the commands and topics")
+			}
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		},
+	}
 }

@@ -53,7 +53,7 @@ func buildVersion() versionInfo {
 
 func versionString() string {
 	v := buildVersion()
-	return v.Version + " (commit " + v.Commit + ", " + v.GoVersion + " " + v.Platform + ")"
+	return v.Version + " (commit " + v.Commit + ", " + v.GoVersion + " " + v.Platform + ", catalog " + v.APIRevision + ")"
 }
 
 func newVersionCommand(a *app) *cobra.Command {
