@@ -164,11 +164,11 @@ func Parse(file string, data []byte, flags *pflag.FlagSet) (*Config, error) {
 		return c, c.check()
 	}
 	name := file
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlcheck.SyntaxError(name, err)
+	doc, err := yamlcheck.Parse(name, data)
+	if err != nil {
+		return nil, err
 	}
-	top, err := policy.TopLevel(name, &doc)
+	top, err := policy.TopLevel(name, doc)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,9 @@ func TestLoaderErrors(t *testing.T) {
 		{"bad-setting.yaml", []string{`bad-setting.yaml:2: klaviyo: unknown field "api_ur"`, `hint: did you mean "api_url"?`, `bad-setting.yaml:4: audit.checks: "sometimes" is not one of all, denied, none`}},
 		{"permissions-without-roles.yaml", []string{"permissions-without-roles.yaml:1: permissions are defined but roles are not"}},
 		{"duplicate-section.yaml", []string{`duplicate-section.yaml:3: section "users" is given twice (first on line 1)`}},
+		{"second-document.yaml", []string{"second-document.yaml:3: a second YAML document starts here; klrbac reads one", "hint: put everything in one document"}},
+		{"empty-user.yaml", []string{"empty-user.yaml:2: users: a user name is empty"}},
+		{"case-twin-permissions.yaml", []string{`case-twin-permissions.yaml:4: permission "canreadprofiles" differs from "canReadProfiles" (line 2) only in case`}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("..", "..", "testdata", "policies", tc.file)

@@ -2,6 +2,7 @@ package policy
 
 import (
 	_ "embed"
+	"strings"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
@@ -169,6 +170,9 @@ func checkScopes(ps *yamlcheck.Problems, scopes []string, nodes []*yaml.Node, wh
 
 func parsePermissions(ps *yamlcheck.Problems, n *yaml.Node) []Permission {
 	var out []Permission
+	// Names are matched exactly, so two that differ only in case are two permissions that people
+	// (and roles' lists) will mix up.
+	byFolded := map[string]*yaml.Node{}
 	ps.Entries(n, "permissions", func(k, v *yaml.Node) {
 		what := "permission " + k.Value
 		if !permissionName.MatchString(k.Value) {
@@ -176,6 +180,12 @@ func parsePermissions(ps *yamlcheck.Problems, n *yaml.Node) []Permission {
 				"permission name %q is not valid", k.Value)
 			return
 		}
+		if twin, ok := byFolded[strings.ToLower(k.Value)]; ok {
+			ps.Add(k, "use one spelling: names are matched exactly, case included",
+				"permission %q differs from %q (line %d) only in case", k.Value, twin.Value, twin.Line)
+			return
+		}
+		byFolded[strings.ToLower(k.Value)] = k
 		perm := Permission{Name: k.Value}
 		seenScopes := false
 		ps.Fields(v, what, []string{"description", "scopes"}, func(field string, fk, fv *yaml.Node) {
@@ -257,6 +267,11 @@ func parseUsers(ps *yamlcheck.Problems, n *yaml.Node, p *Policy) []User {
 	var out []User
 	ps.Entries(n, "users", func(k, v *yaml.Node) {
 		what := "user " + k.Value
+		if strings.TrimSpace(k.Value) == "" {
+			ps.Add(k, "name the user as check --user will: an email address or login, e.g. alice@example.com: viewer",
+				"users: a user name is empty")
+			return
+		}
 		role := ps.String(v, what)
 		if role == "" {
 			return

@@ -132,12 +132,12 @@ func LoadFixture(path string) (*Fixture, error) {
 // ParseFixture parses a fixture file's contents; name is used in messages.
 func ParseFixture(name string, data []byte) (*Fixture, error) {
 	ps := &yamlcheck.Problems{File: name}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlcheck.SyntaxError(name, err)
+	doc, err := yamlcheck.Parse(name, data)
+	if err != nil {
+		return nil, err
 	}
 	f := &Fixture{Source: name, RateLimits: true}
-	root := &doc
+	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
 		root = root.Content[0]
 	}

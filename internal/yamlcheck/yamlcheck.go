@@ -9,9 +9,11 @@
 package yamlcheck
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,6 +125,33 @@ func Lookup(n *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// Parse reads the one YAML document a file people write holds. A parse error is a SyntaxError; a
+// second document (after a "---" line) is a problem too, since only the first would be read and
+// whatever the second says would be silently ignored.
+func Parse(file string, data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, SyntaxError(file, err)
+	}
+	for {
+		var next yaml.Node
+		switch err := dec.Decode(&next); {
+		case errors.Is(err, io.EOF):
+			return &doc, nil
+		case err != nil:
+			return nil, SyntaxError(file, err)
+		}
+		if len(next.Content) == 0 || IsNull(next.Content[0]) {
+			continue // a trailing "---" starts an empty document: nothing is ignored
+		}
+		ps := &Problems{File: file}
+		ps.Add(&next, "put everything in one document: remove the '---' line and merge what follows into the rest",
+			"a second YAML document starts here; klrbac reads one")
+		return nil, ps.Err()
+	}
 }
 
 // SyntaxError turns an error of the YAML parser, "yaml: line N: msg", into a Problem at file:N, a
