@@ -93,6 +93,9 @@ be written klrbac warns on stderr and still answers, with the usual exit status.
 	}
 	c.Flags().StringVarP(&opts.user, "user", "u", "", "resolve the role from this user's entry in the policy")
 	c.Flags().StringArrayVarP(&opts.endpoints, "endpoint", "e", nil, `ask whether the role's scopes cover a Klaviyo call, "METHOD PATH" (repeatable)`)
+	_ = c.RegisterFlagCompletionFunc("endpoint", func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		return completeCalls("", prefix), cobra.ShellCompDirectiveNoFileComp
+	})
 	c.Flags().BoolVarP(&opts.list, "list", "l", false, "list the permissions the role holds")
 	c.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "print nothing; answer with the exit code only")
 	addOutputFlag(c, &output, listFormats...)

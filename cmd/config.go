@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -92,7 +94,21 @@ func runConfigInit(ctx context.Context, a *app, path string, force bool) error {
 		return err
 	}
 	fmt.Fprintf(a.io.Err, "wrote %s\n", path)
+	// A file written where the search does not reach it first is easy to edit in vain.
+	candidates, _ := config.Candidates(a.opts)
+	if !slices.ContainsFunc(candidates, func(c string) bool { return samePath(c, path) }) {
+		fmt.Fprintf(a.io.Err, "note: klrbac reads it only when named: --config %s or KLRBAC_CONFIG=%s\n", path, path)
+	} else if found, err := config.Find(a.opts); err == nil && !samePath(found, path) {
+		fmt.Fprintf(a.io.Err, "note: %s comes first in the search here, so klrbac reads that file, not this one (klrbac config path shows which)\n", found)
+	}
 	return nil
+}
+
+// samePath reports whether two paths name the same file.
+func samePath(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
 // configPathView is the JSON and YAML shape of `config path`.

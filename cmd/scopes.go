@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -171,6 +172,15 @@ func newScopesForCommand(a *app) *cobra.Command {
 concrete (/api/profiles/01HXYZ), a template (/api/profiles/{id}) or a full URL.` + exitStatus(exitOK, exitUsage),
 		Example: "  klrbac scopes for GET /api/profiles/01HXYZ\n  klrbac scopes for 'POST /api/data-privacy-deletion-jobs'",
 		Args:    rangeArgs(1, 2, "METHOD PATH"),
+		ValidArgsFunction: func(_ *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			switch len(args) {
+			case 0:
+				return completeMethods(prefix), cobra.ShellCompDirectiveNoFileComp
+			case 1:
+				return completeCalls(strings.ToUpper(args[0])+" ", prefix), cobra.ShellCompDirectiveNoFileComp
+			}
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			method, path, err := splitCall(args)
 			if err != nil {
@@ -184,6 +194,30 @@ concrete (/api/profiles/01HXYZ), a template (/api/profiles/{id}) or a full URL.`
 }
 
 var httpMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+func completeMethods(prefix string) []string {
+	return slices.DeleteFunc(slices.Clone(httpMethods), func(m string) bool { return !strings.HasPrefix(m, strings.ToUpper(prefix)) })
+}
+
+// completeCalls completes a Klaviyo operation's path templates: given the method as a separate
+// argument (method "GET "), just the path; given nothing (method ""), "METHOD PATH" as one word, as
+// check --endpoint takes it.
+func completeCalls(method, prefix string) []string {
+	var out []string
+	for _, op := range catalog.Operations() {
+		if method != "" && op.Method+" " != method {
+			continue
+		}
+		s := op.String()
+		if method != "" {
+			s = op.Path
+		}
+		if strings.HasPrefix(s, prefix) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // splitCall accepts "METHOD PATH" as one argument or two.
 func splitCall(args []string) (method, path string, err error) {
