@@ -369,7 +369,7 @@ with its file:line and a hint, the audit alert rules (audit.alerts) and the OAut
 				src = "no config file; the embedded default"
 			}
 			p := cfg.Policy
-			fmt.Fprintf(a.io.Out, "%s: valid (%d role%s, %d permission%s, %d user%s)\n", src, len(p.Roles), plural(len(p.Roles)), len(p.Permissions), plural(len(p.Permissions)), len(p.Users), plural(len(p.Users)))
+			fmt.Fprintf(a.io.Out, "%s: valid (%s)\n", src, p.Counts())
 			return nil
 		},
 	}

@@ -96,7 +96,7 @@ func configCheck(env Env) Check {
 	}
 	c.OK = true
 	p := env.Config.Policy
-	counts := fmt.Sprintf("%d roles, %d permissions, %d users", len(p.Roles), len(p.Permissions), len(p.Users))
+	counts := p.Counts()
 	if env.Config.File == "" {
 		c.Detail = "no config file; the built-in policy applies (" + counts + ")"
 	} else {

@@ -308,3 +308,14 @@ func unknown(what, name string, names []string, listCmd string) error {
 	}
 	return e.Hint("`" + listCmd + "` shows them")
 }
+
+// Counts says how big the policy is, for one-line summaries: "5 roles, 8 permissions, 1 user".
+func (p *Policy) Counts() string {
+	count := func(n int, noun string) string {
+		if n != 1 {
+			noun += "s"
+		}
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return count(len(p.Roles), "role") + ", " + count(len(p.Permissions), "permission") + ", " + count(len(p.Users), "user")
+}
