@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -184,18 +185,41 @@ func runAuditTail(ctx context.Context, io *ui.IO, path string, opts auditTailOpt
 			f.Close()
 			return fault.Unavailablef("cannot read audit log: %w", err)
 		}
-		recent, err := audit.Last(f, st.Size(), opts.n, sel)
-		if err != nil {
-			f.Close()
-			return fault.Unavailablef("cannot read audit log %s: %w", path, err)
+		if opts.n < 0 {
+			// Every entry since a time: find where that range starts without keeping what is read
+			// back, then go through it forwards, so memory stays flat however much it holds.
+			rng, err := audit.Last(f, st.Size(), -1, audit.Select{Keep: func(audit.Entry) bool { return false }, Stop: sel.Stop})
+			var skipped int
+			var writeErr error
+			if err == nil {
+				skipped, writeErr, err = p.stream(f, rng.Start, rng.End, sel.Keep)
+			}
+			if writeErr == nil {
+				writeErr = p.flush()
+			}
+			if err != nil || writeErr != nil {
+				f.Close()
+				if writeErr != nil {
+					return writeErr
+				}
+				return fault.Unavailablef("cannot read audit log %s: %w", path, err)
+			}
+			p.skipped(skipped)
+			end = rng.End
+		} else {
+			recent, err := audit.Last(f, st.Size(), opts.n, sel)
+			if err != nil {
+				f.Close()
+				return fault.Unavailablef("cannot read audit log %s: %w", path, err)
+			}
+			p.batch(recent.Records)
+			if err := p.flush(); err != nil {
+				f.Close()
+				return err
+			}
+			p.skipped(recent.Skipped)
+			end = recent.End
 		}
-		p.batch(recent.Records)
-		if err := p.flush(); err != nil {
-			f.Close()
-			return err
-		}
-		p.skipped(recent.Skipped)
-		end = recent.End
 		if !opts.follow {
 			return f.Close()
 		}
@@ -289,17 +313,77 @@ func (p *tailPrinter) batch(records []audit.Record) {
 	}
 }
 
+// cellWidths are the widest value of each column among the rows added.
+type cellWidths []int
+
+func (m *cellWidths) add(row []string) {
+	if *m == nil {
+		*m = make(cellWidths, len(tailColumns))
+	}
+	for i, c := range row {
+		(*m)[i] = max((*m)[i], utf8.RuneCountInString(c))
+	}
+}
+
+// of is the widest value of column i (0 when no row was added).
+func (m cellWidths) of(i int) int {
+	if m == nil {
+		return 0
+	}
+	return m[i]
+}
+
+// stream prints the entries keep accepts (nil: all) among the lines of r in [start, end), reading
+// forwards: JSON as it goes, a table after a first pass that fits its columns. It returns how many
+// lines were not entries, and apart the error of writing (a closed pipe, as with | head, ends the
+// reading) and that of reading.
+func (p *tailPrinter) stream(r io.ReaderAt, start, end int64, keep func(audit.Entry) bool) (skipped int, writeErr, readErr error) {
+	each := func(fn func(e audit.Entry, line []byte)) error {
+		skipped = 0
+		return audit.Lines(r, start, end, func(line []byte) error {
+			e, err := audit.ParseLine(line)
+			if err != nil {
+				skipped++
+				return nil
+			}
+			if keep == nil || keep(e) {
+				fn(e, line)
+			}
+			_, writeErr = p.w.Write(nil) // bufio keeps the first write error
+			return writeErr
+		})
+	}
+	if p.format != ui.JSON {
+		var m cellWidths
+		if err := each(func(e audit.Entry, _ []byte) { m.add(tailCells(e)) }); err != nil {
+			return 0, nil, err
+		}
+		p.fitWidths(m)
+	}
+	readErr = each(p.print)
+	if writeErr != nil {
+		readErr = nil
+	}
+	return skipped, writeErr, readErr
+}
+
 // fit sets the column widths for rows.
 func (p *tailPrinter) fit(rows [][]string) {
+	var m cellWidths
+	for _, r := range rows {
+		m.add(r)
+	}
+	p.fitWidths(m)
+}
+
+// fitWidths sets the column widths for rows whose widest values are m.
+func (p *tailPrinter) fitWidths(m cellWidths) {
 	last := len(tailColumns) - 1
 	w := make([]int, last)
 	for i, c := range tailColumns[:last] {
-		w[i] = utf8.RuneCountInString(c.name)
+		w[i] = max(utf8.RuneCountInString(c.name), m.of(i))
 		if p.follow {
 			w[i] = max(w[i], c.width)
-		}
-		for _, r := range rows {
-			w[i] = max(w[i], utf8.RuneCountInString(r[i]))
 		}
 	}
 	if p.maxWidth > 0 {
@@ -307,10 +391,7 @@ func (p *tailPrinter) fit(rows [][]string) {
 		// the batch, or, when following, any room there is.
 		reason := p.maxWidth
 		if !p.follow {
-			reason = minReason
-			for _, r := range rows {
-				reason = max(reason, utf8.RuneCountInString(r[last]))
-			}
+			reason = max(minReason, m.of(last))
 		}
 		total := reason
 		for _, n := range w {

@@ -130,9 +130,12 @@ type follower struct {
 }
 
 // read passes on the complete lines between offset and the end of the file.
-func (fl *follower) read() error {
+func (fl *follower) read() error { return fl.readFrom(fl.f) }
+
+// readFrom passes on the complete lines of r from offset on.
+func (fl *follower) readFrom(r io.ReaderAt) error {
 	for {
-		n, err := fl.f.ReadAt(fl.buf, fl.offset)
+		n, err := r.ReadAt(fl.buf, fl.offset)
 		data := fl.buf[:n]
 		fl.offset += int64(n)
 		for len(data) > 0 {

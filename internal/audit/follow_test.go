@@ -222,3 +222,60 @@ func TestLast(t *testing.T) {
 		t.Fatalf("n=0: %+v", none)
 	}
 }
+
+// TestLastRangeThenLines: Last finds where a range starts without keeping what it reads, and Lines
+// reads exactly that range forwards, across chunk boundaries, skipping nothing that is an entry.
+func TestLastRangeThenLines(t *testing.T) {
+	b, _ := buildLog(3000) // several read chunks
+	ls := lines(b)
+	damaged := join(append(append(ls[:2500:2500], "garbage\n"), ls[2500:]...))
+	for name, data := range map[string][]byte{"clean": b, "damaged": damaged, "torn": append(bytes.Clone(b), `{"seq":3001,"ti`...)} {
+		r := bytes.NewReader(data)
+		for _, from := range []uint64{1, 2, 1500, 2999, 3000, 3001} {
+			rng, err := Last(r, int64(len(data)), -1, Select{Keep: func(Entry) bool { return false }, Stop: func(e Entry) bool { return e.Seq < from }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rng.Records) != 0 {
+				t.Fatalf("%s from %d: kept %d records", name, from, len(rng.Records))
+			}
+			var seqs []uint64
+			skipped := 0
+			err = Lines(r, rng.Start, rng.End, func(line []byte) error {
+				e, err := ParseLine(line)
+				if err != nil {
+					skipped++
+					return nil
+				}
+				seqs = append(seqs, e.Seq)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := int(3001 - from)
+			if len(seqs) != want || want > 0 && (seqs[0] != from || seqs[len(seqs)-1] != 3000) {
+				t.Fatalf("%s from %d: %d entries (want %d), first %v", name, from, len(seqs), want, seqs[:min(len(seqs), 1)])
+			}
+			wantSkipped := 0
+			if name == "damaged" && from <= 2500 {
+				wantSkipped = 1 // the garbage line sits after seq 2500
+			}
+			if skipped != wantSkipped {
+				t.Fatalf("%s from %d: skipped %d, want %d", name, from, skipped, wantSkipped)
+			}
+		}
+	}
+	// n reached: the range starts at the oldest record kept.
+	rng, _ := Last(bytes.NewReader(b), int64(len(b)), 7, Select{})
+	var first []byte
+	_ = Lines(bytes.NewReader(b), rng.Start, rng.End, func(line []byte) error {
+		if first == nil {
+			first = bytes.Clone(line)
+		}
+		return nil
+	})
+	if !bytes.Equal(first, rng.Records[0].Line) {
+		t.Fatalf("range of the last 7 starts at %q", first)
+	}
+}

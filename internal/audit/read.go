@@ -23,6 +23,9 @@ type Recent struct {
 	Skipped int
 	// End is the offset just after the last complete line: where following begins.
 	End int64
+	// Start is where the range read back begins: the first line after the one Stop was true for,
+	// the oldest record kept when n was reached, else 0. Lines reads [Start, End) forwards.
+	Start int64
 }
 
 // Select narrows what Last returns.
@@ -53,21 +56,26 @@ func Last(r io.ReaderAt, size int64, n int, sel Select) (Recent, error) {
 	overlong := false  // pending exceeded maxLine: the line is not an entry
 	trailing := true   // the segment after the last newline is not a complete line
 	pos := size
-	// emit takes a complete line and says whether reading back is done.
-	emit := func(line []byte) bool {
+	// emit takes a complete line starting at offset at and says whether reading back is done.
+	emit := func(line []byte, at int64) bool {
 		e, err := ParseLine(line)
 		if err != nil {
 			out.Skipped++
 			return false
 		}
 		if sel.Stop != nil && sel.Stop(e) {
+			out.Start = at + int64(len(line)) + 1
 			return true
 		}
 		if sel.Keep != nil && !sel.Keep(e) {
 			return false
 		}
 		out.Records = append(out.Records, Record{Entry: e, Line: bytes.Clone(line)})
-		return len(out.Records) == n
+		if len(out.Records) == n {
+			out.Start = at
+			return true
+		}
+		return false
 	}
 	for pos > 0 {
 		start := max(0, pos-int64(len(buf)))
@@ -92,7 +100,7 @@ func Last(r io.ReaderAt, size int64, n int, sel Select) (Recent, error) {
 				if len(pending) > 0 {
 					line = append(bytes.Clone(seg), pending...)
 				}
-				if emit(line) {
+				if emit(line, start+int64(i)+1) {
 					reverse(out.Records)
 					return out, nil
 				}
@@ -116,11 +124,20 @@ func Last(r io.ReaderAt, size int64, n int, sel Select) (Recent, error) {
 		if overlong {
 			out.Skipped++
 		} else {
-			emit(pending)
+			emit(pending, 0)
 		}
 	}
 	reverse(out.Records)
 	return out, nil
+}
+
+// Lines passes each complete line of r between offsets start and end to emit, reading forwards in
+// fixed chunks, so memory stays flat however long the range: Last finds where a range starts
+// without keeping what it reads, and Lines goes through it. A line too long to be an entry is
+// passed on empty, which is not an entry either.
+func Lines(r io.ReaderAt, start, end int64, emit func(line []byte) error) error {
+	fl := &follower{offset: start, emit: emit, buf: make([]byte, readChunk)}
+	return fl.readFrom(io.NewSectionReader(r, 0, end))
 }
 
 // readChunk is how much Last reads at a time, going backwards.
