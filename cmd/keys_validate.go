@@ -654,6 +654,10 @@ func (a *app) auditValidation(ctx context.Context, rep *validate.Report) error {
 		if rr.Method == validate.ByInventory && rep.Inventory != "" {
 			method += " (" + rep.Inventory + ")"
 		}
+		if rr.Method == validate.ByProbe && len(rr.Checked) > 0 {
+			// Probing makes a call per scope, too many for klaviyoEndpoint's one: say how many.
+			method += fmt.Sprintf(" (%d scope%s checked)", len(rr.Checked), plural(len(rr.Checked)))
+		}
 		reason := fmt.Sprintf("%s by %s; missing: %s; excess: %s; undetermined: %s", rr.Verdict, method,
 			dashNone(rr.Missing), dashNone(rr.Excess), dashNone(rr.Undetermined))
 		if len(rr.Problems) > 0 {
