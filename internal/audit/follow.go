@@ -25,7 +25,8 @@ type FollowOptions struct {
 // Follow passes every complete line appended to the log at path to emit, as `tail -F` does, until
 // ctx ends (its error is returned) or emit fails. Reading starts at offset in f, the file as opened
 // earlier (nil if it did not exist). When the path is replaced (rotation) the rest of the old file is
-// read first, then the new one from its start; when the file shrinks (truncation) reading restarts
+// read first, then the new one from its start; when the file shrinks (truncation), or no longer
+// holds what was read (truncated and written again between two looks), reading restarts
 // from its start. A partial last line is held back until its newline arrives.
 func Follow(ctx context.Context, path string, f *os.File, offset int64, opts FollowOptions, emit func(line []byte) error) error {
 	notice := opts.Notice
@@ -98,10 +99,10 @@ func Follow(ctx context.Context, path string, f *os.File, offset int64, opts Fol
 				nf.Close()
 				return err
 			}
-			fl.f, fl.st, fl.offset, fl.pending, fl.overlong, missing = nf, nst, 0, fl.pending[:0], false, false
-		case st.Size() < fl.offset:
+			fl.f, fl.st, fl.offset, fl.pending, fl.overlong, fl.tail, missing = nf, nst, 0, fl.pending[:0], false, fl.tail[:0], false
+		case st.Size() < fl.offset || fl.rewritten():
 			notice("audit log " + path + " was truncated; following it from its start")
-			fl.offset, fl.pending = 0, fl.pending[:0]
+			fl.offset, fl.pending, fl.overlong, fl.tail = 0, fl.pending[:0], false, fl.tail[:0]
 		}
 		if fl.f != nil {
 			if err := fl.read(); err != nil {
@@ -127,6 +128,35 @@ type follower struct {
 	overlong bool
 	buf      []byte
 	emit     func([]byte) error
+	// tail is the last bytes read, up to offset. A file truncated and written again past offset
+	// between two looks has not shrunk, but no longer holds them there.
+	tail []byte
+}
+
+// tailKeep is how much of what was read the follower keeps to notice a rewrite: more than an
+// entry's hash, which no other entry repeats.
+const tailKeep = 96
+
+// rewritten reports whether the bytes before offset are no longer those read there.
+func (fl *follower) rewritten() bool {
+	if fl.f == nil || len(fl.tail) == 0 {
+		return false
+	}
+	b := make([]byte, len(fl.tail))
+	_, err := fl.f.ReadAt(b, fl.offset-int64(len(b)))
+	return err != nil || !bytes.Equal(b, fl.tail)
+}
+
+// remember keeps the last tailKeep bytes of what was read so far.
+func (fl *follower) remember(data []byte) {
+	if len(data) >= tailKeep {
+		fl.tail = append(fl.tail[:0], data[len(data)-tailKeep:]...)
+		return
+	}
+	fl.tail = append(fl.tail, data...)
+	if extra := len(fl.tail) - tailKeep; extra > 0 {
+		fl.tail = append(fl.tail[:0], fl.tail[extra:]...)
+	}
 }
 
 // read passes on the complete lines between offset and the end of the file.
@@ -138,6 +168,7 @@ func (fl *follower) readFrom(r io.ReaderAt) error {
 		n, err := r.ReadAt(fl.buf, fl.offset)
 		data := fl.buf[:n]
 		fl.offset += int64(n)
+		fl.remember(data)
 		for len(data) > 0 {
 			i := bytes.IndexByte(data, '\n')
 			if i < 0 {

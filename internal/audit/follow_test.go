@@ -141,6 +141,19 @@ func TestFollow(t *testing.T) {
 				t.Fatalf("after removal: seq %d", e.Seq)
 			}
 			fw.noticed(t, "removed")
+
+			// Truncated and written again past where reading was, between two looks: the file has
+			// not shrunk, but what was read is gone, so reading restarts.
+			rewritten, _ := buildLog(3)
+			if err := os.WriteFile(path, rewritten, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for want := uint64(1); want <= 3; want++ {
+				if e := fw.next(t, "rewrite"); e.Seq != want {
+					t.Fatalf("after rewrite: seq %d, want %d", e.Seq, want)
+				}
+			}
+			fw.noticed(t, "truncated")
 		})
 	}
 }
