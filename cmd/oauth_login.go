@@ -249,6 +249,14 @@ func tokenLabel(s secrets.Secret) string {
 	return s.Masked() + " (fingerprint " + s.Fingerprint() + ")"
 }
 
+// tokenNote is tokenLabel for text already in brackets: "****a1b2, fingerprint 0c1d2e3f".
+func tokenNote(s secrets.Secret) string {
+	if s.IsZero() {
+		return "none"
+	}
+	return s.Masked() + ", fingerprint " + s.Fingerprint()
+}
+
 func timeLabel(t time.Time) string {
 	if t.IsZero() {
 		return "unknown"
