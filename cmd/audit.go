@@ -13,6 +13,7 @@ import (
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/oauthflow"
 )
 
 // auditState is what the app loads for the audit trail, on first use.
@@ -207,6 +208,12 @@ func refuseUnrecorded(action, resource string, err error) error {
 		return err
 	}
 	what := strings.TrimSpace(action + " " + resource)
+	if verb, ok := auditedActions[action]; ok {
+		what = verb
+		if resource != "" {
+			what += " (" + resource + ")"
+		}
+	}
 	if refusal := refuseDamaged(what, err); refusal != nil {
 		return refusal
 	}
@@ -214,8 +221,23 @@ func refuseUnrecorded(action, resource string, err error) error {
 	if kind != fault.Config && kind != fault.Usage {
 		kind = fault.Unavailable
 	}
-	return (&fault.Error{Kind: kind, Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}).
-		Hint("make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
+	refusal := &fault.Error{Kind: kind, Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}
+	if len(fault.Hints(err)) == 0 { // the audit log's own error usually says what to do already
+		refusal.Hint("make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
+	}
+	return refusal
+}
+
+// auditedActions words the changes that are refused without their audit record.
+var auditedActions = map[string]string{
+	"config.init":           "write the config file",
+	"keys.set":              "store the key",
+	"keys.rm":               "remove the key",
+	"oauth.set-secret":      "store the client secret",
+	"oauth.rm-secret":       "remove the client secret",
+	oauthflow.ActionLogin:   "log in",
+	oauthflow.ActionRefresh: "refresh the token set",
+	oauthflow.ActionRevoke:  "revoke the grant",
 }
 
 // refuseDamaged words the refusal to do what when err is a damaged audit log (exit 3), whose own
