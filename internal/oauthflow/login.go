@@ -374,6 +374,8 @@ func (l *Login) readPasted(ctx context.Context, redirect *url.URL, state string)
 		switch {
 		case err != nil:
 			l.say("klrbac: %v; paste the address starting with %s", err, l.App.RedirectURI)
+		case cb.State == "" && !cb.answer():
+			l.say("klrbac: that is not a redirect address: it carries no code, error or state; paste the address starting with %s", l.App.RedirectURI)
 		case !sameState(cb.State, state):
 			l.say("klrbac: that address answers another login (its state does not match): paste the one from this login's browser tab")
 		case !cb.answer():

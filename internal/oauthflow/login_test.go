@@ -477,7 +477,7 @@ func TestLoginManual(t *testing.T) {
 		t.Fatal(o.err)
 	}
 	said := r.saidAll()
-	for _, want := range []string{"the pasted URL is not the redirect URI", "answers another login", "will not load"} {
+	for _, want := range []string{"the pasted URL is not the redirect URI", "not a redirect address: it carries no code, error or state", "answers another login", "will not load"} {
 		if !strings.Contains(said, want) {
 			t.Errorf("manual mode did not say %q:\n%s", want, said)
 		}

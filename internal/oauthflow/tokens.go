@@ -94,6 +94,15 @@ func (k *Keeper) audit(ctx context.Context, c Change, do func() error) error {
 // ErrNotLoggedIn matches (errors.Is) the error of an app with no token set.
 var ErrNotLoggedIn = errors.New("not logged in")
 
+// notLoggedIn is ErrNotLoggedIn for one app, said once: "OAuth app crm is not logged in: ...".
+type notLoggedIn string
+
+func (app notLoggedIn) Error() string {
+	return "OAuth app " + string(app) + " is not logged in: the keyring holds no token set for it"
+}
+
+func (notLoggedIn) Is(target error) bool { return target == ErrNotLoggedIn }
+
 // Load reads the app's token set. An app without one gives an error matching ErrNotLoggedIn and
 // ErrReauthorize; keyring failures keep their class and advice.
 func (k *Keeper) Load(ctx context.Context) (secrets.TokenSet, error) {
@@ -102,7 +111,7 @@ func (k *Keeper) Load(ctx context.Context) (secrets.TokenSet, error) {
 	case err == nil:
 		return t, nil
 	case secrets.ClassOf(err) == secrets.NotFound:
-		return t, fault.Wrap(fault.Unavailable, reauthorize{fmt.Errorf("OAuth app %s is not logged in: the keyring holds no token set for it: %w", k.App, ErrNotLoggedIn)}).
+		return t, fault.Wrap(fault.Unavailable, reauthorize{notLoggedIn(k.App)}).
 			Hint("log in with klrbac oauth login " + k.App)
 	case secrets.ClassOf(err) == secrets.Disabled:
 		return t, fault.Unavailablef("cannot read the token set of OAuth app %s: the keyring is off (keyring.backend: off)", k.App).
