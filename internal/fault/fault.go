@@ -35,6 +35,9 @@ type Error struct {
 	// Silent errors have already been reported by the command's own output (a denied check prints
 	// its "no" lines), so nothing more is printed.
 	Silent bool
+	// Overrides: these hints replace those of the errors wrapped, which say something more general
+	// about the same failure.
+	Overrides bool
 }
 
 func (e *Error) Error() string {
@@ -96,6 +99,9 @@ func Hints(err error) []string {
 	for err != nil {
 		if fe, ok := err.(*Error); ok {
 			out = append(out, fe.Hints...)
+			if fe.Overrides {
+				break
+			}
 		}
 		err = errors.Unwrap(err)
 	}

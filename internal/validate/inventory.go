@@ -141,8 +141,11 @@ func Inventory(ctx context.Context, targets []Target, src InventorySource, opts 
 	keys, calls, err := ListKeys(ctx, opts.Client, opts.APIURL, cred, QuotaAccount(accounts)(src.AccountID))
 	if err != nil {
 		if errors.Is(err, klaviyo.PermissionDenied) {
-			return nil, fault.Wrap(fault.Unavailable, fmt.Errorf("cannot list the account's keys with %s: %w", src.Name, err)).
+			// This hint replaces the client's general one about missing scopes.
+			e := fault.Wrap(fault.Unavailable, fmt.Errorf("cannot list the account's keys with %s: %w", src.Name, err)).
 				Hint("the inventory credential needs the credentials:read scope; or probe each scope instead, without --inventory-role or --inventory-oauth")
+			e.Overrides = true
+			return nil, e
 		}
 		if errors.Is(err, context.Canceled) {
 			return nil, err

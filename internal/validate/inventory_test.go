@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/klrbac/klrbac/internal/catalog"
+	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/sandbox"
 )
@@ -109,7 +110,8 @@ accounts:
 func TestInventoryNeedsCredentialsRead(t *testing.T) {
 	w := newWorld(t, nil)
 	_, err := Inventory(context.Background(), []Target{w.target(t, "viewer", "viewer")}, inventoryOf(w, t, "marketer"), w.options())
-	if err == nil || !strings.Contains(err.Error(), "cannot list the account's keys with role marketer") || !errors.Is(err, klaviyo.PermissionDenied) {
+	if err == nil || !strings.Contains(err.Error(), "cannot list the account's keys with role marketer") || !errors.Is(err, klaviyo.PermissionDenied) ||
+		len(fault.Hints(err)) != 1 || !strings.Contains(fault.Hints(err)[0], "credentials:read") {
 		t.Fatalf("error %v", err)
 	}
 	// The seam: any credential, fetched only when needed; its failure ends the run.
