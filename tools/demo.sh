@@ -50,7 +50,7 @@ export KLRBAC_KEYRING=off
 # Exactly, in one call: the admin key (full access, so it holds credentials:read) lists the
 # account's keys with their scopes.
 run keys validate --all --inventory-role admin
-# Without that listing, by probing Klaviyo once per scope. Two roles keep this to a few seconds:
+# Without that listing, by probing Klaviyo once per scope. Two roles keep this to about 12 s:
 # some calls are allowed once a second and 15 times a minute per account, and klrbac stays under
 # that, so probing all five keys takes about 75 s.
 run keys validate developer service
