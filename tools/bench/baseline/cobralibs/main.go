@@ -1,10 +1,18 @@
 // Command cobralibs is the library floor: the cobra baseline linked with the libraries klrbac is
-// built on, whose package initialisation every klrbac run pays before main starts.
+// built on, the standard library's heavier packages among them (net/http, html/template), whose
+// package initialisation and size every klrbac run pays before main starts.
 package main
 
 import (
+	_ "encoding/json"
+	_ "html/template"
+	_ "log/slog"
+	_ "net/http"
 	"os"
+	_ "os/user"
+	_ "regexp"
 
+	_ "github.com/cli/browser"
 	_ "github.com/fsnotify/fsnotify"
 	_ "github.com/gofrs/flock"
 	_ "github.com/olekukonko/tablewriter"
@@ -12,6 +20,7 @@ import (
 	_ "github.com/spf13/viper"
 	_ "github.com/zalando/go-keyring"
 	_ "go.yaml.in/yaml/v3"
+	_ "golang.org/x/oauth2"
 	_ "golang.org/x/term"
 )
 
