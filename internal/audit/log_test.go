@@ -161,6 +161,18 @@ func TestAppendRecoversTornLine(t *testing.T) {
 	if !rep.OK() || len(rep.Recovered) != 1 || rep.Recovered[0].Line != 4 || rep.Entries != 5 {
 		t.Fatalf("after recovery: %+v", rep)
 	}
+
+	// Taking the torn bytes out afterwards leaves a recovery record with nothing to account for.
+	data, _ := os.ReadFile(path)
+	ls := strings.SplitAfter(string(data), "\n")
+	if err := os.WriteFile(path, []byte(strings.Join(append(ls[:3:3], ls[4:]...), "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep = verifyFile(t, path, VerifyOptions{})
+	if rep.OK() || len(rep.Problems) != 1 || rep.Problems[0].Kind != KindEdited || rep.Problems[0].Line != 4 ||
+		!strings.Contains(rep.Problems[0].Message, "no longer before it") {
+		t.Fatalf("torn bytes removed after their recovery: %+v", rep.Problems)
+	}
 }
 
 func TestAppendRefusesForeignFile(t *testing.T) {

@@ -203,3 +203,28 @@ func TestVerifyPromisesOnlyRealRecoveries(t *testing.T) {
 		})
 	}
 }
+
+// TestIsRecovery reads the action past userId and role whatever they hold, escaped quotes included.
+func TestIsRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		e    Entry
+		want bool
+	}{
+		{Entry{UserID: "ci", Role: "", Action: ActionRecovered}, true},
+		{Entry{UserID: `a\"b`, Role: `r"`, Action: ActionRecovered}, true},
+		{Entry{UserID: `x","action":"audit.recovered`, Action: "check"}, false},
+		{Entry{UserID: "ci", Role: `","action":"audit.recovered"`, Action: "keys.set"}, false},
+		{Entry{UserID: "ci", Action: ActionRecovered + "x"}, false},
+	} {
+		c := &Chain{Hash: Genesis}
+		line, _ := c.Next(nil, tc.e)
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		li, ok := scan(line)
+		if !ok {
+			t.Fatalf("scan refused %s", line)
+		}
+		if got := isRecovery(line, li); got != tc.want {
+			t.Errorf("isRecovery(%s) = %v", line, got)
+		}
+	}
+}
