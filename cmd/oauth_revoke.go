@@ -39,7 +39,7 @@ so the revocation can be tried again. An app that is not logged in has nothing t
 			if err != nil {
 				return unknownOr(err, unknown)
 			}
-			if t.RefreshToken.IsZero() {
+			if !t.Refreshable() {
 				// Revoking an access token need not end the grant it came from (RFC 7009): say
 				// only what was done.
 				fmt.Fprintf(a.io.Err, "revoked the access token of OAuth app %s at Klaviyo (%s) and deleted its token set from the keyring\n", name, tokenNote(t.AccessToken))

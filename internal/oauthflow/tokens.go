@@ -167,14 +167,21 @@ func expiryReason(left time.Duration) string {
 	return "the access token expires in " + left.Round(time.Second).String()
 }
 
+// loadLocked takes the app's lock and reads its token set; the caller runs unlock when done,
+// also after an error reading the set.
+func (k *Keeper) loadLocked(ctx context.Context) (t secrets.TokenSet, unlock func(), err error) {
+	unlock, err = k.lock(ctx)
+	if err != nil {
+		return t, func() {}, err
+	}
+	t, err = k.Load(ctx)
+	return t, unlock, err
+}
+
 // Refresh refreshes the access token now, whatever its expiry.
 func (k *Keeper) Refresh(ctx context.Context, reason string) (secrets.TokenSet, error) {
-	unlock, err := k.lock(ctx)
-	if err != nil {
-		return secrets.TokenSet{}, err
-	}
+	cur, unlock, err := k.loadLocked(ctx)
 	defer unlock()
-	cur, err := k.Load(ctx)
 	if err != nil {
 		return cur, err
 	}
@@ -269,18 +276,14 @@ func (k *Keeper) Install(ctx context.Context, t secrets.TokenSet, c Change) erro
 // then deletes the token set. When Klaviyo cannot be told, the set is kept, so revoking can be
 // tried again.
 func (k *Keeper) Revoke(ctx context.Context) (secrets.TokenSet, error) {
-	unlock, err := k.lock(ctx)
-	if err != nil {
-		return secrets.TokenSet{}, err
-	}
+	t, unlock, err := k.loadLocked(ctx)
 	defer unlock()
-	t, err := k.Load(ctx)
 	if err != nil {
 		return t, err
 	}
-	token, hint := t.RefreshToken, "refresh_token"
-	if token.IsZero() {
-		token, hint = t.AccessToken, "access_token"
+	token, hint := t.GrantToken(), "refresh_token"
+	if !t.Refreshable() {
+		hint = "access_token"
 	}
 	secret, err := k.secret(ctx)
 	if err != nil {
@@ -342,20 +345,12 @@ func (k *Keeper) revoke(ctx context.Context, clientID string, secret, token secr
 // Logout forgets the token set without telling Klaviyo: the grant stays valid there until it is
 // revoked or expires.
 func (k *Keeper) Logout(ctx context.Context) (secrets.TokenSet, error) {
-	unlock, err := k.lock(ctx)
-	if err != nil {
-		return secrets.TokenSet{}, err
-	}
+	t, unlock, err := k.loadLocked(ctx)
 	defer unlock()
-	t, err := k.Load(ctx)
 	if err != nil {
 		return t, err
 	}
-	fp := t.RefreshToken.Fingerprint()
-	if fp == "" {
-		fp = t.AccessToken.Fingerprint()
-	}
-	return t, k.audit(ctx, Change{Action: ActionLogout, Fingerprint: fp, Reason: "deleted locally; not revoked at Klaviyo"}, func() error { return k.delete(ctx) })
+	return t, k.audit(ctx, Change{Action: ActionLogout, Fingerprint: t.GrantToken().Fingerprint(), Reason: "deleted locally; not revoked at Klaviyo"}, func() error { return k.delete(ctx) })
 }
 
 func (k *Keeper) delete(ctx context.Context) error {

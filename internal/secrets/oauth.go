@@ -74,6 +74,15 @@ func (t TokenSet) Remaining(now time.Time) time.Duration {
 // Refreshable reports whether the set holds a refresh token.
 func (t TokenSet) Refreshable() bool { return !t.RefreshToken.IsZero() }
 
+// GrantToken is the token that stands for the grant: the refresh token, else (a set without one)
+// the access token. It is what revocation sends and what the audit trail fingerprints.
+func (t TokenSet) GrantToken() Secret {
+	if t.Refreshable() {
+		return t.RefreshToken
+	}
+	return t.AccessToken
+}
+
 // storedTokenSet is the JSON kept in the keyring. It is the only place token values are encoded;
 // TokenSet itself marshals to masks.
 type storedTokenSet struct {
