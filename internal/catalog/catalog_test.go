@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,34 +8,17 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/klrbac/klrbac/internal/catalog/internal/tsv"
 )
 
 const specDir = "../../third_party/klaviyo-openapi"
 
 func readTSV(t *testing.T, name string) []map[string]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(specDir, name))
+	rows, err := tsv.Read(filepath.Join(specDir, name))
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	var header []string
-	var rows []map[string]string
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if header == nil {
-			header = cols
-			continue
-		}
-		row := map[string]string{}
-		for i, h := range header {
-			if i < len(cols) {
-				row[h] = cols[i]
-			}
-		}
-		rows = append(rows, row)
 	}
 	return rows
 }

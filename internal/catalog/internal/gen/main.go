@@ -7,7 +7,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"flag"
@@ -19,6 +18,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/klrbac/klrbac/internal/catalog/internal/tsv"
 )
 
 type spec struct {
@@ -315,33 +316,6 @@ func perUnit(s, unit string) (int, error) {
 	return n, nil
 }
 
-func readTSV(path string) ([]map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	var header []string
-	var rows []map[string]string
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if header == nil {
-			header = cols
-			continue
-		}
-		row := map[string]string{}
-		for i, h := range header {
-			if i < len(cols) {
-				row[h] = cols[i]
-			}
-		}
-		rows = append(rows, row)
-	}
-	return rows, sc.Err()
-}
-
 func split(s, sep string) []string {
 	if s == "" {
 		return nil
@@ -352,7 +326,7 @@ func split(s, sep string) []string {
 // betaOperations takes the beta operations whose method and path are not also stable: where a
 // stable operation exists, klrbac speaks the stable revision.
 func betaOperations(path string, stable []operation) ([]operation, error) {
-	rows, err := readTSV(path)
+	rows, err := tsv.Read(path)
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +375,7 @@ func readLines(path string) ([]string, error) {
 }
 
 func readProbes(path string) ([]probe, error) {
-	rows, err := readTSV(path)
+	rows, err := tsv.Read(path)
 	if err != nil {
 		return nil, err
 	}
