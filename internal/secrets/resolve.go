@@ -100,20 +100,30 @@ func ResolveRoleKey(ctx context.Context, store Store, role policy.Role, opts Res
 		return Resolved{Value: k.Secret, Source: Source{Kind: FromStdin}, AccountID: k.AccountID}, nil
 	}
 	if v := opts.getenv(env); v != "" {
-		k, err := ParseKey(v)
-		if err != nil {
-			return Resolved{}, asFormatFault(err, fault.Config, env)
-		}
-		return Resolved{Value: k.Secret, Source: Source{Kind: FromEnv, Env: env}, AccountID: k.AccountID}, nil
+		return envRoleKey(v, env)
 	}
 	v, err := store.Get(ctx, RoleKeyItem(role.Name))
 	if err != nil {
 		return Resolved{}, missingOr(err, "key for role "+role.Name, env, "store one with `klrbac keys set "+role.Name+"`, or set "+env)
 	}
+	return keyringRoleKey(role.Name, v)
+}
+
+// envRoleKey reads a role's key from the value of its variable env.
+func envRoleKey(v, env string) (Resolved, error) {
+	k, err := ParseKey(v)
+	if err != nil {
+		return Resolved{}, asFormatFault(err, fault.Config, env)
+	}
+	return Resolved{Value: k.Secret, Source: Source{Kind: FromEnv, Env: env}, AccountID: k.AccountID}, nil
+}
+
+// keyringRoleKey reads a role's key from what the keyring holds for it.
+func keyringRoleKey(role string, v Secret) (Resolved, error) {
 	k, err := ParseKey(v.Reveal())
 	if err != nil {
-		return Resolved{}, fault.Unavailablef("the keyring's key for role %s is not a Klaviyo private API key: %v", role.Name, err).
-			Hint("store it again with `klrbac keys set " + role.Name + " --force`")
+		return Resolved{}, fault.Unavailablef("the keyring's key for role %s is not a Klaviyo private API key: %v", role, err).
+			Hint("store it again with `klrbac keys set " + role + " --force`")
 	}
 	return Resolved{Value: k.Secret, Source: Source{Kind: FromKeyring}, AccountID: k.AccountID}, nil
 }
@@ -196,6 +206,15 @@ type RoleKey struct {
 	Err error
 }
 
+// found records what a source held: the key as read, or, when it is not a key, the raw value
+// (shown only masked) and why.
+func (rk *RoleKey) found(res Resolved, err error, raw Secret, src Source) {
+	rk.Source, rk.Key, rk.AccountID, rk.Err = src, res.Value, res.AccountID, err
+	if err != nil {
+		rk.Key = raw
+	}
+}
+
 // RoleKeys looks up every role's key the way ResolveRoleKey would, without standard input. Roles
 // whose variable is set never touch the keyring; the others are looked up concurrently, so a
 // hung keyring costs one timeout, not one per role. With skipKeyring the keyring is not asked at all
@@ -207,12 +226,8 @@ func RoleKeys(ctx context.Context, store Store, roles []policy.Role, getenv func
 	for i, r := range roles {
 		rk := RoleKey{Role: r.Name, Env: r.EnvVar()}
 		if v := opts.getenv(rk.Env); v != "" {
-			rk.Source = Source{Kind: FromEnv, Env: rk.Env}
-			k, err := ParseKey(v)
-			rk.Key, rk.AccountID = NewSecret(v), k.AccountID
-			if err != nil {
-				rk.Err = asFormatFault(err, fault.Config, rk.Env)
-			}
+			res, err := envRoleKey(v, rk.Env)
+			rk.found(res, err, NewSecret(v), Source{Kind: FromEnv, Env: rk.Env})
 			out[i] = rk
 			continue
 		}
@@ -229,14 +244,8 @@ func RoleKeys(ctx context.Context, store Store, roles []policy.Role, getenv func
 			case err != nil:
 				rk.Err = Explain(err, rk.Env)
 			default:
-				rk.Source = Source{Kind: FromKeyring}
-				rk.Key = v
-				k, err := ParseKey(v.Reveal())
-				rk.AccountID = k.AccountID
-				if err != nil {
-					rk.Err = fault.Unavailablef("the keyring's key for role %s is not a Klaviyo private API key: %v", rk.Role, err).
-						Hint("store it again with `klrbac keys set " + rk.Role + " --force`")
-				}
+				res, err := keyringRoleKey(rk.Role, v)
+				rk.found(res, err, v, Source{Kind: FromKeyring})
 			}
 			out[i] = rk
 		}()

@@ -188,6 +188,16 @@ func TestRoleKeys(t *testing.T) {
 			t.Errorf("%s: %+v (err %v)", rk.Role, rk, rk.Err)
 		}
 	}
+	// A key read from a variable is the key ResolveRoleKey finds there: surrounding whitespace
+	// (a newline from a file or secret store) is not part of it.
+	padded := env(map[string]string{"KLAVIYO_KEY_ADMIN": "  " + keyringKey + "\n"})
+	one, err := ResolveRoleKey(ctx, s, roles[0], ResolveOptions{Getenv: padded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all := RoleKeys(ctx, s, roles[:1], padded, false); all[0].Err != nil || all[0].Key.Reveal() != one.Value.Reveal() || one.Value.Reveal() != keyringKey {
+		t.Errorf("padded variable: RoleKeys and ResolveRoleKey disagree (%v)", all[0].Err)
+	}
 	off := RoleKeys(ctx, New(Options{Off: true}), roles, env(nil), false)
 	for _, rk := range off {
 		if rk.Source.Kind != "" || rk.Err != nil {
