@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/klrbac/klrbac/internal/klaviyo"
+
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/config"
@@ -60,12 +62,9 @@ second). Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK
 			if cfg != nil {
 				env.Store = openSecrets(cfg)
 				if online {
+					// cfg, not a.config(): with a broken file the checks go on with the defaults.
 					env.APIURL = cfg.String("klaviyo.api_url")
-					client, err := a.klaviyoClient()
-					if err != nil {
-						return err
-					}
-					env.Klaviyo = doctor.ClientKlaviyo{Client: client}
+					env.Klaviyo = doctor.ClientKlaviyo{Client: klaviyo.New(klaviyoOptionsFor(cfg))}
 				}
 			}
 			checks := doctor.Run(ctx, env)

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/klaviyo"
 )
 
@@ -27,10 +28,16 @@ func (a *app) klaviyoOptions() (klaviyo.Options, error) {
 	if err != nil {
 		return klaviyo.Options{}, err
 	}
+	return klaviyoOptionsFor(cfg), nil
+}
+
+// klaviyoOptionsFor are the client options cfg sets; doctor uses it on the defaults when the
+// config file is broken.
+func klaviyoOptionsFor(cfg *config.Config) klaviyo.Options {
 	return klaviyo.Options{
 		APIURL:    cfg.String("klaviyo.api_url"),
 		Revision:  cfg.String("klaviyo.revision"),
 		UserAgent: "klrbac/" + buildVersion().Version,
 		Pacer:     newPacer(),
-	}, nil
+	}
 }
