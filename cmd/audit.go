@@ -228,6 +228,11 @@ func refuseUnrecorded(action, resource string, err error) error {
 	return refusal
 }
 
+// auditActions are the actions klrbac records, for completing audit tail --action.
+var auditActions = []string{"check", "config.init", "keys.set", "keys.rm", "keys.validate", "keys.calibrate",
+	"oauth.set-secret", "oauth.rm-secret", oauthflow.ActionLogin, oauthflow.ActionRefresh, oauthflow.ActionRevoke,
+	oauthflow.ActionLogout, audit.ActionRecovered, audit.ActionAlertFailed}
+
 // auditedActions words the changes that are refused without their audit record.
 var auditedActions = map[string]string{
 	"config.init":           "write the config file",

@@ -107,9 +107,7 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 	fl.StringVar(&opts.since, "since", "", "only entries since a time or for a duration: 2026-05-01, 2026-05-01T09:00:00Z, 90m, 7d")
 	addOutputFlag(c, &output, ui.Table, ui.JSON)
 	_ = c.RegisterFlagCompletionFunc("role", a.completeRoles())
-	_ = c.RegisterFlagCompletionFunc("action", cobra.FixedCompletions([]string{"check", "config.init", "keys.set", "keys.rm", "keys.validate",
-		"oauth.set-secret", "oauth.rm-secret", "oauth.login", "oauth.refresh", "oauth.revoke", audit.ActionRecovered, audit.ActionAlertFailed},
-		cobra.ShellCompDirectiveNoFileComp))
+	_ = c.RegisterFlagCompletionFunc("action", cobra.FixedCompletions(auditActions, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
 
