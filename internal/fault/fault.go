@@ -35,9 +35,6 @@ type Error struct {
 	// Silent errors have already been reported by the command's own output (a denied check prints
 	// its "no" lines), so nothing more is printed.
 	Silent bool
-	// Overrides: these hints replace those of the errors wrapped, which say something more general
-	// about the same failure.
-	Overrides bool
 }
 
 func (e *Error) Error() string {
@@ -99,9 +96,6 @@ func Hints(err error) []string {
 	for err != nil {
 		if fe, ok := err.(*Error); ok {
 			out = append(out, fe.Hints...)
-			if fe.Overrides {
-				break
-			}
 		}
 		err = errors.Unwrap(err)
 	}

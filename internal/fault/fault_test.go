@@ -29,18 +29,3 @@ func TestKindsAndHintsSurviveWrapping(t *testing.T) {
 		t.Error("empty hints must be dropped")
 	}
 }
-
-func TestOverridingHints(t *testing.T) {
-	inner := Unavailablef("403").Hint("general: a scope is missing")
-	outer := Wrap(Unavailable, fmt.Errorf("listing keys: %w", inner)).Hint("specific: the inventory needs credentials:read")
-	if got := Hints(outer); len(got) != 2 {
-		t.Fatalf("without Overrides both hints show: %q", got)
-	}
-	outer.Overrides = true
-	if got := Hints(outer); len(got) != 1 || got[0] != "specific: the inventory needs credentials:read" {
-		t.Fatalf("with Overrides: %q", got)
-	}
-	if !errors.Is(outer, inner) {
-		t.Fatal("the chain is kept")
-	}
-}

@@ -140,12 +140,12 @@ func Inventory(ctx context.Context, targets []Target, src InventorySource, opts 
 	}
 	keys, calls, err := ListKeys(ctx, opts.Client, opts.APIURL, cred, QuotaAccount(accounts)(src.AccountID))
 	if err != nil {
-		if errors.Is(err, klaviyo.PermissionDenied) {
-			// This hint replaces the client's general one about missing scopes.
-			e := fault.Wrap(fault.Unavailable, fmt.Errorf("cannot list the account's keys with %s: %w", src.Name, err)).
+		var denied *klaviyo.Error
+		if errors.As(err, &denied) && denied.Class == klaviyo.PermissionDenied {
+			// The bare API error, without the client's general hint about missing scopes: this
+			// one says which scope and what else to do.
+			return nil, fault.Wrap(fault.Unavailable, fmt.Errorf("cannot list the account's keys with %s: %w", src.Name, denied)).
 				Hint("the inventory credential needs the credentials:read scope; or probe each scope instead, without --inventory-role or --inventory-oauth")
-			e.Overrides = true
-			return nil, e
 		}
 		if errors.Is(err, context.Canceled) {
 			return nil, err
