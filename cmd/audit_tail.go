@@ -459,8 +459,8 @@ func tailCells(e audit.Entry) []string {
 	if e.Alert != "" {
 		reason = "[alert " + e.Alert + "] " + reason
 	}
-	cells := []string{e.Timestamp.Format(audit.TimeLayout), strconv.FormatUint(e.Seq, 10), dashEmpty(e.UserID),
-		dashEmpty(e.Role), e.Action, dashEmpty(e.Resource), result, reason}
+	cells := []string{e.Timestamp.Format(audit.TimeLayout), strconv.FormatUint(e.Seq, 10), orDash(e.UserID),
+		orDash(e.Role), e.Action, orDash(e.Resource), result, reason}
 	for i, c := range cells {
 		// A stored value cannot break the layout: control characters print as spaces.
 		cells[i] = strings.Map(func(r rune) rune {
@@ -526,11 +526,4 @@ func (p *tailPrinter) skipped(n int) {
 	case n > 1:
 		fmt.Fprintf(p.io.Err, "klrbac: skipped %d lines that are not audit entries (torn or damaged); run 'klrbac audit verify'\n", n)
 	}
-}
-
-func dashEmpty(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -110,6 +110,7 @@ func runKeysList(ctx context.Context, io *ui.IO, store secrets.Store, pol *polic
 	return unreadable
 }
 
+// orDash shows an empty value as "-" in a table.
 func orDash(s string) string {
 	if s == "" {
 		return "-"

@@ -221,7 +221,7 @@ func missingScopes(t secrets.TokenSet) []string {
 func (a *app) reportLogin(name string, res *oauthflow.Result) {
 	t := res.Token
 	w := a.io.Err
-	fmt.Fprintf(w, "logged in: OAuth app %s (client %s), account %s\n", name, t.ClientID, accountLabel(t))
+	fmt.Fprintf(w, "logged in: OAuth app %s (client %s), account %s\n", name, t.ClientID, accountLabel(t.AccountID, t.AccountName))
 	fmt.Fprintf(w, "  access token:   %s (fingerprint %s), valid until %s\n", t.AccessToken.Masked(), t.AccessToken.Fingerprint(), timeLabel(t.Expiry))
 	fmt.Fprintf(w, "  refresh token:  %s\n", tokenLabel(t.RefreshToken))
 	fmt.Fprintf(w, "  granted scopes: %s\n", dash(res.Granted))
@@ -232,12 +232,13 @@ func (a *app) reportLogin(name string, res *oauthflow.Result) {
 	}
 }
 
-func accountLabel(t secrets.TokenSet) string {
+// accountLabel shows the account a token set belongs to: "AbC123 (Demo Company)".
+func accountLabel(id, name string) string {
 	switch {
-	case t.AccountID != "" && t.AccountName != "":
-		return t.AccountID + " (" + t.AccountName + ")"
-	case t.AccountID != "":
-		return t.AccountID
+	case id != "" && name != "":
+		return id + " (" + name + ")"
+	case id != "":
+		return id
 	}
 	return "unknown (grant accounts:read to record it)"
 }

@@ -159,13 +159,7 @@ func (a *app) printOAuthStatus(v oauthStatusView) {
 	}
 	line("stored in", "keyring item "+v.Stored+" (service "+secrets.Service+")")
 	line("client id", orDash(v.ClientID))
-	account := v.AccountID
-	if account == "" {
-		account = "unknown (grant accounts:read to record it)"
-	} else if v.AccountName != "" {
-		account += " (" + v.AccountName + ")"
-	}
-	line("account", account)
+	line("account", accountLabel(v.AccountID, v.AccountName))
 	line("access token", v.AccessToken+" (fingerprint "+v.AccessTokenFingerprint+"), expires "+orDash(v.ExpiresAt))
 	refresh := "none"
 	if v.Refreshable {

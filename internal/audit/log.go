@@ -254,7 +254,7 @@ func (l *Log) lock(ctx context.Context) (func(), error) {
 }
 
 func (l *Log) writeError(err error) error {
-	e := fault.Unavailablef("cannot write audit log %s: %w", l.path, unwrapPath(err))
+	e := fault.Unavailablef("cannot write audit log %s: %w", l.path, fault.PathCause(err))
 	if errors.Is(err, fs.ErrPermission) {
 		return e.Hint("make " + filepath.Dir(l.path) + " writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file you can write")
 	}
@@ -273,15 +273,6 @@ func (l *Log) refuse(err error) error {
 			Hint("point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a klrbac audit log, or at a new file")
 	}
 	return l.writeError(err)
-}
-
-// unwrapPath drops the *PathError wrapper, whose message would repeat the path.
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // span is a range of bytes that holds no entries: writes cut short by a crash.
@@ -486,5 +477,8 @@ func looksLikeEntryStart(b []byte) bool {
 // integrity check, not a credential fingerprint (those come from package mask).
 func digest(b []byte) string {
 	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:8])
+	return digestOf(sum[:])
 }
+
+// digestOf writes a SHA-256 sum the way digest does; verify checks recovery records with it.
+func digestOf(sum []byte) string { return "sha256:" + hex.EncodeToString(sum[:8]) }

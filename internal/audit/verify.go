@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -351,7 +350,7 @@ func stringEnd(line []byte, i int) (int, bool) {
 func (v *verifier) closeRun(li lineInfo, b []byte, sealed bool) {
 	run := v.run
 	v.run.active, v.run.lastTorn = false, false
-	digest := "sha256:" + hex.EncodeToString(run.digest.Sum(nil)[:8])
+	digest := digestOf(run.digest.Sum(nil))
 	if sealed && li.seq == v.base.seq+1 && string(li.prev) == string(v.base.hash[:]) {
 		if e, err := ParseLine(b); err == nil && e.Action == ActionRecovered {
 			var off, length int64

@@ -203,7 +203,7 @@ func auditCheck(path string) Check {
 		}
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
 		if err != nil {
-			c.Detail = path + " cannot be appended to: " + unwrapPath(err)
+			c.Detail = path + " cannot be appended to: " + fault.PathCause(err).Error()
 			c.Fix = fix
 			return c
 		}
@@ -241,14 +241,6 @@ func auditCheck(path string) Check {
 	os.Remove(f.Name())
 	c.OK, c.Detail = true, path+" can be created (it does not exist yet)"
 	return c
-}
-
-func unwrapPath(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
 }
 
 // usableKeys are the keys worth asking Klaviyo about: found, and of the right form.

@@ -5,6 +5,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 )
 
 // Kind says why a command failed, and so which exit code it ends with.
@@ -106,4 +107,14 @@ func Hints(err error) []string {
 func IsSilent(err error) bool {
 	var fe *Error
 	return errors.As(err, &fe) && fe.Silent
+}
+
+// PathCause is the cause of a file-system error without the path it names, for messages that
+// name the file themselves: "cannot write audit log X: permission denied".
+func PathCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -367,7 +366,7 @@ func (k *Keeper) lock(ctx context.Context) (func(), error) {
 		return nil, errors.New("oauthflow: Keeper.LockFile is required")
 	}
 	if err := os.MkdirAll(filepath.Dir(k.LockFile), 0o700); err != nil {
-		return nil, fault.Unavailablef("cannot create the lock file of OAuth app %s: %v", k.App, unwrapPath(err)).
+		return nil, fault.Unavailablef("cannot create the lock file of OAuth app %s: %v", k.App, fault.PathCause(err)).
 			Hint("make " + filepath.Dir(k.LockFile) + " writable (XDG_STATE_HOME)")
 	}
 	lf := flock.New(k.LockFile, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
@@ -385,19 +384,11 @@ func (k *Keeper) lock(ctx context.Context) (func(), error) {
 		return nil, ctx.Err()
 	}
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return nil, fault.Unavailablef("cannot lock %s: %v", k.LockFile, unwrapPath(err)).
+		return nil, fault.Unavailablef("cannot lock %s: %v", k.LockFile, fault.PathCause(err)).
 			Hint("make " + filepath.Dir(k.LockFile) + " writable (XDG_STATE_HOME)")
 	}
 	return nil, fault.Unavailablef("another klrbac has been changing the tokens of OAuth app %s for %s (it holds %s)", k.App, wait, k.LockFile).
 		Hint("wait for it to finish and retry; `fuser " + k.LockFile + "` names it")
-}
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // Account is the Klaviyo account an access token acts for.
