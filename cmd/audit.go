@@ -204,9 +204,6 @@ func (a *app) auditReadyFor(ctx context.Context, action, resource string) error 
 // refuseUnrecorded words the refusal to make a change whose audit entry (action on resource) could
 // not be written: exit 3, or exit 2 when the config is what is broken.
 func refuseUnrecorded(action, resource string, err error) error {
-	if errors.Is(err, context.Canceled) {
-		return err
-	}
 	what := strings.TrimSpace(action + " " + resource)
 	if verb, ok := auditedActions[action]; ok {
 		what = verb
@@ -214,18 +211,31 @@ func refuseUnrecorded(action, resource string, err error) error {
 			what += " (" + resource + ")"
 		}
 	}
+	return refuseWithoutRecord(what, err)
+}
+
+// refuseWithoutRecord words the refusal to do what ("validate keys") for want of its audit record.
+func refuseWithoutRecord(what string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
 	if refusal := refuseDamaged(what, err); refusal != nil {
 		return refusal
 	}
-	kind := fault.KindOf(err)
-	if kind != fault.Config && kind != fault.Usage {
-		kind = fault.Unavailable
-	}
-	refusal := &fault.Error{Kind: kind, Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}
+	refusal := &fault.Error{Kind: auditFailureKind(err), Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}
 	if len(fault.Hints(err)) == 0 { // the audit log's own error usually says what to do already
 		refusal.Hint("make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
 	}
 	return refusal
+}
+
+// auditFailureKind is the kind of a failure to write an audit record: a broken config stays a
+// configuration error (exit 2); anything else is exit 3.
+func auditFailureKind(err error) fault.Kind {
+	if kind := fault.KindOf(err); kind == fault.Config || kind == fault.Usage {
+		return kind
+	}
+	return fault.Unavailable
 }
 
 // auditActions are the actions klrbac records, for completing audit tail --action.

@@ -288,23 +288,10 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 // its record: a CI gate fails closed, and finding that out after every probe has been sent wastes
 // them, and the user's time. The log's own hints say what to do.
 func (a *app) auditFirst(ctx context.Context, what string) error {
-	err := a.auditReady(ctx)
-	if err == nil || errors.Is(err, context.Canceled) {
-		return err
+	if err := a.auditReady(ctx); err != nil {
+		return refuseWithoutRecord(what, err)
 	}
-	if refusal := refuseDamaged(what, err); refusal != nil {
-		return refusal
-	}
-	return &fault.Error{Kind: auditFailureKind(err), Err: fmt.Errorf("refusing to %s without an audit record: %w", what, err)}
-}
-
-// auditFailureKind is the kind of a failure to write an audit record: a broken config stays a
-// configuration error (exit 2); anything else is exit 3.
-func auditFailureKind(err error) fault.Kind {
-	if kind := fault.KindOf(err); kind == fault.Config || kind == fault.Usage {
-		return kind
-	}
-	return fault.Unavailable
+	return nil
 }
 
 // validationTargets resolves each role's key, concurrently where it comes from the keyring. A role
