@@ -272,7 +272,7 @@ func runAuditAppendBench(env *benchEnv) error {
 			wg.Go(func() {
 				for range each {
 					c := exec.Command(argv[0], argv[1:]...)
-					c.Env = append(os.Environ(), "KLRBAC_AUDIT_LOG="+log, "KLRBAC_CONFIG=")
+					c.Env = append(os.Environ(), "KLRBAC_AUDIT_LOG="+log)
 					if out, err := c.CombinedOutput(); err != nil {
 						errs <- fmt.Errorf("%v: %s", err, out)
 						return
@@ -362,7 +362,7 @@ func runAuditCheckBench(env *benchEnv) error {
 	log := filepath.Join(env.dir, "check-bench.log")
 	defer os.Remove(log)
 	defer os.Remove(log + ".lock")
-	base := []string{"KLRBAC_CONFIG=", "KLRBAC_AUDIT_LOG=" + log}
+	base := []string{"KLRBAC_AUDIT_LOG=" + log}
 	argv := []string{env.klrbac, "check", "admin", "canReadProfiles"}
 	progs := []program{
 		{"audit off (none)", argv, append(base, "KLRBAC_AUDIT_CHECKS=none")},

@@ -126,7 +126,7 @@ func checkSources(klrbac string, env []string, want string) error {
 }
 
 func runKeysList(env *benchEnv) error {
-	base := []string{"KLRBAC_CONFIG=", "HOME=" + env.dir, "XDG_CONFIG_HOME=" + filepath.Join(env.dir, "config"),
+	base := []string{"HOME=" + env.dir, "XDG_CONFIG_HOME=" + filepath.Join(env.dir, "config"),
 		"KLRBAC_KEYRING_TIMEOUT=10s"}
 	for _, r := range defaultRoles {
 		base = append(base, "KLAVIYO_KEY_"+strings.ToUpper(r)+"=")

@@ -38,7 +38,6 @@ type server struct {
 // startServer runs argv and waits for the URL it prints as its first line on stdout.
 func startServer(argv ...string) (*server, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "KLRBAC_CONFIG=")
 	cmd.Stderr = io.Discard
 	out, err := cmd.StdoutPipe()
 	if err != nil {

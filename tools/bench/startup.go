@@ -86,7 +86,7 @@ func runStartup(env *benchEnv) error {
 	auditLog := filepath.Join(env.dir, "startup-audit.log")
 	defer os.Remove(auditLog)
 	defer os.Remove(auditLog + ".lock")
-	klrbacEnv := []string{"KLRBAC_CONFIG=", "KLRBAC_AUDIT_LOG=" + auditLog}
+	klrbacEnv := []string{"KLRBAC_AUDIT_LOG=" + auditLog}
 	check := []string{env.klrbac, "check", "admin", "canReadProfiles"}
 	progs := []program{
 		{"minimal Go", []string{minimal, "check"}, nil},

@@ -83,7 +83,7 @@ func validateOnce(env *benchEnv, extra ...string) (validateRun, error) {
 	}
 	cmd := exec.Command(bin, append([]string{"keys", "validate", "--all", "-o", "json"}, extra...)...)
 	cmd.Dir = home
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_STATE_HOME="+home, "XDG_CONFIG_HOME="+home, "KLRBAC_CONFIG=",
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_STATE_HOME="+home, "XDG_CONFIG_HOME="+home,
 		"KLRBAC_KEYRING=off", "KLRBAC_API_URL="+sb.url, "KLRBAC_AUDIT_LOG="+filepath.Join(home, "audit.log"),
 		"KLRBAC_CALIBRATION_FILE="+filepath.Join(home, "calibration.json"))
 	pol := policy.Default()
