@@ -13,7 +13,7 @@ import (
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
-// verifyView is the JSON and YAML shape of `audit verify` (documented in the README).
+// verifyView is the JSON and YAML shape of `audit verify` (documented in docs/json-output.md).
 type verifyView struct {
 	File         string           `json:"file" yaml:"file"`
 	OK           bool             `json:"ok" yaml:"ok"`

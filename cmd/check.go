@@ -21,7 +21,7 @@ type checkOptions struct {
 	format      ui.Format
 }
 
-// decisionView is one line of `check` (JSON and YAML shape documented in the README).
+// decisionView is one line of `check` (JSON and YAML shape documented in docs/json-output.md).
 type decisionView struct {
 	Permission string   `json:"permission,omitempty" yaml:"permission,omitempty"`
 	Operation  string   `json:"operation,omitempty" yaml:"operation,omitempty"`

@@ -14,7 +14,7 @@ import (
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
-// doctorView is the JSON and YAML shape of `doctor` (documented in the README).
+// doctorView is the JSON and YAML shape of `doctor` (documented in docs/json-output.md).
 type doctorView struct {
 	OK     bool           `json:"ok" yaml:"ok"`
 	Checks []doctor.Check `json:"checks" yaml:"checks"`

@@ -13,7 +13,7 @@ import (
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
-// keyView is the JSON and YAML shape of one role in `keys list` (documented in the README).
+// keyView is the JSON and YAML shape of one role in `keys list` (documented in docs/json-output.md).
 type keyView struct {
 	Role string `json:"role" yaml:"role"`
 	// Source is env, keyring, none, or unknown when the keyring could not be read.

@@ -14,8 +14,8 @@ import (
 	"github.com/klrbac/klrbac/internal/validate"
 )
 
-// calibrationView is the JSON and YAML shape of `keys validate --calibrate` (documented in the
-// README): the calibration as stored, where it is stored, and the answers it rests on.
+// calibrationView is the JSON and YAML shape of `keys validate --calibrate` (documented in
+// docs/json-output.md): the calibration as stored, where it is stored, and the answers it rests on.
 type calibrationView struct {
 	validate.CalibrationResult
 	File string `json:"file"`

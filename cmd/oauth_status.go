@@ -15,7 +15,7 @@ import (
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
-// oauthStatusView is the JSON and YAML shape of `oauth status` (documented in the README). Tokens
+// oauthStatusView is the JSON and YAML shape of `oauth status` (documented in docs/json-output.md). Tokens
 // appear only as masks and fingerprints.
 type oauthStatusView struct {
 	App      string `json:"app" yaml:"app"`

@@ -7,7 +7,7 @@ import (
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
-// permissionView is the JSON and YAML shape of a permission (documented in the README).
+// permissionView is the JSON and YAML shape of a permission (documented in docs/json-output.md).
 type permissionView struct {
 	Name        string   `json:"name" yaml:"name"`
 	Description string   `json:"description" yaml:"description"`

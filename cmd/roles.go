@@ -10,7 +10,7 @@ import (
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
-// roleView is the JSON and YAML shape of a role (documented in the README).
+// roleView is the JSON and YAML shape of a role (documented in docs/json-output.md).
 type roleView struct {
 	Name        string   `json:"name" yaml:"name"`
 	Description string   `json:"description" yaml:"description"`

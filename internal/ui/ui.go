@@ -119,7 +119,7 @@ func (s *IO) YAML(v any) error {
 }
 
 // Encode writes v as JSON or YAML, whichever f names. YAML is made from the JSON encoding, so
-// the two formats always have the same field names, order and omissions: the README documents
+// the two formats always have the same field names, order and omissions: docs/json-output.md documents
 // one shape for both, and a struct missing a yaml tag cannot make them drift apart.
 func (s *IO) Encode(f Format, v any) error {
 	if f != YAML {

@@ -108,7 +108,7 @@ type Target struct {
 	Err error
 }
 
-// RoleReport is the outcome for one role: its JSON and YAML shape is documented in the README and
+// RoleReport is the outcome for one role: its JSON and YAML shape is documented in docs/validation.md and
 // is stable (fields may be added, never renamed or removed).
 type RoleReport struct {
 	Role           string  `json:"role" yaml:"role"`
