@@ -233,3 +233,21 @@ func TestClientKlaviyo(t *testing.T) {
 		t.Error("a closed port answered")
 	}
 }
+
+// A server that answers everything with an HTML 200 (a captive portal, a wrong host) neither
+// answers as Klaviyo nor accepts any key.
+func TestClientKlaviyoLiar(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<html>portal</html>"))
+	}))
+	defer ts.Close()
+	k := ClientKlaviyo{Client: klaviyo.New(klaviyo.Options{APIURL: ts.URL, Revision: "2026-07-15", MaxAttempts: 1})}
+	var nk *NotKlaviyoError
+	if err := k.Reachable(context.Background()); !errors.As(err, &nk) || !strings.Contains(err.Error(), "HTML page") {
+		t.Errorf("Reachable: %v, want not Klaviyo", err)
+	}
+	if err := k.CheckKey(context.Background(), secrets.NewSecret(goodKey)); !errors.As(err, &nk) {
+		t.Errorf("CheckKey: %v, want not Klaviyo", err)
+	}
+}

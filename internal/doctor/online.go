@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/secrets"
@@ -37,20 +38,40 @@ func (e *RejectedError) Error() string {
 // account), so checking every role's key never trips Klaviyo's limit.
 type ClientKlaviyo struct{ Client *klaviyo.Client }
 
-// Reachable sends an unauthenticated request: any HTTP answer means Klaviyo is there.
+// Reachable sends an unauthenticated request: an answer in Klaviyo's shape (a JSON:API document)
+// means Klaviyo is there; an HTML page, other JSON or a redirect means something else answers.
 func (k ClientKlaviyo) Reachable(ctx context.Context) error {
-	_, err := k.Client.Do(ctx, klaviyo.Request{Method: http.MethodGet, Path: "/api/accounts"})
-	if err != nil && (klaviyo.ClassOf(err) == klaviyo.Transport || errors.Is(err, context.Canceled)) {
+	resp, err := k.Client.Do(ctx, klaviyo.Request{Method: http.MethodGet, Path: "/api/accounts"})
+	if err != nil && (klaviyo.ClassOf(err) == klaviyo.Transport || errors.Is(err, context.Canceled) || resp == nil) {
 		return err
 	}
+	if what := klaviyo.NotKlaviyo(resp, hostOf(k.Client.APIURL())); what != "" {
+		return &NotKlaviyoError{What: what}
+	}
 	return nil
+}
+
+// NotKlaviyoError is an answer that is not in Klaviyo's shape.
+type NotKlaviyoError struct{ What string }
+
+func (e *NotKlaviyoError) Error() string { return "it answers, but not as Klaviyo does: " + e.What }
+
+func hostOf(apiURL string) string {
+	if u, err := url.Parse(apiURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return apiURL
 }
 
 // CheckKey treats 401 as rejected. A 403 permission_denied means the key authenticated but lacks
 // accounts:read, so it is accepted; any other answer (a Cloudflare challenge, a 5xx, a 429 that
 // outlasted the retries) says nothing about the key.
 func (k ClientKlaviyo) CheckKey(ctx context.Context, key secrets.Secret) error {
-	_, err := k.Client.Do(ctx, klaviyo.Request{Method: http.MethodGet, Path: "/api/accounts", Credential: klaviyo.PrivateKey(key.Reveal())})
+	resp, err := k.Client.Do(ctx, klaviyo.Request{Method: http.MethodGet, Path: "/api/accounts", Credential: klaviyo.PrivateKey(key.Reveal())})
+	if what := klaviyo.NotKlaviyo(resp, hostOf(k.Client.APIURL())); what != "" {
+		// An answer that is not Klaviyo's accepts nothing, whatever its status.
+		return &NotKlaviyoError{What: what}
+	}
 	var ke *klaviyo.Error
 	switch {
 	case err == nil:
@@ -69,6 +90,10 @@ func onlineChecks(ctx context.Context, env Env, keys []secrets.RoleKey) []Check 
 	c := Check{Name: "klaviyo"}
 	if err := env.Klaviyo.Reachable(ctx); err != nil {
 		c.Detail = env.APIURL + " does not answer: " + err.Error()
+		var nk *NotKlaviyoError
+		if errors.As(err, &nk) {
+			c.Detail = env.APIURL + " is not Klaviyo: " + err.Error()
+		}
 		c.Fix = "check the network and KLRBAC_API_URL (klaviyo.api_url)"
 		return []Check{c}
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -239,8 +240,14 @@ func Calibrate(ctx context.Context, full, readOnly CalibrationKey, opts Options,
 	fullAns := make([]error, len(writes))
 	roAns := make([]error, len(writes))
 	send := func(k CalibrationKey, r ProbeRequest) error {
-		_, err := opts.Client.Do(ctx, klaviyo.Request{Method: r.Method, Path: r.Path, Query: cloneQuery(r.Query),
+		resp, err := opts.Client.Do(ctx, klaviyo.Request{Method: r.Method, Path: r.Path, Query: cloneQuery(r.Query),
 			Body: r.Body, Credential: k.Key, Account: k.Account})
+		// The same evidence rules as a validation: an answer that is not Klaviyo's, or that is
+		// about the revision, ends the calibration.
+		if _, _, stop := interpret(r, resp, err, Uncalibrated, opts.APIURL, opts.Revision); stop != nil {
+			cancel()
+			return stop
+		}
 		return err
 	}
 	// One write alone first, as in Probe: an API that accepts writes built to fail gets only one,
@@ -264,6 +271,13 @@ func Calibrate(ctx context.Context, full, readOnly CalibrationKey, opts Options,
 	if opts.Guard != nil && opts.Guard.Tripped() {
 		return CalibrationResult{}, opts.Guard.Err()
 	}
+	for _, ans := range append(slices.Clone(fullAns), roAns...) {
+		var nk *NotKlaviyoError
+		var re *RevisionError
+		if errors.As(ans, &nk) || errors.As(ans, &re) {
+			return CalibrationResult{}, stopFault(ans)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return CalibrationResult{}, err
 	}
@@ -277,7 +291,7 @@ func Calibrate(ctx context.Context, full, readOnly CalibrationKey, opts Options,
 	fullRejected, roRejected := "", ""
 	refused, passed := 0, 0
 	for i, r := range writes {
-		fa, ra := outcome(fullAns[i]), outcome(roAns[i])
+		fa, ra := outcome(r, fullAns[i]), outcome(r, roAns[i])
 		res.Answers = append(res.Answers, CalibrationAnswer{Scope: r.Scope, Request: r.String(), Full: fa.text, ReadOnly: ra.text})
 		switch {
 		case fa.rejected:
@@ -355,7 +369,7 @@ type probeOutcome struct {
 	text     string
 }
 
-func outcome(err error) probeOutcome {
+func outcome(r ProbeRequest, err error) probeOutcome {
 	if err == nil {
 		return probeOutcome{passed: true, text: "2xx"}
 	}
@@ -366,7 +380,12 @@ func outcome(err error) probeOutcome {
 	o := probeOutcome{class: ke.Class, text: answerText(ke)}
 	switch ke.Class {
 	case klaviyo.Invalid, klaviyo.NotFound:
-		o.passed = true
+		// Only an error about the body or the made-up object is past the scope check.
+		var about string
+		about, o.passed = passedScopeCheck(r, ke)
+		if !o.passed {
+			o.text += ": " + about
+		}
 	case klaviyo.NotAuthenticated, klaviyo.AuthenticationFailed:
 		o.rejected = true
 	}

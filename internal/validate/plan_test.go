@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/klrbac/klrbac/internal/catalog"
-	"github.com/klrbac/klrbac/internal/klaviyo"
 )
 
 // Every scope stable operations use has a probe, and every probe is safe: a read of one item at
@@ -107,57 +106,6 @@ func TestScopesToProbe(t *testing.T) {
 	} {
 		if got := ScopesToProbe(tc.target, tc.requiredOnly); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
-
-func TestInterpret(t *testing.T) {
-	read, _ := RequestFor("profiles:read")
-	write, _ := RequestFor("lists:write")
-	ke := func(c klaviyo.Class, status int) error { return &klaviyo.Error{Class: c, Status: status} }
-	for _, tc := range []struct {
-		name     string
-		probe    ProbeRequest
-		err      error
-		cal      CalibrationState
-		answer   Answer
-		inferred bool
-		rejected bool
-	}{
-		{"read 200", read, nil, Uncalibrated, Granted, false, false},
-		{"read 400", read, ke(klaviyo.Invalid, 400), Uncalibrated, Granted, false, false},
-		{"read 403", read, ke(klaviyo.PermissionDenied, 403), Uncalibrated, Denied, false, false},
-		{"read 401", read, ke(klaviyo.AuthenticationFailed, 401), Uncalibrated, NotChecked, false, true},
-		{"read 401 no scheme", read, ke(klaviyo.NotAuthenticated, 401), Uncalibrated, NotChecked, false, true},
-		{"edge 403", read, ke(klaviyo.EdgeBlocked, 403), Uncalibrated, Undetermined, false, false},
-		{"other 403", read, ke(klaviyo.Unexpected, 403), Uncalibrated, Undetermined, false, false},
-		{"503", read, ke(klaviyo.ServerError, 503), Uncalibrated, Undetermined, false, false},
-		{"429 outlasting the retries", read, ke(klaviyo.Throttled, 429), Uncalibrated, Undetermined, false, false},
-		{"no answer", read, ke(klaviyo.Transport, 0), Uncalibrated, Undetermined, false, false},
-		{"write 404 uncalibrated", write, ke(klaviyo.NotFound, 404), Uncalibrated, Granted, true, false},
-		{"write 400 uncalibrated", write, ke(klaviyo.Invalid, 400), Uncalibrated, Granted, true, false},
-		{"write 403 uncalibrated", write, ke(klaviyo.PermissionDenied, 403), Uncalibrated, Denied, false, false},
-		{"write 2xx uncalibrated", write, nil, Uncalibrated, Granted, false, false},
-		{"write 404 confirmed", write, ke(klaviyo.NotFound, 404), Confirmed, Granted, false, false},
-		{"write 403 confirmed", write, ke(klaviyo.PermissionDenied, 403), Confirmed, Denied, false, false},
-		{"write 404 refuted", write, ke(klaviyo.NotFound, 404), Refuted, Undetermined, false, false},
-		{"write 400 refuted", write, ke(klaviyo.Invalid, 400), Refuted, Undetermined, false, false},
-		{"write 403 refuted", write, ke(klaviyo.PermissionDenied, 403), Refuted, Denied, false, false},
-		{"write 503", write, ke(klaviyo.ServerError, 503), Confirmed, Undetermined, false, false},
-	} {
-		f, rej := interpret(tc.probe, tc.err, tc.cal)
-		if (rej != nil) != tc.rejected {
-			t.Errorf("%s: rejected %v, want %v", tc.name, rej != nil, tc.rejected)
-			continue
-		}
-		if tc.rejected {
-			continue
-		}
-		if f.Answer != tc.answer || f.Inferred != tc.inferred {
-			t.Errorf("%s: %s (inferred %v), want %s (inferred %v)", tc.name, f.Answer, f.Inferred, tc.answer, tc.inferred)
-		}
-		if f.Answer == Undetermined && f.Reason == "" {
-			t.Errorf("%s: undetermined without a reason", tc.name)
 		}
 	}
 }

@@ -100,6 +100,7 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 	}
 	ctx, cancel := opts.Guard.context(ctx)
 	defer cancel()
+	p := &prober{opts: opts, targets: targets, cancel: cancel}
 
 	var accounts []string
 	for _, t := range targets {
@@ -127,7 +128,7 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 		k.scopes = sortedUnique(append(k.scopes, ScopesToProbe(t, opts.RequiredOnly)...))
 	}
 
-	p := &prober{opts: opts, targets: targets, runs: runs}
+	p.runs = runs
 	if opts.Concurrency > 0 {
 		p.slots = make(chan struct{}, opts.Concurrency)
 	}
@@ -193,6 +194,9 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 	if opts.Guard != nil && opts.Guard.Tripped() {
 		return nil, opts.Guard.Err()
 	}
+	if err := p.stopped(); err != nil {
+		return nil, stopFault(err)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -228,6 +232,10 @@ type prober struct {
 	targets []Target
 	runs    []*keyRun
 	slots   chan struct{}
+	// cancel ends the whole run; stopErr is the answer that ended it (not Klaviyo's, or a refused
+	// revision), which no later probe may overwrite.
+	cancel  context.CancelFunc
+	stopErr error
 
 	mu        sync.Mutex
 	done      int
@@ -242,17 +250,23 @@ func (p *prober) probe(k *keyRun, scope string) {
 	r, _ := RequestFor(scope)
 	var f Finding
 	var rejected *klaviyo.Error
-	var err error
-	sent := false
+	var err, stop error
+	sent, answered := false, false
 	if p.acquire(k.ctx) {
-		_, err = p.opts.Client.Do(k.ctx, klaviyo.Request{Method: r.Method, Path: r.Path, Query: cloneQuery(r.Query),
+		var resp *klaviyo.Response
+		resp, err = p.opts.Client.Do(k.ctx, klaviyo.Request{Method: r.Method, Path: r.Path, Query: cloneQuery(r.Query),
 			Body: r.Body, Credential: k.key, Account: k.account})
 		p.release()
+		sent = true
 		// A call cut short because the run or the key's run ended tells nothing.
-		sent = k.ctx.Err() == nil
-		if sent {
-			f, rejected = interpret(r, err, p.opts.Calibration.State)
+		answered = k.ctx.Err() == nil
+		if answered {
+			f, rejected, stop = interpret(r, resp, err, p.opts.Calibration.State, p.opts.APIURL, p.opts.Revision)
 		}
+	}
+	if stop != nil {
+		p.stop(stop)
+		answered = false
 	}
 
 	k.mu.Lock()
@@ -262,7 +276,7 @@ func (p *prober) probe(k *keyRun, scope string) {
 			k.rejected = rejected
 		}
 		k.cancel()
-	case sent:
+	case answered:
 		k.findings[scope] = f
 		if ke := (*klaviyo.Error)(nil); errors.As(err, &ke) && ke.Class == klaviyo.Transport && k.noAnswer == nil {
 			k.noAnswer = ke
@@ -281,7 +295,7 @@ func (p *prober) probe(k *keyRun, scope string) {
 	if keyDone {
 		p.rolesDone += len(k.roles)
 	}
-	if p.opts.Observe != nil && sent {
+	if p.opts.Observe != nil && answered {
 		roles := make([]string, len(k.roles))
 		for i, ri := range k.roles {
 			roles[i] = p.targets[ri].Role
@@ -292,6 +306,22 @@ func (p *prober) probe(k *keyRun, scope string) {
 		p.opts.Observe(Event{Roles: roles, Key: k.key.Mask(), Finding: f, Done: p.done, Total: p.total,
 			RolesDone: p.rolesDone, RolesTotal: len(p.targets), Estimate: p.estimate})
 	}
+}
+
+// stop ends the run for err, the first answer that makes every other answer worthless.
+func (p *prober) stop(err error) {
+	p.mu.Lock()
+	if p.stopErr == nil {
+		p.stopErr = err
+	}
+	p.mu.Unlock()
+	p.cancel()
+}
+
+func (p *prober) stopped() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stopErr
 }
 
 // skipUnanswered settles every scope of k, whose first probe (of first) got no answer, as
