@@ -31,6 +31,7 @@ const githubFormat ui.Format = "github"
 type validateOptions struct {
 	all           bool
 	strict        bool
+	allowExcess   bool
 	requiredOnly  bool
 	verbose       bool
 	keyStdin      bool
@@ -57,27 +58,42 @@ Klaviyo cannot tell a key its own scopes, so klrbac learns them one of two ways:
   probe (the default): one request per scope, concurrently across roles, paced to
     Klaviyo's rate limits. Reads are GET lists of one item with a sparse fieldset, so no
     customer data comes back; writes are built to fail (an empty body to a nonexistent id).
-    2xx, 400 and 404 mean granted; a JSON:API 403 permission_denied means not granted; a
-    401 means the key is rejected; an edge block, a 5xx or retries running out leave the
-    scope undetermined, never missing. If a write probe ever succeeds, the whole run stops
-    ("a probe was accepted; stopping to avoid side effects", exit 3). If a key's first
-    probe gets no answer at all (connection refused, DNS, TLS), its other scopes are left
-    undetermined unsent, so an unreachable API fails in seconds.
+    Scopes that only a beta operation uses are probed with the beta revision.
   inventory (--inventory-role ROLE): that role's key, which must hold credentials:read,
     lists the account's keys (the beta GET /api/api-keys); each role's key is found by its
     last four characters, and its scopes and status are read. Exact, and one call.
     --inventory-oauth APP lists them with an OAuth app's access token instead (granted
     credentials:read; klrbac oauth login APP), refreshed as needed.
 
-By default every probeable scope is probed, to find excess as well as missing scopes;
---required-only probes only what the roles need. A role with full_access (admin) is probed
-for its required scopes only and never reports excess.
+What a probe's answer proves (nothing is granted without proof):
+  - The answer must be Klaviyo's: an HTML page, JSON that is not JSON:API, or a redirect
+    ends the run as undetermined (exit 3), naming what came back and from which host.
+  - An error about the revision ends the run as a configuration error (exit 2): see
+    klaviyo.revision.
+  - A read is granted by a 2xx carrying a JSON:API document; a write by a 400 whose error
+    points into the request body, or a 404 about the made-up object. These rest on Klaviyo
+    checking scopes first, and are marked "inferred" until --calibrate confirms it (so is
+    conversations:read, whose probe asks for a made-up profile).
+  - A JSON:API 403 permission_denied proves a scope missing; a 401 rejects the key.
+  - Anything else (an edge block, a 5xx, throttling outlasting the retries) leaves the scope
+    undetermined with its reason, never missing. A role with an undetermined required scope
+    is never valid.
+  If a write probe ever succeeds, the whole run stops ("a probe was accepted; stopping to
+  avoid side effects", exit 3). If a key's first probe gets no answer at all, its other
+  scopes are left undetermined unsent, so an unreachable API fails in seconds.
 
-A write probe's 400 or 404 proves its scope only if Klaviyo checks scopes before it
-validates a body, which it does not document: such grants are marked "inferred" until
---calibrate has confirmed it, with a full-access key (--full-role) and a read-only key
-(--read-only-role); a 403 proves a scope missing either way. The result is kept
-in klaviyo.calibration_file (KLRBAC_CALIBRATION_FILE), by default
+A key must hold exactly what its role needs: a scope the role does not need is excess, a
+finding (exit 1) unless --allow-excess, which reports it without failing. A role with
+full_access (admin) is probed for its required scopes only and never reports excess.
+--required-only probes only what the roles need: it finds what is missing, not excess.
+Five scopes no operation of Klaviyo's uses (accounts:write, applications:write,
+data-privacy:read, users:read, users:write): probing lists them as "not checked". --strict
+asks for proof that a key holds nothing more: then they, and any undetermined scope, leave
+the role undetermined (exit 3); the inventory checks them.
+
+A calibration (--calibrate, with a full-access key --full-role and a read-only key
+--read-only-role) establishes whether Klaviyo checks scopes before a write's body; it is
+kept in klaviyo.calibration_file (KLRBAC_CALIBRATION_FILE), by default
 $XDG_STATE_HOME/klrbac/calibration.json.
 
 Each validated role is recorded in the audit trail (action keys.validate): role, verdict,
@@ -85,13 +101,15 @@ the key's fingerprint, missing and excess scopes, never the key. A CI gate fails
 when the audit log cannot take the record, nothing is sent and the command exits 3 (and
 should the record fail all the same, it exits 3 after printing its results).
 
-Exit 0 when every role is valid; 1 when a scope is missing (or, with --strict, in
-excess), or the inventory shows a key disabled or not found; 3 when nothing is wrong but
-something could not be evaluated (a key rejected or missing, a scope that decides the
-verdict undetermined). A finding outranks what could not be evaluated.` + exitStatus(
+Exit 0 when every role is valid; 1 when a scope is missing or in excess, or the inventory
+shows a key disabled or not found; 2 for a usage or configuration error (a revision Klaviyo
+refuses); 3 when nothing is wrong but something could not be evaluated (a key rejected or
+missing, a scope that decides the verdict undetermined, an API that is not Klaviyo). A
+finding outranks what could not be evaluated.` + exitStatus(
 			exitOK, exitFindings, exitUsage, exitUnavailable, exitInterrupted),
 		Example: `  klrbac keys validate --all
   klrbac keys validate marketer viewer --strict
+  klrbac keys validate service --allow-excess
   klrbac keys validate --all --inventory-role admin -o json
   klrbac keys validate --all --inventory-oauth key-audit
   klrbac keys validate --all -o github          # annotations in a GitHub Actions job
@@ -127,7 +145,8 @@ verdict undetermined). A finding outranks what could not be evaluated.` + exitSt
 	}
 	fs := c.Flags()
 	fs.BoolVar(&o.all, "all", false, "validate every role of the policy")
-	fs.BoolVar(&o.strict, "strict", false, "treat a scope the role does not need as a finding (exit 1)")
+	fs.BoolVar(&o.strict, "strict", false, "ask for proof that each key holds nothing more: a scope that could not be checked or determined fails the run (exit 3)")
+	fs.BoolVar(&o.allowExcess, "allow-excess", false, "report scopes a role does not need without failing (by default they are a finding, exit 1)")
 	fs.BoolVar(&o.requiredOnly, "required-only", false, "probe only the scopes the roles need: finds missing scopes, not excess")
 	fs.StringVar(&o.inventoryRole, "inventory-role", "", "read scopes from the account's key inventory with this role's key (needs credentials:read)")
 	fs.StringVar(&o.inventoryApp, "inventory-oauth", "", "read scopes from the account's key inventory with this OAuth app's access token (granted credentials:read; see klrbac oauth login)")
@@ -238,7 +257,7 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	if err != nil {
 		return err
 	}
-	opts.RequiredOnly, opts.Strict, opts.Concurrency = o.requiredOnly, o.strict, o.concurrency
+	opts.RequiredOnly, opts.Strict, opts.AllowExcess, opts.Concurrency = o.requiredOnly, o.strict, o.allowExcess, o.concurrency
 	opts.Calibration = a.loadCalibration(calibrationFile, opts.APIURL, opts.Revision)
 	guard := opts.Guard
 	if o.inventoryApp != "" {
@@ -545,6 +564,9 @@ func (a *app) validationNotes(rep *validate.Report) {
 		for _, r := range reasons {
 			note(rr.Role, brief(byReason[r])+" undetermined: "+r)
 		}
+		if len(rr.NotChecked) > 0 && !rep.Strict {
+			note(rr.Role, "not checked: "+brief(rr.NotChecked)+": no operation of Klaviyo's uses them, so no probe can tell; --method inventory checks them")
+		}
 		if rr.WritesInferred {
 			note(rr.Role, "write scopes granted by a 400 or 404 are inferred: whether Klaviyo checks scopes before a write's body is not calibrated for this API; run klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
 		}
@@ -578,9 +600,9 @@ func writeAnnotations(io *ui.IO, rep *validate.Report) error {
 		for _, s := range rr.Missing {
 			emit("error", rr.Role, fmt.Sprintf("%s lacks %s, which the role needs%s", who, s, inferred(s)))
 		}
-		level := "warning"
-		if rep.Strict {
-			level = "error"
+		level := "error"
+		if rep.AllowExcess {
+			level = "warning"
 		}
 		for _, s := range rr.Excess {
 			emit(level, rr.Role, fmt.Sprintf("%s holds %s, which the role does not need%s", who, s, inferred(s)))
@@ -589,6 +611,9 @@ func writeAnnotations(io *ui.IO, rep *validate.Report) error {
 			for _, s := range rr.Undetermined {
 				emit("error", rr.Role, fmt.Sprintf("%s: %s could not be determined: %s", who, s, rr.Reasons[s]))
 			}
+		}
+		if len(rr.NotChecked) > 0 && !rep.Strict {
+			emit("notice", rr.Role, fmt.Sprintf("%s: not checked: %s (no operation of Klaviyo's uses them; --method inventory checks them)", who, strings.Join(rr.NotChecked, ", ")))
 		}
 		if rr.Verdict == validate.VerdictValid {
 			emit("notice", rr.Role, fmt.Sprintf("%s holds every scope the role needs (%d, by %s)", who, len(rr.Required), rr.Method))

@@ -28,7 +28,7 @@ func TestCalibrateConfirmed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.State != Confirmed || !res.ScopesBeforeBody || res.WriteProbes != 23 || len(res.Answers) != 23 {
+	if res.State != Confirmed || !res.ScopesBeforeBody || res.WriteProbes != 28 || len(res.Answers) != 28 {
 		t.Fatalf("%+v", res.Calibration)
 	}
 	if res.FullAccessKey != klaviyo.PrivateKey(w.key(t, "admin").Secret).Fingerprint() || !res.CalibratedAt.Equal(calibrationTime) {

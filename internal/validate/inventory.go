@@ -153,13 +153,13 @@ func Inventory(ctx context.Context, targets []Target, src InventorySource, opts 
 		return nil, fault.Wrap(fault.Unavailable, fmt.Errorf("cannot list the account's keys with %s: %w", src.Name, err))
 	}
 	rep := &Report{Method: ByInventory, APIURL: opts.APIURL, Revision: opts.Revision, Strict: opts.Strict,
-		RequiredOnly: opts.RequiredOnly, Inventory: src.Name, Calibration: opts.Calibration.View(), Roles: make([]RoleReport, len(targets))}
+		RequiredOnly: opts.RequiredOnly, AllowExcess: opts.AllowExcess, Inventory: src.Name, Calibration: opts.Calibration.View(), Roles: make([]RoleReport, len(targets))}
 	for i, t := range targets {
 		if t.Err != nil {
 			rep.Roles[i] = unevaluated(t, ByInventory)
 			continue
 		}
-		rep.Roles[i] = judgeInventory(t, keys, opts.Strict)
+		rep.Roles[i] = judgeInventory(t, keys, opts.rules())
 	}
 	rep.summarise(calls)
 	return rep, nil
@@ -192,7 +192,7 @@ func redactedMatches(redacted, mask string) bool {
 	return ok1 && ok2 && a == b
 }
 
-func judgeInventory(t Target, keys []APIKey, strict bool) RoleReport {
+func judgeInventory(t Target, keys []APIKey, how rules) RoleReport {
 	rr := newRoleReport(t, ByInventory)
 	matches := Match(keys, t.Key)
 	switch len(matches) {
@@ -220,7 +220,7 @@ func judgeInventory(t Target, keys []APIKey, strict bool) RoleReport {
 	for _, s := range k.Scopes {
 		findings[s] = Finding{Scope: s, Answer: Granted, Reason: "in the key's scopes"}
 	}
-	judge(&rr, t, findings, strict)
+	judge(&rr, t, findings, how)
 	if k.Status != "active" {
 		rr.Verdict = VerdictInvalid
 		rr.Problems = append(rr.Problems, fmt.Sprintf("the key (%q in Klaviyo) is %s: Klaviyo rejects it", k.Name, k.Status))

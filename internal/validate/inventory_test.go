@@ -58,7 +58,7 @@ func TestInventoryDemo(t *testing.T) {
 		{"marketer", VerdictValid, []string{}, []string{}, "active"},
 		{"developer", VerdictInvalid, []string{"webhooks:write"}, []string{}, "active"},
 		{"viewer", VerdictValid, []string{}, []string{}, "active"},
-		{"service", VerdictValid, []string{}, []string{"data-privacy:write"}, "active"},
+		{"service", VerdictInvalid, []string{}, []string{"data-privacy:write"}, "active"},
 		{"reporting", VerdictInvalid, []string{}, readScopesBut("profiles:read"), "disabled"},
 	} {
 		rr := roleReport(t, rep, tc.role)

@@ -40,9 +40,29 @@ func (p ProbeRequest) Write() bool { return p.Method != http.MethodGet && p.Meth
 // String renders the probe as "METHOD /path".
 func (p ProbeRequest) String() string { return p.Method + " " + p.Path }
 
+// betaProbes probe the scopes that no stable operation uses but a beta one does: with the beta
+// revision (the client sends <revision>.pre to beta operations), and as free of side effects as the
+// stable probes: reads are lists, writes address a made-up id with an empty body.
+var betaProbes = []catalog.Probe{
+	{Scope: "agents:read", Method: "GET", Path: "/api/agent-tools", Risk: "none"},
+	{Scope: "agents:write", Method: "PATCH", Path: "/api/agent-tools/{id}", Body: "{}", Risk: "low"},
+	{Scope: "applications:read", Method: "GET", Path: "/api/applications", Risk: "none"},
+	{Scope: "brands:read", Method: "GET", Path: "/api/brand-colors", Risk: "none"},
+	{Scope: "brands:write", Method: "PATCH", Path: "/api/brand-colors/{id}", Body: "{}", Risk: "low"},
+	// The listing of keys shows their names and scopes, never a key: klrbac reads it anyway for the
+	// inventory.
+	{Scope: "credentials:read", Method: "GET", Path: "/api/api-keys", Risk: "none"},
+	{Scope: "credentials:write", Method: "PATCH", Path: "/api/api-keys/{id}", Body: "{}", Risk: "low"},
+	{Scope: "sender-config:read", Method: "GET", Path: "/api/sending-domains", Risk: "none"},
+	{Scope: "sender-config:write", Method: "DELETE", Path: "/api/sending-domains/{id}", Risk: "low"},
+	{Scope: "translations:read", Method: "GET", Path: "/api/translations", Risk: "none"},
+	{Scope: "translations:write", Method: "PATCH", Path: "/api/translations/{id}", Body: "{}", Risk: "low"},
+	{Scope: "usage:read", Method: "GET", Path: "/api/billing-usage", Risk: "none"},
+}
+
 var probeRequests = sync.OnceValues(func() (map[string]ProbeRequest, error) {
 	out := map[string]ProbeRequest{}
-	for _, p := range catalog.Probes() {
+	for _, p := range append(slices.Clone(catalog.Probes()), betaProbes...) {
 		r, err := buildProbe(p)
 		if err != nil {
 			return nil, err
@@ -112,8 +132,8 @@ func RequestFor(scope string) (ProbeRequest, bool) {
 	return r, ok
 }
 
-// Probeable returns the scopes that have a probe, sorted. The other scopes a key can hold have no
-// operation of their own in Klaviyo's stable API; only the inventory can tell them.
+// Probeable returns the scopes that have a probe, sorted. The other scopes a key can hold
+// (Unprobeable) have no operation at all in Klaviyo's API; only the inventory can tell them.
 func Probeable() []string {
 	m, _ := probeRequests()
 	out := make([]string, 0, len(m))
@@ -121,6 +141,17 @@ func Probeable() []string {
 		out = append(out, s)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// Unprobeable returns the scopes a key can hold that no probe can tell, sorted.
+func Unprobeable() []string {
+	var out []string
+	for _, s := range catalog.AssignableScopes() {
+		if _, ok := RequestFor(s); !ok {
+			out = append(out, s)
+		}
+	}
 	return out
 }
 

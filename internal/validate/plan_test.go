@@ -19,11 +19,19 @@ func TestEveryProbeIsSafe(t *testing.T) {
 	for _, s := range catalog.Scopes() {
 		want = append(want, s.Name)
 	}
-	if got := Probeable(); !slices.Equal(got, want) {
-		t.Fatalf("probeable scopes %v, want the %d scopes of stable operations %v", got, len(want), want)
+	for _, p := range betaProbes {
+		want = append(want, p.Scope)
 	}
-	if len(want) != 46 {
-		t.Errorf("%d probeable scopes, want 46", len(want))
+	slices.Sort(want)
+	if got := Probeable(); !slices.Equal(got, want) {
+		t.Fatalf("probeable scopes %v, want the %d scopes of stable operations and the beta ones %v", got, len(want), want)
+	}
+	if len(want) != 58 {
+		t.Errorf("%d probeable scopes, want 46 stable and 12 beta", len(want))
+	}
+	// What no operation uses at all, as the issue tracker counts them.
+	if got, want := Unprobeable(), []string{"accounts:write", "applications:write", "data-privacy:read", "users:read", "users:write"}; !slices.Equal(got, want) {
+		t.Errorf("unprobeable %v, want %v", got, want)
 	}
 	for _, s := range Probeable() {
 		r, ok := RequestFor(s)
@@ -158,22 +166,29 @@ func TestJudge(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		target   Target
-		strict   bool
+		how      rules
 		verdict  Verdict
 		missing  []string
 		excess   []string
 		undeterm []string
 	}{
-		{"missing", Target{Required: []string{"lists:read", "lists:write"}}, false, VerdictInvalid, []string{"lists:write"}, []string{"flows:read"}, []string{"tags:read", "tags:write"}},
-		{"excess is no finding", Target{Required: []string{"lists:read"}}, false, VerdictValid, []string{}, []string{"flows:read"}, []string{"tags:read", "tags:write"}},
-		{"excess with strict", Target{Required: []string{"lists:read"}}, true, VerdictInvalid, []string{}, []string{"flows:read"}, []string{"tags:read", "tags:write"}},
-		{"undetermined excess with strict", Target{Required: []string{"lists:read", "flows:read"}}, true, VerdictUndetermined, []string{}, []string{}, []string{"tags:read", "tags:write"}},
-		{"full access has no excess", Target{Required: []string{"lists:read"}, FullAccess: true}, true, VerdictValid, []string{}, []string{}, []string{"tags:read", "tags:write"}},
-		{"undetermined required", Target{Required: []string{"lists:read", "tags:read"}}, false, VerdictUndetermined, []string{}, []string{"flows:read"}, []string{"tags:read", "tags:write"}},
-		{"unprobeable required", Target{Required: []string{"lists:read", "accounts:write"}}, false, VerdictUndetermined, []string{}, []string{"flows:read"}, []string{"accounts:write", "tags:read", "tags:write"}},
+		{"missing", Target{Required: []string{"lists:read", "lists:write"}}, rules{}, VerdictInvalid, []string{"lists:write"}, []string{"flows:read"}, []string{"tags:read", "tags:write"}},
+		{"excess is a finding", Target{Required: []string{"lists:read"}}, rules{}, VerdictInvalid, []string{}, []string{"flows:read"}, []string{"tags:read", "tags:write"}},
+		{"excess allowed", Target{Required: []string{"lists:read"}}, rules{AllowExcess: true}, VerdictValid, []string{}, []string{"flows:read"}, []string{"tags:read", "tags:write"}},
+		{"excess with strict", Target{Required: []string{"lists:read"}}, rules{Strict: true, AllowExcess: true}, VerdictUndetermined, []string{}, []string{"flows:read"}, []string{"tags:read", "tags:write"}},
+		{"undetermined excess with strict", Target{Required: []string{"lists:read", "flows:read"}}, rules{Strict: true}, VerdictUndetermined, []string{}, []string{}, []string{"tags:read", "tags:write"}},
+		{"undetermined excess without strict", Target{Required: []string{"lists:read", "flows:read"}}, rules{}, VerdictValid, []string{}, []string{}, []string{"tags:read", "tags:write"}},
+		{"not checked without strict", Target{Required: []string{"lists:read", "flows:read"}}, rules{NotChecked: []string{"users:read"}}, VerdictValid, []string{}, []string{}, []string{"tags:read", "tags:write"}},
+		{"not checked with strict", Target{Required: []string{"lists:read", "flows:read"}}, rules{Strict: true, NotChecked: []string{"users:read"}}, VerdictUndetermined, []string{}, []string{}, []string{"tags:read", "tags:write"}},
+		{"full access has no excess", Target{Required: []string{"lists:read"}, FullAccess: true}, rules{Strict: true, NotChecked: []string{"users:read"}}, VerdictValid, []string{}, []string{}, []string{"tags:read", "tags:write"}},
+		{"undetermined required", Target{Required: []string{"lists:read", "tags:read"}}, rules{AllowExcess: true}, VerdictUndetermined, []string{}, []string{"flows:read"}, []string{"tags:read", "tags:write"}},
+		{"unprobeable required", Target{Required: []string{"lists:read", "accounts:write"}}, rules{AllowExcess: true}, VerdictUndetermined, []string{}, []string{"flows:read"}, []string{"accounts:write", "tags:read", "tags:write"}},
 	} {
 		rr := newRoleReport(tc.target, ByProbe)
-		judge(&rr, tc.target, findings, tc.strict)
+		judge(&rr, tc.target, findings, tc.how)
+		if tc.how.Strict && len(tc.how.NotChecked) > 0 && !tc.target.FullAccess && len(rr.Problems) == 0 {
+			t.Errorf("%s: strict with scopes not checked says nothing", tc.name)
+		}
 		if rr.Verdict != tc.verdict || !slices.Equal(rr.Missing, tc.missing) || !slices.Equal(rr.Excess, tc.excess) || !slices.Equal(rr.Undetermined, tc.undeterm) {
 			t.Errorf("%s: %s missing %v excess %v undetermined %v; want %s %v %v %v", tc.name, rr.Verdict, rr.Missing, rr.Excess, rr.Undetermined,
 				tc.verdict, tc.missing, tc.excess, tc.undeterm)

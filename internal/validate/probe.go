@@ -25,8 +25,11 @@ type Options struct {
 	// RequiredOnly probes only each role's required scopes (and their companions): it finds what is
 	// missing, not what is in excess.
 	RequiredOnly bool
-	// Strict makes an excess scope a finding.
+	// Strict asks for proof that each key holds nothing more than its role needs: a scope that
+	// could not be looked at, or that is undetermined, then decides the verdict.
 	Strict bool
+	// AllowExcess reports excess scopes without making them a finding.
+	AllowExcess bool
 	// Concurrency bounds the probes in flight; 0 leaves it to the pacer alone, 1 sends one at a time.
 	Concurrency int
 	// Calibration is the check order established by Calibrate for this API URL and revision.
@@ -202,7 +205,7 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 	}
 
 	rep := &Report{Method: ByProbe, APIURL: opts.APIURL, Revision: opts.Revision, Strict: opts.Strict,
-		RequiredOnly: opts.RequiredOnly, Calibration: opts.Calibration.View(), Roles: make([]RoleReport, len(targets))}
+		RequiredOnly: opts.RequiredOnly, AllowExcess: opts.AllowExcess, Calibration: opts.Calibration.View(), Roles: make([]RoleReport, len(targets))}
 	for i, t := range targets {
 		if t.Err != nil {
 			rep.Roles[i] = unevaluated(t, ByProbe)
@@ -217,7 +220,11 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 				rr.Verdict = VerdictRejected
 				rr.Problems = append(rr.Problems, rejection(k.rejected))
 			} else {
-				judge(&rr, t, k.findings, opts.Strict)
+				how := opts.rules()
+				if !opts.RequiredOnly {
+					how.NotChecked = Unprobeable()
+				}
+				judge(&rr, t, k.findings, how)
 			}
 			rep.Roles[i] = rr
 		}

@@ -47,7 +47,7 @@ func TestProbeDemo(t *testing.T) {
 		{"marketer", VerdictValid, []string{}, []string{}},
 		{"developer", VerdictInvalid, []string{"webhooks:write"}, []string{}},
 		{"viewer", VerdictValid, []string{}, []string{}},
-		{"service", VerdictValid, []string{}, []string{"data-privacy:write"}},
+		{"service", VerdictInvalid, []string{}, []string{"data-privacy:write"}},
 	} {
 		rr := roleReport(t, rep, tc.role)
 		if rr.Verdict != tc.verdict || !slices.Equal(rr.Missing, tc.missing) || !slices.Equal(rr.Excess, tc.excess) {
@@ -80,33 +80,46 @@ func TestProbeDemo(t *testing.T) {
 	if rr := roleReport(t, rep, "admin"); !slices.Equal(rr.Checked, rr.Required) {
 		t.Errorf("admin: checked %v, want its required scopes %v", rr.Checked, rr.Required)
 	}
-	if got := roleReport(t, rep, "viewer").Checked; len(got) != 46 {
-		t.Errorf("viewer: checked %d scopes, want all 46", len(got))
+	if got := roleReport(t, rep, "viewer").Checked; len(got) != len(Probeable()) {
+		t.Errorf("viewer: checked %d scopes, want all %d", len(got), len(Probeable()))
 	}
-	if rep.Summary.Result != ResultInvalid || rep.Summary.Valid != 4 || rep.Summary.Invalid != 1 {
+	if got := roleReport(t, rep, "viewer").NotChecked; !slices.Equal(got, Unprobeable()) {
+		t.Errorf("viewer: not checked %v, want %v", got, Unprobeable())
+	}
+	if rep.Summary.Result != ResultInvalid || rep.Summary.Valid != 3 || rep.Summary.Invalid != 2 {
 		t.Errorf("summary %+v", rep.Summary)
 	}
 	stats := w.srv.Stats()
 	if rep.Summary.Requests != stats.Requests || events != stats.Requests {
 		t.Errorf("%d requests reported, %d events, the sandbox saw %d", rep.Summary.Requests, events, stats.Requests)
 	}
-	if want := len(roleReport(t, rep, "admin").Required) + 4*46; stats.Requests != want {
+	if want := len(roleReport(t, rep, "admin").Required) + 4*len(Probeable()); stats.Requests != want {
 		t.Errorf("%d requests, want %d", stats.Requests, want)
 	}
 
-	// With strict, the service's excess scope is a finding.
-	opts.Strict = true
+	// Excess allowed, the service's excess scope is reported and no finding.
+	opts.AllowExcess = true
 	opts.Observe = nil
 	rep, err = Probe(context.Background(), targets, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rr := roleReport(t, rep, "service"); rr.Verdict != VerdictInvalid {
-		t.Errorf("service with strict: %s", rr.Verdict)
+	if rr := roleReport(t, rep, "service"); rr.Verdict != VerdictValid || !slices.Equal(rr.Excess, []string{"data-privacy:write"}) {
+		t.Errorf("service with excess allowed: %s %v", rr.Verdict, rr.Excess)
 	}
 	// tags:write stays undetermined, but it could open nothing without tags:read: no excess to wait on.
 	if rr := roleReport(t, rep, "marketer"); rr.Verdict != VerdictValid {
-		t.Errorf("marketer with strict: %s %v", rr.Verdict, rr.Reasons)
+		t.Errorf("marketer: %s %v", rr.Verdict, rr.Reasons)
+	}
+	// With strict, probing cannot prove the absence of the scopes no operation uses: undetermined,
+	// saying so, for every role but the full-access one.
+	opts.Strict = true
+	rep, err = Probe(context.Background(), targets, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rr := roleReport(t, rep, "marketer"); rr.Verdict != VerdictUndetermined || len(rr.Problems) != 1 || !strings.Contains(rr.Problems[0], "--method inventory") {
+		t.Errorf("marketer with strict: %s %v", rr.Verdict, rr.Problems)
 	}
 	if rr := roleReport(t, rep, "admin"); rr.Verdict != VerdictValid {
 		t.Errorf("admin with strict: %s (a full-access role has no excess)", rr.Verdict)
@@ -239,7 +252,7 @@ func TestProbeUnreachable(t *testing.T) {
 	}
 	for _, role := range []string{"viewer", "developer"} {
 		rr := roleReport(t, rep, role)
-		if rr.Verdict != VerdictUndetermined || len(rr.Checked) != 46 || !slices.Equal(rr.Undetermined, rr.Checked) || len(rr.Granted)+len(rr.Missing) != 0 {
+		if rr.Verdict != VerdictUndetermined || len(rr.Checked) != len(Probeable()) || !slices.Equal(rr.Undetermined, rr.Checked) || len(rr.Granted)+len(rr.Missing) != 0 {
 			t.Errorf("%s: %s, %d checked, %d undetermined, granted %v, missing %v", role, rr.Verdict, len(rr.Checked), len(rr.Undetermined), rr.Granted, rr.Missing)
 		}
 		for _, s := range rr.Undetermined {
@@ -290,7 +303,7 @@ accounts:
 		return tg
 	}
 	opts := w.options()
-	opts.RequiredOnly = true
+	opts.RequiredOnly, opts.AllowExcess = true, true
 	rep, err := Probe(context.Background(), []Target{
 		role("convo-only", "conversations:read"),
 		role("convo-profiles", "conversations:read"),

@@ -15,6 +15,7 @@ package validate
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -127,6 +128,10 @@ type RoleReport struct {
 	Missing      []string `json:"missing" yaml:"missing"`
 	Excess       []string `json:"excess" yaml:"excess"`
 	Undetermined []string `json:"undetermined" yaml:"undetermined"`
+	// NotChecked lists the scopes the key might hold that the method could not look at: by probe,
+	// those no operation of Klaviyo's uses (accounts:write, users:read, ...). They fail the run only
+	// with --strict, which asks for proof that the key holds nothing more.
+	NotChecked []string `json:"not_checked" yaml:"not_checked"`
 	// Reasons says, for each undetermined scope, why.
 	Reasons map[string]string `json:"reasons" yaml:"reasons"`
 	// WritesInferred is true when a write scope is granted on the strength of the check order
@@ -167,6 +172,8 @@ type Report struct {
 	Revision     string `json:"revision" yaml:"revision"`
 	Strict       bool   `json:"strict" yaml:"strict"`
 	RequiredOnly bool   `json:"required_only" yaml:"required_only"`
+	// AllowExcess reports excess scopes without failing (--allow-excess).
+	AllowExcess bool `json:"allow_excess" yaml:"allow_excess"`
 	// Inventory names the credential that listed the keys ("role admin"), for the inventory method.
 	Inventory   string          `json:"inventory,omitempty" yaml:"inventory,omitempty"`
 	Calibration CalibrationView `json:"calibration" yaml:"calibration"`
@@ -216,7 +223,7 @@ func newRoleReport(t Target, m Method) RoleReport {
 		Role: t.Role, KeySource: t.KeySource, Key: t.Key.Mask(), KeyFingerprint: t.Key.Fingerprint(),
 		AccountID: t.AccountID, Method: m, FullAccess: t.FullAccess,
 		Required: nonNil(sortedUnique(t.Required)), Checked: []string{}, Granted: []string{}, Missing: []string{},
-		Excess: []string{}, Undetermined: []string{}, Reasons: map[string]string{}, Inferred: []string{},
+		Excess: []string{}, Undetermined: []string{}, NotChecked: []string{}, Reasons: map[string]string{}, Inferred: []string{},
 		Problems: []string{},
 	}
 }
@@ -232,9 +239,25 @@ func unevaluated(t Target, m Method) RoleReport {
 	return rr
 }
 
+// rules are how a run judges what it found.
+type rules struct {
+	// Strict asks for proof that a key holds nothing more than its role needs: an undetermined or
+	// not-checked scope then decides the verdict.
+	Strict bool
+	// AllowExcess reports excess scopes without making them a finding.
+	AllowExcess bool
+	// NotChecked are the scopes the method could not look at (see RoleReport.NotChecked).
+	NotChecked []string
+}
+
+func (o Options) rules() rules { return rules{Strict: o.Strict, AllowExcess: o.AllowExcess} }
+
 // judge compares what was found about a key with what its role needs. findings holds an entry for
-// each scope looked at; scopes not looked at are neither granted nor missing.
-func judge(rr *RoleReport, t Target, findings map[string]Finding, strict bool) {
+// each scope looked at; scopes not looked at are neither granted nor missing. An excess scope is a
+// finding (the key must hold exactly what its role needs) unless the role has full access or excess
+// is allowed.
+func judge(rr *RoleReport, t Target, findings map[string]Finding, how rules) {
+	strict := how.Strict
 	required := sortedUnique(t.Required)
 	for _, f := range findings {
 		rr.Checked = append(rr.Checked, f.Scope)
@@ -255,7 +278,7 @@ func judge(rr *RoleReport, t Target, findings map[string]Finding, strict bool) {
 	for _, s := range required {
 		if _, looked := findings[s]; !looked {
 			rr.Undetermined = append(rr.Undetermined, s)
-			rr.Reasons[s] = "no operation of Klaviyo's stable API needs this scope alone, so no probe can tell; the inventory (--inventory-role) can"
+			rr.Reasons[s] = "no operation of Klaviyo's API needs this scope alone, so no probe can tell; the inventory can (--method inventory)"
 		}
 	}
 	if !t.FullAccess {
@@ -265,7 +288,14 @@ func judge(rr *RoleReport, t Target, findings map[string]Finding, strict bool) {
 			}
 		}
 	}
-	for _, l := range []*[]string{&rr.Checked, &rr.Granted, &rr.Missing, &rr.Excess, &rr.Undetermined, &rr.Inferred} {
+	if !t.FullAccess {
+		for _, s := range how.NotChecked {
+			if _, looked := findings[s]; !looked && !slices.Contains(required, s) {
+				rr.NotChecked = append(rr.NotChecked, s)
+			}
+		}
+	}
+	for _, l := range []*[]string{&rr.Checked, &rr.Granted, &rr.Missing, &rr.Excess, &rr.Undetermined, &rr.Inferred, &rr.NotChecked} {
 		sort.Strings(*l)
 	}
 	rr.WritesInferred = len(rr.Inferred) > 0
@@ -275,10 +305,15 @@ func judge(rr *RoleReport, t Target, findings map[string]Finding, strict bool) {
 			decisive = true
 		}
 	}
+	unproven := strict && len(rr.NotChecked) > 0
+	if unproven {
+		rr.Problems = append(rr.Problems, fmt.Sprintf("--strict asks for proof that the key holds nothing more, and probing cannot tell %s: no operation of Klaviyo's uses %s; the inventory can (--method inventory)",
+			describe(rr.NotChecked), pronoun(len(rr.NotChecked))))
+	}
 	switch {
-	case len(rr.Missing) > 0 || (strict && len(rr.Excess) > 0):
+	case len(rr.Missing) > 0 || (!how.AllowExcess && len(rr.Excess) > 0):
 		rr.Verdict = VerdictInvalid
-	case decisive:
+	case decisive || unproven:
 		rr.Verdict = VerdictUndetermined
 	default:
 		rr.Verdict = VerdictValid
@@ -293,6 +328,13 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
 }
 
 // describe lists scopes for messages: "a, b and c".
