@@ -33,7 +33,7 @@ type Options struct {
 }
 
 // Log is an audit log file. Appends from any number of processes are serialised by an exclusive
-// lock on a sidecar file, PATH.lock, which rotation leaves in place.
+// lock (flock) on the log file itself.
 type Log struct {
 	path string
 	opts Options
@@ -70,31 +70,53 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 }
 
 // Ready reports whether an append would succeed now: the lock can be taken, the file opened for
-// appending (it is created, empty, if missing) and its end is one an append accepts. Commands whose
-// change cannot be undone, or which spend a user's time before they record it (an OAuth login, a
-// long validation), ask it first rather than fail at the end.
+// appending (it is created, empty, if missing), its end is one an append accepts, and the file
+// takes the bytes of the next entries. Commands whose change cannot be undone, or which spend a
+// user's time before they record it (an OAuth login, a long validation), ask it first rather than
+// fail at the end.
+//
+// A full disk or a file-size limit only shows when bytes are written, so Ready writes readyReserve
+// bytes past the end, shaped as the start of an entry, and takes them back; where the file system
+// allows, it then keeps that space allocated past the end (fallocate, keeping the size), so that
+// the appends that follow do not run out of it. A crash between the write and its undoing leaves
+// an interrupted write, which the next append records as recovered, as it would any other.
 func (l *Log) Ready(ctx context.Context) error {
-	unlock, err := l.lock(ctx)
+	unlock, f, st, err := l.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return l.writeError(err)
-	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return l.writeError(err)
-	}
-	if !st.Mode().IsRegular() {
-		return fault.Unavailablef("refusing to append to %s: not a regular file", l.path).
-			Hint("point audit.path (or KLRBAC_AUDIT_LOG) at a file")
-	}
 	if _, err := findTail(f, st.Size()); err != nil {
 		return l.refuse(err)
 	}
+	if err := reserve(f, st.Size()); err != nil {
+		return l.writeError(err)
+	}
+	return nil
+}
+
+// readyReserve is what Ready proves the file takes: more than the entries one command records.
+const readyReserve = maxLine
+
+// reserve writes readyReserve bytes at the end of f, of size bytes, truncates them away again and
+// asks the file system to keep the space. Only the write and the truncation can fail it.
+func reserve(f *os.File, size int64) error {
+	probe := make([]byte, readyReserve)
+	copy(probe, linePrefix)
+	for i := len(linePrefix); i < len(probe); i++ {
+		probe[i] = '0'
+	}
+	if _, err := f.Write(probe); err != nil {
+		if terr := f.Truncate(size); terr != nil {
+			return errors.Join(err, terr)
+		}
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	preallocate(f, size, readyReserve)
 	return nil
 }
 
@@ -103,24 +125,12 @@ func (l *Log) AppendAll(ctx context.Context, entries []Entry) ([]Entry, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	unlock, err := l.lock(ctx)
+	unlock, f, st, err := l.open(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, l.writeError(err)
-	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, l.writeError(err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fault.Unavailablef("refusing to append to %s: not a regular file", l.path).
-			Hint("point audit.path (or KLRBAC_AUDIT_LOG) at a file")
-	}
 	tail, err := findTail(f, st.Size())
 	if err != nil {
 		return nil, l.refuse(err)
@@ -153,11 +163,14 @@ func (l *Log) AppendAll(ctx context.Context, entries []Entry) ([]Entry, error) {
 		prev = e.Hash
 		out[i] = e
 	}
+	// A failed append leaves the log exactly as it found it: a short write (a full disk, a file-size
+	// limit) would otherwise leave a torn line, and bytes whose fsync failed may or may not be kept,
+	// so an entry for a change that was then refused could appear. The lock is still held.
 	if err := writeAll(f, buf); err != nil {
-		return nil, l.writeError(err)
+		return nil, l.writeError(errors.Join(err, undo(f, st.Size())))
 	}
 	if err := f.Sync(); err != nil {
-		return nil, l.writeError(err)
+		return nil, l.writeError(errors.Join(err, undo(f, st.Size())))
 	}
 	if st.Size() == 0 {
 		// A new file's name must survive a crash too.
@@ -189,6 +202,15 @@ func writeAll(f *os.File, buf []byte) error {
 	return err
 }
 
+// undo takes a failed append back out of f, which was size bytes before it.
+func undo(f *os.File, size int64) error {
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("the failed write could not be taken back out (%w): the log may end with a torn line", err)
+	}
+	_ = f.Sync()
+	return nil
+}
+
 func (l *Log) host(h string) string {
 	if h != "" {
 		return h
@@ -196,10 +218,52 @@ func (l *Log) host(h string) string {
 	return l.opts.Host
 }
 
-// lock takes the exclusive lock on PATH.lock, creating the directory (0700) and the lock file (0600)
-// when missing, and returns its release.
-func (l *Log) lock(ctx context.Context) (func(), error) {
-	lf := flock.New(l.path+".lock", flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+// open takes the exclusive lock on the log and opens it for appending, creating the directory
+// (0700) and the file (0600) when missing. The lock is on the log file itself, not on a file beside
+// it that anyone could delete or replace under a writer (a tmp cleaner, `rm audit.log*`), after
+// which a second writer would lock a new file and both would append the same seq. A lock taken on a
+// file that is no longer the one at the path (the log was rotated or removed while waiting) is
+// let go and taken again on the file now there.
+func (l *Log) open(ctx context.Context) (unlock func(), f *os.File, st os.FileInfo, err error) {
+	for {
+		lf, err := l.lock(ctx)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		unlock = func() { _ = lf.Unlock() }
+		f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			unlock()
+			return nil, nil, nil, l.writeError(err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			unlock()
+			return nil, nil, nil, l.writeError(err)
+		}
+		if !st.Mode().IsRegular() {
+			f.Close()
+			unlock()
+			return nil, nil, nil, fault.Unavailablef("refusing to append to %s: not a regular file", l.path).
+				Hint("point audit.path (or KLRBAC_AUDIT_LOG) at a file")
+		}
+		locked, err := lf.Stat()
+		if err == nil && os.SameFile(locked, st) {
+			return unlock, f, st, nil
+		}
+		f.Close()
+		unlock()
+		if err := ctx.Err(); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+}
+
+// lock takes the exclusive lock on the file at the log's path, creating the directory and the file
+// when missing, and returns it locked.
+func (l *Log) lock(ctx context.Context) (*flock.Flock, error) {
+	lf := flock.New(l.path, flock.SetFlag(os.O_CREATE|os.O_RDWR|os.O_APPEND), flock.SetPermissions(0o600))
 	ok, err := lf.TryLock()
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
@@ -211,7 +275,7 @@ func (l *Log) lock(ctx context.Context) (func(), error) {
 		return nil, l.writeError(err)
 	}
 	if ok {
-		return func() { _ = lf.Unlock() }, nil
+		return lf, nil
 	}
 	// Another writer holds the lock: wait in the kernel rather than polling, which keeps many
 	// concurrent writers fair and fast, but give up after LockTimeout.
@@ -234,7 +298,7 @@ func (l *Log) lock(ctx context.Context) (func(), error) {
 		if err != nil {
 			return nil, l.writeError(err)
 		}
-		return func() { _ = lf.Unlock() }, nil
+		return lf, nil
 	case <-ctx.Done():
 		close(abandoned)
 		// The waiting goroutine may have won the race to send.
@@ -249,7 +313,7 @@ func (l *Log) lock(ctx context.Context) (func(), error) {
 			return nil, ctx.Err()
 		}
 		return nil, fault.Unavailablef("audit log %s is locked by another process (waited %s)", l.path, l.opts.LockTimeout).
-			Hint("another klrbac is writing it, or is stuck; `fuser " + l.path + ".lock` names it")
+			Hint("another klrbac is writing it, or is stuck; `fuser " + l.path + "` names it")
 	}
 }
 

@@ -28,6 +28,10 @@ func TestMain(m *testing.M) {
 		crashWriter(path)
 		return
 	}
+	if path := os.Getenv("KLRBAC_TEST_FSIZE_WRITER"); path != "" {
+		fsizeWriter(path, os.Getenv("KLRBAC_TEST_FSIZE_OP"))
+		return
+	}
 	os.Exit(m.Run())
 }
 
@@ -50,6 +54,46 @@ func crashWriter(path string) {
 	}
 	_, _ = l.Append(context.Background(), sample(n))
 	os.Exit(3)
+}
+
+// fsizeWriter runs op (append or ready) on the log at path with the file-size limit (RLIMIT_FSIZE)
+// a few bytes past the log's end, as a nearly full disk would, and prints what came of it.
+func fsizeWriter(path, op string) {
+	st, err := os.Stat(path)
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	limit := uint64(st.Size()) + 100
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	l, _ := Open(path, Options{})
+	switch op {
+	case "append":
+		_, err = l.Append(context.Background(), sample(99))
+	case "ready":
+		err = l.Ready(context.Background())
+	}
+	if err != nil {
+		fmt.Println("refused:", err)
+		return
+	}
+	fmt.Println("done")
+}
+
+// underFileSizeLimit runs op on the log at path in a process whose file-size limit leaves room for
+// less than one entry, and returns what it printed.
+func underFileSizeLimit(t *testing.T, path, op string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "KLRBAC_TEST_FSIZE_WRITER="+path, "KLRBAC_TEST_FSIZE_OP="+op)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s under a file-size limit: %v: %s", op, err, out)
+	}
+	return string(out)
 }
 
 func verifyFile(t *testing.T, path string, opts VerifyOptions) *Report {
@@ -88,7 +132,7 @@ func TestAppend(t *testing.T) {
 	if es[0].Seq != 2 || es[1].Seq != 3 || es[0].Prev != e.Hash || es[1].Prev != es[0].Hash || es[1].Host != "other" {
 		t.Fatalf("batch: %+v", es)
 	}
-	for p, want := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, path: 0o600, path + ".lock": 0o600} {
+	for p, want := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, path: 0o600} {
 		st, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -132,6 +176,152 @@ func TestAppendConcurrent(t *testing.T) {
 	rep := verifyFile(t, path, VerifyOptions{})
 	if !rep.OK() || rep.Entries != writers*each || rep.Head.Seq != writers*each {
 		t.Fatalf("after concurrent appends: %+v", rep)
+	}
+}
+
+// TestAppendConcurrentManyWriters: 3,200 appends from 32 writers, each with its own file
+// descriptors as separate processes have, all land once, in one unbroken chain.
+func TestAppendConcurrentManyWriters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3,200 fsynced appends; run without -short")
+	}
+	path := filepath.Join(t.TempDir(), "audit.log")
+	const writers, each = 32, 100
+	appendConcurrently(t, path, writers, each, nil)
+	rep := verifyFile(t, path, VerifyOptions{})
+	if !rep.OK() || rep.Entries != writers*each || rep.Head.Seq != writers*each {
+		t.Fatalf("after %d concurrent appends: %d entries, head %d, problems %+v", writers*each, rep.Entries, rep.Head.Seq, rep.Problems)
+	}
+	assertEveryAppendOnce(t, path, writers, each)
+}
+
+// TestAppendConcurrentLockFileDeleted: deleting what a writer locks, while writers run (a tmp
+// cleaner, `rm audit.log.lock`), must not let two writers in at once: no seq twice, no append
+// refused, one unbroken chain.
+func TestAppendConcurrentLockFileDeleted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	const writers, each = 8, 100
+	stop := make(chan struct{})
+	var cleaner sync.WaitGroup
+	cleaner.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			matches, _ := filepath.Glob(path + ".*")
+			for _, m := range matches {
+				os.Remove(m)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	})
+	appendConcurrently(t, path, writers, each, func() { close(stop); cleaner.Wait() })
+	rep := verifyFile(t, path, VerifyOptions{})
+	if !rep.OK() || rep.Entries != writers*each || rep.Head.Seq != writers*each {
+		t.Fatalf("with the lock file deleted under the writers: %d entries, head %d, problems %+v", rep.Entries, rep.Head.Seq, rep.Problems)
+	}
+	assertEveryAppendOnce(t, path, writers, each)
+}
+
+// appendConcurrently runs writers goroutines that each open the log themselves and append each
+// entries (UserID wN, Resource i), then calls done, and fails on any refused append.
+func appendConcurrently(t *testing.T, path string, writers, each int, done func()) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			l, _ := Open(path, Options{LockTimeout: time.Minute})
+			for i := range each {
+				if _, err := l.Append(context.Background(), Entry{UserID: fmt.Sprint("w", w), Action: "check", Resource: fmt.Sprint(i)}); err != nil {
+					errs <- fmt.Errorf("writer %d, append %d: %w", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if done != nil {
+		done()
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// assertEveryAppendOnce checks that the log holds each writer's each appends exactly once, in the
+// order that writer made them.
+func assertEveryAppendOnce(t *testing.T, path string, writers, each int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	next := make(map[string]int)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		e, err := ParseLine(sc.Bytes())
+		if err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		if e.Resource != fmt.Sprint(next[e.UserID]) {
+			t.Fatalf("writer %s: append %s where %d was due", e.UserID, e.Resource, next[e.UserID])
+		}
+		next[e.UserID]++
+	}
+	for w := range writers {
+		if got := next[fmt.Sprint("w", w)]; got != each {
+			t.Fatalf("writer %d: %d appends in the log, want %d", w, got, each)
+		}
+	}
+}
+
+// TestAppendShortWrite: an append cut short by a full disk (here a file-size limit) fails, and
+// leaves the log byte for byte as it was: no torn line for the next append to recover.
+func TestAppendShortWrite(t *testing.T) {
+	for _, torn := range []bool{false, true} {
+		t.Run(fmt.Sprint("torn=", torn), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.log")
+			valid, _ := buildLog(5)
+			if torn {
+				valid = append(valid, `{"seq":6,"tim`...)
+			}
+			os.WriteFile(path, valid, 0o600)
+			out := underFileSizeLimit(t, path, "append")
+			if !strings.HasPrefix(out, "refused: cannot write audit log") {
+				t.Fatalf("append past the file-size limit: %s", out)
+			}
+			if data, _ := os.ReadFile(path); !bytes.Equal(data, valid) {
+				t.Fatalf("a failed append changed the log:\n%s", data[len(valid)-min(len(valid), 40):])
+			}
+		})
+	}
+}
+
+// TestReadyFindsNoSpace: Ready fails when the next entry would not fit (a full disk, a file-size
+// limit), so that a command fails before it spends the user's time, and leaves the log as it was.
+func TestReadyFindsNoSpace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	valid, _ := buildLog(3)
+	os.WriteFile(path, valid, 0o600)
+	out := underFileSizeLimit(t, path, "ready")
+	if !strings.HasPrefix(out, "refused: cannot write audit log") {
+		t.Fatalf("Ready with no room for an entry: %s", out)
+	}
+	if data, _ := os.ReadFile(path); !bytes.Equal(data, valid) {
+		t.Fatalf("Ready changed the log")
+	}
+	// With room, Ready leaves the log as it was too.
+	l, _ := Open(path, Options{})
+	if err := l.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(path); !bytes.Equal(data, valid) {
+		t.Fatalf("Ready changed the log")
 	}
 }
 
@@ -199,7 +389,7 @@ func TestAppendRefusesForeignFile(t *testing.T) {
 
 func TestAppendLockTimeout(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
-	holder := flock.New(path + ".lock")
+	holder := flock.New(path)
 	if err := holder.Lock(); err != nil {
 		t.Fatal(err)
 	}
@@ -230,12 +420,12 @@ func TestAppendUnwritable(t *testing.T) {
 	}
 }
 
-// TestCrashMidWrite kills a writer (SIGKILL) in the middle of a write, again and again, with other
+// TestCrashMidWrite kills a writer (SIGKILL) in the middle of a write, 50 times, with other
 // appends in between: the log stays verifiable apart from the torn lines, which are each reported
 // as recovered, and appending continues.
 func TestCrashMidWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
-	const rounds = 8
+	const rounds = 50
 	for round := range rounds {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "KLRBAC_TEST_CRASH_WRITER="+path, "KLRBAC_TEST_CRASH_ENTRIES="+strconv.Itoa(round%3))
