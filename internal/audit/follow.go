@@ -52,7 +52,7 @@ func Follow(ctx context.Context, path string, f *os.File, offset int64, opts Fol
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 
-	fl := &follower{path: path, f: f, offset: offset, emit: emit, buf: make([]byte, readChunk)}
+	fl := &follower{path: path, f: f, offset: offset, lineEnd: offset, emit: emit, buf: make([]byte, readChunk)}
 	defer func() {
 		if fl.f != nil {
 			fl.f.Close()
@@ -99,10 +99,10 @@ func Follow(ctx context.Context, path string, f *os.File, offset int64, opts Fol
 				nf.Close()
 				return err
 			}
-			fl.f, fl.st, fl.offset, fl.pending, fl.overlong, fl.tail, missing = nf, nst, 0, fl.pending[:0], false, fl.tail[:0], false
+			fl.f, fl.st, fl.offset, fl.lineEnd, fl.pending, fl.overlong, fl.tail, missing = nf, nst, 0, 0, fl.pending[:0], false, fl.tail[:0], false
 		case st.Size() < fl.offset || fl.rewritten():
 			notice("audit log " + path + " was truncated; following it from its start")
-			fl.offset, fl.pending, fl.overlong, fl.tail = 0, fl.pending[:0], false, fl.tail[:0]
+			fl.offset, fl.lineEnd, fl.pending, fl.overlong, fl.tail = 0, 0, fl.pending[:0], false, fl.tail[:0]
 		}
 		if fl.f != nil {
 			if err := fl.read(); err != nil {
@@ -120,16 +120,20 @@ func Follow(ctx context.Context, path string, f *os.File, offset int64, opts Fol
 }
 
 type follower struct {
-	path     string
-	f        *os.File
-	st       os.FileInfo
-	offset   int64
+	path   string
+	f      *os.File
+	st     os.FileInfo
+	offset int64
+	// lineEnd is the offset just after the last complete line. A partial line after it is read
+	// again from there at the next look, since it may yet be taken back (a failed append undone)
+	// rather than completed; only one too long to be an entry is passed over for good.
+	lineEnd  int64
 	pending  []byte
 	overlong bool
 	buf      []byte
 	emit     func([]byte) error
-	// tail is the last bytes read, up to offset. A file truncated and written again past offset
-	// between two looks has not shrunk, but no longer holds them there.
+	// tail is the last bytes of the complete lines read, up to lineEnd. A file truncated and written
+	// again past lineEnd between two looks has not shrunk, but no longer holds them there.
 	tail []byte
 }
 
@@ -137,13 +141,13 @@ type follower struct {
 // entry's hash, which no other entry repeats.
 const tailKeep = 96
 
-// rewritten reports whether the bytes before offset are no longer those read there.
+// rewritten reports whether the bytes before lineEnd are no longer those read there.
 func (fl *follower) rewritten() bool {
 	if fl.f == nil || len(fl.tail) == 0 {
 		return false
 	}
 	b := make([]byte, len(fl.tail))
-	_, err := fl.f.ReadAt(b, fl.offset-int64(len(b)))
+	_, err := fl.f.ReadAt(b, fl.lineEnd-int64(len(b)))
 	return err != nil || !bytes.Equal(b, fl.tail)
 }
 
@@ -164,11 +168,19 @@ func (fl *follower) read() error { return fl.readFrom(fl.f) }
 
 // readFrom passes on the complete lines of r from offset on.
 func (fl *follower) readFrom(r io.ReaderAt) error {
+	defer func() {
+		if len(fl.pending) > 0 {
+			fl.offset, fl.pending = fl.lineEnd, fl.pending[:0]
+		}
+	}()
 	for {
 		n, err := r.ReadAt(fl.buf, fl.offset)
 		data := fl.buf[:n]
+		start := fl.offset
 		fl.offset += int64(n)
-		fl.remember(data)
+		if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+			fl.remember(data[:i+1])
+		}
 		for len(data) > 0 {
 			i := bytes.IndexByte(data, '\n')
 			if i < 0 {
@@ -177,6 +189,7 @@ func (fl *follower) readFrom(r io.ReaderAt) error {
 			}
 			line := data[:i]
 			data = data[i+1:]
+			fl.lineEnd = start + int64(n-len(data))
 			skip := fl.overlong
 			if len(fl.pending) > 0 {
 				line = append(fl.pending, line...)

@@ -75,11 +75,11 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 // user's time before they record it (an OAuth login, a long validation), ask it first rather than
 // fail at the end.
 //
-// A full disk or a file-size limit only shows when bytes are written, so Ready writes readyReserve
-// bytes past the end, shaped as the start of an entry, and takes them back; where the file system
-// allows, it then keeps that space allocated past the end (fallocate, keeping the size), so that
-// the appends that follow do not run out of it. A crash between the write and its undoing leaves
-// an interrupted write, which the next append records as recovered, as it would any other.
+// A full disk or a file-size limit shows only when bytes are written, so Ready has the file system
+// allocate the space of the next entries past the end of the file without changing its size
+// (fallocate with FALLOC_FL_KEEP_SIZE): readers see nothing, and the appends that follow write into
+// space that is already theirs. Where the file system cannot, it writes that much to a scratch file
+// beside the log and removes it. A file-size limit (RLIMIT_FSIZE) is checked against the log's size.
 func (l *Log) Ready(ctx context.Context) error {
 	unlock, f, st, err := l.open(ctx)
 	if err != nil {
@@ -96,28 +96,26 @@ func (l *Log) Ready(ctx context.Context) error {
 	return nil
 }
 
-// readyReserve is what Ready proves the file takes: more than the entries one command records.
+// readyReserve is the space Ready sets aside: more than the entries one command records.
 const readyReserve = maxLine
 
-// reserve writes readyReserve bytes at the end of f, of size bytes, truncates them away again and
-// asks the file system to keep the space. Only the write and the truncation can fail it.
+// reserve makes sure the file f, of size bytes, has room for readyReserve more.
 func reserve(f *os.File, size int64) error {
-	probe := make([]byte, readyReserve)
-	copy(probe, linePrefix)
-	for i := len(linePrefix); i < len(probe); i++ {
-		probe[i] = '0'
-	}
-	if _, err := f.Write(probe); err != nil {
-		if terr := f.Truncate(size); terr != nil {
-			return errors.Join(err, terr)
-		}
+	if err := withinFileSizeLimit(size + readyReserve); err != nil {
 		return err
 	}
-	if err := f.Truncate(size); err != nil {
+	err := preallocate(f, size, readyReserve)
+	if !errors.Is(err, errors.ErrUnsupported) {
 		return err
 	}
-	preallocate(f, size, readyReserve)
-	return nil
+	scratch, err := os.CreateTemp(filepath.Dir(f.Name()), "."+filepath.Base(f.Name())+".ready-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(scratch.Name())
+	defer scratch.Close()
+	_, err = scratch.Write(make([]byte, readyReserve))
+	return err
 }
 
 // AppendAll writes entries as consecutive entries under one lock and one fsync.

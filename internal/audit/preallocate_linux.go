@@ -1,14 +1,21 @@
 package audit
 
 import (
+	"errors"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
 
-// preallocate asks the file system to keep n bytes allocated past offset without changing the
-// file's size, so that the appends that follow cannot find the disk full. Best effort: not every
-// file system can.
-func preallocate(f *os.File, offset, n int64) {
-	_ = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, offset, n)
+// preallocate has the file system allocate n bytes past offset without changing the file's size.
+// It returns errors.ErrUnsupported where the file system cannot.
+func preallocate(f *os.File, offset, n int64) error {
+	err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, offset, n)
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		return errors.ErrUnsupported
+	}
+	if err != nil {
+		return &os.PathError{Op: "fallocate", Path: f.Name(), Err: err}
+	}
+	return nil
 }

@@ -136,7 +136,7 @@ func Last(r io.ReaderAt, size int64, n int, sel Select) (Recent, error) {
 // without keeping what it reads, and Lines goes through it. A line too long to be an entry is
 // passed on empty, which is not an entry either.
 func Lines(r io.ReaderAt, start, end int64, emit func(line []byte) error) error {
-	fl := &follower{offset: start, emit: emit, buf: make([]byte, readChunk)}
+	fl := &follower{offset: start, lineEnd: start, emit: emit, buf: make([]byte, readChunk)}
 	return fl.readFrom(io.NewSectionReader(r, 0, end))
 }
 
