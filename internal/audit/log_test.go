@@ -179,22 +179,6 @@ func TestAppendConcurrent(t *testing.T) {
 	}
 }
 
-// TestAppendConcurrentManyWriters: 3,200 appends from 32 writers, each with its own file
-// descriptors as separate processes have, all land once, in one unbroken chain.
-func TestAppendConcurrentManyWriters(t *testing.T) {
-	if testing.Short() {
-		t.Skip("3,200 fsynced appends; run without -short")
-	}
-	path := filepath.Join(t.TempDir(), "audit.log")
-	const writers, each = 32, 100
-	appendConcurrently(t, path, writers, each, nil)
-	rep := verifyFile(t, path, VerifyOptions{})
-	if !rep.OK() || rep.Entries != writers*each || rep.Head.Seq != writers*each {
-		t.Fatalf("after %d concurrent appends: %d entries, head %d, problems %+v", writers*each, rep.Entries, rep.Head.Seq, rep.Problems)
-	}
-	assertEveryAppendOnce(t, path, writers, each)
-}
-
 // TestAppendConcurrentLockFileDeleted: deleting what a writer locks, while writers run (a tmp
 // cleaner, `rm audit.log.lock`), must not let two writers in at once: no seq twice, no append
 // refused, one unbroken chain.

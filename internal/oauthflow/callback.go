@@ -219,6 +219,9 @@ func newLoopback(lns []net.Listener, redirect *url.URL, state string, now func()
 	return l
 }
 
+// reopen lets the next callback through after the one taken brought a code Klaviyo refused.
+func (l *loopback) reopen() { l.taken.Store(false) }
+
 // close stops the servers, letting the page of the callback taken be written first.
 func (l *loopback) close() {
 	l.closeOnce.Do(func() {
@@ -268,6 +271,7 @@ func (l *loopback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !l.taken.CompareAndSwap(false, true) {
+		// One code at a time: a second may not race the one being exchanged.
 		writePage(w, page{status: http.StatusConflict, title: "Already answered", message: "klrbac has already received the answer to this login. You can close this tab."})
 		return
 	}

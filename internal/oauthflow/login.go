@@ -149,6 +149,7 @@ func (l *Login) Run(ctx context.Context) (*Result, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var wait func(context.Context) (arrival, error)
+	var lb *loopback
 	if l.Manual != nil {
 		l.say("Open this URL in a browser on any machine and allow access:\n\n  %s\n", authURL)
 		l.say("The browser is then sent to %s, which will not load: copy the whole address from the address bar and paste it here.", l.App.RedirectURI)
@@ -162,7 +163,7 @@ func (l *Login) Run(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		lb := newLoopback(lns, redirect, state, l.now, func(msg string) { l.say("klrbac: %s", msg) })
+		lb = newLoopback(lns, redirect, state, l.now, func(msg string) { l.say("klrbac: %s", msg) })
 		defer lb.close()
 		wait = func(ctx context.Context) (arrival, error) {
 			select {
@@ -184,25 +185,55 @@ func (l *Login) Run(ctx context.Context) (*Result, error) {
 		l.say("%s", waiting)
 	}
 
-	a, err := wait(waitCtx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	// The state travels in the authorize URL, which is printed, so a local process may read it and
+	// send a callback of its own first. A code Klaviyo refuses therefore does not end a login that
+	// listens: it goes on waiting, until the timeout, for a code that Klaviyo exchanges or an
+	// explicit error. Codes are tried one at a time; while one is being exchanged the listener
+	// turns any other away.
+	var refused error
+	for {
+		a, err := wait(waitCtx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				return nil, err
+			}
+			if refused == nil {
+				return nil, fault.Unavailablef("no answer from the browser within %s", timeout).
+					Hint("run klrbac oauth login again (--timeout gives more time); on a machine without a browser, use --manual")
+			}
+			l.say("klrbac: no other answer came within %s", timeout)
+			if l.Failed != nil {
+				l.Failed(ctx, refused)
+			}
+			return nil, refused
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fault.Unavailablef("no answer from the browser within %s", timeout).
-				Hint("run klrbac oauth login again (--timeout gives more time); on a machine without a browser, use --manual")
+		res, err := l.complete(ctx, cfg, a, verifier)
+		if lb != nil && err != nil && ctx.Err() == nil && codeRefused(a.cb, err) {
+			refused = err
+			l.say("klrbac: Klaviyo refused the code of a callback (%v); still waiting for the authorization", err)
+			lb.reopen() // before the page, which the sender may answer at once
+			a.reply <- page{status: http.StatusBadRequest, title: "Code refused",
+				message: "Klaviyo did not accept the authorization code this page brought, so klrbac is still waiting for the authorization. If you allowed access in the tab klrbac opened, look at the terminal."}
+			continue
 		}
-		return nil, err
+		if a.reply != nil {
+			a.reply <- outcomePage(l.App.Name, res, err)
+		}
+		if err != nil && l.Failed != nil && ctx.Err() == nil && isKlaviyoAnswer(err) {
+			l.Failed(ctx, err)
+		}
+		return res, err
 	}
-	res, err := l.complete(ctx, cfg, a, verifier)
-	if a.reply != nil {
-		a.reply <- outcomePage(l.App.Name, res, err)
-	}
-	if err != nil && l.Failed != nil && ctx.Err() == nil && isKlaviyoAnswer(err) {
-		l.Failed(ctx, err)
-	}
-	return res, err
+}
+
+// codeRefused reports whether Klaviyo refused the code a callback brought, rather than the client
+// or the request: a bogus code proves only that someone sent one, so the login waits on.
+func codeRefused(cb callback, err error) bool {
+	var re *RefusedError
+	return cb.Error == "" && errors.As(err, &re) && !re.Client()
 }
 
 // complete turns the callback into a stored token set.

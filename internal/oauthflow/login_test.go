@@ -176,7 +176,9 @@ func TestLoginReplayedCode(t *testing.T) {
 	}
 	// A second login is handed the first one's code under its own state.
 	r.ln, _ = net.Listen("tcp", r.ln.Addr().String())
-	done = run(context.Background(), r.login())
+	l := r.login()
+	l.Timeout = time.Second // the refused code does not end the login: it waits for another
+	done = run(context.Background(), l)
 	second := r.consent(r.nextURL(), true)
 	replay := withQuery(second, "code", first.Query().Get("code"))
 	page := deliver(t, http.MethodGet, replay, "")
@@ -185,8 +187,8 @@ func TestLoginReplayedCode(t *testing.T) {
 	if !errors.As(o.err, &re) || !re.Grant() || !strings.Contains(o.err.Error(), "already been used") || fault.KindOf(o.err) != fault.Unavailable {
 		t.Errorf("replayed code: %v", o.err)
 	}
-	if !strings.Contains(page.body, "Authorization failed") {
-		t.Errorf("failure page: %s", page.body)
+	if page.status != http.StatusBadRequest || !strings.Contains(page.body, "still waiting") {
+		t.Errorf("refused code's page: %d %s", page.status, page.body)
 	}
 	r.checkNoSecrets("the error", o.err.Error())
 }
@@ -194,7 +196,9 @@ func TestLoginReplayedCode(t *testing.T) {
 func TestLoginExpiredCode(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	done := run(context.Background(), r.login())
+	l := r.login()
+	l.Timeout = time.Second
+	done := run(context.Background(), l)
 	redirect := r.consent(r.nextURL(), true)
 	r.clock.Advance(sandbox.CodeLifetime + time.Second)
 	deliver(t, http.MethodGet, redirect, "")
@@ -210,7 +214,9 @@ func TestLoginExpiredCode(t *testing.T) {
 func TestLoginWrongVerifier(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	done := run(context.Background(), r.login())
+	l := r.login()
+	l.Timeout = time.Second
+	done := run(context.Background(), l)
 	// Someone swaps the challenge on the way to the consent page: the code is then bound to a
 	// verifier this login does not hold.
 	au, _ := url.Parse(r.nextURL())
@@ -401,6 +407,39 @@ func TestLoginTakesTheFirstCallbackOnly(t *testing.T) {
 	if !slices.Equal(gate.codes, []string{first.Query().Get("code")}) {
 		t.Errorf("exchanged %d codes; want the first callback's only", len(gate.codes))
 	}
+}
+
+// TestLoginWaitsPastARefusedCode: a callback with the login's state but a code Klaviyo refuses (a
+// local process that read the state from the printed URL) does not end the login; the browser's
+// genuine answer, arriving later, completes it.
+func TestLoginWaitsPastARefusedCode(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	var failed []error
+	l := r.login()
+	l.Failed = func(_ context.Context, err error) { failed = append(failed, err) }
+	done := run(context.Background(), l)
+	genuine := r.consent(r.nextURL(), true)
+	for _, bogus := range []string{"bogus", strings.Repeat("a", 40), genuine.Query().Get("code") + "x"} {
+		page := deliver(t, http.MethodGet, withQuery(genuine, "code", bogus), "")
+		if page.status != http.StatusBadRequest || !strings.Contains(page.body, "still waiting") {
+			t.Fatalf("bogus code %q: %d %s", bogus, page.status, page.body)
+		}
+	}
+	if page := deliver(t, http.MethodGet, genuine, ""); page.status != http.StatusOK || !strings.Contains(page.body, `data-ok="true"`) {
+		t.Fatalf("genuine callback after bogus ones: %d %s", page.status, page.body)
+	}
+	o := r.wait(done)
+	if o.err != nil || o.res == nil {
+		t.Fatalf("login: %v", o.err)
+	}
+	if len(r.saved) != 1 || len(failed) != 0 {
+		t.Fatalf("saved %d token sets, told of %d failures", len(r.saved), len(failed))
+	}
+	if said := r.saidAll(); strings.Count(said, "Klaviyo refused the code of a callback") != 3 {
+		t.Errorf("the refused codes were not each reported:\n%s", said)
+	}
+	r.checkNoSecrets("what the login said", r.saidAll())
 }
 
 // narrowingTransport drops a scope from the token endpoint's answer, as Klaviyo may grant less
