@@ -180,7 +180,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 
 // consent takes the answer of the consent page: Allow issues a code, Deny tells the app so.
 func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
+	if tooLarge, err := parseForm(w, r); tooLarge {
+		errorPage(w, http.StatusRequestEntityTooLarge, "Request too large", "The consent form is larger than any consent answer.")
+		return
+	} else if err != nil {
 		errorPage(w, http.StatusBadRequest, "Invalid request", "The consent form could not be read.")
 		return
 	}
@@ -239,7 +242,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := r.ParseForm(); err != nil {
+	if tooLarge, err := parseForm(w, r); tooLarge {
+		oauthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "the body is too large")
+		return
+	} else if err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be a form")
 		return
 	}
@@ -322,7 +328,11 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("token") == "" {
+	if tooLarge, _ := parseForm(w, r); tooLarge {
+		oauthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "the body is too large")
+		return
+	}
+	if r.PostForm.Get("token") == "" {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "token is required")
 		return
 	}

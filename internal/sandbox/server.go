@@ -122,12 +122,12 @@ func (s *Server) Start(addr string) error {
 	s.listener = ln
 	s.url = "http://" + ln.Addr().String()
 	s.httpServer = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: s,
 		// Clients that hang up mid-request are part of the tests; they are not worth a log line.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
-	go func() { _ = s.httpServer.Serve(ln) }()
+	configure(s.httpServer)
+	go func() { _ = s.httpServer.Serve(newLimitListener(ln, maxConns)) }()
 	return nil
 }
 
