@@ -32,7 +32,8 @@ The entry's userId is the actor (KLRBAC_ACTOR, the CI identity, else the OS user
 
 --endpoint names the Klaviyo call made, "METHOD PATH"; it must be a Klaviyo operation,
 and is stored without host or query string. Anything shaped like a private key in any
-field is stored masked. Actions starting with "audit." are klrbac's own.
+field is stored masked. Actions in klrbac's own namespaces (audit., check, config.,
+keys., oauth.) are refused: name yours in a namespace of your own, such as ops.keys.rotate.
 
 --fingerprint takes the 8 lowercase hex digits klrbac shows for a key or token (keys
 list). Never put the secret itself on a command line, where ps and shell history keep
@@ -80,9 +81,11 @@ func (o auditRecordOptions) entry(a *app) (audit.Entry, error) {
 		return audit.Entry{}, fault.Usagef("--action %q is not an action name", o.action).
 			Hint("use lowercase words joined by dots, such as profiles.delete")
 	}
-	if strings.HasPrefix(o.action, "audit.") {
-		return audit.Entry{}, fault.Usagef("refusing to record %s: actions starting with audit. are klrbac's own", o.action).
-			Hint("pick another name, such as " + strings.TrimPrefix(o.action, "audit."))
+	if ns, ok := klrbacNamespace(o.action); ok {
+		// An entry of another tool in klrbac's namespace would read exactly like one klrbac wrote
+		// (a key stored, a login, a check), which the trail exists to tell apart.
+		return audit.Entry{}, fault.Usagef("refusing to record %s: actions in the %s namespace are klrbac's own", o.action, ns).
+			Hint("name the action in your own namespace, such as " + ownNamespaceExample(o.action))
 	}
 	if o.role != "" {
 		pol, err := a.policy()
@@ -163,6 +166,23 @@ func isFingerprint(s string) bool {
 		}
 	}
 	return true
+}
+
+// klrbacNamespace reports whether action is one of klrbac's own or in one of their namespaces (the
+// part before the first dot: audit, check, config, keys, oauth, ...), and names that namespace.
+func klrbacNamespace(action string) (string, bool) {
+	ns, _, _ := strings.Cut(action, ".")
+	for _, own := range auditActions {
+		if o, _, _ := strings.Cut(own, "."); o == ns {
+			return ns, true
+		}
+	}
+	return "", false
+}
+
+// ownNamespaceExample suggests a name for action outside klrbac's namespaces.
+func ownNamespaceExample(action string) string {
+	return "ops." + action
 }
 
 func validAction(s string) bool {
