@@ -1,0 +1,287 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/fault"
+)
+
+// Channel is the NOTIFY channel appends announce their last seq on, for followers.
+const Channel = "klrbac_audit"
+
+// maxBatch bounds the entries one group commit writes: large enough that many concurrent writers
+// share a transaction, small enough that one transaction stays short.
+const maxBatch = 1000
+
+// Append writes e as the next entry of the chain and returns it as written (with Seq, Timestamp,
+// Host, Prev and Hash). It is committed when Append returns without error. Its Timestamp is the
+// database server's clock at the append, whatever e carries: clients' clocks disagree.
+func (s *Store) Append(ctx context.Context, e audit.Entry) (audit.Entry, error) {
+	out, err := s.AppendAll(ctx, []audit.Entry{e})
+	if err != nil {
+		return audit.Entry{}, err
+	}
+	return out[0], nil
+}
+
+// AppendAll writes entries as consecutive entries of the chain, in one transaction. Concurrent
+// calls from one process share transactions (group commit): a caller waits for at most one
+// transaction in flight and then goes with whoever else is waiting.
+func (s *Store) AppendAll(ctx context.Context, entries []audit.Entry) ([]audit.Entry, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	r := &appendReq{entries: entries, done: make(chan struct{})}
+	if err := s.commit.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	// Once submitted the entries may be committed whatever ctx does, so the caller hears how it
+	// ended: an audited change must not be reported unrecorded when its record was written.
+	<-r.done
+	return r.out, r.err
+}
+
+type appendReq struct {
+	entries []audit.Entry
+	out     []audit.Entry
+	err     error
+	done    chan struct{}
+}
+
+// committer runs one goroutine per Store that takes every request waiting and commits them together.
+type committer struct {
+	store *Store
+	start sync.Once
+	reqs  chan *appendReq
+	quit  chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	shut  bool
+}
+
+var errClosed = errors.New("the audit store is closed")
+
+func (c *committer) submit(ctx context.Context, r *appendReq) error {
+	c.start.Do(func() {
+		c.reqs = make(chan *appendReq, 64)
+		c.quit = make(chan struct{})
+		c.wg.Add(1)
+		go c.run()
+	})
+	c.mu.Lock()
+	shut := c.shut
+	c.mu.Unlock()
+	if shut {
+		return errClosed
+	}
+	select {
+	case c.reqs <- r:
+		return nil
+	case <-c.quit:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *committer) stop() {
+	c.mu.Lock()
+	already := c.shut
+	c.shut = true
+	c.mu.Unlock()
+	if already || c.quit == nil {
+		return
+	}
+	close(c.quit)
+	c.wg.Wait()
+}
+
+func (c *committer) run() {
+	defer c.wg.Done()
+	for {
+		var batch []*appendReq
+		select {
+		case r := <-c.reqs:
+			batch = append(batch, r)
+		case <-c.quit:
+			c.failPending()
+			return
+		}
+		n := len(batch[0].entries)
+	gather:
+		for n < maxBatch {
+			select {
+			case r := <-c.reqs:
+				batch = append(batch, r)
+				n += len(r.entries)
+			default:
+				break gather
+			}
+		}
+		c.store.commitBatch(batch)
+	}
+}
+
+// failPending answers requests that arrived as the store closed.
+func (c *committer) failPending() {
+	for {
+		select {
+		case r := <-c.reqs:
+			r.err = errClosed
+			close(r.done)
+		default:
+			return
+		}
+	}
+}
+
+// commitBatch writes the requests' entries in one transaction and answers each request.
+func (s *Store) commitBatch(batch []*appendReq) {
+	var all []audit.Entry
+	for _, r := range batch {
+		all = append(all, r.entries...)
+	}
+	// Not a caller's context: the batch serves several callers. The connect and statement
+	// timeouts bound it.
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ConnectTimeout+3*s.opts.StatementTimeout)
+	defer cancel()
+	out, err := s.appendTx(ctx, all, false, nil)
+	for _, r := range batch {
+		if err != nil {
+			r.err = err
+		} else {
+			r.out, out = out[:len(r.entries):len(r.entries)], out[len(r.entries):]
+		}
+		close(r.done)
+	}
+}
+
+// appendTx appends entries under the chain lock in one transaction. keepTime keeps the entries'
+// own timestamps (importing a file log); otherwise they take the server's clock. also, when set,
+// runs in the same transaction after the rows are inserted, with the seq range they took.
+func (s *Store) appendTx(ctx context.Context, entries []audit.Entry, keepTime bool, also func(tx pgx.Tx, first, last uint64) error) ([]audit.Entry, error) {
+	var out []audit.Entry
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, chainLock); err != nil {
+			return err
+		}
+		// A statement of its own after the lock: under READ COMMITTED it sees every append
+		// committed before the lock was granted.
+		head, now, err := s.tail(ctx, tx)
+		if err != nil {
+			return err
+		}
+		chain := &audit.Chain{Seq: head.Seq, Hash: head.Hash}
+		n := len(entries)
+		seqs, stamps := make([]int64, n), make([]time.Time, n)
+		users, roles, actions, lines := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		out = make([]audit.Entry, n)
+		var buf []byte
+		for i, e := range entries {
+			if !keepTime || e.Timestamp.IsZero() {
+				e.Timestamp = now
+			}
+			if e.Host == "" {
+				e.Host = s.opts.Host
+			}
+			buf, e = chain.Next(buf[:0], e)
+			out[i] = e
+			seqs[i], stamps[i] = int64(e.Seq), e.Timestamp
+			users[i], roles[i], actions[i] = column(e.UserID), column(e.Role), column(e.Action)
+			lines[i] = string(buf[:len(buf)-1])
+		}
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO audit_entries (seq, ts, user_id, role, action, line)
+			SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])`,
+			seqs, stamps, users, roles, actions, lines)
+		b.Queue(`SELECT pg_notify($1, $2)`, Channel, strconv.FormatUint(chain.Seq, 10))
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(tx, out[0].Seq, chain.Seq)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.unavailable("cannot write the audit record", err)
+	}
+	return out, nil
+}
+
+// column is a field as an indexed column holds it: PostgreSQL text cannot hold NUL, which the
+// line escapes.
+func column(s string) string { return strings.ReplaceAll(s, "\x00", "") }
+
+// tail reads the chain's head from the last two rows, checked as an appender to the file checks
+// the end of the file: the last entry matches its hash and follows the one before it, so a new
+// entry never builds on an edited one. It also returns the server's clock.
+func (s *Store) tail(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (audit.Head, time.Time, error) {
+	var (
+		now   time.Time
+		seqs  []int64
+		lines []string
+	)
+	err := q.QueryRow(ctx, `SELECT clock_timestamp(), coalesce(array_agg(seq ORDER BY seq), '{}'), coalesce(array_agg(line ORDER BY seq), '{}')
+		FROM (SELECT seq, line FROM audit_entries ORDER BY seq DESC LIMIT 2) t`).Scan(&now, &seqs, &lines)
+	if err != nil {
+		return audit.Head{}, now, err
+	}
+	now = now.UTC().Truncate(time.Millisecond)
+	if len(lines) == 0 {
+		return audit.Head{Hash: audit.Genesis}, now, nil
+	}
+	var b bytes.Buffer
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	head, _, err := audit.LastEntry(bytes.NewReader(b.Bytes()), int64(b.Len()))
+	var de *audit.DamagedError
+	if errors.As(err, &de) {
+		return audit.Head{}, now, s.damaged(strings.ReplaceAll(de.Reason, "entry before its last", "row before its last"))
+	}
+	if err == nil && head.Seq != uint64(seqs[len(seqs)-1]) {
+		err = s.damaged("its last row (seq " + strconv.FormatInt(seqs[len(seqs)-1], 10) + ") holds the line of seq " + strconv.FormatUint(head.Seq, 10))
+	}
+	return head, now, err
+}
+
+func (s *Store) damaged(reason string) error {
+	return (&fault.Error{Kind: fault.Unavailable, Err: &audit.DamagedError{Path: s.target, Reason: reason}}).
+		Hint("run `klrbac audit verify` to see what is wrong; klrbac does not build on a damaged chain")
+}
+
+// Head returns the chain's last entry, checked as an append checks it; the empty chain's head is
+// seq 0 with the Genesis hash.
+func (s *Store) Head(ctx context.Context) (audit.Head, error) {
+	if err := s.ready(ctx); err != nil {
+		return audit.Head{}, err
+	}
+	h, _, err := s.tail(ctx, s.pool)
+	if err != nil {
+		return audit.Head{}, s.unavailable("reading the chain head", err)
+	}
+	return h, nil
+}
+
+// Ready reports whether an append would succeed now: the database answers, the schema is current
+// and the chain's end is one an append builds on. Changes that cannot be undone ask it first.
+func (s *Store) Ready(ctx context.Context) error {
+	_, err := s.Head(ctx)
+	return err
+}

@@ -1,0 +1,204 @@
+// Package pgstore keeps the audit trail in PostgreSQL, for teams: every machine that records (admins'
+// laptops, CI runners, proxies) appends to one hash chain in one table, audit_entries, which keeps
+// each entry's seq and its exact JSON line, so that the chain is recomputed byte for byte from what
+// is stored, with the same Verify as the file log.
+//
+// Appends from any number of processes are serialised by a transaction-scoped advisory lock: under
+// it an appender reads the last entry, seals its entries after it, and inserts them. The order is
+// the seq the lock hands out, never a client's clock: an entry's timestamp is the database
+// server's clock at its append. Appends from one process are batched (group commit).
+//
+// The package is separate from package audit so that commands that never reach a database do not
+// link pgx.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/fault"
+)
+
+// Setting names where the DSN is configured, for hints.
+const Setting = "audit.dsn (KLRBAC_AUDIT_DSN, --audit-dsn)"
+
+// Defaults bound how long klrbac waits for the database: a change waits for its record, so an
+// unreachable database must fail it quickly rather than hang it.
+const (
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultStatementTimeout = 10 * time.Second
+)
+
+// Options tune a Store; the zero value is what klrbac uses.
+type Options struct {
+	// ConnectTimeout bounds each connection attempt (default DefaultConnectTimeout; a
+	// connect_timeout in the DSN wins).
+	ConnectTimeout time.Duration
+	// StatementTimeout bounds each statement, waiting for the chain lock included (default
+	// DefaultStatementTimeout; a statement_timeout in the DSN's options wins).
+	StatementTimeout time.Duration
+	// Host fills an entry's Host when it has none (default audit.Hostname()).
+	Host string
+	// MaxConns bounds the pool (default pgxpool's).
+	MaxConns int32
+	// NoMigrate leaves the schema alone: a store opened by a role with only INSERT and SELECT
+	// finds it migrated, or says to run `klrbac audit migrate`.
+	NoMigrate bool
+}
+
+// Store is the audit trail in one PostgreSQL database.
+type Store struct {
+	pool   *pgxpool.Pool
+	target string
+	secret string
+	opts   Options
+
+	schemaMu sync.Mutex
+	schemaOK bool
+
+	commit committer
+}
+
+// Open validates dsn and prepares a pool; it connects lazily, on first use.
+func Open(dsn string, opts Options) (*Store, error) {
+	cfg, target, secret, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = DefaultConnectTimeout
+	}
+	if opts.StatementTimeout <= 0 {
+		opts.StatementTimeout = DefaultStatementTimeout
+	}
+	if opts.Host == "" {
+		opts.Host = audit.Hostname()
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+	}
+	rp := cfg.ConnConfig.RuntimeParams
+	if _, ok := rp["statement_timeout"]; !ok {
+		rp["statement_timeout"] = fmt.Sprint(opts.StatementTimeout.Milliseconds())
+	}
+	if _, ok := rp["application_name"]; !ok {
+		rp["application_name"] = "klrbac"
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fault.Configf("%s: %s", Setting, scrub(err.Error(), secret))
+	}
+	s := &Store{pool: pool, target: target, secret: secret, opts: opts}
+	s.commit.store = s
+	return s, nil
+}
+
+// Close stops the group committer (after the batch in flight) and closes the pool.
+func (s *Store) Close() {
+	s.commit.stop()
+	s.pool.Close()
+}
+
+// Pool is the store's connection pool, for other tables klrbac keeps in the same database (proxy
+// tokens): they migrate their own schema with Migrate under a component name of their own.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Target names the database without its password, for messages: postgres://user@host:port/db.
+func (s *Store) Target() string { return s.target }
+
+// Redact shows a DSN as Target would, or a placeholder when it does not parse; the password never
+// shows.
+func Redact(dsn string) string {
+	_, target, _, err := parseDSN(dsn)
+	if err != nil {
+		return "(invalid postgres:// URL)"
+	}
+	return target
+}
+
+// parseDSN checks that dsn is a postgres:// URL and returns its pool configuration, how to name it
+// without secrets, and the password (to scrub from driver errors, which may quote the input).
+func parseDSN(dsn string) (cfg *pgxpool.Config, target, secret string, err error) {
+	u, uerr := url.Parse(dsn)
+	if uerr != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil, "", "", fault.Configf("%s is not a postgres:// URL", Setting).
+			Hint("set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE, or store it with `klrbac audit set-dsn`")
+	}
+	if p, ok := u.User.Password(); ok {
+		secret = p
+	}
+	if p := u.Query().Get("password"); p != "" {
+		secret = p
+	}
+	t := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	if u.User != nil {
+		t.User = url.User(u.User.Username())
+	}
+	target = t.String()
+	if u.Host == "" {
+		target += " (local socket)"
+	}
+	cfg, perr := pgxpool.ParseConfig(dsn)
+	if perr != nil {
+		return nil, "", "", fault.Configf("%s: %s", Setting, scrub(perr.Error(), secret)).
+			Hint("it must be postgres://USER:PASSWORD@HOST:PORT/DATABASE with valid parameters")
+	}
+	return cfg, target, secret, nil
+}
+
+// scrub takes a secret out of a message.
+func scrub(msg, secret string) string {
+	if len(secret) < 2 {
+		return msg
+	}
+	return strings.ReplaceAll(msg, secret, "****")
+}
+
+// unavailable turns a database failure into klrbac's "could not evaluate" with hints naming the
+// database and the setting, without the password.
+func (s *Store) unavailable(what string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	var fe *fault.Error
+	if errors.As(err, &fe) {
+		return err
+	}
+	msg := scrub(err.Error(), s.secret)
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && pe.Code == "42501":
+		return fault.Unavailablef("%s: audit database %s refused: %s", what, s.target, msg).
+			Hint("the database role needs SELECT and INSERT on audit_entries; an owner runs `klrbac audit migrate` once")
+	case errors.As(err, &pe) && pe.Code == "57014":
+		return fault.Unavailablef("%s: audit database %s did not answer within the statement timeout (%s)", what, s.target, s.opts.StatementTimeout).
+			Hint("the database is overloaded, or another appender holds the chain lock; set statement_timeout in the DSN's options to wait longer")
+	case errors.As(err, &pe):
+		return fault.Unavailablef("%s: audit database %s: %s", what, s.target, msg).
+			Hint("check the database, or point " + Setting + " elsewhere")
+	}
+	return fault.Unavailablef("%s: cannot reach audit database %s: %s", what, s.target, msg).
+		Hint("check that the database at "+s.hostPort()+" is up and reachable from here, or point "+Setting+" elsewhere",
+			"changes are refused until their audit record can be written")
+}
+
+// hostPort is the server part of the target.
+func (s *Store) hostPort() string {
+	c := s.pool.Config().ConnConfig
+	if strings.HasPrefix(c.Host, "/") {
+		return c.Host
+	}
+	return fmt.Sprintf("%s:%d", c.Host, c.Port)
+}

@@ -1,0 +1,263 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func openTest(t *testing.T, dsn string, opts Options) *Store {
+	t.Helper()
+	if opts.Host == "" {
+		opts.Host = "test-host"
+	}
+	s, err := Open(dsn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// connect opens a connection of the test's own, outside any Store, as a DBA would.
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// dump returns the stored lines in seq order as a file log would hold them.
+func dump(t *testing.T, dsn string) []byte {
+	t.Helper()
+	rows, err := connect(t, dsn).Query(context.Background(), `SELECT line FROM audit_entries ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(l + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func exec(t *testing.T, dsn, sql string, args ...any) {
+	t.Helper()
+	if _, err := connect(t, dsn).Exec(context.Background(), sql, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func verifyDump(t *testing.T, dsn string, wantEntries int64) *audit.Report {
+	t.Helper()
+	rep, err := audit.Verify(bytes.NewReader(dump(t, dsn)), audit.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Entries != wantEntries {
+		t.Fatalf("stored chain: %d entries (want %d), problems %+v", rep.Entries, wantEntries, rep.Problems)
+	}
+	return rep
+}
+
+func TestAppendChainsAndUsesTheServerClock(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := openTest(t, dsn, Options{})
+	ctx := context.Background()
+	past := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	before := time.Now().Add(-time.Minute)
+	e1, err := s.Append(ctx, audit.Entry{UserID: "ana", Role: "viewer", Action: "check", Resource: "canReadProfiles", Success: true, Timestamp: past})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, err := s.Append(ctx, audit.Entry{UserID: "bo\x00b", Action: "keys.set", Host: "laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e1.Seq != 1 || e1.Prev != audit.Genesis || e2.Seq != 2 || e2.Prev != e1.Hash {
+		t.Fatalf("chain: %+v then %+v", e1, e2)
+	}
+	if e1.Timestamp.Before(before) || e1.Host != "test-host" || e2.Host != "laptop" {
+		t.Fatalf("entry 1 took timestamp %s (a client's clock was trusted?) and host %q; entry 2 host %q", e1.Timestamp, e1.Host, e2.Host)
+	}
+	got := dump(t, dsn)
+	want := append(e1.MarshalLine(), e2.MarshalLine()...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("stored lines differ from the appended entries:\n%s\nwant\n%s", got, want)
+	}
+	verifyDump(t, dsn, 2)
+	h, err := s.Head(ctx)
+	if err != nil || h.Seq != 2 || h.Hash != e2.Hash {
+		t.Fatalf("head %v, %v; want 2:%s", h, err, e2.Hash)
+	}
+}
+
+// Many processes (stores with pools of their own) and many goroutines in each append at once: the
+// chain has no gap and verifies.
+func TestConcurrentWritersFormOneChain(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	const stores, writers, each = 4, 8, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, stores*writers)
+	for i := 0; i < stores; i++ {
+		s := openTest(t, dsn, Options{Host: fmt.Sprintf("host-%d", i)})
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := 0; k < each; k++ {
+					if _, err := s.Append(context.Background(), audit.Entry{UserID: fmt.Sprintf("u%d", w), Action: "check"}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	verifyDump(t, dsn, stores*writers*each)
+}
+
+func TestConcurrentStartersMigrateOnce(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		s := openTest(t, dsn, Options{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Ready(context.Background()); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	s := openTest(t, dsn, Options{})
+	var n int
+	if err := s.Pool().QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(Migrations) {
+		t.Fatalf("schema_migrations has %d rows, want %d", n, len(Migrations))
+	}
+	applied, v, err := s.Migrate(context.Background())
+	if err != nil || applied != 0 || v != Migrations[len(Migrations)-1].Version {
+		t.Fatalf("migrating a migrated database: applied %d, version %d, %v", applied, v, err)
+	}
+}
+
+func TestRefusesToBuildOnAnEditedTail(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := openTest(t, dsn, Options{})
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := s.Append(ctx, audit.Entry{UserID: "ana", Action: "check"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(t, dsn, `UPDATE audit_entries SET line = replace(line, '"ana"', '"eve"') WHERE seq = 3`)
+	_, err := s.Append(ctx, audit.Entry{UserID: "ana", Action: "check"})
+	var de *audit.DamagedError
+	if !errors.As(err, &de) || fault.KindOf(err) != fault.Unavailable || !strings.Contains(de.Reason, "seq 3") {
+		t.Fatalf("append after an edit: %v", err)
+	}
+	if !strings.Contains(strings.Join(fault.Hints(err), "\n"), "audit verify") {
+		t.Fatalf("hints %q do not point at verify", fault.Hints(err))
+	}
+}
+
+func TestUnreachableFailsClosedWithoutThePassword(t *testing.T) {
+	// A port nothing listens on: the connection is refused at once.
+	s := openTest(t, "postgres://auditor:s3cr3t-pw@127.0.0.1:1/audit?sslmode=disable", Options{ConnectTimeout: 2 * time.Second})
+	_, err := s.Append(context.Background(), audit.Entry{UserID: "ana", Action: "keys.set"})
+	if err == nil || fault.KindOf(err) != fault.Unavailable {
+		t.Fatalf("append to an unreachable database: %v (kind %v)", err, fault.KindOf(err))
+	}
+	all := err.Error() + "\n" + strings.Join(fault.Hints(err), "\n")
+	if strings.Contains(all, "s3cr3t-pw") {
+		t.Fatalf("the password reached the message: %s", all)
+	}
+	for _, want := range []string{"127.0.0.1:1", "audit.dsn", "postgres://auditor@127.0.0.1:1/audit"} {
+		if !strings.Contains(all, want) {
+			t.Fatalf("message does not name %q: %s", want, all)
+		}
+	}
+}
+
+func TestDSNIsAURLAndRedacted(t *testing.T) {
+	for _, dsn := range []string{"host=db password=s3cr3t-pw", "mysql://u:s3cr3t-pw@db/x", "postgres://u:s3cr3t-pw@db:notaport/x"} {
+		_, err := Open(dsn, Options{})
+		if err == nil || fault.KindOf(err) != fault.Config || strings.Contains(err.Error(), "s3cr3t-pw") {
+			t.Errorf("Open(%q): %v", "…", err)
+		}
+	}
+	if got := Redact("postgres://u:s3cr3t-pw@db:5433/audit?sslmode=require&password=other"); got != "postgres://u@db:5433/audit" {
+		t.Errorf("Redact: %q", got)
+	}
+}
+
+// Once migrated, a role with only SELECT and INSERT on the table records and reads.
+func TestAppendsWithOnlySelectAndInsert(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	owner := openTest(t, dsn, Options{})
+	if _, _, err := owner.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(dsn)
+	role := "appender_" + strings.TrimPrefix(u.Path, "/klrbac_test_")
+	exec(t, dsn, `CREATE ROLE `+role+` LOGIN`)
+	t.Cleanup(func() { exec(t, dsn, `DROP OWNED BY `+role+`; DROP ROLE `+role) })
+	exec(t, dsn, `GRANT SELECT, INSERT ON audit_entries TO `+role+`; GRANT SELECT ON schema_migrations TO `+role)
+	limited := openTest(t, strings.Replace(dsn, "postgres://postgres@", "postgres://"+role+"@", 1), Options{})
+	if _, err := limited.Append(context.Background(), audit.Entry{UserID: "ci", Action: "check"}); err != nil {
+		t.Fatal(err)
+	}
+	verifyDump(t, dsn, 1)
+	// and refuses to edit, which is the point
+	conn := connect(t, strings.Replace(dsn, "postgres://postgres@", "postgres://"+role+"@", 1))
+	if _, err := conn.Exec(context.Background(), `UPDATE audit_entries SET line = '' WHERE seq = 1`); err == nil {
+		t.Fatal("the limited role could edit a row")
+	}
+}
+
+func TestNoMigrateSaysToMigrate(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := openTest(t, dsn, Options{NoMigrate: true})
+	_, err := s.Append(context.Background(), audit.Entry{Action: "check"})
+	if fault.KindOf(err) != fault.Unavailable || !strings.Contains(strings.Join(fault.Hints(err), " "), "klrbac audit migrate") {
+		t.Fatalf("append to an unmigrated database without migrating: %v %q", err, fault.Hints(err))
+	}
+}

@@ -1,0 +1,205 @@
+//go:build unix
+
+package pgtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Options tune a throwaway cluster.
+type Options struct {
+	// Durable keeps fsync and synchronous commit on, as a real server runs: benchmarks compare
+	// against a file log that syncs every append. Tests leave it off for speed.
+	Durable bool
+}
+
+// Cluster is a PostgreSQL server started from the installed binaries in a temporary directory.
+type Cluster struct {
+	// DSN reaches the cluster's superuser over TCP on 127.0.0.1.
+	DSN  string
+	Port int
+	dir  string
+	bin  string
+	cred *syscall.Credential
+	opts Options
+	proc *exec.Cmd
+	done chan struct{}
+}
+
+// Start creates and starts a throwaway cluster on a free port. PostgreSQL refuses to run as root,
+// so when run as root the cluster belongs to the `postgres` user the Debian package creates.
+func Start(opts Options) (*Cluster, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{bin: bin, done: make(chan struct{})}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, errors.New("running as root, and there is no postgres user to run the server as")
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	c.dir, err = os.MkdirTemp("", "klrbac-pg-")
+	if err != nil {
+		return nil, err
+	}
+	if c.cred != nil {
+		if err := os.Chown(c.dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			c.remove()
+			return nil, err
+		}
+	}
+	initdb := []string{"-D", filepath.Join(c.dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"}
+	if !opts.Durable {
+		initdb = append(initdb, "--no-sync")
+	}
+	if out, err := c.run("initdb", initdb...); err != nil {
+		c.remove()
+		return nil, fmt.Errorf("initdb: %v: %s", err, lastLines(out))
+	}
+	c.opts = opts
+	for attempt := 0; ; attempt++ {
+		err := c.serve(0)
+		if err == nil {
+			return c, nil
+		}
+		if attempt == 2 {
+			c.remove()
+			return nil, err
+		}
+	}
+}
+
+// serve starts the server on port (0: a free one) and waits until it answers.
+func (c *Cluster) serve(port int) error {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return err
+	}
+	c.Port = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	opts := c.opts
+	args := []string{"-D", filepath.Join(c.dir, "data"), "-p", strconv.Itoa(c.Port), "-k", c.dir, "-c", "listen_addresses=127.0.0.1",
+		"-c", "max_connections=200"}
+	if !opts.Durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	var log bytes.Buffer
+	cmd := exec.Command(filepath.Join(c.bin, "postgres"), args...)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = procAttr(c.cred)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	c.proc, c.done = cmd, exited
+	c.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.Port)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("postgres exited: %s", lastLines(log.Bytes()))
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := pgx.Connect(ctx, c.DSN)
+		if err == nil {
+			conn.Close(ctx)
+			cancel()
+			return nil
+		}
+		cancel()
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.kill()
+	return fmt.Errorf("postgres did not accept connections within 30s: %s", lastLines(log.Bytes()))
+}
+
+// Stop shuts the server down at once and removes its files.
+func (c *Cluster) Stop() {
+	c.kill()
+	c.remove()
+}
+
+// Restart stops the server at once and starts it again on the same port, as a database restart
+// looks to clients: for tests of reconnecting.
+func (c *Cluster) Restart() error {
+	c.kill()
+	return c.serve(c.Port)
+}
+
+// kill stops the server with SIGQUIT (immediate shutdown) and waits for it.
+func (c *Cluster) kill() {
+	if c.proc == nil || c.proc.Process == nil {
+		return
+	}
+	_ = c.proc.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		_ = c.proc.Process.Kill()
+		<-c.done
+	}
+	c.proc = nil
+}
+
+func (c *Cluster) remove() {
+	if c.dir != "" {
+		_ = os.RemoveAll(c.dir)
+	}
+}
+
+func (c *Cluster) run(name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(c.bin, name), args...)
+	cmd.SysProcAttr = procAttr(c.cred)
+	cmd.Dir = c.dir
+	return cmd.CombinedOutput()
+}
+
+// binDir finds the PostgreSQL server binaries: on PATH, else Debian's /usr/lib/postgresql/N/bin
+// (newest first), which the package does not put on PATH.
+func binDir() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", errors.New("no PostgreSQL server binaries (initdb) on PATH or in /usr/lib/postgresql/*/bin")
+}
+
+func version(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
+
+func lastLines(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if i := len(b) - 600; i > 0 {
+		b = b[i:]
+	}
+	return string(b)
+}
