@@ -143,19 +143,24 @@ func (c *Cluster) Stop() {
 // Restart stops the server at once and starts it again on the same port, as a database restart
 // looks to clients: for tests of reconnecting.
 func (c *Cluster) Restart() error {
-	c.kill()
+	// A fast shutdown, not an immediate one: without fsync and synchronous commit, a crash would
+	// lose committed transactions, which a real restart does not.
+	c.signal(syscall.SIGINT)
 	return c.serve(c.Port)
 }
 
 // kill stops the server with SIGQUIT (immediate shutdown) and waits for it.
-func (c *Cluster) kill() {
+func (c *Cluster) kill() { c.signal(syscall.SIGQUIT) }
+
+// signal stops the server with sig and waits for it.
+func (c *Cluster) signal(sig syscall.Signal) {
 	if c.proc == nil || c.proc.Process == nil {
 		return
 	}
-	_ = c.proc.Process.Signal(syscall.SIGQUIT)
+	_ = c.proc.Process.Signal(sig)
 	select {
 	case <-c.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		_ = c.proc.Process.Kill()
 		<-c.done
 	}

@@ -157,7 +157,14 @@ func (s *Store) commitBatch(batch []*appendReq) {
 	// timeouts bound it.
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ConnectTimeout+3*s.opts.StatementTimeout)
 	defer cancel()
-	out, err := s.appendTx(ctx, all, false, nil)
+	once := false
+	out, err := s.appendTx(ctx, func(pgx.Tx, uint64) ([]audit.Entry, error) {
+		if once {
+			return nil, nil
+		}
+		once = true
+		return all, nil
+	}, false, nil)
 	for _, r := range batch {
 		if err != nil {
 			r.err = err
@@ -168,12 +175,15 @@ func (s *Store) commitBatch(batch []*appendReq) {
 	}
 }
 
-// appendTx appends entries under the chain lock in one transaction. keepTime keeps the entries'
-// own timestamps (importing a file log); otherwise they take the server's clock. also, when set,
-// runs in the same transaction after the rows are inserted, with the seq range they took.
-func (s *Store) appendTx(ctx context.Context, entries []audit.Entry, keepTime bool, also func(tx pgx.Tx, first, last uint64) error) ([]audit.Entry, error) {
+// appendTx appends the entries next gives (until it gives none; it is told the seq the first
+// will take) under the chain lock in one
+// transaction. keepTime keeps the entries' own timestamps (importing a file log); otherwise they
+// take the server's clock. also, when set, runs in the same transaction after the rows are
+// inserted, with the seq range they took and the new head.
+func (s *Store) appendTx(ctx context.Context, next func(tx pgx.Tx, first uint64) ([]audit.Entry, error), keepTime bool, also func(tx pgx.Tx, first uint64, head audit.Head) error) ([]audit.Entry, error) {
 	var out []audit.Entry
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		out = out[:0]
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, chainLock); err != nil {
 			return err
 		}
@@ -184,36 +194,47 @@ func (s *Store) appendTx(ctx context.Context, entries []audit.Entry, keepTime bo
 			return err
 		}
 		chain := &audit.Chain{Seq: head.Seq, Hash: head.Hash}
-		n := len(entries)
-		seqs, stamps := make([]int64, n), make([]time.Time, n)
-		users, roles, actions, lines := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		out = make([]audit.Entry, n)
+		first := head.Seq + 1
 		var buf []byte
-		for i, e := range entries {
-			if !keepTime || e.Timestamp.IsZero() {
-				e.Timestamp = now
+		for {
+			entries, err := next(tx, first)
+			if err != nil {
+				return err
 			}
-			if e.Host == "" {
-				e.Host = s.opts.Host
+			if len(entries) == 0 {
+				break
 			}
-			buf, e = chain.Next(buf[:0], e)
-			out[i] = e
-			seqs[i], stamps[i] = int64(e.Seq), e.Timestamp
-			users[i], roles[i], actions[i] = column(e.UserID), column(e.Role), column(e.Action)
-			lines[i] = string(buf[:len(buf)-1])
-		}
-		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO audit_entries (seq, ts, user_id, role, action, line)
-			SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])`,
-			seqs, stamps, users, roles, actions, lines)
-		b.Queue(`SELECT pg_notify($1, $2)`, Channel, strconv.FormatUint(chain.Seq, 10))
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
+			n := len(entries)
+			seqs, stamps := make([]int64, n), make([]time.Time, n)
+			users, roles, actions, lines := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			for i, e := range entries {
+				if !keepTime || e.Timestamp.IsZero() {
+					e.Timestamp = now
+				}
+				if e.Host == "" {
+					e.Host = s.opts.Host
+				}
+				buf, e = chain.Next(buf[:0], e)
+				if !keepTime {
+					out = append(out, e)
+				}
+				seqs[i], stamps[i] = int64(e.Seq), e.Timestamp
+				users[i], roles[i], actions[i] = column(e.UserID), column(e.Role), column(e.Action)
+				lines[i] = string(buf[:len(buf)-1])
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO audit_entries (seq, ts, user_id, role, action, line)
+				SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])`,
+				seqs, stamps, users, roles, actions, lines); err != nil {
+				return err
+			}
 		}
 		if also != nil {
-			return also(tx, out[0].Seq, chain.Seq)
+			if err := also(tx, first, audit.Head{Seq: chain.Seq, Hash: chain.Hash}); err != nil {
+				return err
+			}
 		}
-		return nil
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, strconv.FormatUint(chain.Seq, 10))
+		return err
 	})
 	if err != nil {
 		return nil, s.unavailable("cannot write the audit record", err)
