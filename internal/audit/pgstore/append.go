@@ -22,6 +22,10 @@ const Channel = "klrbac_audit"
 // share a transaction, small enough that one transaction stays short.
 const maxBatch = 1000
 
+// gatherWindow bounds how long a batch waits for the callers of the previous one: a fraction of a
+// commit, which an fsync makes a millisecond or more.
+const gatherWindow = 500 * time.Microsecond
+
 // Append writes e as the next entry of the chain and returns it as written (with Seq, Timestamp,
 // Host, Prev and Hash). It is committed when Append returns without error. Its Timestamp is the
 // database server's clock at the append, whatever e carries: clients' clocks disagree.
@@ -110,6 +114,7 @@ func (c *committer) stop() {
 
 func (c *committer) run() {
 	defer c.wg.Done()
+	last := 0 // the previous batch's requests
 	for {
 		var batch []*appendReq
 		select {
@@ -120,16 +125,39 @@ func (c *committer) run() {
 			return
 		}
 		n := len(batch[0].entries)
+		// The callers of the previous batch come back at about the same time; the first of them
+		// must not go alone, leaving the others to wait a whole transaction. So wait a little
+		// for as many requests as last time, as PostgreSQL's commit_delay does.
+		var window <-chan time.Time
+		var timer *time.Timer
+		if len(batch) < last {
+			timer = time.NewTimer(gatherWindow)
+			window = timer.C
+		}
 	gather:
 		for n < maxBatch {
 			select {
 			case r := <-c.reqs:
 				batch = append(batch, r)
 				n += len(r.entries)
+				continue
 			default:
+			}
+			if window == nil || len(batch) >= last {
+				break
+			}
+			select {
+			case r := <-c.reqs:
+				batch = append(batch, r)
+				n += len(r.entries)
+			case <-window:
 				break gather
 			}
 		}
+		if timer != nil {
+			timer.Stop()
+		}
+		last = len(batch)
 		c.store.commitBatch(batch)
 	}
 }
@@ -158,7 +186,7 @@ func (s *Store) commitBatch(batch []*appendReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ConnectTimeout+3*s.opts.StatementTimeout)
 	defer cancel()
 	once := false
-	out, err := s.appendTx(ctx, func(pgx.Tx, uint64) ([]audit.Entry, error) {
+	out, err := s.appendTx(ctx, func(querier, uint64) ([]audit.Entry, error) {
 		if once {
 			return nil, nil
 		}
@@ -175,70 +203,103 @@ func (s *Store) commitBatch(batch []*appendReq) {
 	}
 }
 
-// appendTx appends the entries next gives (until it gives none; it is told the seq the first
-// will take) under the chain lock in one
-// transaction. keepTime keeps the entries' own timestamps (importing a file log); otherwise they
-// take the server's clock. also, when set, runs in the same transaction after the rows are
-// inserted, with the seq range they took and the new head.
-func (s *Store) appendTx(ctx context.Context, next func(tx pgx.Tx, first uint64) ([]audit.Entry, error), keepTime bool, also func(tx pgx.Tx, first uint64, head audit.Head) error) ([]audit.Entry, error) {
-	var out []audit.Entry
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		out = out[:0]
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, chainLock); err != nil {
-			return err
-		}
-		// A statement of its own after the lock: under READ COMMITTED it sees every append
-		// committed before the lock was granted.
-		head, now, err := s.tail(ctx, tx)
-		if err != nil {
-			return err
-		}
-		chain := &audit.Chain{Seq: head.Seq, Hash: head.Hash}
-		first := head.Seq + 1
-		var buf []byte
-		for {
-			entries, err := next(tx, first)
-			if err != nil {
-				return err
-			}
-			if len(entries) == 0 {
-				break
-			}
-			n := len(entries)
-			seqs, stamps := make([]int64, n), make([]time.Time, n)
-			users, roles, actions, lines := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-			for i, e := range entries {
-				if !keepTime || e.Timestamp.IsZero() {
-					e.Timestamp = now
-				}
-				if e.Host == "" {
-					e.Host = s.opts.Host
-				}
-				buf, e = chain.Next(buf[:0], e)
-				if !keepTime {
-					out = append(out, e)
-				}
-				seqs[i], stamps[i] = int64(e.Seq), e.Timestamp
-				users[i], roles[i], actions[i] = column(e.UserID), column(e.Role), column(e.Action)
-				lines[i] = string(buf[:len(buf)-1])
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO audit_entries (seq, ts, user_id, role, action, line)
-				SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])`,
-				seqs, stamps, users, roles, actions, lines); err != nil {
-				return err
-			}
-		}
-		if also != nil {
-			if err := also(tx, first, audit.Head{Seq: chain.Seq, Hash: chain.Hash}); err != nil {
-				return err
-			}
-		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, strconv.FormatUint(chain.Seq, 10))
-		return err
-	})
+// querier runs a statement in the append's transaction.
+type querier interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}
+
+// appendTx appends the entries next gives (until it gives none; it is told the seq the first will
+// take) under the chain lock in one transaction. keepTime keeps the entries' own timestamps
+// (importing a file log); otherwise they take the server's clock. also, when set, queues more
+// statements for the same transaction after the rows, with the seq range they took and the head.
+//
+// Statements go in two pipelined round trips (begin, lock, read the head; insert, notify, commit)
+// rather than one each: an append waits for the lock holder's round trips, so they bound the
+// throughput of every writer.
+func (s *Store) appendTx(ctx context.Context, next func(q querier, first uint64) ([]audit.Entry, error), keepTime bool, also func(b *pgx.Batch, first uint64, head audit.Head)) (out []audit.Entry, err error) {
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, s.unavailable("cannot write the audit record", err)
 	}
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			// A connection left in a transaction is not reused by the pool; try to leave it clean.
+			_, _ = conn.Exec(context.Background(), "ROLLBACK")
+		}
+	}()
+	fail := func(err error) ([]audit.Entry, error) {
+		return nil, s.unavailable("cannot write the audit record", err)
+	}
+
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, chainLock)
+	// A statement of its own after the lock: under READ COMMITTED it sees every append committed
+	// before the lock was granted.
+	var (
+		now   time.Time
+		seqs  []int64
+		lines []string
+	)
+	b.Queue(tailQuery).QueryRow(func(r pgx.Row) error { return r.Scan(&now, &seqs, &lines) })
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return fail(err)
+	}
+	head, now, err := s.checkTail(now, seqs, lines)
+	if err != nil {
+		return fail(err)
+	}
+	chain := &audit.Chain{Seq: head.Seq, Hash: head.Hash}
+	first := head.Seq + 1
+	var buf []byte
+	pending := &pgx.Batch{}
+	for {
+		entries, err := next(conn, first)
+		if err != nil {
+			return fail(err)
+		}
+		if len(entries) == 0 {
+			break
+		}
+		if pending.Len() > 0 {
+			if err := conn.SendBatch(ctx, pending).Close(); err != nil {
+				return fail(err)
+			}
+			pending = &pgx.Batch{}
+		}
+		n := len(entries)
+		seqs, stamps := make([]int64, n), make([]time.Time, n)
+		users, roles, actions, lines := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		for i, e := range entries {
+			if !keepTime || e.Timestamp.IsZero() {
+				e.Timestamp = now
+			}
+			if e.Host == "" {
+				e.Host = s.opts.Host
+			}
+			buf, e = chain.Next(buf[:0], e)
+			if !keepTime {
+				out = append(out, e)
+			}
+			seqs[i], stamps[i] = int64(e.Seq), e.Timestamp
+			users[i], roles[i], actions[i] = column(e.UserID), column(e.Role), column(e.Action)
+			lines[i] = string(buf[:len(buf)-1])
+		}
+		pending.Queue(`INSERT INTO audit_entries (seq, ts, user_id, role, action, line)
+			SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])`,
+			seqs, stamps, users, roles, actions, lines)
+	}
+	if also != nil {
+		also(pending, first, audit.Head{Seq: chain.Seq, Hash: chain.Hash})
+	}
+	pending.Queue(`SELECT pg_notify($1, $2)`, Channel, strconv.FormatUint(chain.Seq, 10))
+	pending.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, pending).Close(); err != nil {
+		return fail(err)
+	}
+	committed = true
 	return out, nil
 }
 
@@ -246,22 +307,27 @@ func (s *Store) appendTx(ctx context.Context, next func(tx pgx.Tx, first uint64)
 // line escapes.
 func column(s string) string { return strings.ReplaceAll(s, "\x00", "") }
 
-// tail reads the chain's head from the last two rows, checked as an appender to the file checks
-// the end of the file: the last entry matches its hash and follows the one before it, so a new
-// entry never builds on an edited one. It also returns the server's clock.
-func (s *Store) tail(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}) (audit.Head, time.Time, error) {
+// tailQuery reads the server's clock and the last two rows, oldest first.
+const tailQuery = `SELECT clock_timestamp(), coalesce(array_agg(seq ORDER BY seq), '{}'), coalesce(array_agg(line ORDER BY seq), '{}')
+	FROM (SELECT seq, line FROM audit_entries ORDER BY seq DESC LIMIT 2) t`
+
+// tail reads the chain's head and the server's clock; see checkTail.
+func (s *Store) tail(ctx context.Context, q querier) (audit.Head, time.Time, error) {
 	var (
 		now   time.Time
 		seqs  []int64
 		lines []string
 	)
-	err := q.QueryRow(ctx, `SELECT clock_timestamp(), coalesce(array_agg(seq ORDER BY seq), '{}'), coalesce(array_agg(line ORDER BY seq), '{}')
-		FROM (SELECT seq, line FROM audit_entries ORDER BY seq DESC LIMIT 2) t`).Scan(&now, &seqs, &lines)
-	if err != nil {
+	if err := q.QueryRow(ctx, tailQuery).Scan(&now, &seqs, &lines); err != nil {
 		return audit.Head{}, now, err
 	}
+	return s.checkTail(now, seqs, lines)
+}
+
+// checkTail finds the chain's head in its last two rows, checked as an appender to the file checks
+// the end of the file: the last entry matches its hash and follows the one before it, so a new
+// entry never builds on an edited one.
+func (s *Store) checkTail(now time.Time, seqs []int64, lines []string) (audit.Head, time.Time, error) {
 	now = now.UTC().Truncate(time.Millisecond)
 	if len(lines) == 0 {
 		return audit.Head{Hash: audit.Genesis}, now, nil

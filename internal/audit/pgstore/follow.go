@@ -17,12 +17,18 @@ type FollowOptions struct {
 	Notice func(string)
 }
 
-// Follow passes every row appended after seq after to emit, in seq order, until ctx ends (its error
+// Follow passes each line stored after the entry numbered after to emit, as it is stored, until ctx
+// ends (its error is returned) or emit fails; connection losses are told to Options.Notice.
+func (s *Store) Follow(ctx context.Context, after uint64, emit func(line []byte) error) error {
+	return s.FollowRows(ctx, after, FollowOptions{Notice: s.opts.Notice}, func(_ int64, line []byte) error { return emit(line) })
+}
+
+// FollowRows passes every row appended after seq after to emit, in seq order, until ctx ends (its error
 // is returned) or emit fails. It listens for the appenders' notifications on a connection of its
 // own and reads from the last seq it passed on, so a notification lost or merged loses nothing; when
 // the connection drops (a database restart), it connects again, with a growing pause up to 5s, and
 // catches up.
-func (s *Store) Follow(ctx context.Context, after uint64, opts FollowOptions, emit func(seq int64, line []byte) error) error {
+func (s *Store) FollowRows(ctx context.Context, after uint64, opts FollowOptions, emit func(seq int64, line []byte) error) error {
 	notice := opts.Notice
 	if notice == nil {
 		notice = func(string) {}

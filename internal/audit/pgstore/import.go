@@ -98,7 +98,7 @@ func (s *Store) Import(ctx context.Context, path, actor string) (*Imported, erro
 		}
 		return batch, nil
 	}
-	_, err = s.appendTx(ctx, func(tx pgx.Tx, first uint64) ([]audit.Entry, error) {
+	_, err = s.appendTx(ctx, func(tx querier, first uint64) ([]audit.Entry, error) {
 		if res.FirstSeq == 0 {
 			// Under the chain lock, so two imports of one file cannot both pass.
 			res.FirstSeq = first
@@ -113,11 +113,10 @@ func (s *Store) Import(ctx context.Context, path, actor string) (*Imported, erro
 			}
 		}
 		return next()
-	}, true, func(tx pgx.Tx, first uint64, head audit.Head) error {
+	}, true, func(b *pgx.Batch, first uint64, head audit.Head) {
 		res.LastSeq, res.Record = head.Seq-1, head.Seq
-		_, err := tx.Exec(ctx, `INSERT INTO audit_imports (first_seq, last_seq, file, file_first, file_last, file_head) VALUES ($1, $2, $3, $4, $5, $6)`,
+		b.Queue(`INSERT INTO audit_imports (first_seq, last_seq, file, file_first, file_last, file_head) VALUES ($1, $2, $3, $4, $5, $6)`,
 			int64(first), int64(head.Seq-1), abs, int64(fileFirst), int64(rep.Head.Seq), rep.Head.String())
-		return err
 	})
 	if err != nil {
 		return nil, err

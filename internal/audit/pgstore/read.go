@@ -63,10 +63,16 @@ func likePattern(glob string) string {
 // memory flat and lets a reader stop early without the server sending the rest.
 const pageRows = 1000
 
-// Recent returns the last n entries (n < 0: all) that q selects and keep accepts, oldest first,
-// reading back from the newest row a page at a time. Rows whose line is not an entry are counted
-// in skipped.
-func (s *Store) Recent(ctx context.Context, n int, q Query, keep func(audit.Entry) bool) (recs []audit.Record, skipped int, err error) {
+// Last returns the last n entries (n < 0: all) that sel accepts, oldest first, reading back from
+// the newest row a page at a time, until n are found or sel.Stop says so.
+func (s *Store) Last(ctx context.Context, n int, sel audit.Select) ([]audit.Record, error) {
+	recs, _, err := s.Recent(ctx, n, Query{}, sel)
+	return recs, err
+}
+
+// Recent is Last narrowed first by q's indexed columns. Rows whose line is not an entry are
+// counted in skipped.
+func (s *Store) Recent(ctx context.Context, n int, q Query, sel audit.Select) (recs []audit.Record, skipped int, err error) {
 	if n == 0 {
 		return nil, 0, nil
 	}
@@ -85,13 +91,13 @@ func (s *Store) Recent(ctx context.Context, n int, q Query, keep func(audit.Entr
 		if err != nil {
 			return nil, 0, s.unavailable("reading the audit trail", err)
 		}
-		got := 0
+		got, stopped := 0, false
 		var seq int64
 		var line []byte
 		_, err = pgx.ForEachRow(rows, []any{&seq, &line}, func() error {
 			got++
 			before = seq
-			if n >= 0 && len(recs) == n {
+			if stopped || (n >= 0 && len(recs) == n) {
 				return nil
 			}
 			e, perr := audit.ParseLine(line)
@@ -99,7 +105,11 @@ func (s *Store) Recent(ctx context.Context, n int, q Query, keep func(audit.Entr
 				skipped++
 				return nil
 			}
-			if keep == nil || keep(e) {
+			if sel.Stop != nil && sel.Stop(e) {
+				stopped = true
+				return nil
+			}
+			if sel.Keep == nil || sel.Keep(e) {
 				recs = append(recs, audit.Record{Entry: e, Line: append([]byte(nil), line...)})
 			}
 			return nil
@@ -107,7 +117,7 @@ func (s *Store) Recent(ctx context.Context, n int, q Query, keep func(audit.Entr
 		if err != nil {
 			return nil, 0, s.unavailable("reading the audit trail", err)
 		}
-		if got < pageRows || (n >= 0 && len(recs) == n) {
+		if got < pageRows || stopped || (n >= 0 && len(recs) == n) {
 			break
 		}
 	}
@@ -117,9 +127,15 @@ func (s *Store) Recent(ctx context.Context, n int, q Query, keep func(audit.Entr
 	return recs, skipped, nil
 }
 
-// Scan passes every row that q selects to emit in seq order, a page at a time: memory stays flat
-// however long the table. It stops at emit's first error, which it returns.
-func (s *Store) Scan(ctx context.Context, q Query, emit func(seq int64, line []byte) error) error {
+// Scan passes each stored line after the entry numbered after (0: from the start) to emit, in seq
+// order, until the end or emit's error.
+func (s *Store) Scan(ctx context.Context, after uint64, emit func(line []byte) error) error {
+	return s.ScanRows(ctx, Query{After: after}, func(_ int64, line []byte) error { return emit(line) })
+}
+
+// ScanRows passes every row that q selects to emit in seq order, a page at a time: memory stays
+// flat however long the table. It stops at emit's first error, which it returns.
+func (s *Store) ScanRows(ctx context.Context, q Query, emit func(seq int64, line []byte) error) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
@@ -233,7 +249,7 @@ func rowNames(msg string) string {
 // and a newline. The whole chain exported verifies as a file, with the same head.
 func (s *Store) Export(ctx context.Context, w io.Writer, q Query) (rows int64, err error) {
 	bw := bufio.NewWriterSize(w, 256<<10)
-	err = s.Scan(ctx, q, func(_ int64, line []byte) error {
+	err = s.ScanRows(ctx, q, func(_ int64, line []byte) error {
 		rows++
 		bw.Write(line)
 		return bw.WriteByte('\n')

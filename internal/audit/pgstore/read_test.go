@@ -135,7 +135,7 @@ func TestImportAppendsAVerifiedFileWithItsProvenance(t *testing.T) {
 		t.Fatalf("import: %+v", res)
 	}
 	verifyDump(t, dsn, 9)
-	recs, _, err := s.Recent(context.Background(), 6, Query{}, nil)
+	recs, err := s.Last(context.Background(), 6, audit.Select{})
 	if err != nil || len(recs) != 6 {
 		t.Fatalf("recent: %d %v", len(recs), err)
 	}
@@ -171,7 +171,7 @@ func TestImportAppendsAVerifiedFileWithItsProvenance(t *testing.T) {
 
 func TestRecentFiltersByIndexedColumnsAndTheLine(t *testing.T) {
 	_, s := filled(t, 30)
-	recs, _, err := s.Recent(context.Background(), 4, Query{User: "user*1"}, func(e audit.Entry) bool { return e.Success })
+	recs, _, err := s.Recent(context.Background(), 4, Query{User: "user*1"}, audit.Select{Keep: func(e audit.Entry) bool { return e.Success }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestFollowCatchesUpAndSurvivesARestart(t *testing.T) {
 	seen := make(chan int64, 100)
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Follow(ctx, 0, FollowOptions{Poll: 200 * time.Millisecond, Notice: func(n string) {
+		done <- s.FollowRows(ctx, 0, FollowOptions{Poll: 200 * time.Millisecond, Notice: func(n string) {
 			mu.Lock()
 			notices = append(notices, n)
 			mu.Unlock()

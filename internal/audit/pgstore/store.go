@@ -50,6 +50,8 @@ type Options struct {
 	Host string
 	// MaxConns bounds the pool (default pgxpool's).
 	MaxConns int32
+	// Notice is told, in words, what a follower should know: the connection lost, and back.
+	Notice func(string)
 	// NoMigrate leaves the schema alone: a store opened by a role with only INSERT and SELECT
 	// finds it migrated, or says to run `klrbac audit migrate`.
 	NoMigrate bool
@@ -115,8 +117,8 @@ func (s *Store) Close() {
 // tokens): they migrate their own schema with Migrate under a component name of their own.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// Target names the database without its password, for messages: postgres://user@host:port/db.
-func (s *Store) Target() string { return s.target }
+// Where names the database without its password, for messages: postgres://user@host:port/db.
+func (s *Store) Where() string { return s.target }
 
 // Redact shows a DSN as Target would, or a placeholder when it does not parse; the password never
 // shows.
