@@ -68,11 +68,6 @@ func (s *Store) FollowRows(ctx context.Context, after uint64, opts FollowOptions
 	}
 }
 
-// emitError carries emit's error out of listen, to tell it from a connection failure.
-type emitError struct{ err error }
-
-func (e emitError) Error() string { return e.err.Error() }
-
 // listen follows on one connection until it fails.
 func (s *Store) listen(ctx context.Context, q *Query, poll time.Duration, connected func(), emit func(int64, []byte) error) error {
 	cctx, cancel := context.WithTimeout(ctx, s.opts.ConnectTimeout)
@@ -92,7 +87,7 @@ func (s *Store) listen(ctx context.Context, q *Query, poll time.Duration, connec
 	for {
 		// Listening first, then reading: an append committed in between is both read and
 		// notified, never neither.
-		if err := s.catchUp(ctx, conn, q, emit); err != nil {
+		if err := pages(ctx, conn, q, emit); err != nil {
 			return err
 		}
 		if first {
@@ -107,40 +102,6 @@ func (s *Store) listen(ctx context.Context, q *Query, poll time.Duration, connec
 		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return err
-		}
-	}
-}
-
-// catchUp passes on every row after q.After.
-func (s *Store) catchUp(ctx context.Context, conn *pgx.Conn, q *Query, emit func(int64, []byte) error) error {
-	for {
-		args := []any{}
-		cond := q.where(&args)
-		rows, err := conn.Query(ctx, `SELECT seq, line FROM audit_entries WHERE `+cond+` ORDER BY seq LIMIT 1000`, args...)
-		if err != nil {
-			return err
-		}
-		got := 0
-		var seq int64
-		var line []byte
-		var emitErr error
-		_, err = pgx.ForEachRow(rows, []any{&seq, &line}, func() error {
-			got++
-			if emitErr == nil {
-				if emitErr = emit(seq, line); emitErr == nil {
-					q.After = uint64(seq)
-				}
-			}
-			return nil
-		})
-		if emitErr != nil {
-			return emitError{emitErr}
-		}
-		if err != nil {
-			return err
-		}
-		if got < 1000 {
-			return nil
 		}
 	}
 }

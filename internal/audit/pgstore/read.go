@@ -3,6 +3,7 @@ package pgstore
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -139,12 +140,36 @@ func (s *Store) ScanRows(ctx context.Context, q Query, emit func(seq int64, line
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
+	err := pages(ctx, s.pool, &q, emit)
+	var ee emitError
+	if errors.As(err, &ee) {
+		return ee.err
+	}
+	if err != nil {
+		return s.unavailable("reading the audit trail", err)
+	}
+	return nil
+}
+
+// rowQuerier runs a query: the pool, or a connection of a follower's own.
+type rowQuerier interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}
+
+// emitError carries an emit function's error out of pages, to tell it from a database failure.
+type emitError struct{ err error }
+
+func (e emitError) Error() string { return e.err.Error() }
+
+// pages passes every row q selects to emit, a page at a time, advancing q.After past each row
+// emitted.
+func pages(ctx context.Context, db rowQuerier, q *Query, emit func(seq int64, line []byte) error) error {
 	for {
 		args := []any{}
 		cond := q.where(&args)
-		rows, err := s.pool.Query(ctx, `SELECT seq, line FROM audit_entries WHERE `+cond+` ORDER BY seq LIMIT `+fmt.Sprint(pageRows), args...)
+		rows, err := db.Query(ctx, `SELECT seq, line FROM audit_entries WHERE `+cond+` ORDER BY seq LIMIT `+fmt.Sprint(pageRows), args...)
 		if err != nil {
-			return s.unavailable("reading the audit trail", err)
+			return err
 		}
 		got := 0
 		var seq int64
@@ -152,17 +177,18 @@ func (s *Store) ScanRows(ctx context.Context, q Query, emit func(seq int64, line
 		var emitErr error
 		_, err = pgx.ForEachRow(rows, []any{&seq, &line}, func() error {
 			got++
-			q.After = uint64(seq)
 			if emitErr == nil {
-				emitErr = emit(seq, line)
+				if emitErr = emit(seq, line); emitErr == nil {
+					q.After = uint64(seq)
+				}
 			}
 			return nil
 		})
-		if err != nil {
-			return s.unavailable("reading the audit trail", err)
-		}
 		if emitErr != nil {
-			return emitErr
+			return emitError{emitErr}
+		}
+		if err != nil {
+			return err
 		}
 		if got < pageRows {
 			return nil
