@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/audit/pgstore"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/oauthflow"
@@ -19,6 +20,7 @@ import (
 // auditState is what the app loads for the audit trail, on first use.
 type auditState struct {
 	log         *audit.Log
+	db          *pgstore.Store // the team audit trail, when audit.dsn is set
 	rules       []audit.Rule
 	rulesLoaded bool
 	actor       string
@@ -39,7 +41,8 @@ The log is audit.path in the config (KLRBAC_AUDIT_LOG, --audit-log), by default
 $XDG_STATE_HOME/klrbac/audit.log.` + exitStatus(exitOK, exitFindings, exitUsage, exitUnavailable, exitInterrupted),
 		Args: cobra.NoArgs,
 	}
-	c.AddCommand(newAuditTailCommand(a), newAuditVerifyCommand(a), newAuditHeadCommand(a), newAuditRecordCommand(a))
+	c.AddCommand(newAuditTailCommand(a), newAuditVerifyCommand(a), newAuditHeadCommand(a), newAuditRecordCommand(a),
+		newAuditMigrateCommand(a), newAuditSetDSNCommand(a), newAuditExportCommand(a), newAuditImportCommand(a))
 	return c
 }
 
@@ -73,7 +76,7 @@ func (a *app) auditPath(file string) (string, error) {
 // auditReady fails, as a later append would, when the audit log cannot take an entry now: asked
 // before a command spends the user's time or makes a change it cannot take back.
 func (a *app) auditReady(ctx context.Context) error {
-	log, err := a.auditLog()
+	log, err := a.auditStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -148,7 +151,7 @@ func (a *app) recordAll(ctx context.Context, entries []audit.Entry) error {
 
 // appendEntries does the work of record and returns the entries as written.
 func (a *app) appendEntries(ctx context.Context, entries []audit.Entry) ([]audit.Entry, error) {
-	log, err := a.auditLog()
+	log, err := a.auditStore(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +244,7 @@ func auditFailureKind(err error) fault.Kind {
 // auditActions are the actions klrbac records, for completing audit tail --action.
 var auditActions = []string{"check", "config.init", "keys.set", "keys.rm", "keys.validate", "keys.calibrate",
 	"oauth.set-secret", "oauth.rm-secret", oauthflow.ActionLogin, oauthflow.ActionRefresh, oauthflow.ActionRevoke,
-	oauthflow.ActionLogout, audit.ActionRecovered, audit.ActionAlertFailed}
+	oauthflow.ActionLogout, audit.ActionRecovered, audit.ActionAlertFailed, pgstore.ActionImported}
 
 // auditedActions words the changes that are refused without their audit record.
 var auditedActions = map[string]string{
@@ -268,7 +271,7 @@ func refuseDamaged(what string, err error) error {
 // deliverAlerts sends entries to the targets of the rules they matched, all at once, each within its
 // rule's timeout. A failed delivery never loses the entry, which is already written: it is reported
 // on stderr and recorded as an audit.alert_failed entry.
-func (a *app) deliverAlerts(ctx context.Context, log *audit.Log, written []audit.Entry, fire [][]audit.Rule) {
+func (a *app) deliverAlerts(ctx context.Context, log auditStore, written []audit.Entry, fire [][]audit.Rule) {
 	type failure struct {
 		entry audit.Entry
 		rule  string

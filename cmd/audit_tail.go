@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/audit/pgstore"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/ui"
 )
@@ -73,10 +74,6 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 			if opts.since != "" && !cmd.Flags().Changed("lines") {
 				opts.n = -1
 			}
-			path, err := a.auditPath(firstOr(args, ""))
-			if err != nil {
-				return err
-			}
 			sel, err := opts.selection(time.Now())
 			if err != nil {
 				return err
@@ -87,7 +84,22 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 				defer stop()
 				ctx = c
 			}
-			err = runAuditTail(ctx, a.io, path, opts, sel)
+			var db *pgstore.Store
+			if len(args) == 0 {
+				if db, err = a.auditDB(ctx, pgstore.Options{}); err != nil {
+					return err
+				}
+			}
+			if db != nil {
+				defer db.Close()
+				err = runAuditTailDB(ctx, a.io, db, opts, sel)
+			} else {
+				path, perr := a.auditPath(firstOr(args, ""))
+				if perr != nil {
+					return perr
+				}
+				err = runAuditTail(ctx, a.io, path, opts, sel)
+			}
 			if opts.follow && ctx.Err() != nil {
 				// Ctrl-C is how following ends: exit 130, without an error message.
 				return &fault.Error{Kind: fault.Interrupted, Silent: true}

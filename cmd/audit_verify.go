@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/audit/pgstore"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/ui"
 )
@@ -68,6 +70,20 @@ entries cut from the end.` + exitStatus(exitOK, exitFindings, exitUsage, exitUna
 				}
 				want = &h
 			}
+			if len(args) == 0 {
+				s, err := a.auditDB(cmd.Context(), pgstore.Options{StatementTimeout: time.Hour})
+				if err != nil {
+					return err
+				}
+				if s != nil {
+					defer s.Close()
+					rep, err := s.Verify(cmd.Context(), audit.VerifyOptions{Expect: want})
+					if err != nil {
+						return err
+					}
+					return reportVerify(a.io, s.Where(), rep, want, f)
+				}
+			}
 			path, err := a.auditPath(firstOr(args, ""))
 			if err != nil {
 				return err
@@ -85,6 +101,12 @@ func runAuditVerify(io *ui.IO, path string, want *audit.Head, f ui.Format) error
 	if err != nil {
 		return err
 	}
+	return reportVerify(io, path, rep, want, f)
+}
+
+// reportVerify renders a verify report of the trail at path (a file, or a database without its
+// password) and gives its exit status.
+func reportVerify(io *ui.IO, path string, rep *audit.Report, want *audit.Head, f ui.Format) error {
 	v := verifyView{
 		File: path, OK: rep.OK(), Lines: rep.Lines, Entries: rep.Entries, First: rep.First, Last: rep.Last,
 		Head: headView{rep.Head.Seq, rep.Head.Hash}, Recovered: rep.Recovered, Problems: rep.Problems, Omitted: rep.Omitted,
@@ -191,6 +213,16 @@ An empty log's head is 0 followed by 64 zeros.` + exitStatus(exitOK, exitUsage, 
 			f, err := outputFormat(output, listFormats...)
 			if err != nil {
 				return err
+			}
+			if len(args) == 0 {
+				s, err := a.auditDB(cmd.Context(), pgstore.Options{})
+				if err != nil {
+					return err
+				}
+				if s != nil {
+					defer s.Close()
+					return runAuditHeadDB(cmd.Context(), a.io, s, f)
+				}
 			}
 			path, err := a.auditPath(firstOr(args, ""))
 			if err != nil {

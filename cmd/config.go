@@ -212,7 +212,7 @@ func runConfigShow(io *ui.IO, cfg *config.Config, f ui.Format) error {
 			if doc.Settings[section] == nil {
 				doc.Settings[section] = map[string]any{}
 			}
-			doc.Settings[section][key] = cfg.String(s.Key)
+			doc.Settings[section][key] = shownSetting(s.Key, cfg.String(s.Key))
 		}
 		for _, x := range cfg.Extras() {
 			var v any
@@ -266,7 +266,7 @@ func effectiveYAML(cfg *config.Config, pol *policy.Policy) *yaml.Node {
 			doc.Content = append(doc.Content, scalar(section), m)
 		}
 		// Quoted, so that a revision reads back as a string and not a date.
-		v := &yaml.Node{Kind: yaml.ScalarNode, Value: cfg.String(s.Key), Style: yaml.DoubleQuotedStyle}
+		v := &yaml.Node{Kind: yaml.ScalarNode, Value: shownSetting(s.Key, cfg.String(s.Key)), Style: yaml.DoubleQuotedStyle}
 		if from := cfg.Source(s.Key); from != "default" {
 			v.LineComment = "from " + from
 		}
@@ -374,4 +374,12 @@ with its file:line and a hint, the audit alert rules (audit.alerts) and the OAut
 		},
 	}
 	return c
+}
+
+// shownSetting is a setting's value as config show prints it: the audit DSN without its password.
+func shownSetting(key, value string) string {
+	if key == "audit.dsn" {
+		return audit.RedactDSN(value)
+	}
+	return value
 }

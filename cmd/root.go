@@ -145,6 +145,7 @@ policy with the roles admin, marketer, developer, viewer and service.` + exitSta
 	pf.String("api-url", "", "Klaviyo API base URL (env KLRBAC_API_URL)")
 	pf.String("revision", "", "Klaviyo API revision (env KLRBAC_REVISION)")
 	pf.String("audit-log", "", "audit log file (env KLRBAC_AUDIT_LOG)")
+	pf.String("audit-dsn", "", "team audit trail in PostgreSQL, postgres://USER@HOST/DB without a password (env KLRBAC_AUDIT_DSN)")
 	pf.Bool("no-color", false, "never colour output (also: NO_COLOR)")
 	a.opts.Flags = pf
 	_ = root.RegisterFlagCompletionFunc("config", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {

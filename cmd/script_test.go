@@ -20,6 +20,7 @@ import (
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/klaviyo"
+	"github.com/klrbac/klrbac/internal/pgtest"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/sandbox"
 	"github.com/klrbac/klrbac/internal/secrets"
@@ -43,7 +44,8 @@ const (
 
 // TestMain lets testscript run klrbac in-process as the "klrbac" command of the scripts.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	// pgtest.Wrap stops the PostgreSQL cluster the team audit trail's tests may have started.
+	testscript.Main(pgtest.Wrap(m), map[string]func(){
 		"klrbac": func() {
 			os.Exit(testKlrbac(func(streams *ui.IO) int { return Run(context.Background(), os.Args[1:], streams) }))
 		},

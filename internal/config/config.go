@@ -51,6 +51,8 @@ var Settings = []Setting{
 		Help: "where keys validate --calibrate stores Klaviyo's check order (default $XDG_STATE_HOME/klrbac/calibration.json)"},
 	{Key: "audit.path", Env: "KLRBAC_AUDIT_LOG", Flag: "audit-log", Default: "",
 		Help: "audit log file (default $XDG_STATE_HOME/klrbac/audit.log)"},
+	{Key: "audit.dsn", Env: "KLRBAC_AUDIT_DSN", Flag: "audit-dsn", Default: "",
+		Help: "a postgres:// URL: keep the audit trail in PostgreSQL instead of audit.path; keyring: the one stored by audit set-dsn", check: checkDSN},
 	{Key: "audit.checks", Env: "KLRBAC_AUDIT_CHECKS", Default: "all",
 		Help: "which check decisions to audit: all, denied or none", check: oneOf("all", "denied", "none")},
 	{Key: "keyring.backend", Env: "KLRBAC_KEYRING", Default: "system",
@@ -341,6 +343,19 @@ func suggestion(got string, known []string, fallback string) string {
 		return h
 	}
 	return fallback
+}
+
+// checkDSN accepts a postgres:// URL or "keyring". Its error never repeats the value: a DSN
+// carries a password.
+func checkDSN(s string) error {
+	if s == "" || s == "keyring" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return fault.Configf("not a postgres:// URL").Hint("use postgres://USER:PASSWORD@HOST:PORT/DATABASE, or keyring with the DSN stored by `klrbac audit set-dsn`")
+	}
+	return nil
 }
 
 func checkURL(s string) error {

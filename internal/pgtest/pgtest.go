@@ -49,13 +49,7 @@ func server() (string, error) {
 
 // Main runs the tests and then stops the cluster this package started, if any. Use it from
 // TestMain in every package that calls DSN.
-func Main(m *testing.M) {
-	code := m.Run()
-	if cluster != nil {
-		cluster.Stop()
-	}
-	os.Exit(code)
-}
+func Main(m *testing.M) { os.Exit(Wrap(m).Run()) }
 
 // Available reports whether a server can be had, and why not.
 func Available() error {
@@ -117,4 +111,21 @@ func WithDatabase(dsn, name string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// Runner is what testscript.Main and Main run: the tests.
+type Runner interface{ Run() int }
+
+// Wrap returns m with the cluster this package started stopped after the tests, for packages whose
+// TestMain hands m to another runner (testscript.Main).
+func Wrap(m Runner) Runner { return stopAfter{m} }
+
+type stopAfter struct{ m Runner }
+
+func (s stopAfter) Run() int {
+	code := s.m.Run()
+	if cluster != nil {
+		cluster.Stop()
+	}
+	return code
 }

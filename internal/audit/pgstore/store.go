@@ -120,16 +120,6 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Where names the database without its password, for messages: postgres://user@host:port/db.
 func (s *Store) Where() string { return s.target }
 
-// Redact shows a DSN as Target would, or a placeholder when it does not parse; the password never
-// shows.
-func Redact(dsn string) string {
-	_, target, _, err := parseDSN(dsn)
-	if err != nil {
-		return "(invalid postgres:// URL)"
-	}
-	return target
-}
-
 // parseDSN checks that dsn is a postgres:// URL and returns its pool configuration, how to name it
 // without secrets, and the password (to scrub from driver errors, which may quote the input).
 func parseDSN(dsn string) (cfg *pgxpool.Config, target, secret string, err error) {
@@ -144,14 +134,7 @@ func parseDSN(dsn string) (cfg *pgxpool.Config, target, secret string, err error
 	if p := u.Query().Get("password"); p != "" {
 		secret = p
 	}
-	t := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
-	if u.User != nil {
-		t.User = url.User(u.User.Username())
-	}
-	target = t.String()
-	if u.Host == "" {
-		target += " (local socket)"
-	}
+	target = audit.RedactDSN(dsn)
 	cfg, perr := pgxpool.ParseConfig(dsn)
 	if perr != nil {
 		return nil, "", "", fault.Configf("%s: %s", Setting, scrub(perr.Error(), secret)).

@@ -224,7 +224,7 @@ func TestDSNIsAURLAndRedacted(t *testing.T) {
 			t.Errorf("Open(%q): %v", "…", err)
 		}
 	}
-	if got := Redact("postgres://u:s3cr3t-pw@db:5433/audit?sslmode=require&password=other"); got != "postgres://u@db:5433/audit" {
+	if got := audit.RedactDSN("postgres://u:s3cr3t-pw@db:5433/audit?sslmode=require&password=other"); got != "postgres://u@db:5433/audit" {
 		t.Errorf("Redact: %q", got)
 	}
 }

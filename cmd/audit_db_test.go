@@ -1,0 +1,158 @@
+package cmd
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/pgtest"
+)
+
+// dbEnv points klrbac at a fresh database with a password in its DSN, and at a state directory
+// that must stay empty.
+func dbEnv(t *testing.T) (dsn, state string) {
+	t.Helper()
+	dsn = strings.Replace(pgtest.DSN(t), "postgres://postgres@", "postgres://postgres:pw-canary-7731@", 1)
+	dir := t.TempDir()
+	state = filepath.Join(dir, "state")
+	t.Setenv("XDG_STATE_HOME", state)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	t.Setenv("KLRBAC_CONFIG", "")
+	t.Setenv("KLRBAC_AUDIT_LOG", "")
+	t.Setenv("KLRBAC_KEYRING", "off")
+	t.Setenv("KLRBAC_ACTOR", "tester")
+	t.Setenv("KLRBAC_AUDIT_DSN", dsn)
+	return dsn, state
+}
+
+func noPassword(t *testing.T, outputs ...string) {
+	t.Helper()
+	for _, o := range outputs {
+		if strings.Contains(o, "pw-canary-7731") {
+			t.Fatalf("the DSN's password reached the output:\n%s", o)
+		}
+	}
+}
+
+func TestTeamAuditTrailCommands(t *testing.T) {
+	dsn, state := dbEnv(t)
+	out, errOut, code := run(t, "audit", "migrate")
+	noPassword(t, out, errOut)
+	if code != 0 || !strings.Contains(out, "schema version 1") {
+		t.Fatalf("migrate: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code = run(t, "check", "viewer", "canDeleteProfiles"); code != 1 || errOut != "" {
+		t.Fatalf("check: %d %q", code, errOut)
+	}
+	if _, errOut, code = run(t, "audit", "record", "--action", "deploy.release", "--resource", "v2"); code != 0 {
+		t.Fatalf("record: %d %q", code, errOut)
+	}
+	out, errOut, code = run(t, "audit", "tail", "-o", "json")
+	noPassword(t, out, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || !strings.Contains(lines[0], `"action":"check"`) || !strings.Contains(lines[1], `"action":"deploy.release"`) {
+		t.Fatalf("tail: %d %q %q", code, out, errOut)
+	}
+	if _, err := os.Stat(state); err == nil {
+		t.Fatalf("with audit.dsn set, klrbac wrote under %s", state)
+	}
+	head, _, code := run(t, "audit", "head")
+	if code != 0 || !strings.HasPrefix(head, "2:") {
+		t.Fatalf("head: %d %q", code, head)
+	}
+	out, errOut, code = run(t, "audit", "verify", "--expect-head", strings.TrimSpace(head))
+	noPassword(t, out, errOut)
+	if code != 0 || !strings.Contains(out, "verified") || !strings.Contains(out, "postgres://postgres@") {
+		t.Fatalf("verify: %d %q %q", code, out, errOut)
+	}
+	// export verifies as a file, with the same head
+	exported := filepath.Join(t.TempDir(), "export.log")
+	if _, errOut, code = run(t, "audit", "export", exported); code != 0 {
+		t.Fatalf("export: %d %q", code, errOut)
+	}
+	out, _, code = run(t, "audit", "verify", exported)
+	if code != 0 || !strings.Contains(out, strings.TrimSpace(head)) {
+		t.Fatalf("verify of the export: %d %q", code, out)
+	}
+	// a DBA's edit is named by seq, and exits 1
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `UPDATE audit_entries SET line = replace(line, '"v2"', '"v3"') WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = run(t, "audit", "verify")
+	if code != 1 || !strings.Contains(out, "row seq 2: hash does not match") {
+		t.Fatalf("verify after an edit: %d %q", code, out)
+	}
+	// and no change builds on it
+	_, errOut, code = run(t, "audit", "record", "--action", "deploy.release")
+	if code != 3 || !strings.Contains(errOut, "audit verify") {
+		t.Fatalf("record on an edited chain: %d %q", code, errOut)
+	}
+}
+
+func TestTeamAuditTrailImportsAFileLog(t *testing.T) {
+	_, _ = dbEnv(t)
+	path := filepath.Join(t.TempDir(), "old.log")
+	log, err := audit.Open(path, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := log.Append(context.Background(), audit.Entry{UserID: "ana", Action: "keys.set"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errOut, code := run(t, "audit", "import", path)
+	if code != 0 || !strings.Contains(out, "imported 3 entries") || !strings.Contains(out, "as seq 1-3, recorded as seq 4") {
+		t.Fatalf("import: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code = run(t, "audit", "import", path); code != 2 || !strings.Contains(errOut, "imported already") {
+		t.Fatalf("second import: %d %q", code, errOut)
+	}
+	out, _, code = run(t, "audit", "tail", "-n", "1", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"action":"audit.imported"`) || !strings.Contains(out, `"userId":"tester"`) {
+		t.Fatalf("provenance: %d %q", code, out)
+	}
+}
+
+// With the database unreachable, a change is refused (exit 3) naming the host and the setting,
+// and a check still answers, with a warning.
+func TestTeamAuditTrailFailsClosed(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	t.Setenv("KLRBAC_CONFIG", "")
+	t.Setenv("KLRBAC_KEYRING", "off")
+	t.Setenv("KLRBAC_AUDIT_DSN", "postgres://auditor:pw-canary-7731@127.0.0.1:1/audit?connect_timeout=2")
+	out, errOut, code := run(t, "audit", "record", "--action", "deploy.release")
+	noPassword(t, out, errOut)
+	if code != 3 || !strings.Contains(errOut, "127.0.0.1:1") || !strings.Contains(errOut, "audit.dsn") {
+		t.Fatalf("record: %d %q", code, errOut)
+	}
+	out, errOut, code = run(t, "check", "admin", "canReadProfiles")
+	noPassword(t, out, errOut)
+	if code != 0 || out != "yes\n" || !strings.Contains(errOut, "not audited") {
+		t.Fatalf("check: %d %q %q", code, out, errOut)
+	}
+	out, errOut, code = run(t, "config", "show")
+	noPassword(t, out, errOut)
+	if !strings.Contains(out, "postgres://auditor@127.0.0.1:1/audit") {
+		t.Fatalf("config show: %d %q", code, out)
+	}
+	if _, errOut, code = run(t, "--audit-dsn", "postgres://a:pw-canary-7731@db/x", "audit", "head"); code != 2 || !strings.Contains(errOut, "refusing a password") {
+		t.Fatalf("a password on the command line: %d %q", code, errOut)
+	}
+	noPassword(t, errOut)
+	if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
+		t.Fatal("with audit.dsn set, klrbac wrote a local audit file")
+	}
+}
