@@ -46,6 +46,11 @@ func TestTeamAuditTrailCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "schema version 1") {
 		t.Fatalf("migrate: %d %q %q", code, out, errOut)
 	}
+	out, errOut, code = run(t, "doctor", "-o", "json")
+	noPassword(t, out, errOut)
+	if !strings.Contains(out, `"check": "audit database"`) || !strings.Contains(out, "schema version 1, chain head 0:0000") {
+		t.Fatalf("doctor: %d %q %q", code, out, errOut)
+	}
 	if _, errOut, code = run(t, "check", "viewer", "canDeleteProfiles"); code != 1 || errOut != "" {
 		t.Fatalf("check: %d %q", code, errOut)
 	}
@@ -147,6 +152,11 @@ func TestTeamAuditTrailFailsClosed(t *testing.T) {
 	noPassword(t, out, errOut)
 	if !strings.Contains(out, "postgres://auditor@127.0.0.1:1/audit") {
 		t.Fatalf("config show: %d %q", code, out)
+	}
+	out, errOut, code = run(t, "doctor", "-o", "json")
+	noPassword(t, out, errOut)
+	if code != 1 || !strings.Contains(out, "postgres://auditor@127.0.0.1:1/audit is unreachable") || !strings.Contains(out, "audit.dsn") {
+		t.Fatalf("doctor without the database: %d %q %q", code, out, errOut)
 	}
 	if _, errOut, code = run(t, "--audit-dsn", "postgres://a:pw-canary-7731@db/x", "audit", "head"); code != 2 || !strings.Contains(errOut, "refusing a password") {
 		t.Fatalf("a password on the command line: %d %q", code, errOut)

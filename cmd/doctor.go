@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/klrbac/klrbac/internal/audit/pgstore"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/doctor"
 	"github.com/klrbac/klrbac/internal/fault"
@@ -31,7 +32,8 @@ func newDoctorCommand(a *app) *cobra.Command {
   config     the config file is found and valid (or the built-in policy applies)
   keyring    the OS keyring answers and is unlocked, or is off on purpose
   key ROLE   where each role's key comes from (variable or keyring), masked
-  audit log  the audit log file can be written
+  audit log  the audit log file can be written (with audit.dsn: the audit database
+             answers; its schema version and chain head)
 
 With --online klrbac also asks Klaviyo (KLRBAC_API_URL) whether it answers, and whether it
 accepts each role's key (one GET /api/accounts per key, paced to that call's limit of one a
@@ -65,6 +67,16 @@ second). Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK
 					// cfg, not a.config(): with a broken file the checks go on with the defaults.
 					env.APIURL = cfg.String("klaviyo.api_url")
 					env.Klaviyo = doctor.ClientKlaviyo{Client: klaviyo.New(klaviyoOptionsFor(cfg))}
+				}
+			}
+			if cfg != nil && cfg.String("audit.dsn") != "" {
+				// Looked at, never migrated: doctor changes nothing.
+				db, err := a.auditDB(ctx, pgstore.Options{NoMigrate: true})
+				if err != nil {
+					env.AuditDBErr = err
+				} else if db != nil {
+					defer db.Close()
+					env.AuditDB = db
 				}
 			}
 			checks := doctor.Run(ctx, env)

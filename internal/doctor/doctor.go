@@ -40,6 +40,17 @@ type Env struct {
 	Klaviyo Klaviyo
 	// APIURL is where Klaviyo is, for messages.
 	APIURL string
+	// AuditDB, when audit.dsn is set, is the team audit trail, checked instead of the audit log
+	// file; AuditDBErr is why it could not be opened.
+	AuditDB    AuditDatabase
+	AuditDBErr error
+}
+
+// AuditDatabase is the team audit trail as doctor looks at it, without writing to it.
+type AuditDatabase interface {
+	Where() string
+	SchemaVersion(ctx context.Context) (int, error)
+	Head(ctx context.Context) (audit.Head, error)
 }
 
 // Run runs every check, in the order they are shown.
@@ -60,7 +71,11 @@ func Run(ctx context.Context, env Env) []Check {
 	checks = append(checks, keyringCheck)
 	keys := secrets.RoleKeys(ctx, env.Store, cfg.Policy.Roles, env.Getenv, !reachable)
 	checks = append(checks, roleKeyChecks(keys, reachable, secrets.IsOff(env.Store))...)
-	checks = append(checks, auditCheck(cfg.Path("audit.path")))
+	if env.AuditDB != nil || env.AuditDBErr != nil {
+		checks = append(checks, auditDBCheck(ctx, env.AuditDB, env.AuditDBErr))
+	} else {
+		checks = append(checks, auditCheck(cfg.Path("audit.path")))
+	}
 	if env.Klaviyo != nil {
 		checks = append(checks, onlineChecks(ctx, env, keys)...)
 	}
@@ -240,6 +255,39 @@ func auditCheck(path string) Check {
 	f.Close()
 	os.Remove(f.Name())
 	c.OK, c.Detail = true, path+" can be created (it does not exist yet)"
+	return c
+}
+
+// auditDBCheck tells whether the team audit trail answers, its schema's version and its chain's head.
+func auditDBCheck(ctx context.Context, db AuditDatabase, openErr error) Check {
+	c := Check{Name: "audit database"}
+	fix := func(err error) string {
+		if h := fault.Hints(err); len(h) > 0 {
+			return strings.Join(h, "; ")
+		}
+		return "check the database, or point audit.dsn (KLRBAC_AUDIT_DSN) elsewhere"
+	}
+	if openErr != nil {
+		c.Detail, c.Fix = openErr.Error(), fix(openErr)
+		return c
+	}
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		c.Detail, c.Fix = db.Where()+" is unreachable: "+err.Error(), fix(err)
+		return c
+	}
+	if v == 0 {
+		c.Detail = db.Where() + " is reachable but has no audit schema yet"
+		c.Fix = "klrbac creates it on first use, given the privilege; else run `klrbac audit migrate` as a role that may create tables"
+		return c
+	}
+	head, err := db.Head(ctx)
+	if err != nil {
+		c.Detail, c.Fix = fmt.Sprintf("%s (schema version %d): %v", db.Where(), v, err), fix(err)
+		return c
+	}
+	c.OK = true
+	c.Detail = fmt.Sprintf("%s is reachable, schema version %d, chain head %s", db.Where(), v, head)
 	return c
 }
 

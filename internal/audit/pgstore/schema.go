@@ -188,3 +188,12 @@ func (s *Store) ready(ctx context.Context) error {
 	s.schemaOK = true
 	return nil
 }
+
+// SchemaVersion is the audit trail's applied schema version, 0 before the first migration.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	v, err := SchemaVersion(ctx, s.pool, Component)
+	if err != nil {
+		return 0, s.unavailable("reading the schema version", err)
+	}
+	return v, nil
+}
