@@ -253,20 +253,10 @@ func runAuditTailDB(ctx context.Context, streams *ui.IO, s *pgstore.Store, opts 
 	if n := len(recs); n > 0 {
 		after = max(after, recs[n-1].Seq)
 	}
+	emit := p.followed(sel.Keep)
 	return s.FollowRows(ctx, after, pgstore.FollowOptions{
 		Notice: func(m string) { fmt.Fprintln(streams.Err, "klrbac: "+m) },
-	}, func(_ int64, line []byte) error {
-		e, err := audit.ParseLine(line)
-		if err != nil {
-			p.skipped(1)
-			return nil
-		}
-		if sel.Keep != nil && !sel.Keep(e) {
-			return nil
-		}
-		p.print(e, line)
-		return p.flush()
-	})
+	}, func(_ int64, line []byte) error { return emit(line) })
 }
 
 // runAuditHeadDB is audit head on the team audit trail.

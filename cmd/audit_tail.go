@@ -236,18 +236,24 @@ func runAuditTail(ctx context.Context, io *ui.IO, path string, opts auditTailOpt
 	}
 	return audit.Follow(ctx, path, f, end, audit.FollowOptions{
 		Notice: func(s string) { fmt.Fprintln(io.Err, "klrbac: "+s) },
-	}, func(line []byte) error {
+	}, p.followed(sel.Keep))
+}
+
+// followed prints each followed line that keep accepts as it comes, noting lines that are not
+// entries.
+func (p *tailPrinter) followed(keep func(audit.Entry) bool) func(line []byte) error {
+	return func(line []byte) error {
 		e, err := audit.ParseLine(line)
 		if err != nil {
 			p.skipped(1)
 			return nil
 		}
-		if sel.Keep != nil && !sel.Keep(e) {
+		if keep != nil && !keep(e) {
 			return nil
 		}
 		p.print(e, line)
 		return p.flush()
-	})
+	}
 }
 
 // tailPrinter prints entries as a table, or as their raw lines for -o json.
