@@ -438,6 +438,7 @@ func tailIn(buf []byte, base int64, whole bool) (t tailState, more bool, err err
 		runStart   = len(buf)
 		runLines   int
 		runForeign bool
+		lastStart  int
 	)
 	end := len(buf)
 	if !t.endsTorn {
@@ -460,7 +461,7 @@ func tailIn(buf []byte, base int64, whole bool) (t tailState, more bool, err err
 			if !li.sealed() {
 				return t, false, damagef("its last entry (seq %d) does not match its hash: it was edited, or the file is corrupt", li.seq)
 			}
-			last, haveLast = li, true
+			last, haveLast, lastStart = li, true, start
 		case isEntry:
 			if !li.sealed() {
 				return t, false, damagef("the entry before its last (seq %d) does not match its hash: it was edited, or the file is corrupt", li.seq)
@@ -482,11 +483,18 @@ func tailIn(buf []byte, base int64, whole bool) (t tailState, more bool, err err
 			break
 		}
 		end = start - 1
-		if int64(len(buf)-end) > maxRun {
-			if !haveLast {
-				return t, false, fmt.Errorf("%w within its last %d MiB", errForeign, maxRun>>20)
-			}
+		// At most maxRun bytes are read past the last entry, and as many before it (the run an
+		// earlier recovery accounted for, up to the entry before the last).
+		if haveLast && int64(lastStart-end) > maxRun {
 			return t, false, damagef("more than %d MiB that is not audit entries precedes its last entry (seq %d)", maxRun>>20, last.seq)
+		}
+		if !haveLast && int64(len(buf)-end) > maxRun {
+			if t.endsTorn && !runForeign {
+				// What verify calls torn, but longer than any interrupted write: damage, which
+				// verify names too, not a write to recover.
+				return t, false, damagef("its last line has no newline and is more than %d MiB long: no interrupted write is that long", maxRun>>20)
+			}
+			return t, false, fmt.Errorf("%w within its last %d MiB", errForeign, maxRun>>20)
 		}
 	}
 	// The start of the file.

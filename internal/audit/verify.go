@@ -295,7 +295,7 @@ func (v *verifier) noteTailEntry(li lineInfo, sealed bool) {
 // appendable reports whether an append would build on the log as read so far, recovering a final
 // run of interrupted writes: the rule of findTail, which reads only the end of the file.
 func (v *verifier) appendable() bool {
-	if v.run.active && (v.run.foreign || !v.run.lastTorn) {
+	if v.run.active && (v.run.foreign || !v.run.lastTorn || v.run.length >= maxRun) {
 		return false
 	}
 	last, prev := v.tailLast, v.tailPrev
@@ -404,6 +404,8 @@ func (v *verifier) finish() {
 			v.problem(run.start, KindMalformed, "line %d: not an audit entry, nor an interrupted write of one (the file ends without a newline)", run.start)
 		case run.lastTorn && run.foreign:
 			v.problem(run.start, KindMalformed, "lines %d-%d: not audit entries, nor interrupted writes of them (the file ends without a newline)", run.start, run.start+run.lines-1)
+		case run.lastTorn && run.length >= maxRun:
+			v.problem(run.start, KindMalformed, "line %d: the log ends with %d bytes without a newline or an entry, more than %d MiB: no interrupted write is that long, so appends refuse this log", run.start, run.length, maxRun>>20)
 		case run.lastTorn && run.lines == 1:
 			v.problem(run.start, KindTorn, "line %d: torn: the last line has no newline (%d bytes; a write was interrupted)%s", run.start, run.length, next)
 		case run.lastTorn:

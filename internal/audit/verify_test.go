@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -157,7 +158,8 @@ func TestVerifyLongLine(t *testing.T) {
 	torn := append(bytes.Clone(b), `{"seq":3,"timestamp":"`...)
 	torn = append(torn, bytes.Repeat([]byte("y"), 8<<20)...)
 	rep = verifyBytes(t, torn, VerifyOptions{})
-	if rep.OK() || rep.Problems[0].Line != 3 || rep.Problems[0].Kind != KindTorn {
+	// Longer than any interrupted write (1 MiB): damage, which appends refuse too.
+	if rep.OK() || rep.Problems[0].Line != 3 || rep.Problems[0].Kind != KindMalformed || !strings.Contains(rep.Problems[0].Message, "appends refuse") {
 		t.Fatalf("long torn line: %+v", rep.Problems)
 	}
 	// Text no writer of entries leaves is no interrupted write, however it ends.
@@ -185,6 +187,9 @@ func TestVerifyPromisesOnlyRealRecoveries(t *testing.T) {
 		{"edited, then torn", string(join(ls[:3])) + edited + `{"seq":5,"ti`, 4, KindEdited, false},
 		{"text without a newline", string(valid) + "hello", 5, KindMalformed, false},
 		{"text, then torn", string(valid) + "hello\n" + `{"seq":5,"ti`, 5, KindMalformed, false},
+		// Longer than any interrupted write: damage to verify and to an append alike.
+		{"torn, longer than 1 MiB", string(valid) + `{"seq":5,"ti` + strings.Repeat("y", 1<<20), 5, KindMalformed, false},
+		{"torn, just under 1 MiB", string(valid) + `{"seq":5,"ti` + strings.Repeat("y", 1<<20-20), 5, KindTorn, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -199,6 +204,11 @@ func TestVerifyPromisesOnlyRealRecoveries(t *testing.T) {
 			_, err := findTail(strings.NewReader(c.log), int64(len(c.log)))
 			if (err == nil) != c.promise {
 				t.Fatalf("findTail disagrees: %v", err)
+			}
+			// What an append refuses is damage, which verify names; head refuses it alike.
+			var de *DamagedError
+			if _, _, err := LastEntry(strings.NewReader(c.log), int64(len(c.log))); !c.promise && !errors.As(err, &de) {
+				t.Fatalf("LastEntry: %v, want a DamagedError", err)
 			}
 		})
 	}
