@@ -275,6 +275,8 @@ type tailPrinter struct {
 	// widths of the columns but the last, fixed by the first batch (nil before it).
 	widths []int
 	header bool
+	// warned holds the seqs of edited entries already reported on stderr.
+	warned map[uint64]bool
 }
 
 func newTailPrinter(io *ui.IO, f ui.Format, follow bool) *tailPrinter {
@@ -321,11 +323,11 @@ func (p *tailPrinter) batch(records []audit.Record) {
 	}
 	rows := make([][]string, len(records))
 	for i, r := range records {
-		rows[i] = tailCells(r.Entry)
+		rows[i] = tailCells(r.Entry, p.edited(r.Entry, r.Line))
 	}
 	p.fit(rows)
 	for i, r := range records {
-		p.printRow(rows[i], r.Success)
+		p.printRow(rows[i], r.Success && rows[i][resultColumn] != resultEdited)
 	}
 }
 
@@ -371,7 +373,7 @@ func (p *tailPrinter) stream(r io.ReaderAt, start, end int64, keep func(audit.En
 	}
 	if p.format != ui.JSON {
 		var m cellWidths
-		if err := each(func(e audit.Entry, _ []byte) { m.add(tailCells(e)) }); err != nil {
+		if err := each(func(e audit.Entry, line []byte) { m.add(tailCells(e, p.edited(e, line))) }); err != nil {
 			return 0, nil, err
 		}
 		p.fitWidths(m)
@@ -438,6 +440,7 @@ const tailGap = "  "
 
 func (p *tailPrinter) print(e audit.Entry, line []byte) {
 	if p.format == ui.JSON {
+		p.edited(e, line) // the line goes out as stored; stderr says it was altered
 		p.w.Write(line)
 		p.w.WriteByte('\n')
 		return
@@ -445,8 +448,35 @@ func (p *tailPrinter) print(e audit.Entry, line []byte) {
 	if p.widths == nil {
 		p.fit(nil)
 	}
-	p.printRow(tailCells(e), e.Success)
+	edited := p.edited(e, line)
+	p.printRow(tailCells(e, edited), e.Success && !edited)
 }
+
+// edited reports whether the line read for e does not match its hash, and says so on stderr once
+// per entry: tail shows entries as read, and must not call one "ok" that was altered since.
+func (p *tailPrinter) edited(e audit.Entry, line []byte) bool {
+	if line == nil || audit.Sealed(line) {
+		return false
+	}
+	if p.warned == nil {
+		p.warned = map[uint64]bool{}
+	}
+	if !p.warned[e.Seq] {
+		p.warned[e.Seq] = true
+		fmt.Fprintf(p.io.Err, "klrbac: entry seq %d does not match its hash: it was edited after it was written\n", e.Seq)
+		if len(p.warned) == 1 {
+			fmt.Fprintln(p.io.Err, "hint: run `klrbac audit verify` to see what else is wrong")
+		}
+	}
+	return true
+}
+
+// resultColumn is RESULT's place among tailCells, and resultEdited its value for an entry that
+// does not match its hash.
+const (
+	resultColumn = 6
+	resultEdited = "EDITED"
+)
 
 func (p *tailPrinter) printRow(cells []string, success bool) {
 	if !p.header {
@@ -464,14 +494,18 @@ func (p *tailPrinter) printRow(cells []string, success bool) {
 	p.w.WriteString(row + "\n")
 }
 
-// tailCells are an entry's values in the table, as printed before fitting.
-func tailCells(e audit.Entry) []string {
+// tailCells are an entry's values in the table, as printed before fitting. An edited entry's
+// RESULT says so, whatever its success field claims.
+func tailCells(e audit.Entry, edited bool) []string {
 	result := "ok"
 	if !e.Success {
 		result = "failed"
 		if e.Action == "check" {
 			result = "denied"
 		}
+	}
+	if edited {
+		result = resultEdited
 	}
 	reason := e.Reason
 	if e.Alert != "" {

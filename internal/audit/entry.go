@@ -345,6 +345,16 @@ var ErrNotEntry = errors.New("not an audit entry")
 
 // ParseLine decodes one line (with or without its newline). It checks the layout and decodes the
 // fields; it does not check the hash or the chain (Verify does).
+// Sealed reports whether line (with or without its newline) is an entry whose hash matches its
+// bytes: not edited since it was written. It says nothing of the entry's place in the chain.
+func Sealed(line []byte) bool {
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	li, ok := scan(line)
+	return ok && li.sealed()
+}
+
 func ParseLine(line []byte) (Entry, error) {
 	if n := len(line); n > 0 && line[n-1] == '\n' {
 		line = line[:n-1]
