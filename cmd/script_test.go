@@ -129,6 +129,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"sandboxcount": cmdSandboxCount,
 			"freeport":     cmdFreePort,
 			"expandenv":    cmdExpandEnv,
+			// -o json views against their documented schemas
+			"jsonschema": cmdJSONSchema,
 		},
 		Condition: scriptCondition,
 		Setup: func(env *testscript.Env) error {
@@ -158,6 +160,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 				return err
 			}
 			env.Values[sandboxKey{}] = &scriptSandbox{}
+			env.Values[schemaSeenKey{}] = schemaSeen{}
 			return setupCanaries(env)
 		},
 	}

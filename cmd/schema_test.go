@@ -1,0 +1,250 @@
+package cmd
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// docs/json-output.md documents every -o json view, and docs/schema/VIEW.json is each one's schema:
+// every field named, the required ones required, nothing else allowed. The scripts check what klrbac
+// really prints against them (the jsonschema command), so a view that gains, loses or renames a field
+// fails until its schema, and so its documentation, says so.
+
+// schemaDir is where the documented schemas live, from the cmd package's directory.
+var schemaDir = filepath.Join("..", "docs", "schema")
+
+var (
+	schemaMu       sync.Mutex
+	compiledSchema = map[string]*jsonschema.Schema{}
+	schemaSource   = map[string]any{}
+)
+
+// loadSchema compiles docs/schema/VIEW.json once per test binary.
+func loadSchema(view string) (*jsonschema.Schema, any, error) {
+	schemaMu.Lock()
+	defer schemaMu.Unlock()
+	if s, ok := compiledSchema[view]; ok {
+		return s, schemaSource[view], nil
+	}
+	path, err := filepath.Abs(filepath.Join(schemaDir, view+".json"))
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %v", path, err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(path, doc); err != nil {
+		return nil, nil, err
+	}
+	s, err := c.Compile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	compiledSchema[view], schemaSource[view] = s, doc
+	return s, doc, nil
+}
+
+// schemaFields lists the field paths a schema declares, such as "/roles/[]/verdict" or
+// "/allowed/*/*": "[]" stands for an array's items and "*" for a map's values.
+func schemaFields(schema any, path string, into map[string]bool) {
+	m, ok := schema.(map[string]any)
+	if !ok {
+		return
+	}
+	if props, ok := m["properties"].(map[string]any); ok {
+		for name, sub := range props {
+			into[path+"/"+name] = true
+			schemaFields(sub, path+"/"+name, into)
+		}
+	}
+	if items, ok := m["items"]; ok {
+		schemaFields(items, path+"/[]", into)
+	}
+	if extra, ok := m["additionalProperties"].(map[string]any); ok {
+		into[path+"/*"] = true
+		schemaFields(extra, path+"/*", into)
+	}
+}
+
+// instanceFields records the field paths of a value that its schema declares, as schemaFields
+// names them.
+func instanceFields(schema, value any, path string, into map[string]bool) {
+	m, ok := schema.(map[string]any)
+	if !ok {
+		return
+	}
+	switch v := value.(type) {
+	case map[string]any:
+		props, _ := m["properties"].(map[string]any)
+		extra, _ := m["additionalProperties"].(map[string]any)
+		for name, field := range v {
+			if sub, ok := props[name]; ok {
+				into[path+"/"+name] = true
+				instanceFields(sub, field, path+"/"+name, into)
+			} else if extra != nil {
+				into[path+"/*"] = true
+				instanceFields(extra, field, path+"/*", into)
+			}
+		}
+	case []any:
+		for _, item := range v {
+			instanceFields(m["items"], item, path+"/[]", into)
+		}
+	}
+}
+
+// schemaSeen is, per script, the field paths of each view its jsonschema commands have seen.
+type schemaSeen map[string]map[string]bool
+
+type schemaSeenKey struct{}
+
+// cmdJSONSchema checks the last command's stdout against a documented schema:
+//
+//	jsonschema roles-list           stdout is one value of view roles-list
+//	jsonschema -lines audit-entry   every line of stdout is one (JSON lines)
+//	jsonschema -covered             every field of every view checked so far in this script was seen
+//
+// -covered makes a script prove that its instances exercise each schema whole, optional fields
+// included, so that a field dropped from a view cannot pass unnoticed.
+func cmdJSONSchema(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("usage: jsonschema [-lines] VIEW | jsonschema -covered")
+	}
+	seen, _ := ts.Value(schemaSeenKey{}).(schemaSeen)
+	if len(args) == 1 && args[0] == "-covered" {
+		views := make([]string, 0, len(seen))
+		for view := range seen {
+			views = append(views, view)
+		}
+		sort.Strings(views)
+		if len(views) == 0 {
+			ts.Fatalf("jsonschema -covered: no view was checked")
+		}
+		for _, view := range views {
+			_, doc, err := loadSchema(view)
+			ts.Check(err)
+			declared := map[string]bool{}
+			schemaFields(doc, "", declared)
+			var unseen []string
+			for field := range declared {
+				if !seen[view][field] {
+					unseen = append(unseen, field)
+				}
+			}
+			sort.Strings(unseen)
+			if len(unseen) > 0 {
+				ts.Fatalf("jsonschema: view %s: no instance had %s", view, strings.Join(unseen, ", "))
+			}
+		}
+		return
+	}
+	lines := len(args) == 2 && args[0] == "-lines"
+	if lines {
+		args = args[1:]
+	}
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		ts.Fatalf("usage: jsonschema [-lines] VIEW | jsonschema -covered")
+	}
+	view := args[0]
+	schema, doc, err := loadSchema(view)
+	ts.Check(err)
+	stdout := ts.ReadFile("stdout")
+	values := []string{stdout}
+	if lines {
+		values = strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	}
+	if strings.TrimSpace(stdout) == "" {
+		ts.Fatalf("jsonschema %s: stdout is empty", view)
+	}
+	if seen[view] == nil {
+		seen[view] = map[string]bool{}
+	}
+	for i, text := range values {
+		value, err := jsonschema.UnmarshalJSON(strings.NewReader(text))
+		if err != nil {
+			ts.Fatalf("jsonschema %s: value %d is not JSON: %v", view, i+1, err)
+		}
+		if err := schema.Validate(value); err != nil {
+			// GoString lists every violation with where it is, not just that there is one.
+			ts.Fatalf("jsonschema %s: value %d does not match docs/schema/%s.json: %#v", view, i+1, view, err)
+		}
+		instanceFields(doc, value, "", seen[view])
+	}
+}
+
+// TestSchemasAreDocumentedAndChecked: every schema compiles, is named in docs/json-output.md, and is
+// checked by some script; and the field-path bookkeeping behind -covered sees what it should.
+func TestSchemasAreDocumentedAndChecked(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(schemaDir, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no schemas in %s: %v", schemaDir, err)
+	}
+	manual, err := os.ReadFile(filepath.Join("..", "docs", "json-output.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scripts, err := filepath.Glob(filepath.Join("..", "testdata", "script", "*.txtar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all bytes.Buffer
+	for _, s := range scripts {
+		data, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(data)
+	}
+	for _, f := range files {
+		view := strings.TrimSuffix(filepath.Base(f), ".json")
+		if _, _, err := loadSchema(view); err != nil {
+			t.Errorf("schema %s: %v", view, err)
+		}
+		if !bytes.Contains(manual, []byte("schema/"+view+".json")) {
+			t.Errorf("docs/json-output.md does not link schema/%s.json", view)
+		}
+		if !regexp.MustCompile(`(?m)^\s*jsonschema (-lines )?` + regexp.QuoteMeta(view) + `\s*$`).Match(all.Bytes()) {
+			t.Errorf("no script checks any output against schema %s", view)
+		}
+	}
+
+	_, doc, err := loadSchema("keys-validate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]bool{}
+	schemaFields(doc, "", declared)
+	for _, want := range []string{"/roles/[]/verdict", "/roles/[]/reasons/*", "/inventory", "/summary/result"} {
+		if !declared[want] {
+			t.Errorf("schemaFields: %s not declared by keys-validate", want)
+		}
+	}
+	var report any
+	if err := json.Unmarshal([]byte(`{"roles":[{"verdict":"valid","reasons":{"tags:write":"x"}}],"extra":1}`), &report); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	instanceFields(doc, report, "", got)
+	want := map[string]bool{"/roles": true, "/roles/[]/verdict": true, "/roles/[]/reasons": true, "/roles/[]/reasons/*": true}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("instanceFields = %v, want %v", got, want)
+	}
+}
