@@ -1,6 +1,9 @@
 package cmd
 
 import (
+	"context"
+	"time"
+
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/klaviyo"
 )
@@ -21,6 +24,11 @@ func (a *app) klaviyoClient() (*klaviyo.Client, error) {
 // takes seconds when paced, most of them waiting on the one-call-a-second tier.
 var newPacer = func() *klaviyo.Pacer { return klaviyo.NewPacer(klaviyo.PacerOptions{}) }
 
+// clientSleep, when set, replaces the client's waits before a retry (Retry-After, backoff). The
+// command-line tests make it return at once for scripts about what a retry decides, not about how
+// long it waits: the waits are still computed and reported, only not spent.
+var clientSleep func(ctx context.Context, d time.Duration) error
+
 // klaviyoOptions are the options of klaviyoClient, for commands that adjust them (such as putting
 // a guard in the transport) before making the client.
 func (a *app) klaviyoOptions() (klaviyo.Options, error) {
@@ -39,5 +47,6 @@ func klaviyoOptionsFor(cfg *config.Config) klaviyo.Options {
 		Revision:  cfg.String("klaviyo.revision"),
 		UserAgent: "klrbac/" + buildVersion().Version,
 		Pacer:     newPacer(),
+		Sleep:     clientSleep,
 	}
 }

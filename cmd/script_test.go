@@ -37,6 +37,9 @@ const (
 	// testNoPacingEnv turns the Klaviyo client's pacing off, for scripts that are not about it and
 	// run against a sandbox started with --no-rate-limits.
 	testNoPacingEnv = "KLRBAC_TEST_NO_PACING"
+	// testNoWaitEnv makes the Klaviyo client retry at once instead of waiting, for scripts about
+	// what a retry decides (faults, a Klaviyo that does not answer), not about how long it waits.
+	testNoWaitEnv = "KLRBAC_TEST_NO_WAIT"
 	// testCaptureEnv names a directory where every klrbac run appends its stdout and stderr, for
 	// the canary scan.
 	testCaptureEnv = "KLRBAC_TEST_CAPTURE"
@@ -67,6 +70,9 @@ func testKlrbac(run func(*ui.IO) int) int {
 	}
 	if os.Getenv(testNoPacingEnv) != "" {
 		newPacer = func() *klaviyo.Pacer { return nil }
+	}
+	if os.Getenv(testNoWaitEnv) != "" {
+		clientSleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 	}
 	streams := ui.System()
 	if dir := os.Getenv(testCaptureEnv); dir != "" {
@@ -144,7 +150,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 				"KLRBAC_AUDIT_CHECKS", "KLRBAC_KEYRING", "KLRBAC_KEYRING_TIMEOUT", testKeyringFaultEnv, secrets.ClientSecretEnv,
 				"KLAVIYO_KEY_ADMIN", "KLAVIYO_KEY_MARKETER", "KLAVIYO_KEY_DEVELOPER", "KLAVIYO_KEY_VIEWER", "KLAVIYO_KEY_SERVICE",
 				"KLAVIYO_OAUTH_CLIENT_ID", "KLRBAC_SANDBOX_PID", "BROWSER",
-				"KLRBAC_CALIBRATION_FILE", testNoPacingEnv} {
+				"KLRBAC_CALIBRATION_FILE", testNoPacingEnv, testNoWaitEnv} {
 				env.Setenv(v, "")
 			}
 			// Who acts, for the audit trail: the same user everywhere, never the CI's.
