@@ -46,6 +46,19 @@ the keyring for the client secret.` + exitStatus(exitOK, exitFindings, exitUsage
 	return c
 }
 
+// defaultRedirectURI is the redirect URI of apps that give none: oauthflow.DefaultRedirectURI,
+// whose port is fixed by design. The command-line tests put a free port in its place, so that runs
+// side by side never contend for that one port.
+var defaultRedirectURI = oauthflow.DefaultRedirectURI
+
+// withDefaultRedirect gives an app that took the default redirect URI the one in force.
+func withDefaultRedirect(ap oauthflow.App) oauthflow.App {
+	if ap.RedirectURI == oauthflow.DefaultRedirectURI {
+		ap.RedirectURI = defaultRedirectURI
+	}
+	return ap
+}
+
 // oauthApps are the apps the config defines under oauth.apps.
 func (a *app) oauthApps() ([]oauthflow.App, error) {
 	cfg, err := a.config()
@@ -73,12 +86,12 @@ func (a *app) oauthApp(name string) (oauthflow.App, error) {
 			if ap.ClientID == "" {
 				ap.ClientID = os.Getenv(oauthflow.ClientIDEnv)
 			}
-			return ap, nil
+			return withDefaultRedirect(ap), nil
 		}
 		names = append(names, ap.Name)
 	}
 	if name == secrets.DefaultApp {
-		ap := oauthflow.DefaultApp()
+		ap := withDefaultRedirect(oauthflow.DefaultApp())
 		ap.ClientID = os.Getenv(oauthflow.ClientIDEnv)
 		return ap, nil
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/klaviyo"
+	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/pgtest"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/sandbox"
@@ -40,6 +43,10 @@ const (
 	// testNoWaitEnv makes the Klaviyo client retry at once instead of waiting, for scripts about
 	// what a retry decides (faults, a Klaviyo that does not answer), not about how long it waits.
 	testNoWaitEnv = "KLRBAC_TEST_NO_WAIT"
+	// testDefaultRedirectEnv replaces the default redirect URI (port 8765) with one on a free port,
+	// in klrbac and in the demo client of the scripts' sandbox, so that scripts and test runs side by
+	// side never contend for port 8765.
+	testDefaultRedirectEnv = "KLRBAC_TEST_DEFAULT_REDIRECT_URI"
 	// testCaptureEnv names a directory where every klrbac run appends its stdout and stderr, for
 	// the canary scan.
 	testCaptureEnv = "KLRBAC_TEST_CAPTURE"
@@ -70,6 +77,9 @@ func testKlrbac(run func(*ui.IO) int) int {
 	}
 	if os.Getenv(testNoPacingEnv) != "" {
 		newPacer = func() *klaviyo.Pacer { return nil }
+	}
+	if u := os.Getenv(testDefaultRedirectEnv); u != "" {
+		defaultRedirectURI = u
 	}
 	if os.Getenv(testNoWaitEnv) != "" {
 		clientSleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
@@ -150,7 +160,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 				"KLRBAC_AUDIT_CHECKS", "KLRBAC_KEYRING", "KLRBAC_KEYRING_TIMEOUT", testKeyringFaultEnv, secrets.ClientSecretEnv,
 				"KLAVIYO_KEY_ADMIN", "KLAVIYO_KEY_MARKETER", "KLAVIYO_KEY_DEVELOPER", "KLAVIYO_KEY_VIEWER", "KLAVIYO_KEY_SERVICE",
 				"KLAVIYO_OAUTH_CLIENT_ID", "KLRBAC_SANDBOX_PID", "BROWSER",
-				"KLRBAC_CALIBRATION_FILE", testNoPacingEnv, testNoWaitEnv} {
+				"KLRBAC_CALIBRATION_FILE", testNoPacingEnv, testNoWaitEnv, testDefaultRedirectEnv} {
 				env.Setenv(v, "")
 			}
 			// Who acts, for the audit trail: the same user everywhere, never the CI's.
@@ -240,6 +250,9 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	fx, err := loadFixture(path)
 	ts.Check(err)
 	ts.Check(faults.apply(fx))
+	if u := ts.Getenv(testDefaultRedirectEnv); u != "" {
+		redirectDefaultPort(fx, u)
+	}
 	issued, _ := ts.Value(issuedKey{}).(*issuedSecrets)
 	if issued != nil && path != "" {
 		issued.input(path)
@@ -276,6 +289,28 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Setenv(e.name, e.value)
 	}
 	ts.Setenv("SANDBOX_ADDR", strings.TrimPrefix(srv.URL(), "http://"))
+}
+
+// redirectDefaultPort moves the redirect URIs a fixture registers on the default redirect URI's
+// port (the demo client's 127.0.0.1 and localhost ones) to the port of uri, as klrbac under
+// testDefaultRedirectEnv uses it.
+func redirectDefaultPort(fx *sandbox.Fixture, uri string) {
+	def, _ := url.Parse(oauthflow.DefaultRedirectURI)
+	to, err := url.Parse(uri)
+	if err != nil {
+		panic(err)
+	}
+	for i := range fx.Accounts {
+		for j := range fx.Accounts[i].OAuthClients {
+			c := &fx.Accounts[i].OAuthClients[j]
+			for k, r := range c.RedirectURIs {
+				if u, err := url.Parse(r); err == nil && u.Port() == def.Port() {
+					u.Host = net.JoinHostPort(u.Hostname(), to.Port())
+					c.RedirectURIs[k] = u.String()
+				}
+			}
+		}
+	}
 }
 
 // cmdFetch makes one HTTP request and prints the status line and the body to stdout, for scripts
