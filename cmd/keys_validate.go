@@ -38,10 +38,13 @@ type validateOptions struct {
 	inventoryRole string
 	inventoryApp  string
 	concurrency   int
-	calibrate     bool
-	fullRole      string
-	readOnlyRole  string
-	format        ui.Format
+	timeout       time.Duration
+	// requestTimeout bounds each call, retries each bounded anew.
+	requestTimeout time.Duration
+	calibrate      bool
+	fullRole       string
+	readOnlyRole   string
+	format         ui.Format
 }
 
 func newKeysValidateCommand(a *app) *cobra.Command {
@@ -131,6 +134,7 @@ finding outranks what could not be evaluated.` + exitStatus(
 			if err := o.check(cmd, args); err != nil {
 				return err
 			}
+			a.requestTimeout = o.requestTimeout
 			pol, err := a.policy()
 			if err != nil {
 				return err
@@ -151,6 +155,8 @@ finding outranks what could not be evaluated.` + exitStatus(
 	fs.StringVar(&o.inventoryRole, "inventory-role", "", "read scopes from the account's key inventory with this role's key (needs credentials:read)")
 	fs.StringVar(&o.inventoryApp, "inventory-oauth", "", "read scopes from the account's key inventory with this OAuth app's access token (granted credentials:read; see klrbac oauth login)")
 	fs.BoolVar(&o.keyStdin, "key-stdin", false, "read the key of the one ROLE from standard input")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound the whole run: a run that outlasts it ends as could not evaluate (exit 3)")
+	fs.DurationVar(&o.requestTimeout, "request-timeout", 15*time.Second, "bound each call to Klaviyo, each retry included")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "at most this many probes in flight (0: as many as the rate limits allow; 1: one at a time)")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print each probe and its answer on stderr")
 	fs.BoolVar(&o.calibrate, "calibrate", false, "establish whether Klaviyo checks scopes before a write's body, and store the result")
@@ -182,6 +188,9 @@ func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
 				return err
 			}
 		}
+	}
+	if o.timeout <= 0 || o.requestTimeout <= 0 {
+		return fault.Usagef("--timeout and --request-timeout must be positive durations").Hint("e.g. --timeout 2m --request-timeout 15s")
 	}
 	if o.concurrency < 0 {
 		return fault.Usagef("--concurrency %d is negative", o.concurrency).Hint("use 0 (no bound but the rate limits) or a positive number")
@@ -258,6 +267,7 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 		return err
 	}
 	opts.RequiredOnly, opts.Strict, opts.AllowExcess, opts.Concurrency = o.requiredOnly, o.strict, o.allowExcess, o.concurrency
+	opts.Timeout = o.timeout
 	opts.Calibration = a.loadCalibration(calibrationFile, opts.APIURL, opts.Revision)
 	guard := opts.Guard
 	if o.inventoryApp != "" {
@@ -283,8 +293,11 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	}
 	progress.Done()
 	if err != nil {
-		if guard.Tripped() {
-			a.auditStopped(ctx, targets, err)
+		// A run that sent anything leaves its trace, however it ended: interrupted, timed out,
+		// stopped by the guard, an API that is not Klaviyo, an inventory that failed.
+		var stopped *validate.RunError
+		if errors.As(err, &stopped) && (stopped.Requests > 0 || guard.Tripped()) {
+			a.auditStopped(ctx, targets, stopped.Reason())
 		}
 		return err
 	}
@@ -445,7 +458,11 @@ func (a *app) probeOptions(ctx context.Context, what string) (opts validate.Opti
 		return opts, "", err
 	}
 	guard := validate.NewGuard(nil)
-	kopts.HTTPClient = &http.Client{Transport: guard, Timeout: 30 * time.Second}
+	timeout := a.requestTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	kopts.HTTPClient = &http.Client{Transport: guard, Timeout: timeout}
 	client := klaviyo.New(kopts)
 	opts = validate.Options{Client: client, APIURL: client.APIURL(), Revision: client.Revision(), Guard: guard}
 	return opts, cfg.String("klaviyo.calibration_file"), nil
@@ -688,13 +705,16 @@ func (a *app) auditValidation(ctx context.Context, rep *validate.Report) error {
 	return nil
 }
 
-// auditStopped records that a run was stopped by the side-effect guard, for each role.
-func (a *app) auditStopped(ctx context.Context, targets []validate.Target, cause error) {
+// auditStopped records, for each role, a run that ended before its report, and how (reason). An
+// interrupted run's context has ended: the record is written all the same, under a bound of its own.
+func (a *app) auditStopped(ctx context.Context, targets []validate.Target, reason string) {
 	entries := make([]audit.Entry, 0, len(targets))
 	for _, t := range targets {
 		entries = append(entries, audit.Entry{Role: t.Role, Action: "keys.validate", Resource: secrets.RoleKeyItem(t.Role).String(),
-			Fingerprint: t.Key.Fingerprint(), Reason: "stopped: " + cause.Error()})
+			Fingerprint: t.Key.Fingerprint(), Reason: reason})
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if err := a.recordAll(ctx, entries); err != nil {
 		fmt.Fprintf(a.io.Err, "klrbac: warning: the stopped validation was not audited: %v\n", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +36,8 @@ type app struct {
 
 	store secrets.Store
 	audit auditState
+	// requestTimeout bounds each call to Klaviyo (keys validate --request-timeout); 0 means 15s.
+	requestTimeout time.Duration
 }
 
 func (a *app) config() (*config.Config, error) {

@@ -244,3 +244,40 @@ func TestInterpretRules(t *testing.T) {
 		}
 	}
 }
+
+// A black hole (a host that takes connections and never answers) ends within the run's timeout,
+// as could not evaluate, naming the host; the calls that went out are counted for the audit trail.
+func TestBlackHoleTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	opts := liar(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	opts.Timeout = 300 * time.Millisecond
+	start := time.Now()
+	_, err := Probe(context.Background(), []Target{viewerTarget()}, opts)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s", took)
+	}
+	var re *RunError
+	if !errors.As(err, &re) || fault.KindOf(err) != fault.Unavailable {
+		t.Fatalf("%v (kind %v), want a timed-out run", err, fault.KindOf(err))
+	}
+	if !strings.Contains(err.Error(), "127.0.0.1") || !strings.Contains(err.Error(), "--timeout") || re.Requests < 1 {
+		t.Errorf("%v, %d requests", err, re.Requests)
+	}
+	if !strings.HasPrefix(re.Reason(), "timed out after 1 probe") {
+		t.Errorf("reason %q", re.Reason())
+	}
+	// An interruption is told apart.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	opts.Timeout = 0
+	_, err = Probe(ctx, []Target{viewerTarget()}, opts)
+	if !errors.As(err, &re) || !errors.Is(err, context.Canceled) || !strings.HasPrefix(re.Reason(), "interrupted after 1 probe") {
+		t.Errorf("%v: %q", err, re.Reason())
+	}
+}

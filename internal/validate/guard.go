@@ -21,6 +21,12 @@ type Guard struct {
 	once sync.Once
 	done chan struct{}
 	err  error
+
+	// rejected holds the fingerprints of the credentials whose writes the guard has seen refused
+	// (400, 403 or 404; a 429 or 5xx refuses nothing for good): the evidence that lets a riskier
+	// write of the same key go out.
+	mu       sync.Mutex
+	rejected map[string]bool
 }
 
 // NewGuard wraps next (nil: http.DefaultTransport).
@@ -28,7 +34,7 @@ func NewGuard(next http.RoundTripper) *Guard {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &Guard{next: next, done: make(chan struct{})}
+	return &Guard{next: next, done: make(chan struct{}), rejected: map[string]bool{}}
 }
 
 // AcceptedError is a probe built to fail that succeeded.
@@ -54,6 +60,11 @@ func (g *Guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, g.err
 	}
 	resp, err := g.next.RoundTrip(req)
+	if err == nil && write && (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound) {
+		g.mu.Lock()
+		g.rejected[credentialOf(req)] = true
+		g.mu.Unlock()
+	}
 	if err != nil || !write || resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp, err
 	}
@@ -67,6 +78,25 @@ func (g *Guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		close(g.done)
 	})
 	return nil, g.err
+}
+
+// credentialOf is the fingerprint of the credential a request carries.
+func credentialOf(req *http.Request) string {
+	if _, v, ok := strings.Cut(req.Header.Get("Authorization"), " "); ok {
+		return mask.Fingerprint(v)
+	}
+	return ""
+}
+
+// SawWriteRefused reports whether a write carrying the credential with this fingerprint has been
+// refused (400, 403 or 404): the API does not carry out every write of that key.
+func (g *Guard) SawWriteRefused(fingerprint string) bool {
+	if g == nil || fingerprint == "" {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.rejected[fingerprint]
 }
 
 // context derives from ctx a context that ends when the guard trips, so that a run stops at once

@@ -128,6 +128,8 @@ func ListKeys(ctx context.Context, client Caller, apiURL string, cred klaviyo.Cr
 //
 // The error is for the run as a whole: the listing could not be read.
 func Inventory(ctx context.Context, targets []Target, src InventorySource, opts Options) (*Report, error) {
+	ctx, cancel := opts.withTimeout(ctx)
+	defer cancel()
 	cred, err := src.Credential(ctx)
 	if err != nil {
 		return nil, err
@@ -140,17 +142,7 @@ func Inventory(ctx context.Context, targets []Target, src InventorySource, opts 
 	}
 	keys, calls, err := ListKeys(ctx, opts.Client, opts.APIURL, cred, QuotaAccount(accounts)(src.AccountID))
 	if err != nil {
-		var denied *klaviyo.Error
-		if errors.As(err, &denied) && denied.Class == klaviyo.PermissionDenied {
-			// The bare API error, without the client's general hint about missing scopes: this
-			// one says which scope and what else to do.
-			return nil, fault.Wrap(fault.Unavailable, fmt.Errorf("cannot list the account's keys with %s: %w", src.Name, denied)).
-				Hint("the inventory credential needs the credentials:read scope; or probe each scope instead, without --inventory-role or --inventory-oauth")
-		}
-		if errors.Is(err, context.Canceled) {
-			return nil, err
-		}
-		return nil, fault.Wrap(fault.Unavailable, fmt.Errorf("cannot list the account's keys with %s: %w", src.Name, err))
+		return nil, &RunError{Err: listingFault(err, src, opts, ctx), Requests: calls}
 	}
 	rep := &Report{Method: ByInventory, APIURL: opts.APIURL, Revision: opts.Revision, Strict: opts.Strict,
 		RequiredOnly: opts.RequiredOnly, AllowExcess: opts.AllowExcess, Inventory: src.Name, Calibration: opts.Calibration.View(), Roles: make([]RoleReport, len(targets))}
@@ -163,6 +155,23 @@ func Inventory(ctx context.Context, targets []Target, src InventorySource, opts 
 	}
 	rep.summarise(calls)
 	return rep, nil
+}
+
+// listingFault says why the account's keys could not be listed.
+func listingFault(err error, src InventorySource, opts Options, ctx context.Context) error {
+	var denied *klaviyo.Error
+	switch {
+	case errors.As(err, &denied) && denied.Class == klaviyo.PermissionDenied:
+		// The bare API error, without the client's general hint about missing scopes: this
+		// one says which scope and what else to do.
+		return fault.Wrap(fault.Unavailable, fmt.Errorf("cannot list the account's keys with %s: %w", src.Name, denied)).
+			Hint("the inventory credential needs the credentials:read scope; or probe each scope instead, without --inventory-role or --inventory-oauth")
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return timedOut(opts, 0, 1)
+	case errors.Is(err, context.Canceled):
+		return err
+	}
+	return fault.Wrap(fault.Unavailable, fmt.Errorf("cannot list the account's keys with %s: %w", src.Name, err))
 }
 
 // Match returns the listed keys whose redacted form fits key's mask.

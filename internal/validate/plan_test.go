@@ -209,8 +209,9 @@ func TestPick(t *testing.T) {
 		want   string
 	}{
 		{[]string{"data-privacy:write", "events:write", "webhooks:write", "profiles:write"}, true, "profiles:write"},
-		{[]string{"data-privacy:write", "events:write"}, true, "events:write"},
-		{[]string{"data-privacy:write", "subscriptions:write"}, true, "subscriptions:write"},
+		// High-risk creates never go alone first: they wait for a lower-risk write refused.
+		{[]string{"data-privacy:write", "events:write"}, true, ""},
+		{[]string{"data-privacy:write", "subscriptions:write"}, true, ""},
 		{[]string{"webhooks:read", "profiles:read", "accounts:read", "lists:write"}, false, "profiles:read"},
 		{[]string{"lists:write"}, false, ""},
 	} {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/klrbac/klrbac/internal/catalog"
+	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/klaviyo"
 )
 
@@ -38,6 +39,58 @@ type Options struct {
 	Guard *Guard
 	// Observe, when set, hears of every probe as it ends, one call at a time.
 	Observe func(Event)
+	// Timeout, when positive, bounds the whole run; a run that outlasts it ends as could not
+	// evaluate (exit 3), naming the host that did not answer in time.
+	Timeout time.Duration
+}
+
+// RunError is a run that ended before its report: the guard tripped, the API was not Klaviyo, the
+// time ran out, the run was interrupted, the keys could not be listed. Requests counts the calls
+// that had gone out, for the audit trail, which records such runs too.
+type RunError struct {
+	Err      error
+	Requests int
+}
+
+func (e *RunError) Error() string { return e.Err.Error() }
+func (e *RunError) Unwrap() error { return e.Err }
+
+// Reason says in the audit trail's words how the run ended.
+func (e *RunError) Reason() string {
+	probes := fmt.Sprintf("%d probe%s", e.Requests, plural(e.Requests))
+	switch {
+	case errors.Is(e.Err, context.Canceled):
+		return "interrupted after " + probes
+	case errors.Is(e.Err, context.DeadlineExceeded) || errors.Is(e.Err, errTimedOut):
+		return "timed out after " + probes + ": " + e.Err.Error()
+	}
+	return "stopped after " + probes + ": " + e.Err.Error()
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// errTimedOut marks a run that outlasted Options.Timeout.
+var errTimedOut = errors.New("timed out")
+
+// withTimeout bounds ctx by opts.Timeout, if any.
+func (o Options) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if o.Timeout > 0 {
+		return context.WithTimeout(ctx, o.Timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// timedOut says that a run outlasted its time, and where it was waiting.
+func timedOut(o Options, answered, total int) error {
+	return fault.Wrap(fault.Unavailable, fmt.Errorf("the run did not finish within %s (--timeout): %d of %d calls answered; %s did not answer the rest in time: %w",
+		o.Timeout, answered, total, hostOf(o.APIURL), errTimedOut)).
+		Hint("check the network and klaviyo.api_url (KLRBAC_API_URL): a host that takes connections and never answers looks like this",
+			"allow more time with --timeout; --request-timeout bounds each call")
 }
 
 // Event is one probe ending, for progress displays and verbose output.
@@ -71,6 +124,8 @@ type keyRun struct {
 	noAnswer   *klaviyo.Error
 	unanswered bool
 	pending    int
+	// sentinel marks a key that has been sent the sentinel write.
+	sentinel bool
 }
 
 // QuotaAccount decides which rate-limit quota each key draws on. Keys in the newer format name
@@ -101,6 +156,8 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 	if err := checkProbes(); err != nil {
 		return nil, err
 	}
+	ctx, cancelTimeout := opts.withTimeout(ctx)
+	defer cancelTimeout()
 	ctx, cancel := opts.Guard.context(ctx)
 	defer cancel()
 	p := &prober{opts: opts, targets: targets, cancel: cancel}
@@ -184,24 +241,56 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 			break
 		}
 	}
+	// Then the rest, at once, but for the creates whose valid body would do harm.
+	var risky []probeJob
 	for _, k := range runs {
 		for _, s := range k.scopes {
 			if k.unanswered || s == alone[k] || (k == canary && s == canaryScope) {
+				continue
+			}
+			if r, _ := RequestFor(s); r.Write() && highRisk(r) {
+				risky = append(risky, probeJob{k, s})
 				continue
 			}
 			wg.Go(func() { p.probe(k, s) })
 		}
 	}
 	wg.Wait()
+	// Last, the high-risk creates (data-privacy:write, subscriptions:write, conversations:write,
+	// events:write: asynchronous jobs and events, which a PATCH's answer says nothing about), one
+	// at a time across every key, and each only once the guard has seen a lower-risk write of the
+	// same key refused: an API that carries out writes built to fail has had its chance to show it
+	// on a harmless one.
+	sort.SliceStable(risky, func(i, j int) bool {
+		ri, _ := RequestFor(risky[i].scope)
+		rj, _ := RequestFor(risky[j].scope)
+		return riskRank(ri.Risk) < riskRank(rj.Risk)
+	})
+	for _, j := range risky {
+		if ctx.Err() != nil {
+			break
+		}
+		if opts.Guard != nil && !opts.Guard.SawWriteRefused(j.key.key.Fingerprint()) {
+			p.sentinel(j.key)
+		}
+		if opts.Guard != nil && !opts.Guard.SawWriteRefused(j.key.key.Fingerprint()) {
+			p.withhold(j.key, j.scope, "not sent: no lower-risk write of this key was seen refused first, so this create, whose valid body would do harm, was held back")
+			continue
+		}
+		p.probe(j.key, j.scope)
+	}
 
 	if opts.Guard != nil && opts.Guard.Tripped() {
-		return nil, opts.Guard.Err()
+		return nil, &RunError{Err: opts.Guard.Err(), Requests: p.requests}
 	}
 	if err := p.stopped(); err != nil {
-		return nil, stopFault(err)
+		return nil, &RunError{Err: stopFault(err), Requests: p.requests}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = timedOut(opts, p.done, p.total)
+		}
+		return nil, &RunError{Err: err, Requests: p.requests}
 	}
 
 	rep := &Report{Method: ByProbe, APIURL: opts.APIURL, Revision: opts.Revision, Strict: opts.Strict,
@@ -315,6 +404,52 @@ func (p *prober) probe(k *keyRun, scope string) {
 	}
 }
 
+// probeJob is one scope of one key to probe.
+type probeJob struct {
+	key   *keyRun
+	scope string
+}
+
+// highRisk reports whether a write probe's valid body would do more than touch a made-up object:
+// the creates of jobs and events.
+func highRisk(r ProbeRequest) bool { return riskRank(r.Risk) > 0 }
+
+// sentinel sends, once per key, the least risky write probe of all (whatever the key's scopes), so
+// that a key whose only writes are high-risk creates shows whether the API refuses a write built to
+// fail before any such create goes out. Its answer is not a finding: it only informs the guard.
+func (p *prober) sentinel(k *keyRun) {
+	k.mu.Lock()
+	sent := k.sentinel
+	k.sentinel = true
+	k.mu.Unlock()
+	if sent || !p.acquire(k.ctx) {
+		return
+	}
+	r, _ := RequestFor(pick(Probeable(), true))
+	_, _ = p.opts.Client.Do(k.ctx, klaviyo.Request{Method: r.Method, Path: r.Path, Query: cloneQuery(r.Query),
+		Body: r.Body, Credential: k.key, Account: k.account})
+	p.release()
+	p.mu.Lock()
+	p.requests++
+	p.mu.Unlock()
+}
+
+// withhold settles a scope of k as undetermined without sending its probe.
+func (p *prober) withhold(k *keyRun, scope, reason string) {
+	r, _ := RequestFor(scope)
+	k.mu.Lock()
+	k.findings[scope] = Finding{Scope: scope, Request: r.String(), Answer: Undetermined, Reason: reason}
+	k.pending--
+	keyDone := k.pending == 0
+	k.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done++
+	if keyDone {
+		p.rolesDone += len(k.roles)
+	}
+}
+
 // stop ends the run for err, the first answer that makes every other answer worthless.
 func (p *prober) stop(err error) {
 	p.mu.Lock()
@@ -407,7 +542,7 @@ func pick(scopes []string, write bool) string {
 	best, bestRisk, bestSteady := "", 0, -1
 	for _, s := range scopes {
 		r, _ := RequestFor(s)
-		if r.Write() != write {
+		if r.Write() != write || (write && highRisk(r)) {
 			continue
 		}
 		risk := riskRank(r.Risk)

@@ -3,6 +3,7 @@ package validate
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -220,8 +221,13 @@ func TestProbeUndetermined(t *testing.T) {
 				t.Errorf("undetermined %v, want every required scope %v", rr.Undetermined, rr.Required)
 			}
 			for s, reason := range rr.Reasons {
-				if !strings.Contains(reason, tc.want) {
-					t.Errorf("%s: reason %q, want %q", s, reason, tc.want)
+				want := tc.want
+				// A high-risk create waits for a lower-risk write of the key refused, which a 503 is not.
+				if r, _ := RequestFor(s); r.Write() && highRisk(r) && tc.name == "server error" {
+					want = "not sent: no lower-risk write of this key was seen refused first"
+				}
+				if !strings.Contains(reason, want) {
+					t.Errorf("%s: reason %q, want %q", s, reason, want)
 				}
 			}
 			if rep.Summary.Result != ResultIncomplete {
@@ -403,5 +409,74 @@ func TestQuotaAccount(t *testing.T) {
 	pooled := QuotaAccount([]string{"ACME01", ""})
 	if pooled("ACME01") != "" || pooled("") != "" {
 		t.Error("a key of unknown account should pool every key into one quota")
+	}
+}
+
+// The high-risk creates go last, one at a time, each after a lower-risk write of the same key was
+// refused; a key whose only write is such a create is first sent the least risky write.
+func TestProbeHighRiskOrder(t *testing.T) {
+	w := newWorld(t, nil)
+	var mu sync.Mutex
+	var order []string
+	inFlight, most := 0, 0
+	next := w.guard.next
+	w.guard.next = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		risky := r.Method == http.MethodPost
+		mu.Lock()
+		order = append(order, r.Method+" "+r.URL.Path+" "+credentialOf(r))
+		if risky {
+			inFlight++
+			most = max(most, inFlight)
+		}
+		mu.Unlock()
+		resp, err := next.RoundTrip(r)
+		if risky {
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+		}
+		return resp, err
+	})
+	service := w.target(t, "service", "service")
+	opts := w.options()
+	opts.RequiredOnly = true
+	if _, err := Probe(context.Background(), []Target{service}, opts); err != nil {
+		t.Fatal(err)
+	}
+	if most != 1 {
+		t.Errorf("%d high-risk creates in flight at once", most)
+	}
+	firstWrite, firstCreate := -1, -1
+	for i, o := range order {
+		if strings.HasPrefix(o, "PATCH ") && firstWrite < 0 {
+			firstWrite = i
+		}
+		if strings.HasPrefix(o, "POST ") && firstCreate < 0 {
+			firstCreate = i
+		}
+	}
+	if firstCreate < 0 || firstWrite < 0 || firstCreate < firstWrite {
+		t.Errorf("order %v: a create before any lower-risk write", order)
+	}
+	for _, o := range order[firstCreate:] {
+		if !strings.HasPrefix(o, "POST ") {
+			t.Errorf("order %v: %s after the first create", order, o)
+		}
+	}
+
+	// Only events:write, on a run whose guard has seen no write refused: the least risky write goes
+	// first, as a sentinel.
+	w2 := newWorld(t, nil)
+	w2.guard.next = w.guard.next
+	tracker := w2.target(t, "tracker", "service")
+	tracker.Required = []string{"events:write"}
+	opts = w2.options()
+	opts.RequiredOnly = true
+	order = nil
+	if _, err := Probe(context.Background(), []Target{tracker}, opts); err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != 2 || !strings.HasPrefix(order[0], "PATCH ") || !strings.HasPrefix(order[1], "POST /api/events") {
+		t.Errorf("order %v, want a PATCH sentinel then POST /api/events", order)
 	}
 }
