@@ -16,6 +16,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/catalog"
+	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/secrets"
 )
@@ -259,10 +260,10 @@ func (s *Server) operation(r *http.Request, c *call) (refusal, bool) {
 			}
 		}
 		if len(allow) > 0 {
-			c.reason = "method not allowed on " + path
+			c.reason = "method not allowed on " + printable(path)
 			return refusal{status: 405, code: "method_not_allowed", title: titleMethod, decision: "unknown_operation",
 				allow: strings.Join(allow, ", "),
-				detail: fmt.Sprintf("Method %q not allowed on %s; it takes %s.", printable(r.Method), path, strings.Join(allow, ", "))}, false
+				detail: fmt.Sprintf("Method %q not allowed on %s; it takes %s.", printable(r.Method), printable(path), strings.Join(allow, ", "))}, false
 		}
 		c.reason = "unknown operation"
 		return notFound, false
@@ -291,17 +292,28 @@ func canonicalPath(p string) bool {
 	return true
 }
 
-// printable keeps a caller's bytes out of answers and logs unless they are plain.
+// printable is a caller's text as answers, logs and audit entries may show it: control characters
+// replaced, bounded, and anything shaped like a Klaviyo key or a proxy token masked, since callers do
+// paste credentials into paths.
 func printable(s string) string {
 	if len(s) > 200 {
 		s = s[:200] + "..."
 	}
-	return strings.Map(func(r rune) rune {
+	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return '?'
 		}
 		return r
 	}, s)
+	s = mask.InText(s)
+	for i := strings.Index(s, TokenPrefix); i >= 0; i = strings.Index(s, TokenPrefix) {
+		j := i + len(TokenPrefix)
+		for j < len(s) && (s[j] >= 'a' && s[j] <= 'z' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= '0' && s[j] <= '9') {
+			j++
+		}
+		s = s[:i] + "klrbac_pt****" + s[j:]
+	}
+	return s
 }
 
 func grantingPermissions(pol *policy.Policy, scope string) []string {
@@ -438,7 +450,7 @@ func (s *Server) upstreamFailed(w http.ResponseWriter, r *http.Request, err erro
 
 // record writes the call's audit entry with the reference design's fields.
 func (s *Server) record(ctx context.Context, r *http.Request, c *call) error {
-	endpoint := r.Method + " " + printable(c.path)
+	endpoint := printable(r.Method + " " + c.path)
 	if c.found {
 		endpoint = c.op.Method + " " + c.op.Path
 	}
