@@ -262,7 +262,7 @@ func (s *Server) operation(r *http.Request, c *call) (refusal, bool) {
 		if len(allow) > 0 {
 			c.reason = "method not allowed on " + printable(path)
 			return refusal{status: 405, code: "method_not_allowed", title: titleMethod, decision: "unknown_operation",
-				allow: strings.Join(allow, ", "),
+				allow:  strings.Join(allow, ", "),
 				detail: fmt.Sprintf("Method %q not allowed on %s; it takes %s.", printable(r.Method), printable(path), strings.Join(allow, ", "))}, false
 		}
 		c.reason = "unknown operation"
