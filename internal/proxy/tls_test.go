@@ -127,6 +127,7 @@ func namespaceTest(dir string) error {
 	ready := make(chan string, 1)
 	withTLS.Ready = func(addr string) { ready <- addr }
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, withTLS) }()
 	var addr string
