@@ -86,9 +86,11 @@ func New(opts Options, settings *Settings) *Server {
 	s := &Server{opts: opts}
 	s.settings.Store(settings)
 	s.forward = &httputil.ReverseProxy{
-		Rewrite:        s.rewrite,
-		Transport:      opts.Transport,
-		FlushInterval:  -1,
+		Rewrite:   s.rewrite,
+		Transport: opts.Transport,
+		// Bodies stream as they arrive; answers of unknown length (a stream) are flushed at once by
+		// ReverseProxy itself, so a flush after every write would only cost a syscall per write.
+		FlushInterval:  0,
 		ModifyResponse: s.answered,
 		ErrorHandler:   s.upstreamFailed,
 		ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
