@@ -47,8 +47,19 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 			if err != nil {
 				return err
 			}
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			// The team trail when audit.dsn is set, else the audit log file, as every command records.
+			store, err := a.auditStore(ctx)
+			if err != nil {
+				return err
+			}
+			o.AuditStore = store
 			if o.AuditLog, err = a.auditPath(""); err != nil {
 				return err
+			}
+			if a.audit.db != nil {
+				o.AuditLog = "audit.dsn"
 			}
 			if o.TokensFile, err = proxyTokensPath(cfg); err != nil {
 				return err
@@ -56,8 +67,6 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 			o.Actor = a.actor()
 			o.Loader = proxy.Loader{Config: a.opts, OpenStore: openSecrets}
 			o.Stderr = a.io.Err
-			ctx, cancel := interruptible(cmd)
-			defer cancel()
 			return proxy.Run(ctx, o)
 		},
 	}

@@ -34,7 +34,10 @@ type RunOptions struct {
 	TLSKey   string
 	// InsecureListen allows plaintext on an address other hosts can reach.
 	InsecureListen bool
-	// AuditLog is the audit log file; TokensFile the token file.
+	// AuditStore is where entries go (the team trail when audit.dsn is set); nil: the file AuditLog.
+	AuditStore audit.BatchAppender
+	// AuditLog is the audit log file (or, with AuditStore, where that store is, for the log);
+	// TokensFile the token file.
 	AuditLog   string
 	TokensFile string
 	// Actor is the userId of the proxy's own audit entries.
@@ -122,14 +125,18 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	log, err := audit.Open(o.AuditLog, audit.Options{Actor: o.Actor})
-	if err != nil {
-		return err
+	store := o.AuditStore
+	if store == nil {
+		if store, err = audit.Open(o.AuditLog, audit.Options{Actor: o.Actor}); err != nil {
+			return err
+		}
 	}
-	if err := log.Ready(ctx); err != nil {
-		return fmt.Errorf("refusing to start without an audit trail: %w", err)
+	if r, ok := store.(interface{ Ready(context.Context) error }); ok {
+		if err := r.Ready(ctx); err != nil {
+			return fmt.Errorf("refusing to start without an audit trail: %w", err)
+		}
 	}
-	trail := NewAuditTrail(log, settings.Rules, o.Actor, logger)
+	trail := NewAuditTrail(store, settings.Rules, o.Actor, logger)
 	metrics := NewMetrics(func() float64 { return float64(trail.Depth()) })
 	srv := New(Options{Upstream: upstream, Tokens: tokens, Trail: trail, Log: logger, Metrics: metrics}, settings)
 	for role, k := range settings.Keys {
