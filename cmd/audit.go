@@ -244,7 +244,8 @@ func auditFailureKind(err error) fault.Kind {
 // auditActions are the actions klrbac records, for completing audit tail --action.
 var auditActions = []string{"check", "config.init", "keys.set", "keys.rm", "keys.validate", "keys.calibrate",
 	"oauth.set-secret", "oauth.rm-secret", oauthflow.ActionLogin, oauthflow.ActionRefresh, oauthflow.ActionRevoke,
-	oauthflow.ActionLogout, audit.ActionRecovered, audit.ActionAlertFailed, pgstore.ActionImported}
+	oauthflow.ActionLogout, actionProxyTokenCreate, actionProxyTokenRevoke, audit.ActionRecovered, audit.ActionAlertFailed,
+	pgstore.ActionImported, "GET", "POST", "PUT", "PATCH", "DELETE"}
 
 // auditedActions words the changes that are refused without their audit record.
 var auditedActions = map[string]string{
@@ -256,6 +257,8 @@ var auditedActions = map[string]string{
 	oauthflow.ActionLogin:   "log in",
 	oauthflow.ActionRefresh: "refresh the token set",
 	oauthflow.ActionRevoke:  "revoke the grant",
+	actionProxyTokenCreate:  "create the proxy token",
+	actionProxyTokenRevoke:  "revoke the proxy token",
 }
 
 // refuseDamaged words the refusal to do what when err is a damaged audit log (exit 3), whose own

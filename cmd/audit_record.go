@@ -33,7 +33,8 @@ The entry's userId is the actor (KLRBAC_ACTOR, the CI identity, else the OS user
 --endpoint names the Klaviyo call made, "METHOD PATH"; it must be a Klaviyo operation,
 and is stored without host or query string. Anything shaped like a private key in any
 field is stored masked. Actions in klrbac's own namespaces (audit., check, config.,
-keys., oauth.) are refused: name yours in a namespace of your own, such as ops.keys.rotate.
+keys., oauth., proxy.) are refused: name yours in a namespace of your own, such as
+ops.keys.rotate.
 
 --fingerprint takes the 8 lowercase hex digits klrbac shows for a key or token (keys
 list). Never put the secret itself on a command line, where ps and shell history keep
@@ -169,7 +170,7 @@ func isFingerprint(s string) bool {
 }
 
 // klrbacNamespace reports whether action is one of klrbac's own or in one of their namespaces (the
-// part before the first dot: audit, check, config, keys, oauth, ...), and names that namespace.
+// part before the first dot: audit, check, config, keys, oauth, proxy, ...), and names that namespace.
 func klrbacNamespace(action string) (string, bool) {
 	ns, _, _ := strings.Cut(action, ".")
 	for _, own := range auditActions {

@@ -105,6 +105,7 @@ var topLevel = []struct {
 	{[]string{"config"}, "admin", newConfigCommand},
 	{[]string{"audit"}, "admin", newAuditCommand},
 	{[]string{"sandbox"}, "admin", newSandboxCommand},
+	{[]string{"proxy"}, "admin", newProxyCommand},
 	{[]string{"version"}, "", newVersionCommand},
 }
 

@@ -37,6 +37,8 @@ type Operation struct {
 	Body RequestBody
 	// Sparse is a sparse-fieldset query asking for the least revealing field of each resource type.
 	Sparse string
+	// Includes are the related resources the operation may add with include=, as the spec lists them.
+	Includes []string
 }
 
 // RequestBody is what an operation's request body schema asks for. Klaviyo's bodies are JSON:API

@@ -59,16 +59,19 @@ var Settings = []Setting{
 		Help: "where secrets live: system (the OS keyring) or off", check: oneOf("system", "off")},
 	{Key: "keyring.timeout", Env: "KLRBAC_KEYRING_TIMEOUT", Default: "3s",
 		Help: "how long to wait for the OS keyring before giving up", check: checkDuration},
+	{Key: "proxy.tokens_file", Env: "KLRBAC_PROXY_TOKENS", Default: "",
+		Help: "where klrbac proxy keeps its callers' token hashes (default $XDG_STATE_HOME/klrbac/proxy-tokens)"},
 }
 
 // stateFiles are the settings whose default is a file in the state directory.
-var stateFiles = map[string]string{"audit.path": "audit.log", "klaviyo.calibration_file": "calibration.json"}
+var stateFiles = map[string]string{"audit.path": "audit.log", "klaviyo.calibration_file": "calibration.json",
+	"proxy.tokens_file": "proxy-tokens"}
 
 // sections are the top-level keys a config file may have, besides the policy's.
-var sections = []string{"klaviyo", "audit", "keyring", "oauth"}
+var sections = []string{"klaviyo", "audit", "keyring", "oauth", "proxy"}
 
 // extraKeys are keys inside settings sections that other packages decode themselves from Raw.
-var extraKeys = map[string][]string{"audit": {"alerts"}, "oauth": {"apps"}}
+var extraKeys = map[string][]string{"audit": {"alerts"}, "oauth": {"apps"}, "proxy": {"trusted_proxies"}}
 
 // Options says where to look for configuration.
 type Options struct {

@@ -73,16 +73,21 @@ func (s *server) stop() {
 // speaks HTTP/1.1 over plain sockets with a prepared request: on two cores net/http's client costs
 // more than the servers under test and would measure itself.
 func load(base string, d time.Duration) (perSec float64, bad int64, err error) {
+	return loadWith(base, benchViewerKey, loadWorkers, d)
+}
+
+// loadWith is load with the credential and the number of connections given.
+func loadWith(base, credential string, workers int, d time.Duration) (perSec float64, bad int64, err error) {
 	host := strings.TrimPrefix(base, "http://")
 	req := []byte("GET /api/profiles?page[size]=1 HTTP/1.1\r\nHost: " + host +
-		"\r\nAuthorization: Klaviyo-API-Key " + benchViewerKey +
+		"\r\nAuthorization: Klaviyo-API-Key " + credential +
 		"\r\nrevision: 2026-07-15\r\nAccept: application/vnd.api+json\r\nUser-Agent: klrbac-bench\r\n\r\n")
 	deadline := time.Now().Add(d)
 	var ok, other atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range loadWorkers {
+	for range workers {
 		wg.Go(func() {
 			if err := keepAlive(host, req, deadline, &ok, &other); err != nil {
 				firstErr.CompareAndSwap(nil, err)
@@ -107,39 +112,49 @@ func keepAlive(host string, req []byte, deadline time.Time, ok, other *atomic.In
 	_ = conn.SetDeadline(deadline.Add(10 * time.Second))
 	r := bufio.NewReaderSize(conn, 4096)
 	for time.Now().Before(deadline) {
-		if _, err := conn.Write(req); err != nil {
-			return err
-		}
-		status, err := r.ReadSlice('\n')
+		got200, err := exchange(conn, r, req)
 		if err != nil {
 			return err
 		}
-		length := -1
-		for {
-			line, err := r.ReadSlice('\n')
-			if err != nil {
-				return err
-			}
-			if len(line) <= 2 {
-				break
-			}
-			if name, value, found := strings.Cut(string(line), ":"); found && strings.EqualFold(name, "Content-Length") {
-				length, _ = strconv.Atoi(strings.TrimSpace(value))
-			}
-		}
-		if length < 0 {
-			return fmt.Errorf("answer without Content-Length: %q", status)
-		}
-		if _, err := r.Discard(length); err != nil {
-			return err
-		}
-		if strings.HasPrefix(string(status), "HTTP/1.1 200 ") {
+		if got200 {
 			ok.Add(1)
 		} else {
 			other.Add(1)
 		}
 	}
 	return nil
+}
+
+// exchange sends req over conn and reads the whole answer, reporting whether it was a 200.
+func exchange(conn net.Conn, r *bufio.Reader, req []byte) (bool, error) {
+	if _, err := conn.Write(req); err != nil {
+		return false, err
+	}
+	status, err := r.ReadSlice('\n')
+	if err != nil {
+		return false, err
+	}
+	got200 := strings.HasPrefix(string(status), "HTTP/1.1 200 ")
+	length := -1
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return false, err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if name, value, found := strings.Cut(string(line), ":"); found && strings.EqualFold(name, "Content-Length") {
+			length, _ = strconv.Atoi(strings.TrimSpace(value))
+		}
+	}
+	if length < 0 {
+		return false, fmt.Errorf("answer without Content-Length: %q", status)
+	}
+	if _, err := r.Discard(length); err != nil {
+		return false, err
+	}
+	return got200, nil
 }
 
 func runSandboxThroughput(env *benchEnv) error {

@@ -1,0 +1,216 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// BatchAppender is a store that writes several entries as one durable append: the file log (one
+// lock, one write, one fsync) or a database (one transaction).
+type BatchAppender interface {
+	AppendAll(ctx context.Context, entries []Entry) ([]Entry, error)
+}
+
+// healthProbeInterval spaces Healthy's questions to a failed store; tests shorten it.
+var healthProbeInterval = time.Second
+
+// ErrClosed is the error of an append to a GroupCommit that was closed.
+var ErrClosed = errors.New("the audit trail is closed")
+
+// DefaultMaxBatch bounds how many entries one group commit writes.
+const DefaultMaxBatch = 1024
+
+// GroupCommit lets many goroutines append to one store without paying one fsync each: while a batch
+// is being written, the entries that arrive wait together and go in the next batch, as one append.
+// Each call returns only once its own entry is durable (or with the error that kept it from being),
+// so a caller that acknowledges something after Append never acknowledges an entry a crash can lose.
+// Under no load a batch is a single entry, so nothing waits for company.
+//
+// GroupCommit is itself a BatchAppender, so it can stand in for the store it wraps.
+type GroupCommit struct {
+	store    BatchAppender
+	maxBatch int
+
+	mu      sync.Mutex
+	queue   []*pendingAppend
+	wake    chan struct{}
+	closed  bool
+	writing int // entries in the batch being written
+	lastErr error
+	probed  time.Time // when Healthy last asked the store after a failure
+	done    chan struct{}
+}
+
+type pendingAppend struct {
+	entries []Entry
+	out     []Entry
+	err     error
+	done    chan struct{}
+}
+
+// NewGroupCommit starts committing to store in batches of at most maxBatch entries (<= 0: the
+// default). Close stops it.
+func NewGroupCommit(store BatchAppender, maxBatch int) *GroupCommit {
+	if maxBatch <= 0 {
+		maxBatch = DefaultMaxBatch
+	}
+	g := &GroupCommit{store: store, maxBatch: maxBatch, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go g.run()
+	return g
+}
+
+// Append writes e with the next batch and returns it as written, once it is durable.
+func (g *GroupCommit) Append(ctx context.Context, e Entry) (Entry, error) {
+	out, err := g.AppendAll(ctx, []Entry{e})
+	if err != nil {
+		return Entry{}, err
+	}
+	return out[0], nil
+}
+
+// AppendAll writes entries, consecutively, with the next batch and returns them as written, once
+// they are durable. When ctx ends first, the entries may still be written; the error then says only
+// that nobody waited to know.
+func (g *GroupCommit) AppendAll(ctx context.Context, entries []Entry) ([]Entry, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	p := &pendingAppend{entries: entries, done: make(chan struct{})}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil, ErrClosed
+	}
+	g.queue = append(g.queue, p)
+	// Under the lock, so that Close cannot close the channel in between.
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+	g.mu.Unlock()
+	select {
+	case <-p.done:
+		return p.out, p.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Depth is how many entries are waiting or being written: the audit queue a metric shows.
+func (g *GroupCommit) Depth() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := g.writing
+	for _, p := range g.queue {
+		n += len(p.entries)
+	}
+	return n
+}
+
+// Healthy reports whether an append is expected to succeed: nil when the last batch was written.
+// After a failure it asks the store (when it can tell, as the file log's Ready does), at most once a
+// second, so that a trail that recovers is used again without waiting for an append to risk it.
+// A fail-closed caller asks it before doing what it could not then record.
+func (g *GroupCommit) Healthy(ctx context.Context) error {
+	g.mu.Lock()
+	err, probed := g.lastErr, g.probed
+	g.mu.Unlock()
+	if err == nil {
+		return nil
+	}
+	ready, ok := g.store.(interface{ Ready(context.Context) error })
+	if !ok || time.Since(probed) < healthProbeInterval {
+		return err
+	}
+	perr := ready.Ready(ctx)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.probed = time.Now()
+	if perr != nil {
+		g.lastErr = perr
+		return perr
+	}
+	g.lastErr = nil
+	return nil
+}
+
+// Close writes what is queued, waits for it, and refuses further appends.
+func (g *GroupCommit) Close() error {
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		close(g.wake)
+	}
+	g.mu.Unlock()
+	<-g.done
+	return nil
+}
+
+func (g *GroupCommit) run() {
+	defer close(g.done)
+	for {
+		batch, n, open := g.take()
+		if batch == nil {
+			if !open {
+				return
+			}
+			if _, ok := <-g.wake; !ok {
+				// Closed: drain what is left, then stop.
+				for {
+					batch, n, _ := g.take()
+					if batch == nil {
+						return
+					}
+					g.commit(batch, n)
+				}
+			}
+			continue
+		}
+		g.commit(batch, n)
+	}
+}
+
+// take removes up to maxBatch entries' worth of appends from the queue (always at least one append).
+func (g *GroupCommit) take() (batch []*pendingAppend, n int, open bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	i := 0
+	for i < len(g.queue) && (i == 0 || n+len(g.queue[i].entries) <= g.maxBatch) {
+		n += len(g.queue[i].entries)
+		i++
+	}
+	batch = g.queue[:i:i]
+	g.queue = g.queue[i:]
+	if i == 0 {
+		batch = nil
+	}
+	g.writing = n
+	return batch, n, !g.closed
+}
+
+func (g *GroupCommit) commit(batch []*pendingAppend, n int) {
+	all := make([]Entry, 0, n)
+	for _, p := range batch {
+		all = append(all, p.entries...)
+	}
+	// Not the callers' contexts: a batch serves many, and one caller giving up must not fail the others.
+	written, err := g.store.AppendAll(context.Background(), all)
+	if err == nil && len(written) != len(all) {
+		err = errors.New("the audit store wrote a different number of entries than it was given")
+	}
+	g.mu.Lock()
+	g.lastErr, g.writing = err, 0
+	g.mu.Unlock()
+	off := 0
+	for _, p := range batch {
+		if err != nil {
+			p.err = err
+		} else {
+			p.out = written[off : off+len(p.entries)]
+		}
+		off += len(p.entries)
+		close(p.done)
+	}
+}

@@ -1,0 +1,120 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingStore counts the batches a GroupCommit hands its store.
+type countingStore struct {
+	BatchAppender
+	batches atomic.Int64
+	fail    atomic.Pointer[error]
+}
+
+func (c *countingStore) AppendAll(ctx context.Context, entries []Entry) ([]Entry, error) {
+	c.batches.Add(1)
+	if e := c.fail.Load(); e != nil {
+		return nil, *e
+	}
+	return c.BatchAppender.AppendAll(ctx, entries)
+}
+
+// Ready answers as the wrapped file log does, failing while the store fails.
+func (c *countingStore) Ready(ctx context.Context) error {
+	if e := c.fail.Load(); e != nil {
+		return *e
+	}
+	return c.BatchAppender.(*Log).Ready(ctx)
+}
+
+func TestGroupCommitBatchesConcurrentAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path, Options{Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &countingStore{BatchAppender: l}
+	g := NewGroupCommit(store, 0)
+	const callers, each = 32, 20
+	seen := make(chan uint64, callers*each)
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			for i := range each {
+				e, err := g.Append(context.Background(), sample(c*each+i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				seen <- e.Seq
+			}
+		})
+	}
+	wg.Wait()
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(seen)
+	got := map[uint64]bool{}
+	for s := range seen {
+		if got[s] {
+			t.Fatalf("seq %d answered twice", s)
+		}
+		got[s] = true
+	}
+	for s := uint64(1); s <= callers*each; s++ {
+		if !got[s] {
+			t.Fatalf("seq %d never answered", s)
+		}
+	}
+	rep := verifyFile(t, path, VerifyOptions{})
+	if !rep.OK() || rep.Entries != callers*each {
+		t.Fatalf("log after group commits: %d entries, problems %v", rep.Entries, rep.Problems)
+	}
+	if b := store.batches.Load(); b >= callers*each {
+		t.Errorf("%d batches for %d concurrent appends: nothing was grouped", b, callers*each)
+	}
+	if _, err := g.Append(context.Background(), sample(0)); !errors.Is(err, ErrClosed) {
+		t.Errorf("append after close: %v, want ErrClosed", err)
+	}
+}
+
+func TestGroupCommitTellsEveryCallerOfAFailedBatch(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "audit.log"), Options{Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &countingStore{BatchAppender: l}
+	boom := errors.New("disk full")
+	store.fail.Store(&boom)
+	g := NewGroupCommit(store, 0)
+	defer g.Close()
+	defer func(d time.Duration) { healthProbeInterval = d }(healthProbeInterval)
+	healthProbeInterval = 0
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if _, err := g.Append(context.Background(), sample(i)); !errors.Is(err, boom) {
+				t.Errorf("append %d: %v, want the store's error", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := g.Healthy(context.Background()); !errors.Is(err, boom) {
+		t.Errorf("healthy while the store fails: %v", err)
+	}
+	// The file log can tell it is writable again, so the trail is healthy once it asks.
+	store.fail.Store(nil)
+	if err := g.Healthy(context.Background()); err != nil {
+		t.Errorf("healthy after the store recovered: %v", err)
+	}
+	if _, err := g.Append(context.Background(), sample(9)); err != nil {
+		t.Errorf("append after recovery: %v", err)
+	}
+}

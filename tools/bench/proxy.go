@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klrbac/klrbac/internal/audit"
+)
+
+func init() {
+	register(benchmark{
+		name: "proxy",
+		what: "GET /api/profiles per second from 32 clients through `klrbac proxy` (audited, durable) vs straight to the sandbox",
+		run:  runProxyThroughput,
+	})
+	register(benchmark{
+		name: "proxy-latency",
+		what: "p50 and p99 latency `klrbac proxy` adds to GET /api/profiles at low load (one client)",
+		run:  runProxyLatency,
+	})
+	register(benchmark{
+		name: "proxy-audit",
+		what: "audit appends per second from 32 goroutines with group commit vs one fsync per entry",
+		run:  runProxyAudit,
+	})
+}
+
+const proxyClients = 32
+
+// proxyRig is a sandbox without rate limits and a proxy in front of it, with a token for a viewer.
+type proxyRig struct {
+	sandbox *server
+	proxy   *exec.Cmd
+	url     string
+	token   string
+}
+
+func startProxyRig(env *benchEnv) (*proxyRig, error) {
+	sb, err := startServer(env.klrbac, "sandbox", "--no-rate-limits")
+	if err != nil {
+		return nil, err
+	}
+	rig := &proxyRig{sandbox: sb}
+	dir, err := os.MkdirTemp(env.dir, "proxy-")
+	if err != nil {
+		rig.stop()
+		return nil, err
+	}
+	cfg := filepath.Join(dir, "klrbac.yaml")
+	if err := os.WriteFile(cfg, []byte("keyring:\n  backend: \"off\"\nusers:\n  bench: viewer\n"), 0o600); err != nil {
+		rig.stop()
+		return nil, err
+	}
+	runEnv := append(os.Environ(), "KLRBAC_CONFIG="+cfg, "KLRBAC_PROXY_TOKENS="+filepath.Join(dir, "tokens"),
+		"KLRBAC_AUDIT_LOG="+filepath.Join(dir, "audit.log"), "KLAVIYO_KEY_VIEWER="+benchViewerKey)
+	create := exec.Command(env.klrbac, "proxy", "token", "create", "bench")
+	create.Env = runEnv
+	out, err := create.Output()
+	if err != nil {
+		rig.stop()
+		return nil, fmt.Errorf("proxy token create: %w", err)
+	}
+	rig.token = strings.TrimSpace(string(out))
+	port, err := freePort()
+	if err != nil {
+		rig.stop()
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	rig.proxy = exec.Command(env.klrbac, "proxy", "--listen", addr, "--upstream", sb.url)
+	rig.proxy.Env = runEnv
+	if err := rig.proxy.Start(); err != nil {
+		rig.stop()
+		return nil, err
+	}
+	rig.url = "http://" + addr
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get(rig.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			rig.stop()
+			return nil, fmt.Errorf("the proxy did not become healthy: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return rig, nil
+}
+
+func (r *proxyRig) stop() {
+	if r.proxy != nil && r.proxy.Process != nil {
+		_ = r.proxy.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = r.proxy.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = r.proxy.Process.Kill()
+			<-done
+		}
+	}
+	r.sandbox.stop()
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func runProxyThroughput(env *benchEnv) error {
+	rig, err := startProxyRig(env)
+	if err != nil {
+		return err
+	}
+	defer rig.stop()
+	for _, u := range []struct{ url, cred string }{{rig.url, rig.token}, {rig.sandbox.url, benchViewerKey}} {
+		if _, _, err := loadWith(u.url, u.cred, proxyClients, 300*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	var via, direct []float64
+	var viaBad, directBad int64
+	for range env.samples {
+		r, bad, err := loadWith(rig.url, rig.token, proxyClients, loadSample)
+		if err != nil {
+			return fmt.Errorf("through the proxy: %w", err)
+		}
+		via, viaBad = append(via, r), viaBad+bad
+		r, bad, err = loadWith(rig.sandbox.url, benchViewerKey, proxyClients, loadSample)
+		if err != nil {
+			return fmt.Errorf("straight to the sandbox: %w", err)
+		}
+		direct, directBad = append(direct, r), directBad+bad
+	}
+	v, d := median(via), median(direct)
+	fmt.Printf("   %d keep-alive clients, one request in flight each, %d alternating samples of %s\n", proxyClients, env.samples, loadSample)
+	fmt.Printf("   through klrbac proxy (audited, fsynced) median %8.0f req/s  (p10 %.0f, p90 %.0f; %d non-200)\n",
+		v, percentile(via, 0.1), percentile(via, 0.9), viaBad)
+	fmt.Printf("   straight to the sandbox               median %8.0f req/s  (p10 %.0f, p90 %.0f; %d non-200)\n",
+		d, percentile(direct, 0.1), percentile(direct, 0.9), directBad)
+	fmt.Printf("   ratio proxy / direct: %.2f  (target >= 0.40: %s)\n", v/d, verdict(v/d >= 0.40 && viaBad == 0))
+	return nil
+}
+
+func runProxyLatency(env *benchEnv) error {
+	rig, err := startProxyRig(env)
+	if err != nil {
+		return err
+	}
+	defer rig.stop()
+	const perRound = 200
+	var via, direct []float64
+	for round := range max(5, env.samples) {
+		v, err := timedCalls(rig.url, rig.token, perRound)
+		if err != nil {
+			return fmt.Errorf("through the proxy: %w", err)
+		}
+		d, err := timedCalls(rig.sandbox.url, benchViewerKey, perRound)
+		if err != nil {
+			return fmt.Errorf("straight to the sandbox: %w", err)
+		}
+		if round > 0 { // the first round warms connections and caches
+			via, direct = append(via, v...), append(direct, d...)
+		}
+	}
+	p50v, p50d := percentile(via, 0.5), percentile(direct, 0.5)
+	p99v, p99d := percentile(via, 0.99), percentile(direct, 0.99)
+	fmt.Printf("   one keep-alive client, %d calls each way, alternating rounds of %d\n", len(via), perRound)
+	fmt.Printf("   through klrbac proxy: p50 %.3f ms  p99 %.3f ms\n", p50v, p99v)
+	fmt.Printf("   straight to sandbox:  p50 %.3f ms  p99 %.3f ms\n", p50d, p99d)
+	fmt.Printf("   added by the proxy:   p50 %+.3f ms  p99 %+.3f ms  (target p50 <= +1 ms: %s)\n",
+		p50v-p50d, p99v-p99d, verdict(p50v-p50d <= 1))
+	return nil
+}
+
+// timedCalls sends n calls one after another over one keep-alive connection and returns each one's
+// time in milliseconds.
+func timedCalls(base, credential string, n int) ([]float64, error) {
+	host := strings.TrimPrefix(base, "http://")
+	req := []byte("GET /api/profiles?page[size]=1 HTTP/1.1\r\nHost: " + host +
+		"\r\nAuthorization: Klaviyo-API-Key " + credential +
+		"\r\nrevision: 2026-07-15\r\nAccept: application/vnd.api+json\r\nUser-Agent: klrbac-bench\r\n\r\n")
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	r := bufio.NewReaderSize(conn, 4096)
+	out := make([]float64, 0, n)
+	for range n {
+		start := time.Now()
+		ok, err := exchange(conn, r, req)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("a call was not answered 200")
+		}
+		out = append(out, ms(time.Since(start)))
+	}
+	return out, nil
+}
+
+func runProxyAudit(env *benchEnv) error {
+	const each = 50
+	measure := func(grouped bool) (float64, error) {
+		path := filepath.Join(env.dir, fmt.Sprintf("proxy-audit-%v.log", grouped))
+		defer os.Remove(path)
+		defer os.Remove(path + ".lock")
+		log, err := audit.Open(path, audit.Options{})
+		if err != nil {
+			return 0, err
+		}
+		var store audit.BatchAppender = log
+		var gc *audit.GroupCommit
+		if grouped {
+			gc = audit.NewGroupCommit(log, 0)
+			store = gc
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, proxyClients)
+		start := time.Now()
+		for range proxyClients {
+			wg.Go(func() {
+				for range each {
+					e := audit.Entry{UserID: "bench", Role: "viewer", Action: "GET", Resource: "/api/profiles", Success: true,
+						KlaviyoEndpoint: "GET /api/profiles", IPAddress: "127.0.0.1"}
+					if _, err := store.AppendAll(context.Background(), []audit.Entry{e}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		d := time.Since(start)
+		if gc != nil {
+			_ = gc.Close()
+		}
+		close(errs)
+		if err := <-errs; err != nil {
+			return 0, err
+		}
+		return float64(proxyClients*each) / d.Seconds(), nil
+	}
+	var grouped, single []float64
+	for range max(3, env.samples/3) {
+		g, err := measure(true)
+		if err != nil {
+			return err
+		}
+		s, err := measure(false)
+		if err != nil {
+			return err
+		}
+		grouped, single = append(grouped, g), append(single, s)
+	}
+	g, s := median(grouped), median(single)
+	fmt.Printf("   %d goroutines x %d entries, durable appends to one file log\n", proxyClients, each)
+	fmt.Printf("   group commit:          median %8.0f appends/s\n", g)
+	fmt.Printf("   one fsync per entry:   median %8.0f appends/s\n", s)
+	fmt.Printf("   ratio group commit / one fsync per entry: %.1fx\n", g/s)
+	return nil
+}
