@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
@@ -34,7 +35,7 @@ type app struct {
 	loaded bool
 
 	store secrets.Store
-	audit auditState
+	audit *audit.Trail
 }
 
 func (a *app) config() (*config.Config, error) {
