@@ -217,7 +217,7 @@ provable with 'klrbac audit verify FILE --expect-head'. A file is imported once.
 				return err
 			}
 			defer s.Close()
-			res, err := s.Import(cmd.Context(), args[0], a.actor())
+			res, err := s.Import(cmd.Context(), args[0], audit.Actor(os.Getenv))
 			if err != nil {
 				return err
 			}
@@ -273,23 +273,18 @@ func runAuditHeadDB(ctx context.Context, streams *ui.IO, s *pgstore.Store, f ui.
 }
 
 // auditStore is what records go to: the team audit trail when audit.dsn is set (and then no local
-// file is written), else the audit log file.
-type auditStore interface {
-	AppendAll(ctx context.Context, entries []audit.Entry) ([]audit.Entry, error)
-	Ready(ctx context.Context) error
-}
-
-func (a *app) auditStore(ctx context.Context) (auditStore, error) {
-	if a.audit.db != nil {
-		return a.audit.db, nil
-	}
+// file is written), else the audit log file, whose recovery of an interrupted write onRecover is told.
+func (a *app) auditStore(ctx context.Context, actor string, onRecover func(audit.Entry)) (audit.Store, error) {
 	s, err := a.auditDB(ctx, pgstore.Options{})
 	if err != nil {
 		return nil, err
 	}
 	if s != nil {
-		a.audit.db = s
 		return s, nil
 	}
-	return a.auditLog()
+	path, err := a.auditPath("")
+	if err != nil {
+		return nil, err
+	}
+	return audit.Open(path, audit.Options{Actor: actor, OnRecover: onRecover})
 }

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"net"
 	"strings"
 
@@ -199,11 +200,13 @@ func validAction(s string) bool {
 }
 
 func runAuditRecord(cmd *cobra.Command, a *app, e audit.Entry, f ui.Format) error {
-	written, err := a.appendEntries(cmd.Context(), []audit.Entry{e})
+	t := a.trail()
+	written, err := t.Record(cmd.Context(), e)
+	var damaged *audit.DamagedError
+	if errors.As(err, &damaged) {
+		return t.Refuse("record "+e.Action, "", err)
+	}
 	if err != nil {
-		if refusal := refuseDamaged("record "+e.Action, err); refusal != nil {
-			return refusal
-		}
 		return err
 	}
 	if f == ui.Table {

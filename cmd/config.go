@@ -87,7 +87,7 @@ func runConfigInit(ctx context.Context, a *app, path string, force bool) error {
 	if force {
 		reason += ", replacing any existing file"
 	}
-	err := a.audited(ctx, audit.Entry{Action: "config.init", Resource: resource, Reason: reason}, func() error {
+	err := a.trail().Audited(ctx, audit.Entry{Action: "config.init", Resource: resource, Reason: reason}, func() error {
 		return config.Init(path, force)
 	})
 	if err != nil {

@@ -38,7 +38,7 @@ func (a *app) changeAudited(ctx context.Context, action string, c credential, va
 	if c.item.Kind() == "role" {
 		e.Role = c.item.Name()
 	}
-	return a.audited(ctx, e, change)
+	return a.trail().Audited(ctx, e, change)
 }
 
 // credential describes one stored credential for the commands that store and remove them.

@@ -262,7 +262,7 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 			return err
 		}
 	}
-	opts, calibrationFile, err := a.probeOptions(ctx, "validate keys")
+	opts, calibrationFile, err := a.probeOptions(ctx, "keys.validate")
 	if err != nil {
 		return err
 	}
@@ -312,16 +312,6 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 		return fault.Silent(fault.Findings)
 	case validate.ResultIncomplete:
 		return fault.Silent(fault.Unavailable)
-	}
-	return nil
-}
-
-// auditFirst refuses to start what (a validation, a calibration) when the audit log could not take
-// its record: a CI gate fails closed, and finding that out after every probe has been sent wastes
-// them, and the user's time. The log's own hints say what to do.
-func (a *app) auditFirst(ctx context.Context, what string) error {
-	if err := a.auditReady(ctx); err != nil {
-		return refuseWithoutRecord(what, err)
 	}
 	return nil
 }
@@ -441,11 +431,12 @@ func (a *app) oauthInventorySource(ctx context.Context, name string) (validate.I
 	}, nil
 }
 
-// probeOptions prepares a run that sends probes (what: "validate keys", "calibrate"): it refuses
-// the run when the audit log could not take its record, and starts its options with a client to the
+// probeOptions prepares a run that sends probes (action: keys.validate, keys.calibrate): it refuses
+// the run when the audit log could not take its record (a CI gate fails closed, and finding that out
+// after every probe has been sent wastes them, and the user's time), and starts its options with a client to the
 // configured Klaviyo whose transport is a side-effect guard of the run's own, so that the run stops
 // as soon as a write built to fail succeeds. calibrationFile is where calibrations are kept.
-func (a *app) probeOptions(ctx context.Context, what string) (opts validate.Options, calibrationFile string, err error) {
+func (a *app) probeOptions(ctx context.Context, action string) (opts validate.Options, calibrationFile string, err error) {
 	cfg, err := a.config()
 	if err != nil {
 		return opts, "", err
@@ -454,7 +445,7 @@ func (a *app) probeOptions(ctx context.Context, what string) (opts validate.Opti
 	if err != nil {
 		return opts, "", err
 	}
-	if err := a.auditFirst(ctx, what); err != nil {
+	if err := a.trail().Ready(ctx, action, ""); err != nil {
 		return opts, "", err
 	}
 	guard := validate.NewGuard(nil)
@@ -698,8 +689,8 @@ func (a *app) auditValidation(ctx context.Context, rep *validate.Report) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if err := a.recordAll(ctx, entries); err != nil {
-		return (&fault.Error{Kind: auditFailureKind(err), Err: fmt.Errorf("the validation was not audited: %w", err)}).
+	if _, err := a.trail().Record(ctx, entries...); err != nil {
+		return (&fault.Error{Kind: audit.FailureKind(err), Err: fmt.Errorf("the validation was not audited: %w", err)}).
 			Hint("a CI gate without its record fails closed: make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
 	}
 	return nil
@@ -715,7 +706,7 @@ func (a *app) auditStopped(ctx context.Context, targets []validate.Target, reaso
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := a.recordAll(ctx, entries); err != nil {
+	if _, err := a.trail().Record(ctx, entries...); err != nil {
 		fmt.Fprintf(a.io.Err, "klrbac: warning: the stopped validation was not audited: %v\n", err)
 	}
 }

@@ -54,7 +54,7 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 		return fault.Usagef("--full-role %s and --read-only-role %s have the same key (%s)", fullName, o.readOnlyRole, fullKey.Value.Masked()).
 			Hint("calibration needs two keys: one with full access, one with only read scopes")
 	}
-	opts, path, err := a.probeOptions(ctx, "calibrate")
+	opts, path, err := a.probeOptions(ctx, "keys.calibrate")
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			entry.Reason = "not stored: " + err.Error()
-			if rerr := a.record(ctx, entry); rerr != nil {
+			if _, rerr := a.trail().Record(ctx, entry); rerr != nil {
 				fmt.Fprintf(a.io.Err, "klrbac: warning: the failed calibration was not audited: %v\n", rerr)
 			}
 		}
@@ -80,7 +80,7 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 	entry.Reason = fmt.Sprintf("%s with %d write probes; full-access key %s (fingerprint %s), read-only key %s (fingerprint %s); stored in %s",
 		res.State, res.WriteProbes, full.Name, res.FullAccessKey, ro.Name, res.ReadOnlyKey, path)
 	var replaced bool
-	err = a.audited(ctx, entry, func() error {
+	err = a.trail().Audited(ctx, entry, func() error {
 		var serr error
 		replaced, serr = validate.SaveCalibration(path, res.Calibration)
 		return serr

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/klaviyo"
@@ -153,7 +152,6 @@ func (a *app) oauthKeeper(name string) (k *oauthflow.Keeper, unknown error, err 
 	if err != nil {
 		return nil, nil, err
 	}
-	resource := secrets.OAuthTokenItem(name).String()
 	return &oauthflow.Keeper{
 		App: name, ClientID: ap.ClientID, Endpoints: ep, Store: store, LockFile: lock,
 		HTTPClient: oauthHTTPClient(),
@@ -161,10 +159,7 @@ func (a *app) oauthKeeper(name string) (k *oauthflow.Keeper, unknown error, err 
 			r, err := secrets.ResolveOAuthClientSecret(ctx, store, name, secrets.ResolveOptions{})
 			return r.Value, err
 		},
-		Audit: func(ctx context.Context, c oauthflow.Change, do func() error) error {
-			return a.audited(ctx, audit.Entry{Action: c.Action, Resource: resource, Fingerprint: c.Fingerprint,
-				KlaviyoEndpoint: c.Endpoint, Reason: c.Reason}, do)
-		},
+		Trail: a.trail(),
 	}, unknown, nil
 }
 

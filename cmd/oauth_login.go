@@ -124,7 +124,7 @@ func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOption
 		return err
 	}
 	resource := secrets.OAuthTokenItem(name).String()
-	if err := a.auditReadyFor(ctx, oauthflow.ActionLogin, resource); err != nil {
+	if err := a.trail().Ready(ctx, oauthflow.ActionLogin, resource); err != nil {
 		return err
 	}
 	ep, err := a.oauthEndpoints()
@@ -145,7 +145,7 @@ func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOption
 		},
 		Failed: func(ctx context.Context, err error) {
 			e := audit.Entry{Action: oauthflow.ActionLogin, Resource: resource, Reason: err.Error()}
-			if rerr := a.record(ctx, e); rerr != nil {
+			if _, rerr := a.trail().Record(ctx, e); rerr != nil {
 				fmt.Fprintf(a.io.Err, "klrbac: warning: the failed login was not recorded: %v\n", rerr)
 			}
 		},
@@ -156,7 +156,7 @@ func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOption
 			if err != nil {
 				e.Reason += ": failed: " + err.Error()
 			}
-			if rerr := a.record(ctx, e); rerr != nil {
+			if _, rerr := a.trail().Record(ctx, e); rerr != nil {
 				fmt.Fprintf(a.io.Err, "klrbac: warning: the revocation was not recorded: %v\n", rerr)
 			}
 		},

@@ -5,6 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/audit/pgstore"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/proxy"
@@ -50,7 +52,8 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 			ctx, cancel := interruptible(cmd)
 			defer cancel()
 			// The team trail when audit.dsn is set, else the audit log file, as every command records.
-			store, err := a.auditStore(ctx)
+			actor := audit.Actor(os.Getenv)
+			store, err := a.auditStore(ctx, actor, nil)
 			if err != nil {
 				return err
 			}
@@ -58,13 +61,13 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 			if o.AuditLog, err = a.auditPath(""); err != nil {
 				return err
 			}
-			if a.audit.db != nil {
+			if _, team := store.(*pgstore.Store); team {
 				o.AuditLog = "audit.dsn"
 			}
 			if o.TokensFile, err = proxyTokensPath(cfg); err != nil {
 				return err
 			}
-			o.Actor = a.actor()
+			o.Actor = actor
 			o.Loader = proxy.Loader{Config: a.opts, OpenStore: openSecrets}
 			o.Stderr = a.io.Err
 			return proxy.Run(ctx, o)

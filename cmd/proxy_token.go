@@ -82,21 +82,21 @@ audited (proxy.token.create) with the token's fingerprint, and refused when it c
 }
 
 func (a *app) runProxyTokenCreate(ctx context.Context, file *proxy.TokenFile, user, name string, ttl time.Duration, lookup func(string) (policy.User, bool)) error {
-	if err := a.auditReadyFor(ctx, actionProxyTokenCreate, user); err != nil {
+	if err := a.trail().Ready(ctx, actionProxyTokenCreate, user); err != nil {
 		return err
 	}
 	secret, tok, err := file.Create(ctx, user, name, ttl)
 	if err != nil {
 		return err
 	}
-	err = a.record(ctx, audit.Entry{Action: actionProxyTokenCreate, Resource: user, Success: true,
+	_, err = a.trail().Record(ctx, audit.Entry{Action: actionProxyTokenCreate, Resource: user, Success: true,
 		Fingerprint: mask.Fingerprint(secret), Reason: fmt.Sprintf("token %s, expires %s", tok.ID, tok.Expires.Format(time.RFC3339))})
 	if err != nil {
 		// Unrecorded, the token must not work: take it back before saying why.
 		if _, rerr := file.Revoke(context.WithoutCancel(ctx), tok.ID); rerr != nil {
 			fmt.Fprintf(a.io.Err, "klrbac: warning: token %s was made but could not be revoked: %v\n", tok.ID, rerr)
 		}
-		return refuseUnrecorded(actionProxyTokenCreate, user, err)
+		return a.trail().Refuse(actionProxyTokenCreate, user, err)
 	}
 	fmt.Fprintln(a.io.Out, secret)
 	role := "none"
@@ -193,7 +193,7 @@ revoked token within a second. Revoked tokens stay listed. The revocation is aud
 				ref = "(credential-shaped argument)"
 			}
 			var revoked []proxy.Token
-			err = a.audited(ctx, audit.Entry{Action: actionProxyTokenRevoke, Resource: ref}, func() error {
+			err = a.trail().Audited(ctx, audit.Entry{Action: actionProxyTokenRevoke, Resource: ref}, func() error {
 				var err error
 				revoked, err = file.Revoke(ctx, args[0])
 				return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
@@ -35,7 +36,7 @@ type app struct {
 	loaded bool
 
 	store secrets.Store
-	audit auditState
+	audit *audit.Trail
 	// requestTimeout bounds each call to Klaviyo (keys validate --request-timeout); 0 means 15s.
 	requestTimeout time.Duration
 }

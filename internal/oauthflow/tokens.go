@@ -16,6 +16,7 @@ import (
 	"github.com/gofrs/flock"
 	"golang.org/x/oauth2"
 
+	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/secrets"
@@ -65,8 +66,13 @@ type Keeper struct {
 	LockWait   time.Duration
 	HTTPClient *http.Client
 	Now        func() time.Time
-	// Audit records a change and makes it only once recorded (nil: makes it unrecorded).
-	Audit func(ctx context.Context, c Change, do func() error) error
+	// Trail records each change and makes it only once recorded (nil: makes it unrecorded).
+	Trail Auditor
+}
+
+// Auditor makes a change only once its audit entry is kept: the part of *audit.Trail a Keeper uses.
+type Auditor interface {
+	Audited(ctx context.Context, e audit.Entry, change func() error) error
 }
 
 func (k *Keeper) now() time.Time {
@@ -84,10 +90,11 @@ func (k *Keeper) httpClient() *http.Client {
 }
 
 func (k *Keeper) audit(ctx context.Context, c Change, do func() error) error {
-	if k.Audit == nil {
+	if k.Trail == nil {
 		return do()
 	}
-	return k.Audit(ctx, c, do)
+	return k.Trail.Audited(ctx, audit.Entry{Action: c.Action, Resource: secrets.OAuthTokenItem(k.App).String(),
+		Fingerprint: c.Fingerprint, KlaviyoEndpoint: c.Endpoint, Reason: c.Reason}, do)
 }
 
 // ErrNotLoggedIn matches (errors.Is) the error of an app with no token set.

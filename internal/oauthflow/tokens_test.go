@@ -16,6 +16,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/secrets"
 )
@@ -26,9 +27,9 @@ type recorded struct {
 	changes []Change
 }
 
-func (r *recorded) audit(_ context.Context, c Change, do func() error) error {
+func (r *recorded) Audited(_ context.Context, e audit.Entry, do func() error) error {
 	r.mu.Lock()
-	r.changes = append(r.changes, c)
+	r.changes = append(r.changes, Change{Action: e.Action, Fingerprint: e.Fingerprint, Endpoint: e.KlaviyoEndpoint, Reason: e.Reason})
 	r.mu.Unlock()
 	return do()
 }
@@ -64,7 +65,7 @@ func (r *rig) keeper(store secrets.Store, lockDir string, rec *recorded) *Keeper
 		ClientSecret: func(context.Context) (secrets.Secret, error) { return secrets.NewSecret(demoSecret), nil },
 		LockFile:     filepath.Join(lockDir, "oauth", "demo.lock"),
 		Now:          r.clock.Now,
-		Audit:        rec.audit,
+		Trail:        rec,
 	}
 }
 
@@ -363,13 +364,20 @@ func TestAuditRefusalStopsTheRefresh(t *testing.T) {
 	store := secrets.New(secrets.Options{Backend: &memKeyring{}})
 	k := r.loggedIn(store, t.TempDir(), &recorded{})
 	calls := r.tokenCalls()
-	k.Audit = func(context.Context, Change, func() error) error { return fault.Unavailablef("audit log not writable") }
+	k.Trail = refusing{}
 	if _, err := k.Refresh(context.Background(), "test"); err == nil {
 		t.Fatal("a refresh went ahead without its audit record")
 	}
 	if r.tokenCalls() != calls {
 		t.Error("Klaviyo was asked although the audit record could not be written")
 	}
+}
+
+// refusing is an audit trail that can keep no record.
+type refusing struct{}
+
+func (refusing) Audited(context.Context, audit.Entry, func() error) error {
+	return fault.Unavailablef("audit log not writable")
 }
 
 func TestLockWaitIsBounded(t *testing.T) {
