@@ -15,6 +15,7 @@ import (
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/oauthflow"
+	"github.com/klrbac/klrbac/internal/warn"
 )
 
 // auditState is what the app loads for the audit trail, on first use.
@@ -188,7 +189,7 @@ func (a *app) audited(ctx context.Context, e audit.Entry, change func() error) e
 		failed := e
 		failed.Success, failed.Reason = false, "failed: "+err.Error()
 		if rerr := a.record(ctx, failed); rerr != nil {
-			fmt.Fprintf(a.io.Err, "klrbac: warning: the failure of %s was not recorded: %v\n", e.Action, rerr)
+			warn.Printf(a.io.Err, "the failure of %s was not recorded: %v", e.Action, rerr)
 		}
 	}
 	return err
@@ -307,7 +308,7 @@ func (a *app) deliverAlerts(ctx context.Context, log auditStore, written []audit
 		})
 	}
 	if _, err := log.AppendAll(ctx, notes); err != nil {
-		fmt.Fprintf(a.io.Err, "klrbac: warning: the alert failure was not recorded: %v\n", err)
+		warn.Printf(a.io.Err, "the alert failure was not recorded: %v", err)
 	}
 }
 
@@ -348,7 +349,7 @@ func (a *app) auditCheck(ctx context.Context, res checkResult, opts checkOptions
 	if err == nil || fault.KindOf(err) == fault.Config || fault.KindOf(err) == fault.Usage {
 		return err
 	}
-	fmt.Fprintf(a.io.Err, "klrbac: warning: check not audited: %v\n", err)
+	warn.Printf(a.io.Err, "check not audited: %v", err)
 	for _, h := range fault.Hints(err) {
 		fmt.Fprintf(a.io.Err, "hint: %s\n", h)
 	}

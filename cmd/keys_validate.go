@@ -23,6 +23,7 @@ import (
 	"github.com/klrbac/klrbac/internal/suggest"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
+	"github.com/klrbac/klrbac/internal/warn"
 )
 
 // githubFormat prints GitHub Actions workflow commands (annotations) instead of a table.
@@ -456,7 +457,7 @@ func (a *app) probeOptions(ctx context.Context, what string) (opts validate.Opti
 func (a *app) loadCalibration(path, apiURL, revision string) validate.Calibration {
 	c, err := validate.LoadCalibration(path, apiURL, revision)
 	if err != nil {
-		fmt.Fprintf(a.io.Err, "klrbac: warning: %v; write results are marked inferred\n", err)
+		warn.Printf(a.io.Err, "%v; write results are marked inferred", err)
 		fmt.Fprintln(a.io.Err, "hint: run klrbac keys validate --calibrate again to replace it")
 	}
 	return c
@@ -696,7 +697,7 @@ func (a *app) auditStopped(ctx context.Context, targets []validate.Target, cause
 			Fingerprint: t.Key.Fingerprint(), Reason: "stopped: " + cause.Error()})
 	}
 	if err := a.recordAll(ctx, entries); err != nil {
-		fmt.Fprintf(a.io.Err, "klrbac: warning: the stopped validation was not audited: %v\n", err)
+		warn.Printf(a.io.Err, "the stopped validation was not audited: %v", err)
 	}
 }
 
