@@ -2,6 +2,7 @@ package policy
 
 import (
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -48,6 +49,10 @@ func checkNames(ps *yamlcheck.Problems, n *yaml.Node, path string) {
 				child = path + "." + k.Value
 			}
 			switch {
+			case v.Kind == yaml.ScalarNode && k.Value == "client_secret":
+				// Reported here too, since the file is refused before the OAuth apps are read.
+				ps.Add(k, "client secrets never go in the config file: klrbac oauth set-secret "+lastName(path)+", or KLAVIYO_OAUTH_CLIENT_SECRET",
+					"%s: refusing a client secret in the config file", child)
 			case v.Kind == yaml.ScalarNode && k.Value == "key_env":
 				refuseCredential(ps, v, child, "key_env names the environment variable that holds the role's key, e.g. KLAVIYO_KEY_VIEWER; the key itself goes in that variable or the keyring (klrbac keys set ROLE)")
 			case v.Kind == yaml.ScalarNode && path == "users":
@@ -62,6 +67,14 @@ func checkNames(ps *yamlcheck.Problems, n *yaml.Node, path string) {
 			checkNames(ps, v, child)
 		}
 	}
+}
+
+// lastName is the last element of a dotted path: the app of oauth.apps.crm.
+func lastName(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
 }
 
 func orTop(path string) string {
