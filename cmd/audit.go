@@ -12,6 +12,7 @@ import (
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/oauthflow"
+	"github.com/klrbac/klrbac/internal/warn"
 )
 
 func newAuditCommand(a *app) *cobra.Command {
@@ -148,7 +149,7 @@ func (a *app) auditCheck(ctx context.Context, res checkResult, opts checkOptions
 	if err == nil || fault.KindOf(err) == fault.Config || fault.KindOf(err) == fault.Usage {
 		return err
 	}
-	fmt.Fprintf(a.io.Err, "klrbac: warning: check not audited: %v\n", err)
+	warn.Printf(a.io.Err, "check not audited: %v", err)
 	for _, h := range fault.Hints(err) {
 		fmt.Fprintf(a.io.Err, "hint: %s\n", h)
 	}

@@ -288,7 +288,7 @@ func terminalWidth(io *ui.IO) int {
 	if !io.OutTTY {
 		return 0
 	}
-	if f, ok := io.Out.(interface{ Fd() uintptr }); ok {
+	if f, ok := unmasked(io.Out).(interface{ Fd() uintptr }); ok {
 		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
 			return w
 		}

@@ -44,6 +44,16 @@ var canaries = sync.OnceValue(func() map[string]string {
 		"uppercase":  "pk_" + strings.ToUpper(hexOf("uppercase", 34)),
 		// OAuth client secrets.
 		"client": "cnry-client-" + hexOf("client", 32), "client2": "cnry-client-" + hexOf("client2", 32),
+		// A private key as it arrives mangled: glued to the words around it, percent-encoded, upper
+		// case, with a hyphen or a space after pk.
+		"glued":    "x" + "pk_" + hexOf("glued", 34) + "y",
+		"pctkey":   "pk%5F" + hexOf("pctkey", 34),
+		"upperkey": "PK_" + strings.ToUpper(hexOf("upperkey", 34)),
+		"dashkey":  "pk-" + hexOf("dashkey", 34),
+		"spacekey": "pk_ " + hexOf("spacekey", 34),
+		// An OAuth access token as the sandbox issues them (48 hex digits), and one as a JWT.
+		"token": hexOf("token", 48),
+		"jwt":   "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjbnJ5In0." + hexOf("jwt", 40),
 	}
 	return c
 })
@@ -67,12 +77,20 @@ const tokenCapture = "stdout.oauth-token"
 const sandboxCapture = "stdout.sandbox"
 
 // termsOf is what the scan looks for of one secret: the value whole, and for long ones the 16
-// characters after any pk_ prefix, which catch a value cut short or stripped of its prefix. The
-// last four characters are left out on purpose: masks show them.
+// characters after any pk prefix (pk_, or the mangled forms pk%5F, pk-, PK_, "pk_ ", glued to a
+// letter), which catch a value cut short or stripped of its prefix. The last four characters are
+// left out on purpose: masks show them.
 func termsOf(name, v, allowedIn string) []canaryTerm {
 	terms := []canaryTerm{{name, []byte(v), allowedIn}}
+	body := v
+	for _, prefix := range []string{"xpk_", "pk_ ", "pk_", "pk%5F", "pk-", "PK_"} {
+		if b, ok := strings.CutPrefix(v, prefix); ok {
+			body = b
+			break
+		}
+	}
 	// A cut of a made-up key such as pk_000...0003 is only zeros, which hashes are full of.
-	if body := strings.TrimPrefix(v, "pk_"); len(body) >= 24 && strings.Trim(body[:16], body[:1]) != "" {
+	if len(body) >= 24 && strings.Trim(body[:16], body[:1]) != "" {
 		terms = append(terms, canaryTerm{name + " (cut)", []byte(body[:16]), allowedIn})
 	}
 	return terms

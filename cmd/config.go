@@ -302,8 +302,9 @@ func effectiveYAML(cfg *config.Config, pol *policy.Policy) *yaml.Node {
 	return doc
 }
 
-// redactedCopy copies a structured setting with every webhook URL cut to its scheme and host: the
-// rest of such URLs often carries a token, and config show's output ends up in tickets and logs.
+// redactedCopy copies a structured setting with every webhook URL cut to its scheme and host (the
+// rest of such URLs often carries a token), credential-shaped values masked, and the user
+// information of any other URL masked: config show's output ends up in tickets and logs.
 func redactedCopy(n *yaml.Node) *yaml.Node {
 	if n == nil {
 		return nil
@@ -318,6 +319,8 @@ func redactedCopy(n *yaml.Node) *yaml.Node {
 				c.Content[i].Value = mask.URL(child.Value)
 			case mask.LooksSecret(child.Value):
 				c.Content[i].Value = mask.Secret(child.Value)
+			default:
+				c.Content[i].Value = mask.InText(child.Value)
 			}
 		}
 	}
@@ -381,5 +384,6 @@ func shownSetting(key, value string) string {
 	if key == "audit.dsn" {
 		return audit.RedactDSN(value)
 	}
-	return value
+	// Any other URL setting may carry a password too (https://user:pass@host).
+	return mask.InText(value)
 }

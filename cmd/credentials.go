@@ -206,5 +206,5 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// warn prints a problem the way errors are printed, without ending the command.
-func warn(io *ui.IO, err error) { printProblem(io.Err, err) }
+// showProblem prints a problem the way errors are printed, without ending the command.
+func showProblem(io *ui.IO, err error) { printProblem(io.Err, err) }

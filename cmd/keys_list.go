@@ -105,7 +105,7 @@ func runKeysList(ctx context.Context, io *ui.IO, store secrets.Store, pol *polic
 		}
 	}
 	for _, p := range problems {
-		warn(io, p)
+		showProblem(io, p)
 	}
 	return unreadable
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/klrbac/klrbac/internal/suggest"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
+	"github.com/klrbac/klrbac/internal/warn"
 )
 
 // githubFormat prints GitHub Actions workflow commands (annotations) instead of a table.
@@ -464,7 +465,7 @@ func (a *app) probeOptions(ctx context.Context, action string) (opts validate.Op
 func (a *app) loadCalibration(path, apiURL, revision string) validate.Calibration {
 	c, err := validate.LoadCalibration(path, apiURL, revision)
 	if err != nil {
-		fmt.Fprintf(a.io.Err, "klrbac: warning: %v; write results are marked inferred\n", err)
+		warn.Printf(a.io.Err, "%v; write results are marked inferred", err)
 		fmt.Fprintln(a.io.Err, "hint: run klrbac keys validate --calibrate again to replace it")
 	}
 	return c
@@ -707,7 +708,7 @@ func (a *app) auditStopped(ctx context.Context, targets []validate.Target, reaso
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if _, err := a.trail().Record(ctx, entries...); err != nil {
-		fmt.Fprintf(a.io.Err, "klrbac: warning: the stopped validation was not audited: %v\n", err)
+		warn.Printf(a.io.Err, "the stopped validation was not audited: %v", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
+	"github.com/klrbac/klrbac/internal/warn"
 )
 
 // calibrationView is the JSON and YAML shape of `keys validate --calibrate` (documented in
@@ -72,7 +73,7 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 		if !errors.Is(err, context.Canceled) {
 			entry.Reason = "not stored: " + err.Error()
 			if _, rerr := a.trail().Record(ctx, entry); rerr != nil {
-				fmt.Fprintf(a.io.Err, "klrbac: warning: the failed calibration was not audited: %v\n", rerr)
+				warn.Printf(a.io.Err, "the failed calibration was not audited: %v", rerr)
 			}
 		}
 		return err
@@ -89,7 +90,7 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 		return err
 	}
 	if replaced {
-		fmt.Fprintf(a.io.Err, "klrbac: warning: %s could not be read and was replaced\n", path)
+		warn.Printf(a.io.Err, "%s could not be read and was replaced", path)
 	}
 	if err := renderCalibration(a.io, o.format, res, full, ro, path); err != nil {
 		return err

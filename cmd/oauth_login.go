@@ -18,6 +18,7 @@ import (
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/secrets"
+	"github.com/klrbac/klrbac/internal/warn"
 )
 
 type oauthLoginOptions struct {
@@ -146,7 +147,7 @@ func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOption
 		Failed: func(ctx context.Context, err error) {
 			e := audit.Entry{Action: oauthflow.ActionLogin, Resource: resource, Reason: err.Error()}
 			if _, rerr := a.trail().Record(ctx, e); rerr != nil {
-				fmt.Fprintf(a.io.Err, "klrbac: warning: the failed login was not recorded: %v\n", rerr)
+				warn.Printf(a.io.Err, "the failed login was not recorded: %v", rerr)
 			}
 		},
 		// The grant is revoked whether or not this can be recorded: the log may be what failed.
@@ -157,7 +158,7 @@ func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOption
 				e.Reason += ": failed: " + err.Error()
 			}
 			if _, rerr := a.trail().Record(ctx, e); rerr != nil {
-				fmt.Fprintf(a.io.Err, "klrbac: warning: the revocation was not recorded: %v\n", rerr)
+				warn.Printf(a.io.Err, "the revocation was not recorded: %v", rerr)
 			}
 		},
 	}
@@ -189,7 +190,7 @@ func (a *app) identifyAccount(ctx context.Context, name string, t *secrets.Token
 			return
 		}
 	}
-	fmt.Fprintf(a.io.Err, "klrbac: warning: could not tell which Klaviyo account authorized the app: %v\n", err)
+	warn.Printf(a.io.Err, "could not tell which Klaviyo account authorized the app: %v", err)
 }
 
 // loginReason is the audit record's account of a login: what was granted, to which client, for
@@ -227,7 +228,7 @@ func (a *app) reportLogin(name string, res *oauthflow.Result) {
 	fmt.Fprintf(w, "  granted scopes: %s\n", dash(res.Granted))
 	fmt.Fprintf(w, "  stored in the keyring as %s\n", secrets.OAuthTokenItem(name))
 	if len(res.Missing) > 0 {
-		fmt.Fprintf(w, "klrbac: warning: Klaviyo granted fewer scopes than requested; not granted: %s\n", strings.Join(res.Missing, ", "))
+		warn.Printf(w, "Klaviyo granted fewer scopes than requested; not granted: %s", strings.Join(res.Missing, ", "))
 		fmt.Fprintln(w, "hint: calls that need them will be refused (403); check the scopes the app is registered for in Klaviyo")
 	}
 }

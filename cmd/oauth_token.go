@@ -56,7 +56,7 @@ and klrbac exits 3: re-authorize with klrbac oauth login.` + exitStatus(exitOK, 
 			if err != nil {
 				return unknownOr(err, unknown)
 			}
-			_, err = fmt.Fprintln(a.io.Out, t.AccessToken.Reveal())
+			_, err = fmt.Fprintln(unmasked(a.io.Out), t.AccessToken.Reveal())
 			return err
 		},
 	}

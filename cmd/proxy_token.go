@@ -13,6 +13,7 @@ import (
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/proxy"
 	"github.com/klrbac/klrbac/internal/ui"
+	"github.com/klrbac/klrbac/internal/warn"
 )
 
 // Audit actions of the token commands.
@@ -94,7 +95,7 @@ func (a *app) runProxyTokenCreate(ctx context.Context, file *proxy.TokenFile, us
 	if err != nil {
 		// Unrecorded, the token must not work: take it back before saying why.
 		if _, rerr := file.Revoke(context.WithoutCancel(ctx), tok.ID); rerr != nil {
-			fmt.Fprintf(a.io.Err, "klrbac: warning: token %s was made but could not be revoked: %v\n", tok.ID, rerr)
+			warn.Printf(a.io.Err, "token %s was made but could not be revoked: %v", tok.ID, rerr)
 		}
 		return a.trail().Refuse(actionProxyTokenCreate, user, err)
 	}
@@ -105,7 +106,7 @@ func (a *app) runProxyTokenCreate(ctx context.Context, file *proxy.TokenFile, us
 	}
 	fmt.Fprintf(a.io.Err, "klrbac: proxy token %s for %s (role %s), expires %s; it is not shown again\n", tok.ID, user, role, tok.Expires.Format(time.RFC3339))
 	if role == "none" {
-		fmt.Fprintf(a.io.Err, "klrbac: warning: the policy maps no role to %s: the proxy answers its calls 401 until users: does\n", user)
+		warn.Printf(a.io.Err, "the policy maps no role to %s: the proxy answers its calls 401 until users: does", user)
 	}
 	return nil
 }

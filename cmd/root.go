@@ -5,6 +5,7 @@ package cmd
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/signal"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/suggest"
@@ -69,9 +71,10 @@ func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 }
 
-// Run runs klrbac with the given arguments and streams and returns its exit code.
+// Run runs klrbac with the given arguments and streams and returns its exit code. Everything it
+// prints goes through the masker, whichever code path printed it (maskedStreams).
 func Run(ctx context.Context, args []string, streams *ui.IO) int {
-	a := &app{io: streams}
+	a := &app{io: maskedStreams(streams)}
 	root := newRootCommand(a, args)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -82,6 +85,24 @@ func Run(ctx context.Context, args []string, streams *ui.IO) int {
 		err = context.Canceled
 	}
 	return a.report(err)
+}
+
+// maskedStreams returns streams with stdout and stderr masked (mask.Writer): a credential that
+// reaches a message, a table or a JSON document by any path is shown as its mask. The two outputs
+// that show a credential on purpose (`oauth token`, `sandbox --show-keys/--print-env`) write to
+// unmasked(...) instead.
+func maskedStreams(streams *ui.IO) *ui.IO {
+	m := *streams
+	m.Out, m.Err = mask.Writer(streams.Out), mask.Writer(streams.Err)
+	return &m
+}
+
+// unmasked returns the writer under the masker, for output that is a credential by design.
+func unmasked(w io.Writer) io.Writer {
+	if u, ok := w.(interface{ Unwrap() io.Writer }); ok {
+		return u.Unwrap()
+	}
+	return w
 }
 
 // NewRootCommand returns klrbac's whole command tree, for generating completions and man pages.

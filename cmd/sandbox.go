@@ -207,10 +207,11 @@ func runSandbox(ctx context.Context, io *ui.IO, pol *policy.Policy, fx *sandbox.
 		defer removeEnvFile(o.envFile, written)
 	}
 	if o.printEnv {
-		if err := writeEnv(io.Out, env); err != nil {
+		// The exports are the sandbox's own, public credentials: they are the output.
+		if err := writeEnv(unmasked(io.Out), env); err != nil {
 			return err
 		}
-		releaseStdout(io.Out)
+		releaseStdout(unmasked(io.Out))
 	} else if err := printSandbox(io, srv.URL(), fx, o.showKeys); err != nil {
 		return err
 	}
@@ -265,6 +266,12 @@ func listenError(addr string, err error) error {
 // printSandbox writes the start-up listing: the URL alone on the first line, the readiness signal
 // scripts wait for, then the accounts' keys and OAuth clients.
 func printSandbox(io *ui.IO, url string, fx *sandbox.Fixture, show bool) error {
+	if show {
+		// --show-keys asks for the fixture's credentials in full: they are the output.
+		raw := *io
+		raw.Out = unmasked(io.Out)
+		io = &raw
+	}
 	if _, err := fmt.Fprintln(io.Out, url); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/warn"
 )
 
 // Trail is the audit trail as a service over a Store: it records facts, makes changes only once
@@ -108,7 +109,7 @@ func (t *Trail) Audited(ctx context.Context, e Entry, change func() error) error
 		failed := e
 		failed.Success, failed.Reason = false, "failed: "+err.Error()
 		if _, rerr := t.Record(ctx, failed); rerr != nil {
-			fmt.Fprintf(t.opts.Warn, "klrbac: warning: the failure of %s was not recorded: %v\n", e.Action, rerr)
+			warn.Printf(t.opts.Warn, "the failure of %s was not recorded: %v", e.Action, rerr)
 		}
 	}
 	return err
@@ -205,6 +206,6 @@ func (t *Trail) deliver(ctx context.Context, written []Entry, fire [][]Rule) {
 	}
 	// Straight to the store: a note about a failed alert matches no rule worth alerting again.
 	if _, err := t.store.AppendAll(ctx, notes); err != nil {
-		fmt.Fprintf(t.opts.Warn, "klrbac: warning: the alert failure was not recorded: %v\n", err)
+		warn.Printf(t.opts.Warn, "the alert failure was not recorded: %v", err)
 	}
 }

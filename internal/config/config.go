@@ -173,6 +173,10 @@ func Parse(file string, data []byte, flags *pflag.FlagSet) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	// First, and alone: every later problem would quote the name it is about.
+	if err := policy.CheckNames(name, doc); err != nil {
+		return nil, err
+	}
 	top, err := policy.TopLevel(name, doc)
 	if err != nil {
 		return nil, err

@@ -309,3 +309,47 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestCredentialWhereANameBelongs: a key, token or secret pasted where the config file wants a name
+// is refused (exit 2) with its line and a hint, and never repeated: not in the message, not in a
+// hint, not in any other problem the file has.
+func TestCredentialWhereANameBelongs(t *testing.T) {
+	const key = "pk_0123456789abcdef0123456789abcdef42"
+	const token = "9c8b7a6f5e4d3c2b1a09f8e7d6c5b4a39c8b7a6f5e4d3c2b"
+	for _, tc := range []struct {
+		name, yaml string
+		line       string
+	}{
+		{"key_env", "roles:\n  viewer:\n    permissions: [canReadProfiles]\n    key_env: " + key + "\n", "c.yaml:4: roles.viewer.key_env: "},
+		{"key_env upper case", "roles:\n  viewer:\n    permissions: [canReadProfiles]\n    key_env: " + strings.ToUpper(key) + "\n", "c.yaml:4: roles.viewer.key_env: "},
+		{"role name", "roles:\n  " + key + ":\n    permissions: [canReadProfiles]\n", "c.yaml:2: roles: "},
+		{"permission name", "permissions:\n  " + token + ":\n    scopes: [profiles:read]\nroles:\n  viewer:\n    permissions: [x]\n", "c.yaml:2: permissions: "},
+		{"permission in a role", "roles:\n  viewer:\n    permissions: [canReadProfiles, " + key + "]\n", "c.yaml:3: roles.viewer.permissions: "},
+		{"extra scope", "roles:\n  viewer:\n    permissions: [canReadProfiles]\n    extra_scopes: [" + token + "]\n", "c.yaml:4: roles.viewer.extra_scopes: "},
+		{"user name", "users:\n  " + token + ": viewer\n", "c.yaml:2: users: "},
+		{"user's role", "users:\n  alice@example.com: " + key + "\n", "c.yaml:2: users.alice@example.com: "},
+		{"oauth app name", "oauth:\n  apps:\n    " + token + ":\n      client_id: abc\n", "c.yaml:3: oauth.apps: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tc.yaml), nil)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			if k := fault.KindOf(err); k != fault.Config {
+				t.Errorf("kind = %v, want Config (exit 2)", k)
+			}
+			got := strings.Join(problemLines(err), "\n")
+			for _, secret := range []string{key, strings.ToUpper(key), token, key[3:20], token[:20]} {
+				if strings.Contains(got, secret) {
+					t.Fatalf("the credential is repeated:\n%s", got)
+				}
+			}
+			if !strings.Contains(got, tc.line+"this looks like a credential (a key, token or secret) where a name belongs, so it is not repeated here") {
+				t.Errorf("want a problem starting %q, got:\n%s", tc.line, got)
+			}
+			if !strings.Contains(got, "hint: ") {
+				t.Errorf("no hint:\n%s", got)
+			}
+		})
+	}
+}

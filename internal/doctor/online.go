@@ -8,6 +8,7 @@ import (
 	"net/url"
 
 	"github.com/klrbac/klrbac/internal/klaviyo"
+	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/secrets"
 )
 
@@ -89,15 +90,15 @@ func (k ClientKlaviyo) CheckKey(ctx context.Context, key secrets.Secret) error {
 func onlineChecks(ctx context.Context, env Env, keys []secrets.RoleKey) []Check {
 	c := Check{Name: "klaviyo"}
 	if err := env.Klaviyo.Reachable(ctx); err != nil {
-		c.Detail = env.APIURL + " does not answer: " + err.Error()
+		c.Detail = mask.InText(env.APIURL + " does not answer: " + err.Error())
 		var nk *NotKlaviyoError
 		if errors.As(err, &nk) {
-			c.Detail = env.APIURL + " is not Klaviyo: " + err.Error()
+			c.Detail = mask.InText(env.APIURL + " is not Klaviyo: " + err.Error())
 		}
 		c.Fix = "check the network and KLRBAC_API_URL (klaviyo.api_url)"
 		return []Check{c}
 	}
-	c.OK, c.Detail = true, env.APIURL+" answers"
+	c.OK, c.Detail = true, mask.InText(env.APIURL)+" answers"
 	out := []Check{c}
 	for _, k := range usableKeys(keys) {
 		kc := Check{Name: "klaviyo accepts " + k.Role}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/secrets"
+	"github.com/klrbac/klrbac/internal/warn"
 )
 
 // DefaultTimeout is how long a login waits for the browser unless told otherwise.
@@ -84,6 +85,15 @@ func (l *Login) now() time.Time {
 func (l *Login) say(format string, args ...any) {
 	if l.Say != nil {
 		l.Say(fmt.Sprintf(format, args...))
+	}
+}
+
+// warn says a warning through Say, in the one form every warning takes (package warn).
+func (l *Login) warn(format string, args ...any) {
+	if l.Say != nil {
+		var b strings.Builder
+		warn.Printf(&b, format, args...)
+		l.Say(strings.TrimSuffix(b.String(), "\n"))
 	}
 }
 
@@ -290,7 +300,7 @@ func (l *Login) abandon(ctx context.Context, t secrets.TokenSet) {
 	which := fmt.Sprintf("%s %s (fingerprint %s)", label, token.Masked(), token.Fingerprint())
 	err := k.revoke(rctx, l.App.ClientID, l.ClientSecret, token, hint)
 	if err != nil {
-		l.say("klrbac: warning: could not keep the tokens Klaviyo issued, nor revoke their grant (%s): %v", which, err)
+		l.warn("could not keep the tokens Klaviyo issued, nor revoke their grant (%s): %v", which, err)
 		l.say("hint: the grant stays active at Klaviyo until the app's access (client %s) is removed in the Klaviyo account that authorized it", l.App.ClientID)
 	} else {
 		l.say("klrbac: could not keep the tokens Klaviyo issued; revoked their grant at Klaviyo (%s) so that none is left behind", which)

@@ -290,7 +290,7 @@ func (p *Policy) LookupUser(name string) (User, error) {
 	if u, ok := p.User(name); ok {
 		return u, nil
 	}
-	if len(p.Users) == 0 {
+	if len(p.Users) == 0 && !mask.LooksSecret(name) {
 		return User{}, fault.Usagef("unknown user %q: the policy (%s) maps no users", name, p.Source).
 			Hint("map users to roles under users: in the config file")
 	}

@@ -19,8 +19,13 @@ import (
 // slog) yields its mask; only Reveal returns the value, for the one place that must send it.
 type Secret struct{ value string }
 
-// NewSecret wraps value.
-func NewSecret(value string) Secret { return Secret{value: value} }
+// NewSecret wraps value, and tells package mask about it (mask.Known), so that it is masked in
+// anything klrbac prints or records even where its shape gives it away to no rule: Klaviyo documents
+// no format for client secrets and tokens.
+func NewSecret(value string) Secret {
+	mask.Known(value)
+	return Secret{value: value}
+}
 
 // Reveal returns the credential itself: for an Authorization header or the keyring, nothing else.
 func (s Secret) Reveal() string { return s.value }

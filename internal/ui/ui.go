@@ -109,13 +109,21 @@ func (s *IO) JSON(v any) error {
 }
 
 // YAML writes v as YAML.
+//
+// The document is written in one piece: the encoder alone writes in small chunks, which could cut a
+// value in two and hide it from the masker on stdout.
 func (s *IO) YAML(v any) error {
-	enc := yaml.NewEncoder(s.Out)
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
 	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	return enc.Close()
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	_, err := s.Out.Write(b.Bytes())
+	return err
 }
 
 // Encode writes v as JSON or YAML, whichever f names. YAML is made from the JSON encoding, so

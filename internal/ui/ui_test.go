@@ -122,3 +122,24 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		t.Errorf("got %q\nwant %q", err.String(), want)
 	}
 }
+
+// TestYAMLWritesOnce: the masker on stdout sees each write alone, so a document written in chunks
+// could carry a credential cut in two past it.
+func TestYAMLWritesOnce(t *testing.T) {
+	w := &countingWriter{}
+	io := &IO{Out: w}
+	v := map[string]string{}
+	for i := 0; i < 50; i++ {
+		v[strings.Repeat("k", i+1)] = strings.Repeat("value ", 10)
+	}
+	if err := io.YAML(v); err != nil {
+		t.Fatal(err)
+	}
+	if w.writes != 1 {
+		t.Errorf("YAML wrote in %d pieces, want 1", w.writes)
+	}
+}
+
+type countingWriter struct{ writes int }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.writes++; return len(p), nil }
