@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sort"
 	"strings"
 )
 
@@ -130,6 +131,41 @@ type chainPoint struct {
 	line int64
 }
 
+// outOfPlace is an entry found away from its place in the chain, kept so that the line after its
+// place, which links to it, is not blamed too.
+type outOfPlace struct {
+	seq        uint64
+	hash, prev [64]byte
+}
+
+// missingRun is a run of seqs absent where they belong (between the entries at lines after and
+// before), kept so that an entry of the run found later is named as moved there. reported: a gap
+// problem already names the place; otherwise finish reports it if the run is never found.
+type missingRun struct {
+	from, to    uint64
+	first, last [64]byte // the prev of seq from, and the hash of seq to
+	after       int64    // the line of seq from-1
+	before      int64    // the line of seq to+1
+	at          int64    // the line to name if the run is never found
+	reported    bool
+}
+
+// pendingGap is a seq jump forward whose cause the next line tells: a deletion (the next entry
+// follows the one that jumped), or an entry out of place (the next entry follows the one before
+// it, or skips over the seqs the jumping entry took the place of).
+type pendingGap struct {
+	active         bool
+	before         chainPoint // the chain point before the jump, and the one before that
+	beforePrev     chainPoint
+	havePrev       bool
+	beforeReported bool
+	entry          outOfPlace // the entry that jumped
+}
+
+// maxPending bounds the out-of-place entries and missing runs remembered: each is damage already
+// met, so a log damaged in more places than this is still reported, only less precisely.
+const maxPending = 64
+
 type tailEntry struct {
 	seq        uint64
 	hash, prev [64]byte
@@ -141,6 +177,13 @@ type verifier struct {
 	rep    *Report
 	lineNo int64
 	base   chainPoint // the entry the next one must follow
+	// the entry base followed, to find an entry inserted at base
+	basePrev     chainPoint
+	haveBasePrev bool
+	baseReported bool // base's own line has a problem already
+	gap          pendingGap
+	moved        []outOfPlace
+	missing      []missingRun
 	// the run of lines that are not entries since base
 	run struct {
 		active   bool
@@ -178,6 +221,7 @@ func (v *verifier) longPiece(b []byte) {
 	if !v.long {
 		v.long = true
 		v.lineNo++
+		v.settleGap(nil)
 		v.runLine(b, true)
 		return
 	}
@@ -221,16 +265,23 @@ func (v *verifier) take(b []byte, terminated bool) {
 	v.lineNo++
 	v.rep.Lines = v.lineNo
 	if !terminated {
+		v.settleGap(nil)
 		v.runLine(b, true)
 		v.run.lastTorn = true
 		return
 	}
 	li, ok := scan(b)
 	if !ok {
+		v.settleGap(nil)
 		v.runLine(b, true)
 		return
 	}
 	sealed := li.sealed()
+	if sealed {
+		v.settleGap(&li)
+	} else {
+		v.settleGap(nil)
+	}
 	v.noteTailEntry(li, sealed)
 	v.rep.Entries++
 	if v.rep.First == "" {
@@ -268,20 +319,176 @@ func (v *verifier) take(b []byte, terminated bool) {
 		}
 	case li.seq == prev.seq+1 && string(li.prev) == string(prev.hash[:]):
 		// the chain continues
+		v.advance(next, false)
+		v.lastTSLen = copy(v.lastTS[:], li.timestamp)
+		return
+	case v.resumesAfterMoved(li):
+		// The chain goes on from an entry met earlier out of place, where it was reported.
+		v.base, v.haveBasePrev, v.baseReported = next, false, false
+		v.lastTSLen = copy(v.lastTS[:], li.timestamp)
+		return
+	case v.insertedAtBase(li):
+		// This entry follows the one before base, as if base were not there: base's line is the
+		// damage (an entry inserted, sealed right for its own content), not this one.
+		if !v.baseReported {
+			v.problem(v.base.line, KindOrder, "line %d: seq %d is not part of the chain: the next entry (line %d) goes on from seq %d (line %d) as if it were not there: an entry was inserted", v.base.line, v.base.seq, v.lineNo, v.basePrev.seq, v.basePrev.line)
+		}
+		v.base, v.baseReported = next, false
+		v.lastTSLen = copy(v.lastTS[:], li.timestamp)
+		return
 	case li.seq == prev.seq+1:
 		v.problem(v.lineNo, KindBrokenLink, "line %d: prev does not match the hash of seq %d (line %d): the chain is broken (an entry edited and re-hashed?)", v.lineNo, prev.seq, prev.line)
 	case li.seq > prev.seq+1:
-		missing := li.seq - prev.seq - 1
-		v.problem(v.lineNo, KindGap, "line %d: seq %d follows seq %d (line %d): %d entr%s deleted, or lines moved", v.lineNo, li.seq, prev.seq, prev.line, missing, plural(missing, "y", "ies"))
+		// A deletion, or this entry is out of place: the next line tells (see settleGap). Until
+		// then the chain goes on from this entry, as it does after a deletion.
+		v.gap = pendingGap{active: true, before: prev, beforePrev: v.basePrev, havePrev: v.haveBasePrev, beforeReported: v.baseReported}
+		v.gap.entry.seq = li.seq
+		copy(v.gap.entry.hash[:], li.hash)
+		copy(v.gap.entry.prev[:], li.prev)
 	default:
-		v.problem(v.lineNo, KindOrder, "line %d: seq %d follows seq %d (line %d): lines out of order, duplicated or inserted", v.lineNo, li.seq, prev.seq, prev.line)
+		if r, ok := v.foundMissing(li); ok {
+			v.problem(v.lineNo, KindOrder, "line %d: seq %d follows seq %d (line %d): it belongs between lines %d and %d, where it is missing: the entry was moved here", v.lineNo, li.seq, prev.seq, prev.line, r.after, r.before)
+		} else {
+			v.problem(v.lineNo, KindOrder, "line %d: seq %d follows seq %d (line %d): lines out of order, duplicated or inserted", v.lineNo, li.seq, prev.seq, prev.line)
+		}
 		// Keep following the chain from the later entry: the lines after an out-of-place
 		// one usually continue from it.
 		v.lastTSLen = copy(v.lastTS[:], li.timestamp)
 		return
 	}
-	v.base = next
+	v.advance(next, true)
 	v.lastTSLen = copy(v.lastTS[:], li.timestamp)
+}
+
+// advance makes next the entry the chain goes on from; reported says its line has a problem.
+func (v *verifier) advance(next chainPoint, reported bool) {
+	v.basePrev, v.haveBasePrev = v.base, true
+	v.base, v.baseReported = next, reported
+}
+
+// resumesAfterMoved reports whether li follows base across exactly one entry that was met earlier
+// out of place and links to both: that entry's damage is already reported where it was met.
+func (v *verifier) resumesAfterMoved(li lineInfo) bool {
+	if li.seq != v.base.seq+2 {
+		return false
+	}
+	for i, m := range v.moved {
+		if m.seq == v.base.seq+1 && m.prev == v.base.hash && string(li.prev) == string(m.hash[:]) {
+			v.moved = append(v.moved[:i], v.moved[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// insertedAtBase reports whether li follows the entry before base rather than base, while being
+// another entry than base (an exact copy of base is the duplicate, not base).
+func (v *verifier) insertedAtBase(li lineInfo) bool {
+	return v.haveBasePrev && v.base.line > 0 && li.seq == v.basePrev.seq+1 &&
+		string(li.prev) == string(v.basePrev.hash[:]) && string(li.hash) != string(v.base.hash[:])
+}
+
+// settleGap decides, on the line after a seq jump forward, what the jump was. li is that line's
+// entry when it is a sealed one, nil otherwise.
+//   - li follows the entry before the jump: the jumping entry is out of place (moved, copied or
+//     inserted there), and the chain goes on from before it;
+//   - li skips, from the entry before the jump, only seqs below the jumping entry's: the jumping
+//     entry is out of place, standing where those seqs are missing (as when two lines are swapped);
+//     they are reported at the end unless met later;
+//   - otherwise the seqs in between were deleted (or moved later on), as the jump said.
+func (v *verifier) settleGap(li *lineInfo) {
+	if !v.gap.active {
+		return
+	}
+	g := v.gap
+	v.gap.active = false
+	at := v.base // the entry that jumped
+	switch {
+	case li != nil && li.seq == g.before.seq+1 && string(li.prev) == string(g.before.hash[:]):
+		v.problem(at.line, KindGap, "line %d: seq %d follows seq %d (line %d), and the next entry goes on from seq %d: this entry is out of place (moved, copied or inserted here)", at.line, at.seq, g.before.seq, g.before.line, g.before.seq)
+		v.noteMoved(g.entry)
+		v.base, v.basePrev, v.haveBasePrev, v.baseReported = g.before, g.beforePrev, g.havePrev, g.beforeReported
+	case li != nil && li.seq > g.before.seq+1 && li.seq < at.seq:
+		v.problem(at.line, KindGap, "line %d: seq %d follows seq %d (line %d), and the next entry goes on from seq %d: this entry is out of place (moved, copied or inserted in place of %s)", at.line, at.seq, g.before.seq, g.before.line, li.seq-1, seqRange(g.before.seq+1, li.seq-1))
+		v.noteMoved(g.entry)
+		r := missingRun{from: g.before.seq + 1, to: li.seq - 1, first: g.before.hash, after: g.before.line, before: v.lineNo, at: at.line}
+		copy(r.last[:], li.prev)
+		v.addMissing(r)
+		// The chain goes on from the missing entry li links to, as if it were there.
+		v.base = chainPoint{seq: li.seq - 1, line: at.line}
+		copy(v.base.hash[:], li.prev)
+		v.haveBasePrev, v.baseReported = false, true
+	default:
+		missing := at.seq - g.before.seq - 1
+		v.problem(at.line, KindGap, "line %d: seq %d follows seq %d (line %d): %d entr%s deleted, or lines moved", at.line, at.seq, g.before.seq, g.before.line, missing, plural(missing, "y", "ies"))
+		// Should the entries turn up later, they are named as moved from here.
+		r := missingRun{from: g.before.seq + 1, to: at.seq - 1, first: g.before.hash, last: g.entry.prev, after: g.before.line, before: at.line, reported: true}
+		v.addMissing(r)
+	}
+}
+
+func seqRange(from, to uint64) string {
+	if from == to {
+		return fmt.Sprintf("seq %d", from)
+	}
+	return fmt.Sprintf("seqs %d-%d", from, to)
+}
+
+// noteMoved remembers an entry met out of place, the oldest forgotten beyond maxPending.
+func (v *verifier) noteMoved(m outOfPlace) {
+	if len(v.moved) >= maxPending {
+		v.moved = append(v.moved[:0], v.moved[1:]...)
+	}
+	v.moved = append(v.moved, m)
+}
+
+// addMissing remembers seqs missing from their place; beyond maxPending the oldest run is reported
+// now (if no gap named it) and forgotten.
+func (v *verifier) addMissing(r missingRun) {
+	if len(v.missing) >= maxPending {
+		v.reportMissing(v.missing[0])
+		v.missing = append(v.missing[:0], v.missing[1:]...)
+	}
+	v.missing = append(v.missing, r)
+}
+
+func (v *verifier) reportMissing(r missingRun) {
+	if r.reported {
+		return
+	}
+	n := r.to - r.from + 1
+	v.problem(r.at, KindGap, "line %d: %s, which belong%s between lines %d and %d, %s missing: %d entr%s deleted, or moved", r.at, seqRange(r.from, r.to), plural(n, "s", ""), r.after, r.before, plural(n, "is", "are"), n, plural(n, "y", "ies"))
+}
+
+// foundMissing reports whether li is an entry missing from an earlier place, and where; the run it
+// belongs to no longer counts it as missing.
+func (v *verifier) foundMissing(li lineInfo) (missingRun, bool) {
+	for i, r := range v.missing {
+		if li.seq < r.from || li.seq > r.to ||
+			(li.seq == r.from && string(li.prev) != string(r.first[:])) ||
+			(li.seq == r.to && string(li.hash) != string(r.last[:])) {
+			continue
+		}
+		rest := make([]missingRun, 0, 2)
+		if li.seq > r.from {
+			lo := r
+			lo.to = li.seq - 1
+			copy(lo.last[:], li.prev)
+			rest = append(rest, lo)
+		}
+		if li.seq < r.to {
+			hi := r
+			hi.from = li.seq + 1
+			copy(hi.first[:], li.hash)
+			rest = append(rest, hi)
+		}
+		v.missing = append(v.missing[:i], v.missing[i+1:]...)
+		for _, x := range rest {
+			v.addMissing(x)
+		}
+		return r, true
+	}
+	return missingRun{}, false
 }
 
 func (v *verifier) noteTailEntry(li lineInfo, sealed bool) {
@@ -385,6 +592,12 @@ func (v *verifier) checkExpect(li lineInfo) {
 }
 
 func (v *verifier) finish() {
+	v.settleGap(nil)
+	for _, r := range v.missing {
+		v.reportMissing(r)
+	}
+	// Damage is decided a line or more after it is met: list it in the order of the lines.
+	sort.SliceStable(v.rep.Problems, func(i, j int) bool { return v.rep.Problems[i].Line < v.rep.Problems[j].Line })
 	v.rep.Last = string(v.lastTS[:v.lastTSLen])
 	if v.base.line > 0 {
 		v.rep.Head = Head{Seq: v.base.seq, Hash: string(v.base.hash[:])}

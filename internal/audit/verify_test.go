@@ -238,3 +238,95 @@ func TestIsRecovery(t *testing.T) {
 		}
 	}
 }
+
+// problemLines lists the lines a report names, in its order.
+func problemLines(rep *Report) []int64 {
+	var got []int64
+	for _, p := range rep.Problems {
+		got = append(got, p.Line)
+	}
+	return got
+}
+
+// TestVerifyNamesTheDamagedLines: verify reports the lines that explain the damage, not every line
+// after it, whether the log is a file or rows.
+func TestVerifyNamesTheDamagedLines(t *testing.T) {
+	b, es := buildLog(1000)
+	ls := lines(b)
+	forged := func(ls []string) []string {
+		// An entry sealed right for its own content and its prev, slipped in after seq 500.
+		c := &Chain{Seq: 500, Hash: es[499].Hash}
+		line, _ := c.Next(nil, sample(7))
+		return append(ls[:500], append([]string{string(line)}, ls[500:]...)...)
+	}
+	cases := []struct {
+		name  string
+		edit  func(ls []string) []string
+		lines []int64
+		kinds []string
+		says  []string
+	}{
+		{"lines 100 and 800 swapped", func(ls []string) []string { ls[99], ls[799] = ls[799], ls[99]; return ls },
+			[]int64{100, 800}, []string{KindGap, KindOrder}, []string{"out of place", "belongs between lines 99 and 101"}},
+		{"sealed entry forged in at line 501", forged,
+			[]int64{501}, []string{KindOrder}, []string{"inserted"}},
+		{"line 100 moved after line 800", func(ls []string) []string {
+			moved := ls[99]
+			ls = append(ls[:99:99], ls[100:]...)
+			return append(ls[:799:799], append([]string{moved}, ls[799:]...)...)
+		}, []int64{100, 800}, []string{KindGap, KindOrder}, []string{"1 entry deleted", "belongs between lines 99 and 100"}},
+		{"line 800 moved before line 100", func(ls []string) []string {
+			moved := ls[799]
+			ls = append(ls[:799:799], ls[800:]...)
+			return append(ls[:99:99], append([]string{moved}, ls[99:]...)...)
+		}, []int64{100}, []string{KindGap}, []string{"out of place"}},
+		{"line 500 deleted", func(ls []string) []string { return append(ls[:499], ls[500:]...) },
+			[]int64{500}, []string{KindGap}, []string{"1 entry deleted"}},
+		{"lines 500-509 deleted", func(ls []string) []string { return append(ls[:499], ls[509:]...) },
+			[]int64{500}, []string{KindGap}, []string{"10 entries deleted"}},
+		{"last line deleted", func(ls []string) []string { return append(ls[:998], ls[999]) },
+			[]int64{999}, []string{KindGap}, []string{"1 entry deleted"}},
+		{"line 100 replaced by line 800", func(ls []string) []string { ls[99] = ls[799]; return ls },
+			[]int64{100, 100}, []string{KindGap, KindGap}, []string{"in place of seq 100", "seq 100, which belongs between lines 99 and 101, is missing"}},
+		{"line 300 edited", func(ls []string) []string {
+			ls[299] = strings.Replace(ls[299], `"timestamp":"2026`, `"timestamp":"2025`, 1)
+			return ls
+		}, []int64{300}, []string{KindEdited}, []string{"edited"}},
+		{"line 300 edited and re-hashed", func(ls []string) []string {
+			ls[299] = rehash(strings.Replace(ls[299], `"userId":"alice"`, `"userId":"mallory"`, 1))
+			return ls
+		}, []int64{301}, []string{KindBrokenLink}, []string{"seq 300 (line 300)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tampered := c.edit(append([]string(nil), ls...))
+			rows := NewRowVerifier(VerifyOptions{})
+			for i, l := range tampered {
+				rows.Add(int64(i+1), []byte(strings.TrimSuffix(l, "\n")))
+			}
+			for _, rep := range []*Report{verifyBytes(t, join(tampered), VerifyOptions{}), rows.Finish(int64(len(tampered)))} {
+				if got := problemLines(rep); rep.Omitted != 0 || fmt.Sprint(got) != fmt.Sprint(c.lines) {
+					t.Fatalf("problems at lines %v (%d more), want %v: %+v", got, rep.Omitted, c.lines, rep.Problems[:min(4, len(rep.Problems))])
+				}
+				for i, p := range rep.Problems {
+					if p.Kind != c.kinds[i] || !strings.Contains(p.Message, c.says[i]) || !strings.HasPrefix(p.Message, fmt.Sprintf("line %d:", p.Line)) {
+						t.Errorf("problem %d: %+v, want kind %s saying %q", i, p, c.kinds[i], c.says[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkVerify measures Verify's throughput on a valid log (SetBytes: MB/s).
+func BenchmarkVerify(b *testing.B) {
+	log, _ := buildLog(100000)
+	b.SetBytes(int64(len(log)))
+	b.ResetTimer()
+	for range b.N {
+		rep, err := Verify(bytes.NewReader(log), VerifyOptions{})
+		if err != nil || !rep.OK() {
+			b.Fatalf("verify: %v %+v", err, rep)
+		}
+	}
+}
