@@ -150,12 +150,12 @@ func TestTeamAuditTrailFailsClosed(t *testing.T) {
 	}
 	out, errOut, code = run(t, "config", "show")
 	noPassword(t, out, errOut)
-	if !strings.Contains(out, "postgres://auditor@127.0.0.1:1/audit") {
+	if !strings.Contains(out, "postgres://****@127.0.0.1:1/audit") {
 		t.Fatalf("config show: %d %q", code, out)
 	}
 	out, errOut, code = run(t, "doctor", "-o", "json")
 	noPassword(t, out, errOut)
-	if code != 1 || !strings.Contains(out, "postgres://auditor@127.0.0.1:1/audit is unreachable") || !strings.Contains(out, "audit.dsn") {
+	if code != 1 || !strings.Contains(out, "postgres://****@127.0.0.1:1/audit is unreachable") || !strings.Contains(out, "audit.dsn") {
 		t.Fatalf("doctor without the database: %d %q %q", code, out, errOut)
 	}
 	if _, errOut, code = run(t, "--audit-dsn", "postgres://a:pw-canary-7731@db/x", "audit", "head"); code != 2 || !strings.Contains(errOut, "refusing a password") {

@@ -127,8 +127,10 @@ func (o auditRecordOptions) entry(a *app) (audit.Entry, error) {
 		return audit.Entry{}, fault.Usagef("--fingerprint is not a fingerprint (8 lowercase hex digits)").
 			Hint("give the fingerprint klrbac shows for the key (klrbac keys list), or pipe the secret to --fingerprint-stdin; a secret given on a command line stays in ps and shell history, so rotate it if that is what happened")
 	}
-	e := audit.Entry{Action: o.action, Role: o.role, Resource: o.resource, Success: !o.failed, Reason: o.reason,
-		Fingerprint: o.fingerprint, IPAddress: ip, KlaviyoEndpoint: endpoint}
+	// The caller's free text may carry a token or secret this process never held, so it gets the
+	// stricter field mask; klrbac's own entries do not, since they quote hashes and paths on purpose.
+	e := audit.Entry{Action: o.action, Role: mask.InField(o.role), Resource: mask.InField(o.resource), Success: !o.failed,
+		Reason: mask.InField(o.reason), Fingerprint: o.fingerprint, IPAddress: ip, KlaviyoEndpoint: mask.InField(endpoint)}
 	return e, nil
 }
 

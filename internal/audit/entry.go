@@ -217,7 +217,7 @@ func clean(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	s = mask.InField(s)
+	s = mask.InText(s)
 	if len(s) > maxField {
 		cut := maxField - len("…")
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
