@@ -72,7 +72,7 @@ func TestTeamAuditTrailCommands(t *testing.T) {
 	}
 	out, errOut, code = run(t, "audit", "verify", "--expect-head", strings.TrimSpace(head))
 	noPassword(t, out, errOut)
-	if code != 0 || !strings.Contains(out, "verified") || !strings.Contains(out, "postgres://postgres@") {
+	if code != 0 || !strings.Contains(out, "verified") || !strings.Contains(out, "postgres://****@") {
 		t.Fatalf("verify: %d %q %q", code, out, errOut)
 	}
 	// export verifies as a file, with the same head
