@@ -574,7 +574,7 @@ func (a *app) validationNotes(rep *validate.Report) {
 			note(rr.Role, brief(byReason[r])+" undetermined: "+r)
 		}
 		if len(rr.NotChecked) > 0 && !rep.Strict {
-			note(rr.Role, "not checked: "+brief(rr.NotChecked)+": no operation of Klaviyo's uses them, so no probe can tell; --method inventory checks them")
+			note(rr.Role, "not checked: "+brief(rr.NotChecked)+": no operation of Klaviyo's uses them, so no probe can tell; the inventory (--inventory-role ROLE) checks them")
 		}
 		if rr.WritesInferred {
 			note(rr.Role, "write scopes granted by a 400 or 404 are inferred: whether Klaviyo checks scopes before a write's body is not calibrated for this API; run klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
@@ -622,7 +622,7 @@ func writeAnnotations(io *ui.IO, rep *validate.Report) error {
 			}
 		}
 		if len(rr.NotChecked) > 0 && !rep.Strict {
-			emit("notice", rr.Role, fmt.Sprintf("%s: not checked: %s (no operation of Klaviyo's uses them; --method inventory checks them)", who, strings.Join(rr.NotChecked, ", ")))
+			emit("notice", rr.Role, fmt.Sprintf("%s: not checked: %s (no operation of Klaviyo's uses them; the inventory (--inventory-role ROLE) checks them)", who, strings.Join(rr.NotChecked, ", ")))
 		}
 		if rr.Verdict == validate.VerdictValid {
 			emit("notice", rr.Role, fmt.Sprintf("%s holds every scope the role needs (%d, by %s)", who, len(rr.Required), rr.Method))

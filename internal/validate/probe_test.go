@@ -119,7 +119,7 @@ func TestProbeDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rr := roleReport(t, rep, "marketer"); rr.Verdict != VerdictUndetermined || len(rr.Problems) != 1 || !strings.Contains(rr.Problems[0], "--method inventory") {
+	if rr := roleReport(t, rep, "marketer"); rr.Verdict != VerdictUndetermined || len(rr.Problems) != 1 || !strings.Contains(rr.Problems[0], "--inventory-role ROLE") {
 		t.Errorf("marketer with strict: %s %v", rr.Verdict, rr.Problems)
 	}
 	if rr := roleReport(t, rep, "admin"); rr.Verdict != VerdictValid {

@@ -278,7 +278,7 @@ func judge(rr *RoleReport, t Target, findings map[string]Finding, how rules) {
 	for _, s := range required {
 		if _, looked := findings[s]; !looked {
 			rr.Undetermined = append(rr.Undetermined, s)
-			rr.Reasons[s] = "no operation of Klaviyo's API needs this scope alone, so no probe can tell; the inventory can (--method inventory)"
+			rr.Reasons[s] = "no operation of Klaviyo's API needs this scope alone, so no probe can tell; the inventory can (--inventory-role ROLE)"
 		}
 	}
 	if !t.FullAccess {
@@ -307,7 +307,7 @@ func judge(rr *RoleReport, t Target, findings map[string]Finding, how rules) {
 	}
 	unproven := strict && len(rr.NotChecked) > 0
 	if unproven {
-		rr.Problems = append(rr.Problems, fmt.Sprintf("--strict asks for proof that the key holds nothing more, and probing cannot tell %s: no operation of Klaviyo's uses %s; the inventory can (--method inventory)",
+		rr.Problems = append(rr.Problems, fmt.Sprintf("--strict asks for proof that the key holds nothing more, and probing cannot tell %s: no operation of Klaviyo's uses %s; the inventory can (--inventory-role ROLE)",
 			describe(rr.NotChecked), pronoun(len(rr.NotChecked))))
 	}
 	switch {
