@@ -269,24 +269,7 @@ func runAuditAppendBench(env *benchEnv) error {
 	defer os.Remove(log)
 	defer os.Remove(log + ".lock")
 	spawn := func(argv []string, n int) (time.Duration, error) {
-		var wg sync.WaitGroup
-		errs := make(chan error, n)
-		start := time.Now()
-		for range n {
-			wg.Go(func() {
-				for range each {
-					c := exec.Command(argv[0], argv[1:]...)
-					c.Env = append(os.Environ(), "KLRBAC_AUDIT_LOG="+log)
-					if out, err := c.CombinedOutput(); err != nil {
-						errs <- fmt.Errorf("%v: %s", err, out)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		return time.Since(start), <-errs
+		return runProcesses(n, each, argv, "KLRBAC_AUDIT_LOG="+log)
 	}
 	record := []string{env.klrbac, "audit", "record", "--action", "bench.append"}
 	version := []string{env.klrbac, "version"}
@@ -468,4 +451,27 @@ func runAuditFollowBench(env *benchEnv) error {
 	p95 := percentile(lat["klrbac audit tail -f"], 0.95)
 	fmt.Printf("   klrbac p95: %.2f ms  (target <= 250 ms: %s)\n", p95, verdict(p95 <= 250))
 	return nil
+}
+
+// runProcesses starts n workers that each run argv `each` times in turn, with env added to this
+// process's environment, and returns the wall time of all of them and the first failure.
+func runProcesses(n, each int, argv []string, env ...string) (time.Duration, error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := time.Now()
+	for range n {
+		wg.Go(func() {
+			for range each {
+				c := exec.Command(argv[0], argv[1:]...)
+				c.Env = append(os.Environ(), env...)
+				if out, err := c.CombinedOutput(); err != nil {
+					errs <- fmt.Errorf("%v: %s", err, out)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return time.Since(start), <-errs
 }

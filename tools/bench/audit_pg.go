@@ -74,24 +74,7 @@ func runPGAppendBench(env *benchEnv) error {
 	const procs, each = 8, 200
 	argv := []string{env.klrbac, "check", "admin", "canReadProfiles"}
 	run := func(extra []string) (time.Duration, error) {
-		var wg sync.WaitGroup
-		errs := make(chan error, procs)
-		start := time.Now()
-		for range procs {
-			wg.Go(func() {
-				for range each {
-					cmd := exec.Command(argv[0], argv[1:]...)
-					cmd.Env = append(os.Environ(), append([]string{"KLRBAC_AUDIT_CHECKS=all"}, extra...)...)
-					if out, err := cmd.CombinedOutput(); err != nil {
-						errs <- fmt.Errorf("%v: %s", err, out)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		return time.Since(start), <-errs
+		return runProcesses(procs, each, argv, append([]string{"KLRBAC_AUDIT_CHECKS=all"}, extra...)...)
 	}
 	var file, pg []float64
 	rounds := max(2, env.samples/5)
