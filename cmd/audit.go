@@ -35,31 +35,16 @@ $XDG_STATE_HOME/klrbac/audit.log.` + exitStatus(exitOK, exitFindings, exitUsage,
 	return c
 }
 
-// auditPath is the audit log to use: file when given, else --audit-log, $KLRBAC_AUDIT_LOG, then the
-// config's audit.path. The flag and the variable beat any file setting, so they spare reading the
-// config at all.
+// auditPath is the audit log to use: file when given, else audit.path as configured.
 func (a *app) auditPath(file string) (string, error) {
-	p := file
-	if p == "" && a.opts.Flags != nil {
-		if f := a.opts.Flags.Lookup("audit-log"); f != nil && f.Changed {
-			p = f.Value.String()
-		}
+	if file != "" {
+		return config.ExpandHome(file), nil
 	}
-	if p == "" {
-		p = os.Getenv("KLRBAC_AUDIT_LOG")
+	cfg, err := a.config()
+	if err != nil {
+		return "", err
 	}
-	if p == "" {
-		cfg, err := a.config()
-		if err != nil {
-			return "", err
-		}
-		p = cfg.Path("audit.path")
-	}
-	if p == "" {
-		return "", fault.Configf("no audit log location: neither XDG_STATE_HOME nor HOME is set").
-			Hint("set KLRBAC_AUDIT_LOG, audit.path in the config, or pass --audit-log")
-	}
-	return config.ExpandHome(p), nil
+	return cfg.AuditPath()
 }
 
 // trail is the audit trail, built on first use over the configured store. A store that cannot be
@@ -127,7 +112,7 @@ func (a *app) auditCheck(ctx context.Context, res checkResult, opts checkOptions
 	if err != nil {
 		return err
 	}
-	mode := cfg.String("audit.checks")
+	mode := cfg.AuditChecks()
 	if mode == "none" {
 		return nil
 	}

@@ -31,7 +31,7 @@ func (a *app) auditDSN(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dsn := cfg.String("audit.dsn")
+	dsn := cfg.AuditDSN()
 	if dsn == "" {
 		return "", nil
 	}

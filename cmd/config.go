@@ -53,7 +53,7 @@ cannot be written, nothing is written either (exit 3).` + exitStatus(exitOK, exi
 			path := ""
 			if len(args) == 1 {
 				path = args[0]
-			} else if paths, explicit := config.Candidates(a.opts); explicit {
+			} else if paths, explicit := config.Candidates(a.configOptions()); explicit {
 				path = paths[0]
 			} else {
 				p, err := config.DefaultPath()
@@ -73,7 +73,7 @@ func runConfigInit(ctx context.Context, a *app, path string, force bool) error {
 	if _, err := a.config(); err != nil {
 		// The file being replaced may be the broken one: audit with the settings that do not come
 		// from a file (flags, environment, defaults).
-		a.cfg, a.cfgErr = config.Parse("", nil, a.opts.Flags)
+		a.cfg, a.cfgErr = config.Parse("", nil, a.configOptions().Flags)
 	}
 	// A refusal is decided before the audit entry, so the log never records an init that did not happen.
 	if err := config.CheckInit(path, force); err != nil {
@@ -95,10 +95,10 @@ func runConfigInit(ctx context.Context, a *app, path string, force bool) error {
 	}
 	fmt.Fprintf(a.io.Err, "wrote %s\n", path)
 	// A file written where the search does not reach it first is easy to edit in vain.
-	candidates, _ := config.Candidates(a.opts)
+	candidates, _ := config.Candidates(a.configOptions())
 	if !slices.ContainsFunc(candidates, func(c string) bool { return samePath(c, path) }) {
 		fmt.Fprintf(a.io.Err, "note: klrbac reads it only when named: --config %s or KLRBAC_CONFIG=%s\n", path, path)
-	} else if found, err := config.Find(a.opts); err == nil && !samePath(found, path) {
+	} else if found, err := config.Find(a.configOptions()); err == nil && !samePath(found, path) {
 		fmt.Fprintf(a.io.Err, "note: %s comes first in the search here, so klrbac reads that file, not this one (klrbac config path shows which)\n", found)
 	}
 	return nil
@@ -131,8 +131,8 @@ stdout and say on stderr where klrbac looked.` + exitStatus(exitOK, exitUsage),
 			if err != nil {
 				return err
 			}
-			paths, explicit := config.Candidates(a.opts)
-			file, err := config.Find(a.opts)
+			paths, explicit := config.Candidates(a.configOptions())
+			file, err := config.Find(a.configOptions())
 			if err != nil {
 				return err
 			}
@@ -356,7 +356,7 @@ with its file:line and a hint, the audit alert rules (audit.alerts) and the OAut
 		Example: "  klrbac config validate\n  klrbac config validate ./klrbac.yaml",
 		Args:    rangeArgs(0, 1, "at most one FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := a.opts
+			opts := a.configOptions()
 			if len(args) == 1 {
 				opts.File = args[0]
 			}

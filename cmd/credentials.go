@@ -7,14 +7,21 @@ import (
 	"strings"
 
 	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
-// openSecrets opens the keyring the configuration names. The command-line tests replace it with a
-// fake keyring; klrbac itself has no other, and no way to keep a credential in a file.
-var openSecrets = secrets.Open
+// keyringBackend is the keyring behind every store; nil is the OS keyring. The command-line tests
+// put a fake keyring in its place; klrbac itself has no other, and no way to keep a credential in a
+// file.
+var keyringBackend secrets.Backend
+
+// openSecrets opens the keyring the configuration names (keyring.backend, keyring.timeout).
+func openSecrets(cfg *config.Config) secrets.Store {
+	return secrets.New(secrets.Options{Off: cfg.KeyringOff(), Timeout: cfg.KeyringTimeout(), Backend: keyringBackend})
+}
 
 // secrets returns the credential store, opened on first use: commands that never touch a
 // credential never load the keyring library's state.

@@ -57,7 +57,7 @@ second). Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK
 			cfg := env.Config
 			if env.ConfigErr != nil {
 				// The other checks still run, on the defaults and the environment.
-				if fallback, err := config.Parse("", nil, a.opts.Flags); err == nil {
+				if fallback, err := config.Parse("", nil, a.configOptions().Flags); err == nil {
 					env.Fallback, cfg = fallback, fallback
 				}
 			}
@@ -65,11 +65,11 @@ second). Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK
 				env.Store = openSecrets(cfg)
 				if online {
 					// cfg, not a.config(): with a broken file the checks go on with the defaults.
-					env.APIURL = cfg.String("klaviyo.api_url")
+					env.APIURL = cfg.APIURL()
 					env.Klaviyo = doctor.ClientKlaviyo{Client: klaviyo.New(klaviyoOptionsFor(cfg))}
 				}
 			}
-			if cfg != nil && cfg.String("audit.dsn") != "" {
+			if cfg != nil && cfg.AuditDSN() != "" {
 				// Looked at, never migrated: doctor changes nothing.
 				db, err := a.auditDB(ctx, pgstore.Options{NoMigrate: true})
 				if err != nil {

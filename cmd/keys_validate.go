@@ -457,7 +457,7 @@ func (a *app) probeOptions(ctx context.Context, action string) (opts validate.Op
 	kopts.HTTPClient = &http.Client{Transport: guard, Timeout: timeout}
 	client := klaviyo.New(kopts)
 	opts = validate.Options{Client: client, APIURL: client.APIURL(), Revision: client.Revision(), Guard: guard}
-	return opts, cfg.String("klaviyo.calibration_file"), nil
+	return opts, cfg.CalibrationFile(), nil
 }
 
 // loadCalibration reads what --calibrate stored for this API URL and revision. A damaged file is

@@ -43,8 +43,8 @@ func (a *app) klaviyoOptions() (klaviyo.Options, error) {
 // config file is broken.
 func klaviyoOptionsFor(cfg *config.Config) klaviyo.Options {
 	return klaviyo.Options{
-		APIURL:    cfg.String("klaviyo.api_url"),
-		Revision:  cfg.String("klaviyo.revision"),
+		APIURL:    cfg.APIURL(),
+		Revision:  cfg.Revision(),
 		UserAgent: "klrbac/" + buildVersion().Version,
 		Pacer:     newPacer(),
 		Sleep:     clientSleep,

@@ -107,7 +107,7 @@ func (a *app) oauthEndpoints() (oauthflow.Endpoints, error) {
 	if err != nil {
 		return oauthflow.Endpoints{}, err
 	}
-	return oauthflow.EndpointsFor(cfg.String("klaviyo.auth_url"), cfg.String("klaviyo.api_url")), nil
+	return oauthflow.EndpointsFor(cfg.AuthURL(), cfg.APIURL()), nil
 }
 
 // oauthHTTPClient calls Klaviyo's token and revocation endpoints. It never follows a redirect: the
