@@ -11,10 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
@@ -256,62 +254,29 @@ func (p *tailPrinter) followed(keep func(audit.Entry) bool) func(line []byte) er
 	}
 }
 
-// tailPrinter prints entries as a table, or as their raw lines for -o json.
-//
-// The columns fit the entries printed at once (the last -n), as any table does. On a terminal the
-// table also fits the terminal's width: the widest of USER, ROLE, ACTION and RESOURCE give way
-// first, and values too long for their column lose their middle to an ellipsis (…); REASON, the
-// last column, is cut at the right edge. Followed entries arrive one by one, so -f keeps the widths
-// of the first batch, at least tailColumns' minimums, and cuts longer values to them: every line
-// keeps its columns. -o json has every value in full.
+// tailPrinter prints entries as a table fitted to them and to the terminal (ui.FittedTable), or as
+// their raw lines for -o json, which have every value in full. Followed entries arrive one by one,
+// so -f keeps the widths of the first batch, at least tailColumns' minimums.
 type tailPrinter struct {
 	io     *ui.IO
-	w      *bufio.Writer
 	format ui.Format
-	// follow: entries will come after the first batch.
-	follow bool
-	// maxWidth is the terminal's width (0: no limit, output is not a terminal).
-	maxWidth int
-	// widths of the columns but the last, fixed by the first batch (nil before it).
-	widths []int
-	header bool
+	table  *ui.FittedTable
+	w      *bufio.Writer
 	// warned holds the seqs of edited entries already reported on stderr.
 	warned map[uint64]bool
 }
 
 func newTailPrinter(io *ui.IO, f ui.Format, follow bool) *tailPrinter {
-	return &tailPrinter{io: io, w: bufio.NewWriterSize(io.Out, 64<<10), format: f, follow: follow, maxWidth: terminalWidth(io)}
+	t := io.NewFittedTable(tailColumns, follow)
+	return &tailPrinter{io: io, format: f, table: t, w: t.W}
 }
 
-// terminalWidth is the width of the terminal on stdout, or 0 when stdout is not one.
-func terminalWidth(io *ui.IO) int {
-	if !io.OutTTY {
-		return 0
-	}
-	if f, ok := unmasked(io.Out).(interface{ Fd() uintptr }); ok {
-		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
-			return w
-		}
-	}
-	if w, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && w > 0 {
-		return w
-	}
-	return 0
-}
-
-// tailColumns are the table's columns. width is the minimum width when following; shrink says a
-// column may be narrowed, down to floor, to fit the terminal.
-var tailColumns = []struct {
-	name   string
-	width  int
-	shrink bool
-	floor  int
-}{{"TIME", 24, false, 0}, {"SEQ", 6, false, 0}, {"USER", 20, true, 10}, {"ROLE", 10, true, 8}, {"ACTION", 16, true, 10},
-	{"RESOURCE", 24, true, 14}, {"RESULT", 7, false, 0}, {"REASON", 0, false, 0}}
-
-// minReason is the least room REASON keeps on a terminal. With every column at its floor a table
-// needs 100 columns; on a narrower terminal lines wrap, but the columns stay where they are.
-const minReason = 10
+// tailColumns are the table's columns: the widest of USER, ROLE, ACTION and RESOURCE give way first
+// on a narrow terminal. With every column at its floor a table needs 100 columns; on a narrower
+// terminal lines wrap, but the columns stay where they are.
+var tailColumns = []ui.Column{{Name: "TIME", Width: 24}, {Name: "SEQ", Width: 6}, {Name: "USER", Width: 20, Shrink: true, Floor: 10},
+	{Name: "ROLE", Width: 10, Shrink: true, Floor: 8}, {Name: "ACTION", Width: 16, Shrink: true, Floor: 10},
+	{Name: "RESOURCE", Width: 24, Shrink: true, Floor: 14}, {Name: "RESULT", Width: 7}, {Name: "REASON"}}
 
 // batch prints entries read at once, fitting the columns to them first.
 func (p *tailPrinter) batch(records []audit.Record) {
@@ -322,33 +287,15 @@ func (p *tailPrinter) batch(records []audit.Record) {
 		return
 	}
 	rows := make([][]string, len(records))
+	var m ui.CellWidths
 	for i, r := range records {
 		rows[i] = tailCells(r.Entry, p.edited(r.Entry, r.Line))
+		m.Add(rows[i])
 	}
-	p.fit(rows)
+	p.table.Fit(m)
 	for i, r := range records {
-		p.printRow(rows[i], r.Success && rows[i][resultColumn] != resultEdited)
+		p.table.Row(rows[i], r.Success && rows[i][resultColumn] != resultEdited)
 	}
-}
-
-// cellWidths are the widest value of each column among the rows added.
-type cellWidths []int
-
-func (m *cellWidths) add(row []string) {
-	if *m == nil {
-		*m = make(cellWidths, len(tailColumns))
-	}
-	for i, c := range row {
-		(*m)[i] = max((*m)[i], utf8.RuneCountInString(c))
-	}
-}
-
-// of is the widest value of column i (0 when no row was added).
-func (m cellWidths) of(i int) int {
-	if m == nil {
-		return 0
-	}
-	return m[i]
 }
 
 // stream prints the entries keep accepts (nil: all) among the lines of r in [start, end), reading
@@ -372,11 +319,11 @@ func (p *tailPrinter) stream(r io.ReaderAt, start, end int64, keep func(audit.En
 		})
 	}
 	if p.format != ui.JSON {
-		var m cellWidths
-		if err := each(func(e audit.Entry, line []byte) { m.add(tailCells(e, p.edited(e, line))) }); err != nil {
+		var m ui.CellWidths
+		if err := each(func(e audit.Entry, line []byte) { m.Add(tailCells(e, p.edited(e, line))) }); err != nil {
 			return 0, nil, err
 		}
-		p.fitWidths(m)
+		p.table.Fit(m)
 	}
 	readErr = each(p.print)
 	if writeErr != nil {
@@ -385,59 +332,6 @@ func (p *tailPrinter) stream(r io.ReaderAt, start, end int64, keep func(audit.En
 	return skipped, writeErr, readErr
 }
 
-// fit sets the column widths for rows.
-func (p *tailPrinter) fit(rows [][]string) {
-	var m cellWidths
-	for _, r := range rows {
-		m.add(r)
-	}
-	p.fitWidths(m)
-}
-
-// fitWidths sets the column widths for rows whose widest values are m.
-func (p *tailPrinter) fitWidths(m cellWidths) {
-	last := len(tailColumns) - 1
-	w := make([]int, last)
-	for i, c := range tailColumns[:last] {
-		w[i] = max(utf8.RuneCountInString(c.name), m.of(i))
-		if p.follow {
-			w[i] = max(w[i], c.width)
-		}
-	}
-	if p.maxWidth > 0 {
-		// REASON competes for room like the others, with what it needs: the longest reason of
-		// the batch, or, when following, any room there is.
-		reason := p.maxWidth
-		if !p.follow {
-			reason = max(minReason, m.of(last))
-		}
-		total := reason
-		for _, n := range w {
-			total += n + len(tailGap)
-		}
-		// Narrow the widest column, a character at a time, so that short values stay whole.
-		for total > p.maxWidth {
-			widest, most := -1, 0
-			for i, c := range tailColumns[:last] {
-				if c.shrink && w[i] > c.floor && w[i] > most {
-					widest, most = i, w[i]
-				}
-			}
-			if reason > minReason && reason >= most {
-				reason--
-			} else if widest >= 0 {
-				w[widest]--
-			} else {
-				break
-			}
-			total--
-		}
-	}
-	p.widths = w
-}
-
-const tailGap = "  "
-
 func (p *tailPrinter) print(e audit.Entry, line []byte) {
 	if p.format == ui.JSON {
 		p.edited(e, line) // the line goes out as stored; stderr says it was altered
@@ -445,11 +339,8 @@ func (p *tailPrinter) print(e audit.Entry, line []byte) {
 		p.w.WriteByte('\n')
 		return
 	}
-	if p.widths == nil {
-		p.fit(nil)
-	}
 	edited := p.edited(e, line)
-	p.printRow(tailCells(e, edited), e.Success && !edited)
+	p.table.Row(tailCells(e, edited), e.Success && !edited)
 }
 
 // edited reports whether the line read for e does not match its hash, and says so on stderr once
@@ -477,22 +368,6 @@ const (
 	resultColumn = 6
 	resultEdited = "EDITED"
 )
-
-func (p *tailPrinter) printRow(cells []string, success bool) {
-	if !p.header {
-		p.header = true
-		names := make([]string, len(tailColumns))
-		for i, c := range tailColumns {
-			names[i] = c.name
-		}
-		p.w.WriteString(p.io.Bold(p.row(names)) + "\n")
-	}
-	row := p.row(cells)
-	if !success {
-		row = p.io.Red(row)
-	}
-	p.w.WriteString(row + "\n")
-}
 
 // tailCells are an entry's values in the table, as printed before fitting. An edited entry's
 // RESULT says so, whatever its success field claims.
@@ -523,50 +398,6 @@ func tailCells(e audit.Entry, edited bool) []string {
 		}, c)
 	}
 	return cells
-}
-
-func (p *tailPrinter) row(cells []string) string {
-	var b strings.Builder
-	used := 0
-	for i, c := range cells {
-		if i == len(cells)-1 {
-			if p.maxWidth > 0 {
-				c = cutEnd(c, max(p.maxWidth-used, minReason))
-			}
-			b.WriteString(c)
-			break
-		}
-		w := p.widths[i]
-		c = cutMiddle(c, w)
-		b.WriteString(c)
-		for n := utf8.RuneCountInString(c); n < w; n++ {
-			b.WriteByte(' ')
-		}
-		b.WriteString(tailGap)
-		used += w + len(tailGap)
-	}
-	return strings.TrimRight(b.String(), " ")
-}
-
-// cutMiddle shortens s to at most w runes by replacing its middle with an ellipsis: the start and the
-// end of a resource or a user (a path, an id, a domain) say the most.
-func cutMiddle(s string, w int) string {
-	r := []rune(s)
-	if len(r) <= w || w < 1 {
-		return s
-	}
-	head := w / 2
-	tail := w - 1 - head
-	return string(r[:head]) + "…" + string(r[len(r)-tail:])
-}
-
-// cutEnd shortens s to at most w runes, ending it with an ellipsis.
-func cutEnd(s string, w int) string {
-	r := []rune(s)
-	if len(r) <= w || w < 1 {
-		return s
-	}
-	return string(r[:w-1]) + "…"
 }
 
 func (p *tailPrinter) flush() error { return p.w.Flush() }

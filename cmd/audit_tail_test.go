@@ -52,7 +52,7 @@ func TestTailTableFitsTerminal(t *testing.T) {
 	for _, width := range []int{100, 120, 160} {
 		var out bytes.Buffer
 		p := newTailPrinter(&ui.IO{Out: &out, OutTTY: true}, ui.Table, false)
-		p.maxWidth = width
+		p.table.MaxWidth = width
 		p.batch(records)
 		p.flush()
 		lines := checkColumns(t, out.String(), width)
@@ -81,7 +81,7 @@ func TestTailFollowKeepsColumns(t *testing.T) {
 	for _, width := range []int{0, 120} {
 		var out bytes.Buffer
 		p := newTailPrinter(&ui.IO{Out: &out, OutTTY: width > 0}, ui.Table, true)
-		p.maxWidth = width
+		p.table.MaxWidth = width
 		p.batch([]audit.Record{tailEntry(1, "bob", "viewer", "check", "canReadProfiles", "", true)})
 		long := tailEntry(2, strings.Repeat("u", 60), strings.Repeat("r", 30), "oauth.set-secret", "oauth-client:"+strings.Repeat("x", 80),
 			"control\ncharacters\tand a long reason "+strings.Repeat("y", 200), false)
@@ -99,21 +99,4 @@ func TestTailFollowKeepsColumns(t *testing.T) {
 	p.print(tailEntry(2, "alice@example.com", "marketer", "keys.set", "role:marketer", "", true).Entry, nil)
 	p.flush()
 	checkColumns(t, out.String(), 0)
-}
-
-func TestCutMiddle(t *testing.T) {
-	for _, c := range []struct {
-		s    string
-		w    int
-		want string
-	}{
-		{"marketer", 8, "marketer"}, {"marketer", 7, "mar…ter"}, {"oauth-client:crm", 10, "oauth…:crm"}, {"héllo wörld", 5, "hé…ld"},
-	} {
-		if got := cutMiddle(c.s, c.w); got != c.want || utf8.RuneCountInString(got) > c.w {
-			t.Errorf("cutMiddle(%q, %d) = %q, want %q", c.s, c.w, got, c.want)
-		}
-	}
-	if got := cutEnd("keyring unavailable", 8); got != "keyring…" {
-		t.Errorf("cutEnd = %q", got)
-	}
 }
