@@ -116,7 +116,7 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 	fl.BoolVar(&opts.alerts, "alerts", false, "only entries that matched an alert rule")
 	fl.StringVar(&opts.since, "since", "", "only entries since a time or for a duration: 2026-05-01, 2026-05-01T09:00:00Z, 90m, 7d")
 	addOutputFlag(c, &output, ui.Table, ui.JSON)
-	_ = c.RegisterFlagCompletionFunc("role", a.completeRoles())
+	_ = c.RegisterFlagCompletionFunc("role", a.complete(roleNames))
 	_ = c.RegisterFlagCompletionFunc("action", cobra.FixedCompletions(auditActions, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }

@@ -29,7 +29,7 @@ cannot be written, nothing is written either (exit 3).` + exitStatus(exitOK, exi
 			path := ""
 			if len(args) == 1 {
 				path = args[0]
-			} else if paths, explicit := config.Candidates(a.configOptions()); explicit {
+			} else if paths, explicit := config.Candidates(configOptions(a.configFile, a.globals)); explicit {
 				path = paths[0]
 			} else {
 				p, err := config.DefaultPath()
@@ -49,7 +49,7 @@ func runConfigInit(ctx context.Context, a *app, path string, force bool) error {
 	if _, err := a.config(); err != nil {
 		// The file being replaced may be the broken one: audit with the settings that do not come
 		// from a file (flags, environment, defaults).
-		a.cfg, a.cfgErr = config.Parse("", nil, a.configOptions().Flags)
+		a.cfg, a.cfgErr = config.Parse("", nil, configOptions(a.configFile, a.globals).Flags)
 	}
 	// A refusal is decided before the audit entry, so the log never records an init that did not happen.
 	if err := config.CheckInit(path, force); err != nil {
@@ -71,10 +71,10 @@ func runConfigInit(ctx context.Context, a *app, path string, force bool) error {
 	}
 	fmt.Fprintf(a.io.Err, "wrote %s\n", path)
 	// A file written where the search does not reach it first is easy to edit in vain.
-	candidates, _ := config.Candidates(a.configOptions())
+	candidates, _ := config.Candidates(configOptions(a.configFile, a.globals))
 	if !slices.ContainsFunc(candidates, func(c string) bool { return samePath(c, path) }) {
 		fmt.Fprintf(a.io.Err, "note: klrbac reads it only when named: --config %s or KLRBAC_CONFIG=%s\n", path, path)
-	} else if found, err := config.Find(a.configOptions()); err == nil && !samePath(found, path) {
+	} else if found, err := config.Find(configOptions(a.configFile, a.globals)); err == nil && !samePath(found, path) {
 		fmt.Fprintf(a.io.Err, "note: %s comes first in the search here, so klrbac reads that file, not this one (klrbac config path shows which)\n", found)
 	}
 	return nil

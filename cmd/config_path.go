@@ -28,8 +28,8 @@ stdout and say on stderr where klrbac looked.` + exitStatus(exitOK, exitUsage),
 			if err != nil {
 				return err
 			}
-			paths, explicit := config.Candidates(a.configOptions())
-			file, err := config.Find(a.configOptions())
+			paths, explicit := config.Candidates(configOptions(a.configFile, a.globals))
+			file, err := config.Find(configOptions(a.configFile, a.globals))
 			if err != nil {
 				return err
 			}

@@ -17,7 +17,7 @@ with its file:line and a hint, the audit alert rules (audit.alerts) and the OAut
 		Example: "  klrbac config validate\n  klrbac config validate ./klrbac.yaml",
 		Args:    rangeArgs(0, 1, "at most one FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := a.configOptions()
+			opts := configOptions(a.configFile, a.globals)
 			if len(args) == 1 {
 				opts.File = args[0]
 			}

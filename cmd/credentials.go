@@ -37,15 +37,14 @@ func (a *app) secrets() (secrets.Store, error) {
 	return a.store, nil
 }
 
-// changeAudited makes one change to a stored credential once its audit entry is written: the entry
-// names the role or app and the credential's fingerprint, never the credential. When the entry
-// cannot be written the change is not made and the command exits 3.
-func (a *app) changeAudited(ctx context.Context, action string, c credential, value secrets.Secret, change func() error) error {
+// credentialEntry is the audit entry of a change to a stored credential, made only once the entry is
+// written: it names the role or app and the credential's fingerprint, never the credential.
+func credentialEntry(action string, c credential, value secrets.Secret) audit.Entry {
 	e := audit.Entry{Action: action, Resource: c.item.String(), Fingerprint: value.Fingerprint()}
 	if c.item.Kind() == "role" {
 		e.Role = c.item.Name()
 	}
-	return a.trail().Audited(ctx, e, change)
+	return e
 }
 
 // credential describes one stored credential for the commands that store and remove them.
@@ -109,7 +108,7 @@ func (a *app) storeCredential(ctx context.Context, store secrets.Store, c creden
 		fmt.Fprintf(io.Err, "%s is already %s; nothing changed\n", c.what, describe(value))
 		return nil
 	}
-	err = a.changeAudited(ctx, c.setAction, c, value, func() error {
+	err = a.trail().Audited(ctx, credentialEntry(c.setAction, c, value), func() error {
 		if err := store.Set(ctx, c.item, value); err != nil {
 			return secrets.Explain(err, c.env)
 		}
@@ -189,7 +188,7 @@ func (a *app) removeCredentials(ctx context.Context, store secrets.Store, creds 
 		}
 	}
 	for _, f := range found {
-		err := a.changeAudited(ctx, f.c.rmAction, f.c, f.value, func() error {
+		err := a.trail().Audited(ctx, credentialEntry(f.c.rmAction, f.c, f.value), func() error {
 			if err := store.Delete(ctx, f.c.item); err != nil {
 				return secrets.Explain(err, "")
 			}

@@ -57,7 +57,7 @@ second). Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK
 			cfg := env.Config
 			if env.ConfigErr != nil {
 				// The other checks still run, on the defaults and the environment.
-				if fallback, err := config.Parse("", nil, a.configOptions().Flags); err == nil {
+				if fallback, err := config.Parse("", nil, configOptions(a.configFile, a.globals).Flags); err == nil {
 					env.Fallback, cfg = fallback, fallback
 				}
 			}

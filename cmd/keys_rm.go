@@ -30,7 +30,7 @@ keyring is skipped. Variables such as KLAVIYO_KEY_<ROLE> are not touched.` + exi
 			}
 			return exactArgs(1, "ROLE (or --all)")(cmd, args)
 		},
-		ValidArgsFunction: firstArgs(1, a.completeRoles()),
+		ValidArgsFunction: firstArgs(1, a.complete(roleNames)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pol, err := a.policy()
 			if err != nil {

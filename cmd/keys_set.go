@@ -33,7 +33,7 @@ is off or cannot be reached, nothing is read and nothing is written anywhere (ex
 			}
 			return exactArgs(1, "ROLE")(cmd, args)
 		},
-		ValidArgsFunction: firstArgs(1, a.completeRoles()),
+		ValidArgsFunction: firstArgs(1, a.complete(roleNames)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pol, err := a.policy()
 			if err != nil {

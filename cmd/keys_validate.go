@@ -118,7 +118,7 @@ finding outranks what could not be evaluated.` + exitStatus(
   klrbac keys validate --all --inventory-oauth key-audit
   klrbac keys validate --all -o github          # annotations in a GitHub Actions job
   klrbac keys validate --calibrate --full-role admin --read-only-role viewer`,
-		ValidArgsFunction: a.completeRoles(),
+		ValidArgsFunction: a.complete(roleNames),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			formats := []ui.Format{ui.Table, ui.JSON, ui.YAML, githubFormat}
 			if o.calibrate {
@@ -164,10 +164,10 @@ finding outranks what could not be evaluated.` + exitStatus(
 	fs.StringVar(&o.fullRole, "full-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a full-access key (default: the policy's full_access role)")
 	fs.StringVar(&o.readOnlyRole, "read-only-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a key holding only read scopes")
 	addOutputFlag(c, &output, ui.Table, ui.JSON, ui.YAML, githubFormat)
-	_ = c.RegisterFlagCompletionFunc("inventory-role", a.completeRoles())
-	_ = c.RegisterFlagCompletionFunc("inventory-oauth", a.completeOAuthApps())
-	_ = c.RegisterFlagCompletionFunc("full-role", a.completeRoles())
-	_ = c.RegisterFlagCompletionFunc("read-only-role", a.completeRoles())
+	_ = c.RegisterFlagCompletionFunc("inventory-role", a.complete(roleNames))
+	_ = c.RegisterFlagCompletionFunc("inventory-oauth", a.complete(oauthAppNames))
+	_ = c.RegisterFlagCompletionFunc("full-role", a.complete(roleNames))
+	_ = c.RegisterFlagCompletionFunc("read-only-role", a.complete(roleNames))
 	return c
 }
 

@@ -16,8 +16,10 @@ import (
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/secrets"
+	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/warn"
 )
 
@@ -128,17 +130,17 @@ func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOption
 	if err := a.trail().Ready(ctx, oauthflow.ActionLogin, resource); err != nil {
 		return err
 	}
-	ep, err := a.oauthEndpoints()
+	kopts, err := a.klaviyoOptions()
 	if err != nil {
 		return err
 	}
 	login := &oauthflow.Login{
-		App: ap, ClientSecret: secret.Value, Endpoints: ep,
+		App: ap, ClientSecret: secret.Value, Endpoints: k.Endpoints,
 		HTTPClient: oauthHTTPClient(),
 		Timeout:    o.timeout,
 		Say:        func(msg string) { fmt.Fprintln(a.io.Err, msg) },
 		Save: func(ctx context.Context, t *secrets.TokenSet) error {
-			a.identifyAccount(ctx, name, t)
+			identifyAccount(ctx, a.io.Err, kopts, name, t)
 			return k.Install(ctx, *t, oauthflow.Change{
 				Action: oauthflow.ActionLogin, Fingerprint: t.AccessToken.Fingerprint(),
 				Endpoint: "POST /oauth/token", Reason: loginReason(*t),
@@ -172,25 +174,22 @@ func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOption
 	if err != nil {
 		return err
 	}
-	a.reportLogin(name, res)
+	reportLogin(a.io, name, res)
 	return nil
 }
 
 // identifyAccount records which account authorized the app, when the grant lets klrbac ask
 // (accounts:read). Not knowing it is no reason to lose the login: a failure is a warning.
-func (a *app) identifyAccount(ctx context.Context, name string, t *secrets.TokenSet) {
+func identifyAccount(ctx context.Context, stderr io.Writer, opts klaviyo.Options, name string, t *secrets.TokenSet) {
 	if !slices.Contains(t.Scopes(), "accounts:read") {
 		return
 	}
-	client, err := a.klaviyoClient()
+	acct, err := oauthflow.Identify(ctx, klaviyo.New(opts), oauthflow.Quota(name), t.AccessToken)
 	if err == nil {
-		var acct oauthflow.Account
-		if acct, err = oauthflow.Identify(ctx, client, oauthflow.Quota(name), t.AccessToken); err == nil {
-			t.AccountID, t.AccountName = acct.ID, acct.Name
-			return
-		}
+		t.AccountID, t.AccountName = acct.ID, acct.Name
+		return
 	}
-	warn.Printf(a.io.Err, "could not tell which Klaviyo account authorized the app: %v", err)
+	warn.Printf(stderr, "could not tell which Klaviyo account authorized the app: %v", err)
 }
 
 // loginReason is the audit record's account of a login: what was granted, to which client, for
@@ -219,9 +218,9 @@ func missingScopes(t secrets.TokenSet) []string {
 	return out
 }
 
-func (a *app) reportLogin(name string, res *oauthflow.Result) {
+func reportLogin(io *ui.IO, name string, res *oauthflow.Result) {
 	t := res.Token
-	w := a.io.Err
+	w := io.Err
 	fmt.Fprintf(w, "logged in: OAuth app %s (client %s), account %s\n", name, t.ClientID, accountLabel(t.AccountID, t.AccountName))
 	fmt.Fprintf(w, "  access token:   %s (fingerprint %s), valid until %s\n", t.AccessToken.Masked(), t.AccessToken.Fingerprint(), timeLabel(t.Expiry))
 	fmt.Fprintf(w, "  refresh token:  %s\n", tokenLabel(t.RefreshToken))

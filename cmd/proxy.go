@@ -68,7 +68,7 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 				return err
 			}
 			o.Actor = actor
-			o.Loader = proxy.Loader{Config: a.configOptions(), OpenStore: openSecrets}
+			o.Loader = proxy.Loader{Config: configOptions(a.configFile, a.globals), OpenStore: openSecrets}
 			o.Stderr = a.io.Err
 			return proxy.Run(ctx, o)
 		},

@@ -18,7 +18,7 @@ func newRolesDiffCommand(a *app) *cobra.Command {
 Shared ones are left out of the table (and listed in JSON).` + exitStatus(exitOK, exitUsage),
 		Example:           "  klrbac roles diff marketer developer",
 		Args:              exactArgs(2, "ROLE_A ROLE_B"),
-		ValidArgsFunction: firstArgs(2, a.completeRoles()),
+		ValidArgsFunction: firstArgs(2, a.complete(roleNames)),
 		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runRolesDiff(a.io, pol, args[0], args[1], f)
 		}),

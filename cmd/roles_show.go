@@ -16,7 +16,7 @@ func newRolesShowCommand(a *app) *cobra.Command {
 		Long:              "Show one role: each permission with its Klaviyo scopes, the scopes its key needs, and who holds it." + exitStatus(exitOK, exitUsage),
 		Example:           "  klrbac roles show marketer",
 		Args:              exactArgs(1, "ROLE"),
-		ValidArgsFunction: firstArgs(1, a.completeRoles()),
+		ValidArgsFunction: firstArgs(1, a.complete(roleNames)),
 		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runRolesShow(a.io, pol, args[0], f)
 		}),

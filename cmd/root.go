@@ -48,19 +48,19 @@ type app struct {
 
 func (a *app) config() (*config.Config, error) {
 	if !a.loaded {
-		a.cfg, a.cfgErr = config.Load(a.configOptions())
+		a.cfg, a.cfgErr = config.Load(configOptions(a.configFile, a.globals))
 		a.loaded = true
 	}
 	return a.cfg, a.cfgErr
 }
 
-// configOptions say where the configuration is and which global flags were given.
-func (a *app) configOptions() config.Options {
-	opts := config.Options{File: a.configFile, Flags: map[string]string{}}
-	if a.globals != nil {
+// configOptions say where the configuration is (file: --config) and which global flags were given.
+func configOptions(file string, globals *pflag.FlagSet) config.Options {
+	opts := config.Options{File: file, Flags: map[string]string{}}
+	if globals != nil {
 		// Changed, not Visit: cobra parses a global flag into the subcommand's flag set, so the root
 		// set's own record of what was set stays empty.
-		a.globals.VisitAll(func(f *pflag.Flag) {
+		globals.VisitAll(func(f *pflag.Flag) {
 			if f.Changed {
 				opts.Flags[f.Name] = f.Value.String()
 			}

@@ -22,7 +22,7 @@ func newWhoCanCommand(a *app) *cobra.Command {
 		Long:              "List the roles that hold a permission, and the users mapped to those roles." + exitStatus(exitOK, exitUsage),
 		Example:           "  klrbac who-can canDeleteProfiles",
 		Args:              exactArgs(1, "PERMISSION"),
-		ValidArgsFunction: firstArgs(1, a.completePermissions()),
+		ValidArgsFunction: firstArgs(1, a.complete(permissionNames)),
 		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runWhoCan(a.io, pol, args[0], f)
 		}),
