@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -42,8 +41,6 @@ type app struct {
 
 	store secrets.Store
 	audit *audit.Trail
-	// requestTimeout bounds each call to Klaviyo (keys validate --request-timeout); 0 means 15s.
-	requestTimeout time.Duration
 }
 
 func (a *app) config() (*config.Config, error) {
