@@ -110,7 +110,7 @@ func (v *oauthStatusView) fill(t secrets.TokenSet, now time.Time) {
 	v.Refreshable = t.Refreshable()
 	v.Scopes = nonNil(t.Scopes())
 	v.RequestedScopes = nonNil(strings.Fields(t.Requested))
-	v.MissingScopes = nonNil(missingScopes(t))
+	v.MissingScopes = nonNil(oauthflow.MissingScopes(t))
 	v.AuthorizedAt, v.ObtainedAt = stamp(t.Authorized), stamp(t.Obtained)
 	left := t.Remaining(now)
 	v.Valid = left > 0
