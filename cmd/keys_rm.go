@@ -5,6 +5,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/secrets"
 )
 
 func newKeysRmCommand(a *app) *cobra.Command {
@@ -48,11 +49,11 @@ keyring is skipped. Variables such as KLAVIYO_KEY_<ROLE> are not touched.` + exi
 			if err != nil {
 				return err
 			}
-			creds := make([]credential, len(roles))
+			creds := make([]secrets.Credential, len(roles))
 			for i, r := range roles {
-				creds[i] = roleKeyCredential(r)
+				creds[i] = secrets.RoleKeyCredential(r.Name, r.EnvVar())
 			}
-			return a.removeCredentials(cmd.Context(), store, creds, yes)
+			return secrets.RemoveCredentials(cmd.Context(), store, creds, yes, terminal{a.io}, a.trail())
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "remove the key of every role of the policy")

@@ -1,6 +1,9 @@
 package cmd
 
-import "github.com/spf13/cobra"
+import (
+	"github.com/klrbac/klrbac/internal/secrets"
+	"github.com/spf13/cobra"
+)
 
 func newOAuthRmSecretCommand(a *app) *cobra.Command {
 	var yes bool
@@ -20,7 +23,7 @@ terminal klrbac asks first unless --yes is given; without a terminal it refuses 
 			if err != nil {
 				return err
 			}
-			return a.removeCredentials(cmd.Context(), store, []credential{clientSecretCredential(app)}, yes)
+			return secrets.RemoveCredentials(cmd.Context(), store, []secrets.Credential{secrets.ClientSecretCredential(app)}, yes, terminal{a.io}, a.trail())
 		},
 	}
 	c.Flags().BoolVarP(&yes, "yes", "y", false, "remove without asking")

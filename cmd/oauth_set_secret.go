@@ -6,25 +6,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// clientSecretCredential is how oauth set-secret and rm-secret see an app's client secret.
-func clientSecretCredential(app string) credential {
-	return credential{
-		item:   secrets.OAuthClientItem(app),
-		what:   "the client secret of OAuth app " + app,
-		env:    secrets.ClientSecretEnv,
-		prompt: "Client secret of OAuth app " + app + " (input hidden): ",
-		parse: func(raw string) (secrets.Secret, string, error) {
-			s, err := secrets.ParseClientSecret(raw)
-			if fe, ok := err.(*secrets.FormatError); ok {
-				return secrets.Secret{}, "", fe.Fault(fault.Usage, "")
-			}
-			return s, "", err
-		},
-		setAction: "oauth.set-secret",
-		rmAction:  "oauth.rm-secret",
-	}
-}
-
 func appArg(args []string) (string, error) {
 	app := secrets.DefaultApp
 	if len(args) == 1 {
@@ -65,7 +46,7 @@ the terminal, or with --force; without a terminal and without --force klrbac ref
 			if err != nil {
 				return err
 			}
-			return a.storeCredential(cmd.Context(), store, clientSecretCredential(app), force)
+			return secrets.StoreCredential(cmd.Context(), store, secrets.ClientSecretCredential(app), force, terminal{a.io}, a.trail())
 		},
 	}
 	c.Flags().BoolVarP(&force, "force", "f", false, "replace a stored secret without asking")
