@@ -28,6 +28,10 @@ func TestMain(m *testing.M) {
 		crashWriter(path)
 		return
 	}
+	if path := os.Getenv("KLRBAC_TEST_APPEND_WRITER"); path != "" {
+		appendWriter(path)
+		return
+	}
 	if path := os.Getenv("KLRBAC_TEST_FSIZE_WRITER"); path != "" {
 		fsizeWriter(path, os.Getenv("KLRBAC_TEST_FSIZE_OP"))
 		return
@@ -54,6 +58,25 @@ func crashWriter(path string) {
 	}
 	_, _ = l.Append(context.Background(), sample(n))
 	os.Exit(3)
+}
+
+// appendWriter is one of many processes appending to the log at path at once: it appends
+// KLRBAC_TEST_APPEND_ENTRIES entries as writer KLRBAC_TEST_APPEND_ID (UserID wN, Resource i), each
+// append taking the lock anew as a separate klrbac run would.
+func appendWriter(path string) {
+	n, _ := strconv.Atoi(os.Getenv("KLRBAC_TEST_APPEND_ENTRIES"))
+	id := os.Getenv("KLRBAC_TEST_APPEND_ID")
+	l, err := Open(path, Options{LockTimeout: time.Minute})
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	for i := range n {
+		if _, err := l.Append(context.Background(), Entry{UserID: "w" + id, Action: "check", Resource: fmt.Sprint(i)}); err != nil {
+			fmt.Printf("append %d: %v\n", i, err)
+			os.Exit(1)
+		}
+	}
 }
 
 // fsizeWriter runs op (append or ready) on the log at path with the file-size limit (RLIMIT_FSIZE)
@@ -177,6 +200,36 @@ func TestAppendConcurrent(t *testing.T) {
 	if !rep.OK() || rep.Entries != writers*each || rep.Head.Seq != writers*each {
 		t.Fatalf("after concurrent appends: %+v", rep)
 	}
+}
+
+// TestAppendConcurrentProcesses: 16 processes appending 200 entries each, all at once, leave exactly
+// 3,200 entries numbered 1 to 3,200 without gaps on a valid chain, each writer's in its order: the
+// lock holds across processes, not only across goroutines.
+func TestAppendConcurrentProcesses(t *testing.T) {
+	const procs, each = 16, 200
+	path := filepath.Join(t.TempDir(), "audit.log")
+	var wg sync.WaitGroup
+	errs := make(chan error, procs)
+	for w := range procs {
+		wg.Go(func() {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "KLRBAC_TEST_APPEND_WRITER="+path, "KLRBAC_TEST_APPEND_ID="+fmt.Sprint(w),
+				"KLRBAC_TEST_APPEND_ENTRIES="+fmt.Sprint(each))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("writer %d: %v: %s", w, err, out)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rep := verifyFile(t, path, VerifyOptions{})
+	if !rep.OK() || rep.Entries != procs*each || rep.Lines != procs*each || rep.Head.Seq != procs*each || len(rep.Recovered) != 0 {
+		t.Fatalf("after %d×%d appends: %d entries in %d lines, head %d, problems %v", procs, each, rep.Entries, rep.Lines, rep.Head.Seq, rep.Problems)
+	}
+	assertEveryAppendOnce(t, path, procs, each)
 }
 
 // TestAppendConcurrentLockFileDeleted: deleting what a writer locks, while writers run (a tmp
