@@ -161,7 +161,9 @@ policy with the roles admin, marketer, developer, viewer and service.` + exitSta
 			exitOK, exitFindings, exitUsage, exitUnavailable, exitInterrupted),
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       versionString(),
+		// Any non-empty Version gives the --version flag; the text is made only when it is printed
+		// (the version template), since reading the build info costs every run.
+		Version:       "-",
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.started = true
 			if noColor, _ := cmd.Flags().GetBool("no-color"); noColor {
@@ -176,7 +178,8 @@ policy with the roles admin, marketer, developer, viewer and service.` + exitSta
 	root.SetIn(a.io.In)
 	root.SetOut(a.io.Out)
 	root.SetErr(a.io.Err)
-	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
+	cobra.AddTemplateFunc("klrbacVersion", versionString)
+	root.SetVersionTemplate("{{.Name}} {{klrbacVersion}}\n")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fault.Wrap(fault.Usage, err).Hint("run '" + cmd.CommandPath() + " --help' for usage")
 	})

@@ -94,6 +94,10 @@ func runStartup(env *benchEnv) error {
 	if err != nil {
 		return err
 	}
+	team, err := buildBaseline(env, "teamlibs")
+	if err != nil {
+		return err
+	}
 	// The same klrbac source linked dynamically, for the static-vs-dynamic figure: what a plain
 	// `go build` gives wherever a C compiler exists.
 	dynamic, err := goBuild(env, "klrbac-dynamic", ".", true)
@@ -108,6 +112,7 @@ func runStartup(env *benchEnv) error {
 	const (
 		bare     = "minimal cobra"
 		floor    = "cobra + klrbac's libraries"
+		teamFlr  = "... + pgx + client_golang"
 		off      = "klrbac check, audit off"
 		on       = "klrbac check, audit on"
 		dynOff   = "klrbac check, audit off, dynamic"
@@ -117,6 +122,7 @@ func runStartup(env *benchEnv) error {
 		{minimalG, []string{minimal, "check"}, nil},
 		{bare, []string{cobra, "check"}, nil},
 		{floor, []string{libs, "check"}, nil},
+		{teamFlr, []string{team, "check"}, nil},
 		// The check decision alone, as the start-up target is set for it, and the default, which
 		// also appends the decision to the audit log (lock, write, fsync).
 		{off, append([]string{env.klrbac}, args...), append(klrbacEnv, "KLRBAC_AUDIT_CHECKS=none")},
@@ -134,6 +140,7 @@ func runStartup(env *benchEnv) error {
 	rf := k / median(res[floor])
 	fmt.Printf("   %s:\n", off)
 	fmt.Printf("     ratio to the library floor:       %.2fx  (target <= 1.10x: %s)\n", rf, verdict(rf <= 1.10))
+	fmt.Printf("     ratio to the floor with pgx and client_golang: %.2fx  (those two alone make the floor %.2fx)\n", k/median(res[teamFlr]), median(res[teamFlr])/median(res[floor]))
 	fmt.Printf("     ratio to bare cobra:              %.2fx  (the floor itself is %.2fx bare cobra)\n", k/median(res[bare]), median(res[floor])/median(res[bare]))
 	fmt.Printf("     ratio to minimal Go:              %.2fx\n", k/median(res[minimalG]))
 	fmt.Printf("     dynamic / static:                 %.2fx  (the same klrbac linked with cgo on)\n", median(res[dynOff])/k)
