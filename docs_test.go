@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/klrbac/klrbac/internal/policy"
 )
 
 // The README is the front door and docs/ the manual: these tests keep the links between them whole
@@ -125,5 +127,46 @@ func TestCIRunsTheREADMEsTestCommand(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^\s+` + command + `$`).Match(ci) {
 		t.Errorf(".ci/run no longer runs %q, the README's test command", command)
+	}
+}
+
+// TestREADMEPolicyTableIsTheDefault: the README's table of the built-in policy is the policy, in
+// the orientation `klrbac permissions matrix` prints it: a permission per row, a role per column.
+func TestREADMEPolicyTableIsTheDefault(t *testing.T) {
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := policy.Default()
+	var header []string
+	rows := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		cells := strings.Split(strings.Trim(line, "| "), " | ")
+		switch {
+		case strings.HasPrefix(line, "| permission | ") && !strings.Contains(line, "Klaviyo scopes"):
+			header = cells[1:]
+		case header != nil && strings.HasPrefix(line, "|---"):
+		case header != nil && strings.HasPrefix(line, "| "):
+			rows++
+			for i, role := range header {
+				r, ok := pol.Role(role)
+				want := "no"
+				if ok && r.Holds(cells[0]) {
+					want = "yes"
+				}
+				if !ok || i+1 >= len(cells) || cells[i+1] != want {
+					t.Errorf("README: %s for role %s, want %s", cells[0], role, want)
+				}
+			}
+		default:
+			header = nil
+		}
+	}
+	names := make([]string, len(pol.Roles))
+	for i, r := range pol.Roles {
+		names[i] = r.Name
+	}
+	if rows != len(pol.Permissions) {
+		t.Errorf("the README's policy table has %d permission rows, the policy %d permissions (roles %v)", rows, len(pol.Permissions), names)
 	}
 }

@@ -34,3 +34,14 @@ func plural(n int) string {
 	}
 	return "s"
 }
+
+// noArgs refuses arguments to a command that takes none. noArgs calls an extra argument an
+// unknown command and suggests a subcommand, which sends `klrbac version x` looking for a command
+// that does not exist. The arguments are not repeated: one may be a key typed in the wrong place.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	return fault.Usagef("%s takes no arguments (got %d)", cmd.CommandPath(), len(args)).
+		Hint("usage: " + cmd.UseLine())
+}

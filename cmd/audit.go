@@ -29,7 +29,7 @@ inserting or reordering entries shows up in 'klrbac audit verify'. Keep the outp
 
 The log is audit.path in the config (KLRBAC_AUDIT_LOG, --audit-log), by default
 $XDG_STATE_HOME/klrbac/audit.log.` + exitStatus(exitOK, exitFindings, exitUsage, exitUnavailable, exitInterrupted),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	c.AddCommand(newAuditTailCommand(a), newAuditVerifyCommand(a), newAuditHeadCommand(a), newAuditRecordCommand(a),
 		newAuditMigrateCommand(a), newAuditSetDSNCommand(a), newAuditExportCommand(a), newAuditImportCommand(a))

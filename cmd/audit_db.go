@@ -86,7 +86,7 @@ func newAuditMigrateCommand(a *app) *cobra.Command {
 (audit.dsn). klrbac does this itself on first use; run it explicitly, once, as a role
 that may create tables when the roles klrbac runs as may only SELECT and INSERT. It is
 safe to run again, and from several places at once.` + exitStatus(exitOK, exitUsage, exitUnavailable),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := a.needAuditDB(cmd.Context(), pgstore.Options{})
 			if err != nil {
@@ -111,7 +111,7 @@ func newAuditSetDSNCommand(a *app) *cobra.Command {
 see) and keep it in the keyring. Set audit.dsn to keyring (or KLRBAC_AUDIT_DSN=keyring)
 to use it.` + exitStatus(exitOK, exitUsage, exitUnavailable),
 		Example: `  printf '%s\n' "$DSN" | klrbac audit set-dsn`,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			line, err := bufio.NewReader(io.LimitReader(a.io.In, 8<<10)).ReadString('\n')
 			if err != nil && !errors.Is(err, io.EOF) {

@@ -47,7 +47,7 @@ Nothing is printed unless -o json or yaml asks for the entry as written.` + exit
       --endpoint "POST /api/data-privacy-deletion-jobs" --resource "profile 01HX..." --reason "GDPR request 4711"
   klrbac audit record --action campaigns.send --role marketer --resource "campaign 01HY" --failed --reason "429 throttled"
   printenv KLAVIYO_KEY_MARKETER | klrbac audit record --action lists.sync --role marketer --fingerprint-stdin`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := outputFormat(output, listFormats...)
 			if err != nil {

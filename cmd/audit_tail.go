@@ -65,7 +65,8 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 				return fault.Usagef("--failed and --succeeded exclude each other").Hint("give one, or neither for both")
 			}
 			if opts.n < 0 {
-				return fault.Usagef("-n must be 0 or more, not %d", opts.n)
+				return fault.Usagef("-n must be 0 or more, not %d", opts.n).
+					Hint("-n 0 prints none (with -f: only new entries); for every entry since a time use --since, e.g. --since 7d")
 			}
 			if opts.since != "" && !cmd.Flags().Changed("lines") {
 				opts.n = -1

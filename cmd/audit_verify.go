@@ -61,7 +61,8 @@ entries cut from the end.` + exitStatus(exitOK, exitFindings, exitUsage, exitUna
 			if expect != "" {
 				h, err := audit.ParseHead(expect)
 				if err != nil {
-					return fault.Usagef("--expect-head: %v", err)
+					return fault.Usagef("--expect-head: %v", err).
+						Hint("pass SEQ:HASH exactly as `klrbac audit head` printed it, e.g. 1234:9f86d081…")
 				}
 				want = &h
 			}

@@ -22,7 +22,7 @@ klrbac reads the first of: --config FILE, $KLRBAC_CONFIG, ./klrbac.yaml,
 $XDG_CONFIG_HOME/klrbac/config.yaml. With none, the embedded default policy applies.
 For each setting a flag beats the environment, which beats the file, which beats the
 default.` + exitStatus(exitOK, exitUsage, exitUnavailable),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	c.AddCommand(newConfigInitCommand(a), newConfigPathCommand(a), newConfigShowCommand(a), newConfigValidateCommand(a))
 	return c

@@ -9,6 +9,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
+	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/spf13/cobra"
 )
 
@@ -19,13 +20,18 @@ func newConfigInitCommand(a *app) *cobra.Command {
 		Short: "Write the default policy as a commented config file",
 		Long: `Write the default policy, with comments explaining each part, to FILE (default: --config,
 $KLRBAC_CONFIG, else $XDG_CONFIG_HOME/klrbac/config.yaml). The file is created with mode
-0600. An existing file is never replaced without --force.
+0600. An existing file is never replaced without --force. FILE - writes it to stdout
+instead (nothing is written to disk, so nothing is audited).
 
 The audit trail records config.init before the file is written; when that record
 cannot be written, nothing is written either (exit 3).` + exitStatus(exitOK, exitUsage, exitUnavailable),
-		Example: "  klrbac config init ./klrbac.yaml\n  klrbac config init --force",
+		Example: "  klrbac config init ./klrbac.yaml\n  klrbac config init --force\n  klrbac config init - | less",
 		Args:    rangeArgs(0, 1, "at most one FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 && args[0] == "-" {
+				_, err := a.io.Out.Write(policy.DefaultYAML)
+				return err
+			}
 			path := ""
 			if len(args) == 1 {
 				path = args[0]

@@ -22,7 +22,7 @@ func newConfigPathCommand(a *app) *cobra.Command {
 		Short: "Print the config file klrbac reads",
 		Long: `Print the path of the config file klrbac reads. When there is none, print nothing on
 stdout and say on stderr where klrbac looked.` + exitStatus(exitOK, exitUsage),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := outputFormat(output, listFormats...)
 			if err != nil {

@@ -19,7 +19,7 @@ applied, the alert rules and OAuth apps, then the policy. The YAML form is itsel
 config file, with a comment on each setting that does not come from the default saying
 where it comes from. Webhook URLs are shown by scheme and host only, since the rest of
 such a URL often carries a token.` + exitStatus(exitOK, exitUsage),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := outputFormat(output, ui.YAML, ui.JSON)
 			if err != nil {

@@ -39,7 +39,7 @@ With --online klrbac also asks Klaviyo (KLRBAC_API_URL) whether it answers, and 
 accepts each role's key (one GET /api/accounts per key, paced to that call's limit of one a
 second). Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK, exitFindings, exitUsage, exitInterrupted),
 		Example: "  klrbac doctor\n  klrbac doctor --online\n  KLRBAC_KEYRING=off klrbac doctor -o json",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := outputFormat(output, listFormats...)
 			if err != nil {

@@ -16,7 +16,7 @@ a file. Where a key is used, the role's variable (KLAVIYO_KEY_<ROLE>, or the rol
 key_env) beats the keyring, so CI jobs can set KLRBAC_KEYRING=off and pass keys in the
 environment. Keys are shown only masked (pk_****a1b2) with a SHA-256 fingerprint.` + exitStatus(
 			exitOK, exitFindings, exitUsage, exitUnavailable),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	c.AddCommand(newKeysSetCommand(a), newKeysListCommand(a), newKeysRmCommand(a), newKeysValidateCommand(a))
 	return c

@@ -41,7 +41,7 @@ when the keyring holds a key for it too. Roles without a key are listed too; tha
 error. When the keyring cannot be read, those roles show "unknown" and klrbac exits 3.` + exitStatus(
 			exitOK, exitUsage, exitUnavailable),
 		Example: "  klrbac keys list\n  klrbac keys list -o json | jq -r '.[] | select(.source == \"none\") | .role'",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := outputFormat(output, listFormats...)
 			if err != nil {

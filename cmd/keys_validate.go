@@ -150,7 +150,8 @@ finding outranks what could not be evaluated.` + exitStatus(
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound the whole run: a run that outlasts it ends as could not evaluate (exit 3)")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 15*time.Second, "bound each call to Klaviyo, each retry included")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "at most this many probes in flight (0: as many as the rate limits allow; 1: one at a time)")
-	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print each probe and its answer on stderr")
+	// No -v: at the root -v is --version, and one letter has one meaning in klrbac.
+	fs.BoolVar(&o.verbose, "verbose", false, "print each probe and its answer on stderr")
 	fs.BoolVar(&o.calibrate, "calibrate", false, "establish whether Klaviyo checks scopes before a write's body, and store the result")
 	fs.StringVar(&o.fullRole, "full-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a full-access key (default: the policy's full_access role)")
 	fs.StringVar(&o.readOnlyRole, "read-only-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a key holding only read scopes")

@@ -32,7 +32,7 @@ callback on http://127.0.0.1:8765/callback and requests the scopes given with --
 An app's client secret and token set live in the OS keyring (items "oauth-client:<app>" and
 "oauth-token:<app>" of service "klrbac"), never in a file. KLAVIYO_OAUTH_CLIENT_SECRET beats
 the keyring for the client secret.` + exitStatus(exitOK, exitFindings, exitUsage, exitUnavailable, exitInterrupted),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	c.AddCommand(newOAuthSetSecretCommand(a), newOAuthRmSecretCommand(a),
 		newOAuthLoginCommand(a), newOAuthStatusCommand(a), newOAuthTokenCommand(a),

@@ -154,7 +154,7 @@ func printOAuthStatus(io *ui.IO, v oauthStatusView) {
 	}
 	line("status", status)
 	if !v.LoggedIn {
-		fmt.Fprintf(w, "hint: log in with klrbac oauth login %s\n", v.App)
+		fmt.Fprintf(io.Err, "hint: log in with klrbac oauth login %s\n", v.App) // hints go to stderr, always
 		return
 	}
 	line("stored in", "keyring item "+v.Stored+" (service "+secrets.Service+")")
@@ -172,7 +172,7 @@ func printOAuthStatus(io *ui.IO, v oauthStatusView) {
 	}
 	line("authorized", orDash(v.AuthorizedAt))
 	if !v.Valid && !v.Refreshable {
-		fmt.Fprintf(w, "hint: re-authorize with klrbac oauth login %s\n", v.App)
+		fmt.Fprintf(io.Err, "hint: re-authorize with klrbac oauth login %s\n", v.App)
 	}
 }
 

@@ -18,7 +18,7 @@ func newPermissionsCommand(a *app) *cobra.Command {
 		Aliases: []string{"perms"},
 		Short:   "List permissions and the roles × permissions matrix",
 		Long:    "List the policy's permissions, the Klaviyo scopes each needs, and which roles hold them." + exitStatus(exitOK, exitUsage),
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 	}
 	c.AddCommand(newPermissionsListCommand(a), newPermissionsMatrixCommand(a))
 	return c

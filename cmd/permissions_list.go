@@ -13,7 +13,7 @@ func newPermissionsListCommand(a *app) *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List permissions with their scopes and the roles holding them",
 		Long:    "List each permission, the Klaviyo scopes it needs and the roles that hold it." + exitStatus(exitOK, exitUsage),
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runPermissionsList(a.io, pol, f)
 		}),

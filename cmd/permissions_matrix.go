@@ -20,7 +20,7 @@ func newPermissionsMatrixCommand(a *app) *cobra.Command {
 		Short: "Show which role holds which permission",
 		Long: `Show the roles × permissions matrix: one row per permission, one column per role.
 A terminal shows ✔ and ✖; a pipe or file gets yes and no.` + exitStatus(exitOK, exitUsage),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runPermissionsMatrix(a.io, pol, f)
 		}),

@@ -40,7 +40,7 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 		Example: `  klrbac proxy
   klrbac proxy --listen 0.0.0.0:8790 --tls-cert proxy.crt --tls-key proxy.key
   klrbac proxy --upstream http://127.0.0.1:8788   # in front of klrbac sandbox`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := proxy.CheckListen(o.Listen, o.TLSCert, o.TLSKey, o.InsecureListen); err != nil {
 				return err

@@ -31,7 +31,7 @@ A token belongs to a user; the policy's users: section gives the user a role. On
 of each token is kept, in proxy.tokens_file (KLRBAC_PROXY_TOKENS, by default
 $XDG_STATE_HOME/klrbac/proxy-tokens). Tokens start with ` + proxy.TokenPrefix + `, which no Klaviyo
 credential does.` + exitStatus(exitOK, exitUsage),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	c.AddCommand(newProxyTokenCreateCommand(a), newProxyTokenListCommand(a), newProxyTokenRevokeCommand(a))
 	return c
@@ -131,7 +131,7 @@ func newProxyTokenListCommand(a *app) *cobra.Command {
 		Long: `Show every proxy token: its id, user, name, state (active, expired, revoked), when it was
 created, when it expires and when a proxy last accepted it (saved every 30 seconds and at
 shutdown). Never the token itself: klrbac does not have it.` + exitStatus(exitOK, exitUsage, exitUnavailable),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := outputFormat(output, listFormats...)
 			if err != nil {

@@ -39,7 +39,7 @@ func newRolesCommand(a *app) *cobra.Command {
 		Long: `List, show and compare the policy's roles.
 
 A role holds permissions; its Klaviyo key must carry the union of their scopes.` + exitStatus(exitOK, exitUsage),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	c.AddCommand(newRolesListCommand(a), newRolesShowCommand(a), newRolesDiffCommand(a))
 	return c

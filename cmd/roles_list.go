@@ -16,7 +16,7 @@ func newRolesListCommand(a *app) *cobra.Command {
 		Short:   "List roles with their permissions and scopes",
 		Long:    "List the policy's roles: how many permissions and scopes each holds, and its key variable." + exitStatus(exitOK, exitUsage),
 		Example: "  klrbac roles list\n  klrbac roles list -o json | jq -r '.[].name'",
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runRolesList(a.io, pol, f)
 		}),

@@ -181,7 +181,12 @@ policy with the roles admin, marketer, developer, viewer and service.` + exitSta
 	cobra.AddTemplateFunc("klrbacVersion", versionString)
 	root.SetVersionTemplate("{{.Name}} {{klrbacVersion}}\n")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fault.Wrap(fault.Usage, err).Hint("run '" + cmd.CommandPath() + " --help' for usage")
+		e := fault.Wrap(fault.Usage, err)
+		if strings.Contains(err.Error(), "shorthand flag: 'v'") {
+			// -v means --version, at the root only; nowhere does it mean --verbose.
+			e.Hint("-v is klrbac's --version; for more output use --verbose where a command has it")
+		}
+		return e.Hint("run '" + cmd.CommandPath() + " --help' for usage")
 	})
 
 	pf := root.PersistentFlags()
@@ -236,6 +241,9 @@ policy with the roles admin, marketer, developer, viewer and service.` + exitSta
 	return root
 }
 
+// maxListedCommands is the most subcommands an unknown-command error lists in full.
+const maxListedCommands = 5
+
 // guardGroups makes every command that only groups others (keys, roles, audit, ...) refuse an
 // unknown subcommand with exit 2 and a suggestion. Left alone, cobra prints the group's help and
 // exits 0, so a CI step with a typo such as `klrbac keys sett` would pass without doing anything.
@@ -256,6 +264,11 @@ func guardGroups(c *cobra.Command) {
 			if sub.IsAvailableCommand() {
 				names = append(names, sub.Name())
 			}
+		}
+		// A short list is shown whole: "did you mean bash or fish?" for `completion tcsh` hid the
+		// other shells klrbac supports.
+		if len(names) <= maxListedCommands {
+			return e.Hint(cmd.CommandPath() + " takes one of: " + strings.Join(names, ", "))
 		}
 		e.Hint(suggest.Hint(suggest.Closest(args[0], names, 2)))
 		return e.Hint("run '" + cmd.CommandPath() + " --help' for its commands")

@@ -139,7 +139,7 @@ and exits 130, as every interrupted klrbac command does.` + exitStatus(exitOK, e
   klrbac sandbox --addr 127.0.0.1:8080 --fixture testdata/sandbox/two-accounts.yaml
   eval "$(klrbac sandbox --print-env &)"
   klrbac sandbox --env-file /tmp/sandbox.env --fault-unavailable 0.2 --latency 150ms`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.printFixture {
 				_, err := a.io.Out.Write(sandbox.DemoYAML())

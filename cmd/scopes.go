@@ -26,7 +26,7 @@ func newScopesCommand(a *app) *cobra.Command {
 
 The catalog comes from Klaviyo's published OpenAPI spec (revision ` + catalog.SpecRevision + `). Where an
 operation lists several scopes, klrbac treats all of them as required.` + exitStatus(exitOK, exitUsage),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	c.AddCommand(newScopesListCommand(a), newScopesShowCommand(a), newScopesForCommand(a))
 	return c

@@ -19,7 +19,7 @@ func newScopesListCommand(a *app) *cobra.Command {
 		Long: `List the scopes Klaviyo's stable operations use: read or write, how many operations need each,
 and which roles' keys need it. --all adds the scopes a private key can hold that no stable
 operation uses (such as credentials:read).` + exitStatus(exitOK, exitUsage),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runScopesList(a.io, pol, all, f)
 		}),

@@ -62,7 +62,7 @@ func newVersionCommand(a *app) *cobra.Command {
 		Use:   "version",
 		Short: "Print klrbac's version, commit and Go version",
 		Long:  "Print klrbac's version, the commit it was built from, the Go version and the Klaviyo spec revision of its catalog." + exitStatus(exitOK, exitUsage),
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := outputFormat(output, listFormats...)
 			if err != nil {

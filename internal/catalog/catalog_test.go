@@ -206,6 +206,20 @@ func TestNearest(t *testing.T) {
 	}
 }
 
+// TestNearestNormalisesWhatPeopleType: upper case, a missing /api prefix and doubled slashes are
+// what people type, and the nearest operation is the one they meant.
+func TestNearestNormalisesWhatPeopleType(t *testing.T) {
+	for _, path := range []string{"/profiles", "profiles", "/API/PROFILES", "/api//profiles", "//Api/Profiles/"} {
+		got := Nearest("GET", path, 3)
+		if len(got) == 0 || got[0].Path != "/api/profiles" {
+			t.Errorf("nearest to GET %s: %v, want /api/profiles first", path, got)
+		}
+	}
+	if _, ok := Find("GET", "/API/PROFILES"); ok {
+		t.Error("Find matched a path Klaviyo would not route: paths are case-sensitive")
+	}
+}
+
 func TestTierNames(t *testing.T) {
 	for _, tc := range []struct {
 		b, s int

@@ -51,6 +51,22 @@ func NormalizePath(raw string) string {
 	return p
 }
 
+// typedSegments are the segments of a path as people type it, mended for comparison only: upper
+// case lowered, empty segments (doubled slashes) dropped, and "api" put first when it is missing.
+// Find does not mend them: Klaviyo routes paths as given, so /API/PROFILES is not /api/profiles.
+func typedSegments(path string) []string {
+	var segs []string
+	for _, s := range strings.Split(NormalizePath(path), "/") {
+		if s != "" {
+			segs = append(segs, strings.ToLower(s))
+		}
+	}
+	if len(segs) == 0 || segs[0] != "api" {
+		segs = append([]string{"api"}, segs...)
+	}
+	return segs
+}
+
 // Find returns the operation that a concrete call such as GET /api/profiles/01HXYZ reaches. Literal
 // segments win over parameters, so /api/profiles/bulk is not read as a profile id; stable operations
 // win over beta ones.
@@ -95,7 +111,7 @@ func find(ts []template, method, path string) (Operation, bool) {
 // fails: segment by segment, a parameter matches anything and a literal costs its edit distance.
 func Nearest(method, path string, n int) []Operation {
 	method = strings.ToUpper(strings.TrimSpace(method))
-	segs := strings.Split(strings.Trim(NormalizePath(path), "/"), "/")
+	segs := typedSegments(path)
 	type scored struct {
 		op   *Operation
 		cost int

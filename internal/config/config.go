@@ -5,6 +5,7 @@ package config
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -174,11 +175,35 @@ func Load(opts Options) (*Config, error) {
 	}
 	var data []byte
 	if file != "" {
-		if data, err = os.ReadFile(file); err != nil {
-			return nil, fault.Configf("cannot read config file: %w", err)
+		if data, err = readCapped(file); err != nil {
+			return nil, err
 		}
 	}
 	return Parse(file, data, opts.Flags)
+}
+
+// MaxFileSize caps what klrbac reads as a config file. A policy with hundreds of roles is tens of
+// kilobytes; parsing a file of tens of megabytes (a log or a dump named by mistake) took seconds
+// and hundreds of megabytes of memory before failing.
+const MaxFileSize = 1 << 20
+
+// readCapped reads a config file of at most MaxFileSize bytes. It reads through a limit rather than
+// trusting the file's size, which a pipe or a device does not have.
+func readCapped(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fault.Configf("cannot read config file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fault.Configf("cannot read config file: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fault.Configf("config file %s is larger than %d KiB, more than a klrbac config can be", file, MaxFileSize>>10).
+			Hint("check that --config or KLRBAC_CONFIG names the config file, not a log or a dump")
+	}
+	return data, nil
 }
 
 // Parse builds the effective configuration from a config file's contents (nil: no file).

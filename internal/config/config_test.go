@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -385,5 +386,28 @@ func TestConfigurationDocIsFresh(t *testing.T) {
 		if !strings.Contains(string(got), "| `"+s.Key+"` | `"+s.Env+"` |") {
 			t.Errorf("docs/configuration.md does not document %s", s.Key)
 		}
+	}
+}
+
+// TestConfigFileSizeIsCapped: a file far larger than any policy is refused before it is parsed.
+func TestConfigFileSizeIsCapped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	data := []byte("roles:\n  viewer:\n    description: \"" + strings.Repeat("x", MaxFileSize) + "\"\n    permissions: [canReadProfiles]\n")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(Options{File: path})
+	if fault.KindOf(err) != fault.Config || !strings.Contains(fmt.Sprint(err), "larger than 1024 KiB") {
+		t.Fatalf("Load = %v, want a config error about the size", err)
+	}
+	if len(fault.Hints(err)) == 0 {
+		t.Error("no hint")
+	}
+	small := filepath.Join(t.TempDir(), "small.yaml")
+	if err := os.WriteFile(small, data[:0], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(Options{File: small}); err != nil {
+		t.Errorf("an empty file: %v", err)
 	}
 }

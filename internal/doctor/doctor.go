@@ -171,13 +171,13 @@ func roleKeyChecks(keys []secrets.RoleKey, keyringReachable, keyringOff bool) []
 		c := Check{Name: "key " + k.Role}
 		switch {
 		case k.Source.Kind == "" && k.Err == nil && keyringOff:
-			c.Detail = "none: " + k.Env + " is not set, and the keyring is off"
+			c.Detail = "none: " + k.Env + " " + secrets.EnvState(k.Env) + ", and the keyring is off"
 			c.Fix = "set " + k.Env + " (or turn the keyring on and run `klrbac keys set " + k.Role + "`)"
 		case k.Source.Kind == "" && k.Err == nil && !keyringReachable:
 			c.Detail = "none in " + k.Env + ", and the keyring cannot be asked"
 			c.Fix = "set " + k.Env + ", or fix the keyring (above)"
 		case k.Source.Kind == "" && k.Err == nil:
-			c.Detail = "none: " + k.Env + " is not set and the keyring holds none"
+			c.Detail = "none: " + k.Env + " " + secrets.EnvState(k.Env) + " and the keyring holds none"
 			c.Fix = "store one with `klrbac keys set " + k.Role + "`, or set " + k.Env
 		case k.Source.Kind == "":
 			c.Detail = "unknown: " + k.Err.Error()

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/fault"
@@ -291,7 +293,7 @@ func (p *Policy) LookupUser(name string) (User, error) {
 		return u, nil
 	}
 	if len(p.Users) == 0 && !mask.LooksSecret(name) {
-		return User{}, fault.Usagef("unknown user %q: the policy (%s) maps no users", name, p.Source).
+		return User{}, fault.Usagef("unknown user %s: the policy (%s) maps no users", Quote(name), p.Source).
 			Hint("map users to roles under users: in the config file")
 	}
 	return User{}, unknown("user", name, p.UserNames(), "klrbac config show")
@@ -302,11 +304,28 @@ func unknown(what, name string, names []string, listCmd string) error {
 		return fault.Usagef("unknown %s: the name given looks like a credential, so it is not repeated here", what).
 			Hint("klrbac never takes a key or secret as an argument: give the " + what + " name, and pass secrets on standard input")
 	}
-	e := fault.Usagef("unknown %s %q", what, name)
+	e := fault.Usagef("unknown %s %s", what, Quote(name))
 	if h := suggest.Hint(suggest.Closest(name, names, 3)); h != "" {
 		return e.Hint(h)
 	}
 	return e.Hint("`" + listCmd + "` shows them")
+}
+
+// maxQuoted is the most of an unknown name a message repeats: enough to recognise a typo, not a
+// screenful of whatever was pasted.
+const maxQuoted = 64
+
+// Quote quotes a name given by a user for a message, cut short when it is long: "abc…" (100000
+// bytes). A 100 kB name echoed in full buries the message and fills CI logs.
+func Quote(name string) string {
+	if len(name) <= maxQuoted {
+		return strconv.Quote(name)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return strconv.Quote(name[:cut]+"…") + fmt.Sprintf(" (%d bytes)", len(name))
 }
 
 // Counts says how big the policy is, for one-line summaries: "5 roles, 8 permissions, 1 user".

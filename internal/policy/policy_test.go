@@ -183,3 +183,20 @@ func TestDefaultKeyEnv(t *testing.T) {
 		t.Errorf("EnvVar with key_env = %q", got)
 	}
 }
+
+// TestUnknownLongNameIsCutShort: a name pasted by mistake (a 100 kB one) is quoted in part, with its
+// length, not echoed in full.
+func TestUnknownLongNameIsCutShort(t *testing.T) {
+	long := strings.Repeat("role-", 20000)
+	_, err := Default().LookupRole(long)
+	if err == nil {
+		t.Fatal("found")
+	}
+	msg := err.Error()
+	if len(msg) > 200 || !strings.Contains(msg, "(100000 bytes)") {
+		t.Errorf("message of %d bytes: %.300s", len(msg), msg)
+	}
+	if _, err := Default().LookupRole("markter"); err == nil || !strings.Contains(err.Error(), `unknown role "markter"`) {
+		t.Errorf("a short name is quoted whole: %v", err)
+	}
+}

@@ -28,8 +28,8 @@ type Auditor interface {
 
 // credentialEntry is the audit entry of a change to a stored credential, made only once the entry is
 // written: it names the role or app and the credential's fingerprint, never the credential.
-func credentialEntry(action string, c Credential, value Secret) audit.Entry {
-	e := audit.Entry{Action: action, Resource: c.Item.String(), Fingerprint: value.Fingerprint()}
+func credentialEntry(action string, c Credential, value Secret, reason string) audit.Entry {
+	e := audit.Entry{Action: action, Resource: c.Item.String(), Fingerprint: value.Fingerprint(), Reason: reason}
 	if c.Item.Kind() == "role" {
 		e.Role = c.Item.Name()
 	}
@@ -96,7 +96,11 @@ func StoreCredential(ctx context.Context, store Store, c Credential, force bool,
 		fmt.Fprintf(io.Stderr(), "%s is already %s; nothing changed\n", c.What, describe(value))
 		return nil
 	}
-	err = trail.Audited(ctx, credentialEntry(c.SetAction, c, value), func() error {
+	reason := "storing in the keyring"
+	if found {
+		reason = "replacing the stored value (fingerprint " + existing.Fingerprint() + ") in the keyring"
+	}
+	err = trail.Audited(ctx, credentialEntry(c.SetAction, c, value, reason), func() error {
 		if err := store.Set(ctx, c.Item, value); err != nil {
 			return Explain(err, c.Env)
 		}
@@ -175,7 +179,7 @@ func RemoveCredentials(ctx context.Context, store Store, creds []Credential, yes
 		}
 	}
 	for _, f := range found {
-		err := trail.Audited(ctx, credentialEntry(f.c.RmAction, f.c, f.value), func() error {
+		err := trail.Audited(ctx, credentialEntry(f.c.RmAction, f.c, f.value, "removing from the keyring"), func() error {
 			if err := store.Delete(ctx, f.c.Item); err != nil {
 				return Explain(err, "")
 			}

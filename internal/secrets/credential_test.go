@@ -77,7 +77,7 @@ func TestStoreCredentialIsAudited(t *testing.T) {
 		t.Fatalf("keyring %d items, %d records", len(backend), len(trail.entries))
 	}
 	e := trail.entries[0]
-	if e.Action != "keys.set" || e.Role != "viewer" || e.Resource != "role:viewer" || e.Fingerprint == "" {
+	if e.Action != "keys.set" || e.Role != "viewer" || e.Resource != "role:viewer" || e.Fingerprint == "" || e.Reason != "storing in the keyring" {
 		t.Errorf("record %+v", e)
 	}
 	for _, out := range []string{e.Reason, e.Fingerprint, kb.stderr.String()} {
@@ -107,7 +107,7 @@ func TestCredentialsNeedConsentOffATerminal(t *testing.T) {
 	if err := RemoveCredentials(context.Background(), store, []Credential{c}, true, &keyboard{}, trail); err != nil || len(backend) != 0 {
 		t.Fatalf("err %v, keyring %v", err, backend)
 	}
-	if got := trail.entries[len(trail.entries)-1].Action; got != "keys.rm" {
-		t.Errorf("last record %s, want keys.rm", got)
+	if last := trail.entries[len(trail.entries)-1]; last.Action != "keys.rm" || last.Reason != "removing from the keyring" {
+		t.Errorf("last record %s (%q), want keys.rm, removing from the keyring", last.Action, last.Reason)
 	}
 }

@@ -64,6 +64,11 @@ func ParseKey(input string) (Key, error) {
 	}
 	if !strings.HasPrefix(s, apikey.PrivatePrefix) {
 		switch {
+		case strings.HasPrefix(lower, apikey.PrivatePrefix):
+			// PK_... is a private key that went through upper case (a caps-lock, a spreadsheet), not
+			// a token: say so, or its owner goes looking for an OAuth app.
+			return Key{}, &FormatError{"this looks like a private API key typed in upper case: Klaviyo's keys start with a lowercase pk_",
+				"copy the key again from Klaviyo's Settings > API keys rather than retyping it; " + keyAdvice}
 		case apikey.IsPublic(s):
 			return Key{}, &FormatError{"this looks like a 6-character public key (site id), not a private API key",
 				"public keys identify an account in client-side calls and grant nothing; " + keyAdvice}

@@ -39,6 +39,8 @@ func TestParseKeyRejects(t *testing.T) {
 		{"short digits", "pk_0123456789abcdef", "expected 34 hexadecimal digits after pk_ (or after the account id), got 16 characters"},
 		{"long digits", testKey + "00", "got 36 characters"},
 		{"upper case", "pk_0123456789ABCDEF0123456789ABCDA1B2", "must be lowercase hexadecimal"},
+		{"all upper case", "PK_0123456789ABCDEF0123456789ABCDA1B2", "a private API key typed in upper case"},
+		{"all upper case, account id", "PK_AB12CD_0123456789ABCDEF0123456789ABCDA1B2", "a private API key typed in upper case"},
 		{"not hex", "pk_0123456789abcdef0123456789abcdzzzz", "expected 34 hexadecimal digits"},
 		{"bad account id", "pk_Ab-2Cd_0123456789abcdef0123456789abcd9f9f", "the account id after pk_ must be 6 letters or digits"},
 		{"two lines", testKey + "\n" + testKey, "no spaces, line breaks or control characters"},

@@ -78,7 +78,17 @@ func (e *MissingError) Error() string {
 	if e.Off {
 		where = "the keyring is off"
 	}
-	return fmt.Sprintf("no %s: %s is not set and %s", e.What, e.Env, where)
+	return fmt.Sprintf("no %s: %s %s and %s", e.What, e.Env, EnvState(e.Env), where)
+}
+
+// EnvState says why variable name gave no credential: "is not set", or "is set but empty", which
+// is a different mistake (a CI secret that did not resolve, an export with nothing after the =) and
+// must not send anyone looking for a variable that is there.
+func EnvState(name string) string {
+	if v, ok := os.LookupEnv(name); ok && v == "" {
+		return "is set but empty"
+	}
+	return "is not set"
 }
 
 func (e *MissingError) Is(target error) bool { return target == ErrNoCredential }

@@ -96,7 +96,7 @@ func NamedKey(ctx context.Context, store secrets.Store, pol *policy.Policy, flag
 	if missing.Off {
 		where = "the keyring is off"
 	}
-	return res, fault.Usagef("unknown role %q for %s: the policy has no such role, and %s is not set and %s", name, flag, missing.Env, where).
+	return res, fault.Usagef("unknown role %s for %s: the policy has no such role, and %s %s and %s", policy.Quote(name), flag, missing.Env, secrets.EnvState(missing.Env), where).
 		Hint(suggestion, "a NAME that is no role of the policy needs its key in "+missing.Env)
 }
 
