@@ -1,24 +1,13 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"net"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/sandbox"
 	"github.com/klrbac/klrbac/internal/ui"
@@ -61,45 +50,24 @@ func (f *faultFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noRateLimits, "no-rate-limits", false, "count calls and send RateLimit headers, but never answer 429 for a full window")
 }
 
-// apply lays the flags the user gave over the fixture's own settings.
-func (f *faultFlags) apply(fx *sandbox.Fixture) error {
-	changed := func(name string) bool { return f.fs.Changed(name) }
-	for name, v := range map[string]float64{"fault-unavailable": f.unavailable, "fault-edge-block": f.edgeBlock, "fault-reset": f.reset, "fault-throttle": f.throttle} {
-		if changed(name) && (v < 0 || v > 1) {
-			return fault.Usagef("--%s %v is not a fraction between 0 and 1", name, v).Hint("use --" + name + " 0.25 to hit every fourth call")
-		}
+// overrides are the fault flags the user gave, to lay over the fixture's own settings.
+func (f *faultFlags) overrides() sandbox.Overrides {
+	return sandbox.Overrides{
+		Latency:      given(f.fs, "latency", &f.latency),
+		Unavailable:  given(f.fs, "fault-unavailable", &f.unavailable),
+		EdgeBlock:    given(f.fs, "fault-edge-block", &f.edgeBlock),
+		Reset:        given(f.fs, "fault-reset", &f.reset),
+		Throttle:     given(f.fs, "fault-throttle", &f.throttle),
+		NoRetryAfter: given(f.fs, "no-retry-after", &f.noRetryAfter),
+		AcceptWrites: given(f.fs, "accept-writes", &f.acceptWrites),
+		NoRateLimits: given(f.fs, "no-rate-limits", &f.noRateLimits),
 	}
-	if changed("latency") {
-		if f.latency < 0 || f.latency > sandbox.MaxLatency {
-			return fault.Usagef("--latency %s is out of range: it must be from 0s to 1m", f.latency).Hint("use a duration such as 200ms")
-		}
-		fx.Latency = f.latency
-	}
-	if changed("fault-unavailable") {
-		fx.Faults.Unavailable = f.unavailable
-	}
-	if changed("fault-edge-block") {
-		fx.Faults.EdgeBlock = f.edgeBlock
-	}
-	if changed("fault-reset") {
-		fx.Faults.Reset = f.reset
-	}
-	if changed("fault-throttle") {
-		fx.Faults.Throttle = f.throttle
-	}
-	if share := fx.Faults.Share(); share > 1 {
-		return fault.Usagef("the fault fractions add up to %g, more than all /api calls", share).
-			Hint(sandbox.FaultShareHint).
-			Hint("lower --fault-reset, --fault-edge-block, --fault-unavailable or --fault-throttle (or the fixture's faults)")
-	}
-	if changed("no-retry-after") {
-		fx.Faults.NoRetryAfter = f.noRetryAfter
-	}
-	if changed("accept-writes") {
-		fx.Faults.AcceptWrites = f.acceptWrites
-	}
-	if changed("no-rate-limits") {
-		fx.RateLimits = !f.noRateLimits
+}
+
+// given is v when the flag name was given, else nil: what the user left out keeps the fixture's value.
+func given[T any](fs *pflag.FlagSet, name string, v *T) *T {
+	if fs.Changed(name) {
+		return v
 	}
 	return nil
 }
@@ -149,11 +117,11 @@ and exits 130, as every interrupted klrbac command does.` + exitStatus(exitOK, e
 			if err != nil {
 				return err
 			}
-			fx, err := loadFixture(o.fixture)
+			fx, err := sandbox.LoadFixture(o.fixture)
 			if err != nil {
 				return err
 			}
-			if err := o.faults.apply(fx); err != nil {
+			if err := o.faults.overrides().Apply(fx); err != nil {
 				return err
 			}
 			ctx, stop := interruptible(cmd)
@@ -176,91 +144,25 @@ and exits 130, as every interrupted klrbac command does.` + exitStatus(exitOK, e
 	return c
 }
 
-func loadFixture(path string) (*sandbox.Fixture, error) {
-	if path == "" {
-		return sandbox.DemoFixture(), nil
-	}
-	return sandbox.LoadFixture(path)
-}
-
 func runSandbox(ctx context.Context, io *ui.IO, pol *policy.Policy, fx *sandbox.Fixture, o sandboxOptions) error {
-	if err := checkLoopback(o.addr); err != nil {
-		return err
-	}
-	opts := sandbox.Options{}
+	var logf func(string, ...any)
 	if o.log {
-		opts.Logf = func(format string, args ...any) {
+		logf = func(format string, args ...any) {
 			fmt.Fprintf(io.Err, "sandbox: "+format+"\n", args...)
 		}
 	}
-	srv := sandbox.New(fx, opts)
-	if err := srv.Start(o.addr); err != nil {
-		return listenError(o.addr, err)
-	}
-	defer srv.Close()
-	env := sandboxEnv(srv.URL(), fx, pol, os.Getpid())
-	if o.envFile != "" {
-		written, err := writeEnvFile(o.envFile, env)
-		if err != nil {
-			return err
-		}
-		defer removeEnvFile(o.envFile, written)
-	}
-	if o.printEnv {
-		// The exports are the sandbox's own, public credentials: they are the output.
-		if err := writeEnv(unmasked(io.Out), env); err != nil {
-			return err
-		}
-		releaseStdout(unmasked(io.Out))
-	} else if err := printSandbox(io, srv.URL(), fx, o.showKeys); err != nil {
-		return err
-	}
-	fmt.Fprintf(io.Err, "sandbox: serving %s on %s (pid %d); Ctrl-C or SIGTERM stops it\n", fx.Source, srv.URL(), os.Getpid())
-
-	<-ctx.Done()
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		fmt.Fprintf(io.Err, "sandbox: requests still in flight were cut off: %v\n", err)
-	}
-	fmt.Fprintln(io.Err, "sandbox: stopped")
-	// Stopping by Ctrl-C or SIGTERM is the only way a sandbox ends: it still exits as an
-	// interrupted command does (130), which scripts tell apart from a sandbox that failed.
-	return ctx.Err()
-}
-
-// checkLoopback refuses addresses other machines could reach: the sandbox's keys are public.
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		// The AddrError's own text repeats the address; its Err field says what is wrong.
-		why := err.Error()
-		var ae *net.AddrError
-		if errors.As(err, &ae) {
-			why = ae.Err
-		}
-		return fault.Usagef("--addr %q is not host:port: %s", addr, why).Hint("use --addr 127.0.0.1:8080, or 127.0.0.1:0 for any free port")
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fault.Usagef("refusing to listen on %s: the sandbox serves well-known keys, so it listens on loopback only", addr).
-		Hint("use --addr 127.0.0.1:PORT or [::1]:PORT")
-}
-
-func listenError(addr string, err error) error {
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return fault.Usagef("cannot listen on %s: address already in use", addr).
-			Hint("stop what is using it, choose another --addr, or use --addr 127.0.0.1:0 for any free port")
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		err = oe.Err
-	}
-	return fault.Usagef("cannot listen on %s: %v", addr, err).Hint("use --addr 127.0.0.1:0 for any free port")
+	return sandbox.Run(ctx, fx, sandbox.RunOptions{Addr: o.addr, EnvFile: o.envFile, Policy: pol, Logf: logf, Stderr: io.Err,
+		Ready: func(url string, env []sandbox.EnvVar) error {
+			if !o.printEnv {
+				return printSandbox(io, url, fx, o.showKeys)
+			}
+			// The exports are the sandbox's own, public credentials: they are the output.
+			if err := sandbox.WriteEnv(unmasked(io.Out), env); err != nil {
+				return err
+			}
+			sandbox.ReleaseStdout(unmasked(io.Out))
+			return nil
+		}})
 }
 
 // printSandbox writes the start-up listing: the URL alone on the first line, the readiness signal
@@ -275,20 +177,13 @@ func printSandbox(io *ui.IO, url string, fx *sandbox.Fixture, show bool) error {
 	if _, err := fmt.Fprintln(io.Out, url); err != nil {
 		return err
 	}
-	secret := func(s string) string {
-		if show {
-			return s
-		}
-		return sandbox.Mask(s)
-	}
+	listedKeys, listedClients := fx.Listing(show)
 	var keys, clients [][]string
-	for _, a := range fx.Accounts {
-		for _, k := range a.Keys {
-			keys = append(keys, []string{a.ID, k.Name, secret(k.Secret), k.Status, dash(k.Scopes)})
-		}
-		for _, c := range a.OAuthClients {
-			clients = append(clients, []string{a.ID, c.Name, c.ClientID, secret(c.ClientSecret), dash(c.RedirectURIs)})
-		}
+	for _, k := range listedKeys {
+		keys = append(keys, []string{k.Account, k.Name, k.Value, k.Status, dash(k.Scopes)})
+	}
+	for _, c := range listedClients {
+		clients = append(clients, []string{c.Account, c.Name, c.ClientID, c.Secret, dash(c.RedirectURIs)})
 	}
 	if len(keys) > 0 {
 		fmt.Fprintln(io.Out)
@@ -303,111 +198,4 @@ func printSandbox(io *ui.IO, url string, fx *sandbox.Fixture, show bool) error {
 		}
 	}
 	return nil
-}
-
-// envVar is one shell export.
-type envVar struct{ name, value string }
-
-// sandboxEnv is the environment that points klrbac at a sandbox: its URLs, the key of each role
-// (matched by key name, in the role's key_env variable, first account first), the first OAuth
-// client, and the sandbox's pid when it runs as its own process (pid 0: not).
-func sandboxEnv(url string, fx *sandbox.Fixture, pol *policy.Policy, pid int) []envVar {
-	env := []envVar{{"KLRBAC_API_URL", url}, {"KLRBAC_AUTH_URL", url}}
-	seen := map[string]bool{}
-	for _, a := range fx.Accounts {
-		for _, k := range a.Keys {
-			r, ok := pol.Role(k.Name)
-			if !ok || seen[r.EnvVar()] {
-				continue
-			}
-			seen[r.EnvVar()] = true
-			env = append(env, envVar{r.EnvVar(), k.Secret})
-		}
-	}
-	for _, a := range fx.Accounts {
-		if len(a.OAuthClients) > 0 {
-			c := a.OAuthClients[0]
-			env = append(env, envVar{"KLAVIYO_OAUTH_CLIENT_ID", c.ClientID}, envVar{"KLAVIYO_OAUTH_CLIENT_SECRET", c.ClientSecret})
-			break
-		}
-	}
-	if pid > 0 {
-		env = append(env, envVar{"KLRBAC_SANDBOX_PID", strconv.Itoa(pid)})
-	}
-	return env
-}
-
-func writeEnv(w io.Writer, env []envVar) error {
-	var b strings.Builder
-	for _, e := range env {
-		b.WriteString("export " + e.name + "=" + shellQuote(e.value) + "\n")
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// writeEnvFile creates path holding the exports and returns what it wrote. The file appears whole,
-// so a script polling for it never reads half of it: its appearance is the signal that the sandbox
-// is ready. It is written under a temporary name beside path and linked into place, and a link
-// never replaces a file: whatever path already holds (a file of the user's, or another sandbox's
-// exports) is left alone, even if it appears while this one is being written.
-func writeEnvFile(path string, env []envVar) ([]byte, error) {
-	var b bytes.Buffer
-	if err := writeEnv(&b, env); err != nil {
-		return nil, err
-	}
-	refuse := func() error {
-		return fault.Usagef("refusing to overwrite %s", path).
-			Hint("--env-file creates a new file and removes it when the sandbox stops; remove " + path + " or name another file")
-	}
-	if _, err := os.Lstat(path); err == nil {
-		return nil, refuse()
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return nil, fault.Usagef("cannot write --env-file: %v", err).Hint("name a file in a directory you can write to")
-	}
-	defer os.Remove(tmp.Name()) // the link keeps the file; the temporary name goes
-	// CreateTemp makes the file 0600: it holds keys.
-	if _, err := tmp.Write(b.Bytes()); err != nil {
-		tmp.Close()
-		return nil, fault.Unavailablef("cannot write --env-file: %v", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fault.Unavailablef("cannot write --env-file: %v", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, refuse()
-		}
-		var le *os.LinkError
-		if errors.As(err, &le) {
-			err = le.Err
-		}
-		return nil, fault.Usagef("cannot write --env-file %s: %v", path, err).Hint("name a file in a directory you can write to, on a file system with hard links")
-	}
-	return b.Bytes(), nil
-}
-
-// removeEnvFile removes the env file when the sandbox stops, but only while it still holds what the
-// sandbox wrote: a file someone has written over since is theirs.
-func removeEnvFile(path string, written []byte) {
-	if got, err := os.ReadFile(path); err == nil && bytes.Equal(got, written) {
-		_ = os.Remove(path)
-	}
-}
-
-// shellQuote quotes a value for POSIX shells.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./:@%+=,", c)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

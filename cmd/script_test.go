@@ -246,9 +246,9 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	if *fixture != "" {
 		path = ts.MkAbs(*fixture)
 	}
-	fx, err := loadFixture(path)
+	fx, err := sandbox.LoadFixture(path)
 	ts.Check(err)
-	ts.Check(faults.apply(fx))
+	ts.Check(faults.overrides().Apply(fx))
 	if u := ts.Getenv(testDefaultRedirectEnv); u != "" {
 		redirectDefaultPort(fx, u)
 	}
@@ -284,8 +284,8 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Setenv("KLAVIYO_OAUTH_CLIENT_ID", "")
 	ts.Setenv("KLAVIYO_OAUTH_CLIENT_SECRET", "")
-	for _, e := range sandboxEnv(srv.URL(), fx, pol, 0) {
-		ts.Setenv(e.name, e.value)
+	for _, e := range sandbox.Env(srv.URL(), fx, pol, 0) {
+		ts.Setenv(e.Name, e.Value)
 	}
 	ts.Setenv("SANDBOX_ADDR", strings.TrimPrefix(srv.URL(), "http://"))
 }
@@ -387,7 +387,7 @@ func cmdLoadEnv(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// unquoteShell undoes shellQuote.
+// unquoteShell undoes the quoting of sandbox.WriteEnv.
 func unquoteShell(s string) (string, error) {
 	if !strings.HasPrefix(s, "'") {
 		return s, nil

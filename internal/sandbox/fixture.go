@@ -119,9 +119,12 @@ func DemoFixture() *Fixture {
 	return f
 }
 
-// LoadFixture reads a fixture file. Every problem is reported, each naming file:line, as
-// configuration errors (exit 2).
+// LoadFixture reads a fixture file, or returns the built-in demo for path "" (no --fixture). Every
+// problem is reported, each naming file:line, as configuration errors (exit 2).
 func LoadFixture(path string) (*Fixture, error) {
+	if path == "" {
+		return DemoFixture(), nil
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fault.Configf("cannot read fixture: %w", err).Hint("pass --fixture FILE naming a YAML fixture, or no --fixture for the built-in demo")

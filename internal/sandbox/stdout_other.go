@@ -1,15 +1,15 @@
 //go:build !unix
 
-package cmd
+package sandbox
 
 import (
 	"io"
 	"os"
 )
 
-// releaseStdout lets go of the process's stdout once --print-env has written the exports, so a
+// ReleaseStdout lets go of the process's stdout once --print-env has written the exports, so a
 // shell reading them through a pipe sees its end while the sandbox keeps running.
-func releaseStdout(w io.Writer) {
+func ReleaseStdout(w io.Writer) {
 	if f, ok := w.(*os.File); ok && f == os.Stdout {
 		_ = f.Close()
 	}

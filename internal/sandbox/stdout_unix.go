@@ -1,6 +1,6 @@
 //go:build unix
 
-package cmd
+package sandbox
 
 import (
 	"io"
@@ -9,11 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// releaseStdout lets go of the process's stdout once --print-env has written the exports: a shell
+// ReleaseStdout lets go of the process's stdout once --print-env has written the exports: a shell
 // reading them through $(klrbac sandbox --print-env &) waits for the end of the pipe, and the
 // sandbox keeps running. Pointing fd 1 at /dev/null, rather than closing it, keeps a later socket
 // from taking its number.
-func releaseStdout(w io.Writer) {
+func ReleaseStdout(w io.Writer) {
 	f, ok := w.(*os.File)
 	if !ok || f != os.Stdout {
 		return
