@@ -7,7 +7,6 @@ import (
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
-	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/oauthflow"
 )
 
@@ -37,13 +36,4 @@ func checkStructured(cfg *config.Config) error {
 	sec, _ = cfg.Raw("oauth")
 	_, appsErr := oauthflow.ParseApps(cfg.File, sec.Value)
 	return errors.Join(alertsErr, appsErr)
-}
-
-// shownSetting is a setting's value as config show prints it: the audit DSN without its password.
-func shownSetting(key, value string) string {
-	if key == "audit.dsn" {
-		return audit.RedactDSN(value)
-	}
-	// Any other URL setting may carry a password too (https://user:pass@host).
-	return mask.InText(value)
 }
