@@ -2,10 +2,10 @@ package cmd
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/ui"
@@ -19,22 +19,6 @@ type checkOptions struct {
 	list        bool
 	quiet       bool
 	format      ui.Format
-}
-
-// decisionView is one line of `check` (JSON and YAML shape documented in docs/json-output.md).
-type decisionView struct {
-	Permission string   `json:"permission,omitempty" yaml:"permission,omitempty"`
-	Operation  string   `json:"operation,omitempty" yaml:"operation,omitempty"`
-	Allowed    bool     `json:"allowed" yaml:"allowed"`
-	Reason     string   `json:"reason" yaml:"reason"`
-	Missing    []string `json:"missing_scopes,omitempty" yaml:"missing_scopes,omitempty"`
-}
-
-type checkView struct {
-	Role      string         `json:"role" yaml:"role"`
-	User      string         `json:"user,omitempty" yaml:"user,omitempty"`
-	Allowed   bool           `json:"allowed" yaml:"allowed"`
-	Decisions []decisionView `json:"decisions" yaml:"decisions"`
 }
 
 func newCheckCommand(a *app) *cobra.Command {
@@ -107,15 +91,20 @@ be written klrbac warns on stderr and still answers, with the usual exit status.
 
 // checkResult is what a check decided, for rendering and for the audit trail.
 type checkResult struct {
-	view checkView
+	view policy.Answer
 }
 
 // runCheck decides, has the decisions audited (record may be nil), and answers.
 func runCheck(io *ui.IO, pol *policy.Policy, opts checkOptions, record func(checkResult) error) error {
-	res, err := decideCheck(pol, opts)
+	answer, err := pol.Ask(policy.Question{Role: opts.role, User: opts.user, Permissions: opts.permissions,
+		Endpoints: opts.endpoints, List: opts.list, Operation: func(call string) (catalog.Operation, error) {
+			op, _, err := lookupCall(call)
+			return op, err
+		}})
 	if err != nil {
 		return err
 	}
+	res := checkResult{view: answer}
 	if record != nil {
 		if err := record(res); err != nil {
 			return err
@@ -130,67 +119,18 @@ func runCheck(io *ui.IO, pol *policy.Policy, opts checkOptions, record func(chec
 	return nil
 }
 
-// decideCheck resolves the role and answers every question; unknown names are usage errors, raised
-// before anything is printed.
-func decideCheck(pol *policy.Policy, opts checkOptions) (checkResult, error) {
-	roleName := opts.role
-	subject := ""
-	if opts.user != "" {
-		u, err := pol.LookupUser(opts.user)
-		if err != nil {
-			return checkResult{}, err
-		}
-		roleName, subject = u.Role, fmt.Sprintf("user %s (role %s)", u.Name, u.Role)
-	}
-	role, err := pol.LookupRole(roleName)
+// lookupCall finds a "METHOD PATH" call in the catalog, and gives it as the audit trail stores it:
+// the method and the path without host or query string.
+func lookupCall(call string) (catalog.Operation, string, error) {
+	method, path, err := splitCall([]string{call})
 	if err != nil {
-		return checkResult{}, err
+		return catalog.Operation{}, "", err
 	}
-	if subject == "" {
-		subject = "role " + role.Name
+	op, err := findOperation(method, path)
+	if err != nil {
+		return catalog.Operation{}, "", err
 	}
-	v := checkView{Role: role.Name, User: opts.user, Allowed: true, Decisions: []decisionView{}}
-	if opts.list {
-		for _, p := range role.Permissions {
-			v.Decisions = append(v.Decisions, decisionView{Permission: p, Allowed: true, Reason: subject + " holds " + p})
-		}
-		return checkResult{view: v}, nil
-	}
-	for _, name := range opts.permissions {
-		if _, err := pol.LookupPermission(name); err != nil {
-			return checkResult{}, err
-		}
-		d := pol.Decide(role, name)
-		reason := subject + " holds " + name
-		if !d.Allowed {
-			reason = subject + " does not hold " + name
-		}
-		v.Decisions = append(v.Decisions, decisionView{Permission: name, Allowed: d.Allowed, Reason: reason})
-	}
-	for _, call := range opts.endpoints {
-		method, path, err := splitCall([]string{call})
-		if err != nil {
-			return checkResult{}, err
-		}
-		op, err := findOperation(method, path)
-		if err != nil {
-			return checkResult{}, err
-		}
-		if op.PublicKey {
-			return checkResult{}, fault.Usagef("%s takes the public key, not a private key: roles' scopes do not apply", op).
-				Hint("check /api/... operations; /client/... ones are open to anyone with the 6-character public key")
-		}
-		d := pol.DecideOperation(role, op)
-		reason := fmt.Sprintf("%s has %s", subject, strings.Join(d.Needs, ", "))
-		if !d.Allowed {
-			reason = fmt.Sprintf("%s lacks scope%s %s", subject, plural(len(d.Missing)), strings.Join(d.Missing, ", "))
-		}
-		v.Decisions = append(v.Decisions, decisionView{Operation: d.Operation, Allowed: d.Allowed, Reason: reason, Missing: d.Missing})
-	}
-	for _, d := range v.Decisions {
-		v.Allowed = v.Allowed && d.Allowed
-	}
-	return checkResult{view: v}, nil
+	return op, method + " " + catalog.NormalizePath(path), nil
 }
 
 func renderCheck(io *ui.IO, res checkResult, opts checkOptions) error {
