@@ -2,27 +2,18 @@ package cmd
 
 import (
 	"errors"
-	"net"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/audit"
-	"github.com/klrbac/klrbac/internal/catalog"
-	"github.com/klrbac/klrbac/internal/fault"
-	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
-type auditRecordOptions struct {
-	action, role, resource, endpoint string
-	reason, fingerprint, ip          string
-	fingerprintStdin                 bool
-	failed                           bool
-}
-
 func newAuditRecordCommand(a *app) *cobra.Command {
-	var opts auditRecordOptions
+	// The flags fill in the action to record; the checks that need the policy and the catalog are
+	// added when it runs.
+	var x audit.External
+	var fingerprintStdin bool
 	var output string
 	c := &cobra.Command{
 		Use:   "record --action ACTION [flags]",
@@ -53,7 +44,7 @@ Nothing is printed unless -o json or yaml asks for the entry as written.` + exit
 			if err != nil {
 				return err
 			}
-			e, err := opts.entry(a)
+			e, err := externalEntry(a, x, fingerprintStdin)
 			if err != nil {
 				return err
 			}
@@ -61,144 +52,40 @@ Nothing is printed unless -o json or yaml asks for the entry as written.` + exit
 		},
 	}
 	fl := c.Flags()
-	fl.StringVarP(&opts.action, "action", "a", "", "what was done, e.g. profiles.delete (lowercase words joined by dots)")
-	fl.StringVarP(&opts.role, "role", "r", "", "the role whose key or permission was used")
-	fl.StringVar(&opts.resource, "resource", "", "what it was done to")
-	fl.StringVarP(&opts.endpoint, "endpoint", "e", "", `the Klaviyo call made, "METHOD PATH"`)
-	fl.BoolVar(&opts.failed, "failed", false, "the action failed or was refused (success: false)")
-	fl.StringVar(&opts.reason, "reason", "", "why, or what came of it")
-	fl.StringVar(&opts.fingerprint, "fingerprint", "", "fingerprint of the key or token used: 8 lowercase hex digits (never the secret itself)")
-	fl.BoolVar(&opts.fingerprintStdin, "fingerprint-stdin", false, "read the key or token used from standard input and store only its fingerprint")
-	fl.StringVar(&opts.ip, "ip", "", "the IP address the action came from")
+	fl.StringVarP(&x.Action, "action", "a", "", "what was done, e.g. profiles.delete (lowercase words joined by dots)")
+	fl.StringVarP(&x.Role, "role", "r", "", "the role whose key or permission was used")
+	fl.StringVar(&x.Resource, "resource", "", "what it was done to")
+	fl.StringVarP(&x.Endpoint, "endpoint", "e", "", `the Klaviyo call made, "METHOD PATH"`)
+	fl.BoolVar(&x.Failed, "failed", false, "the action failed or was refused (success: false)")
+	fl.StringVar(&x.Reason, "reason", "", "why, or what came of it")
+	fl.StringVar(&x.Fingerprint, "fingerprint", "", "fingerprint of the key or token used: 8 lowercase hex digits (never the secret itself)")
+	fl.BoolVar(&fingerprintStdin, "fingerprint-stdin", false, "read the key or token used from standard input and store only its fingerprint")
+	fl.StringVar(&x.IP, "ip", "", "the IP address the action came from")
 	addOutputFlag(c, &output, listFormats...)
 	_ = c.RegisterFlagCompletionFunc("role", a.complete(roleNames))
 	return c
 }
 
-func (o auditRecordOptions) entry(a *app) (audit.Entry, error) {
-	if o.action == "" {
-		return audit.Entry{}, fault.Usagef("audit record needs --action").Hint("name what was done, such as --action profiles.delete")
-	}
-	if !validAction(o.action) {
-		return audit.Entry{}, fault.Usagef("--action %q is not an action name", o.action).
-			Hint("use lowercase words joined by dots, such as profiles.delete")
-	}
-	if ns, ok := klrbacNamespace(o.action); ok {
-		// An entry of another tool in klrbac's namespace would read exactly like one klrbac wrote
-		// (a key stored, a login, a check), which the trail exists to tell apart.
-		return audit.Entry{}, fault.Usagef("refusing to record %s: actions in the %s namespace are klrbac's own", o.action, ns).
-			Hint("name the action in your own namespace, such as " + ownNamespaceExample(o.action))
-	}
-	if o.role != "" {
+// externalEntry checks the action the flags describe, against the policy's roles and the catalog,
+// and returns the entry to record.
+func externalEntry(a *app, x audit.External, fingerprintStdin bool) (audit.Entry, error) {
+	x.Own = auditActions
+	x.CheckRole = func(role string) error {
 		pol, err := a.policy()
 		if err != nil {
-			return audit.Entry{}, err
+			return err
 		}
-		if _, err := pol.LookupRole(o.role); err != nil {
-			return audit.Entry{}, err
-		}
-	}
-	ip := ""
-	if o.ip != "" {
-		addr := net.ParseIP(o.ip)
-		if addr == nil {
-			return audit.Entry{}, fault.Usagef("--ip %q is not an IP address", mask.InText(o.ip)).
-				Hint("give an IPv4 or IPv6 address, such as 203.0.113.7 or 2001:db8::7, without a port")
-		}
-		ip = addr.String()
-	}
-	endpoint := ""
-	if o.endpoint != "" {
-		method, path, err := splitCall([]string{o.endpoint})
-		if err != nil {
-			return audit.Entry{}, err
-		}
-		if _, err := findOperation(method, path); err != nil {
-			return audit.Entry{}, err
-		}
-		endpoint = method + " " + catalog.NormalizePath(path)
-	}
-	// Read last, so that a mistake in the other flags costs no typing at a prompt.
-	if err := o.readFingerprint(a.io); err != nil {
-		return audit.Entry{}, err
-	}
-	if !isFingerprint(o.fingerprint) {
-		// The value is not repeated: what was given in its place may be the secret itself.
-		return audit.Entry{}, fault.Usagef("--fingerprint is not a fingerprint (8 lowercase hex digits)").
-			Hint("give the fingerprint klrbac shows for the key (klrbac keys list), or pipe the secret to --fingerprint-stdin; a secret given on a command line stays in ps and shell history, so rotate it if that is what happened")
-	}
-	// The caller's free text may carry a token or secret this process never held, so it gets the
-	// stricter field mask; klrbac's own entries do not, since they quote hashes and paths on purpose.
-	e := audit.Entry{Action: o.action, Role: mask.InField(o.role), Resource: mask.InField(o.resource), Success: !o.failed,
-		Reason: mask.InField(o.reason), Fingerprint: o.fingerprint, IPAddress: ip, KlaviyoEndpoint: mask.InField(endpoint)}
-	return e, nil
-}
-
-// readFingerprint replaces --fingerprint-stdin with the fingerprint of the secret read from standard
-// input (a hidden prompt on a terminal), so that the secret is never in argv nor kept in memory
-// longer than this.
-func (o *auditRecordOptions) readFingerprint(io *ui.IO) error {
-	if !o.fingerprintStdin {
-		return nil
-	}
-	if o.fingerprint != "" {
-		return fault.Usagef("--fingerprint and --fingerprint-stdin exclude each other").Hint("give one of them")
-	}
-	secret, err := io.ReadSecret("Key or token to fingerprint (not stored): ")
-	if err != nil {
+		_, err = pol.LookupRole(role)
 		return err
 	}
-	o.fingerprint = mask.Fingerprint(secret)
-	if o.fingerprint == "" {
-		return fault.Usagef("--fingerprint-stdin read nothing from standard input").
-			Hint("pipe the key or token in, e.g. printenv KLAVIYO_KEY_MARKETER | klrbac audit record ... --fingerprint-stdin")
+	x.Call = func(endpoint string) (string, error) {
+		_, stored, err := lookupCall(endpoint)
+		return stored, err
 	}
-	return nil
-}
-
-// isFingerprint reports whether s is empty or has the form of mask.Fingerprint: 8 lowercase hex digits.
-func isFingerprint(s string) bool {
-	if s == "" {
-		return true
+	if fingerprintStdin {
+		x.ReadSecret = func() (string, error) { return a.io.ReadSecret("Key or token to fingerprint (not stored): ") }
 	}
-	if len(s) != 8 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// klrbacNamespace reports whether action is one of klrbac's own or in one of their namespaces (the
-// part before the first dot: audit, check, config, keys, oauth, proxy, ...), and names that namespace.
-func klrbacNamespace(action string) (string, bool) {
-	ns, _, _ := strings.Cut(action, ".")
-	for _, own := range auditActions {
-		if o, _, _ := strings.Cut(own, "."); o == ns {
-			return ns, true
-		}
-	}
-	return "", false
-}
-
-// ownNamespaceExample suggests a name for action outside klrbac's namespaces.
-func ownNamespaceExample(action string) string {
-	return "ops." + action
-}
-
-func validAction(s string) bool {
-	if s == "" || len(s) > 64 || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return x.Entry()
 }
 
 func runAuditRecord(cmd *cobra.Command, a *app, e audit.Entry, f ui.Format) error {
@@ -214,29 +101,5 @@ func runAuditRecord(cmd *cobra.Command, a *app, e audit.Entry, f ui.Format) erro
 	if f == ui.Table {
 		return nil
 	}
-	return a.io.Encode(f, entryView(written[0]))
-}
-
-// entryJSON is an entry's shape in -o json and yaml: the line's fields, as stored.
-type entryJSON struct {
-	Seq             uint64 `json:"seq" yaml:"seq"`
-	Timestamp       string `json:"timestamp" yaml:"timestamp"`
-	UserID          string `json:"userId" yaml:"userId"`
-	Role            string `json:"role" yaml:"role"`
-	Action          string `json:"action" yaml:"action"`
-	Resource        string `json:"resource" yaml:"resource"`
-	Success         bool   `json:"success" yaml:"success"`
-	KlaviyoEndpoint string `json:"klaviyoEndpoint" yaml:"klaviyoEndpoint"`
-	IPAddress       string `json:"ipAddress" yaml:"ipAddress"`
-	Fingerprint     string `json:"fingerprint" yaml:"fingerprint"`
-	Reason          string `json:"reason" yaml:"reason"`
-	Host            string `json:"host" yaml:"host"`
-	Alert           string `json:"alert" yaml:"alert"`
-	Prev            string `json:"prev" yaml:"prev"`
-	Hash            string `json:"hash" yaml:"hash"`
-}
-
-func entryView(e audit.Entry) entryJSON {
-	return entryJSON{e.Seq, e.Timestamp.Format(audit.TimeLayout), e.UserID, e.Role, e.Action, e.Resource, e.Success,
-		e.KlaviyoEndpoint, e.IPAddress, e.Fingerprint, e.Reason, e.Host, e.Alert, e.Prev, e.Hash}
+	return a.io.Encode(f, written[0].Fields())
 }

@@ -12,7 +12,7 @@ import (
 // its run time is otherwise mostly decoding. Anything unusual (another order, an unknown field,
 // invalid UTF-8) makes it give up, and ParseLine falls back to encoding/json, which a test keeps in
 // agreement with it.
-func decodeCanonical(line []byte) (w wireEntry, ok bool) {
+func decodeCanonical(line []byte) (w Fields, ok bool) {
 	// One string for the whole line: fields without escapes are slices of it, one allocation in all.
 	d := decoder{b: line, s: string(line)}
 	d.lit(linePrefix)

@@ -321,23 +321,30 @@ func (li *lineInfo) sealed() bool {
 	return string(want[:]) == string(li.hash)
 }
 
-// wireEntry is the JSON shape of a line, for decoding.
-type wireEntry struct {
-	Seq             uint64 `json:"seq"`
-	Timestamp       string `json:"timestamp"`
-	UserID          string `json:"userId"`
-	Role            string `json:"role"`
-	Action          string `json:"action"`
-	Resource        string `json:"resource"`
-	Success         bool   `json:"success"`
-	KlaviyoEndpoint string `json:"klaviyoEndpoint"`
-	IPAddress       string `json:"ipAddress"`
-	Fingerprint     string `json:"fingerprint"`
-	Reason          string `json:"reason"`
-	Host            string `json:"host"`
-	Alert           string `json:"alert"`
-	Prev            string `json:"prev"`
-	Hash            string `json:"hash"`
+// Fields is an entry as its line spells it: the shape ParseLine decodes, and the one `audit record`
+// prints (-o json and yaml).
+type Fields struct {
+	Seq             uint64 `json:"seq" yaml:"seq"`
+	Timestamp       string `json:"timestamp" yaml:"timestamp"`
+	UserID          string `json:"userId" yaml:"userId"`
+	Role            string `json:"role" yaml:"role"`
+	Action          string `json:"action" yaml:"action"`
+	Resource        string `json:"resource" yaml:"resource"`
+	Success         bool   `json:"success" yaml:"success"`
+	KlaviyoEndpoint string `json:"klaviyoEndpoint" yaml:"klaviyoEndpoint"`
+	IPAddress       string `json:"ipAddress" yaml:"ipAddress"`
+	Fingerprint     string `json:"fingerprint" yaml:"fingerprint"`
+	Reason          string `json:"reason" yaml:"reason"`
+	Host            string `json:"host" yaml:"host"`
+	Alert           string `json:"alert" yaml:"alert"`
+	Prev            string `json:"prev" yaml:"prev"`
+	Hash            string `json:"hash" yaml:"hash"`
+}
+
+// Fields returns the entry's fields as its line spells them.
+func (e Entry) Fields() Fields {
+	return Fields{e.Seq, e.Timestamp.Format(TimeLayout), e.UserID, e.Role, e.Action, e.Resource, e.Success,
+		e.KlaviyoEndpoint, e.IPAddress, e.Fingerprint, e.Reason, e.Host, e.Alert, e.Prev, e.Hash}
 }
 
 // ErrNotEntry reports a line that is not an audit entry: torn, damaged or foreign.

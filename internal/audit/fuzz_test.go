@@ -29,7 +29,7 @@ func FuzzParseLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		// The fast decoder agrees with encoding/json wherever it does not give up.
 		if fast, ok := decodeCanonical(line); ok {
-			var std wireEntry
+			var std Fields
 			if err := json.Unmarshal(line, &std); err != nil {
 				t.Fatalf("fast decoder accepted what encoding/json rejects (%v): %q", err, line)
 			}
@@ -141,7 +141,7 @@ func FuzzDecodeString(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		line := []byte(`{"seq":7,"timestamp":"2026-05-01T10:00:00.000Z","userId":"u","role":"r","action":"a","resource":"x","success":false,"klaviyoEndpoint":"","ipAddress":"","fingerprint":"","reason":"` +
 			s + `","host":"h","alert":"","prev":"` + Genesis + `","hash":"` + Genesis + `"}`)
-		var std wireEntry
+		var std Fields
 		stdErr := json.Unmarshal(line, &std)
 		fast, ok := decodeCanonical(line)
 		if !ok {
