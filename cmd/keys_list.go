@@ -2,28 +2,14 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
 )
-
-// keyView is the JSON and YAML shape of one role in `keys list` (documented in docs/json-output.md).
-type keyView struct {
-	Role string `json:"role" yaml:"role"`
-	// Source is env, keyring, none, or unknown when the keyring could not be read.
-	Source      string `json:"source" yaml:"source"`
-	Env         string `json:"env" yaml:"env"`
-	Key         string `json:"key" yaml:"key"`
-	Fingerprint string `json:"fingerprint" yaml:"fingerprint"`
-	AccountID   string `json:"account_id" yaml:"account_id"`
-	Problem     string `json:"problem,omitempty" yaml:"problem,omitempty"`
-}
 
 func newKeysListCommand(a *app) *cobra.Command {
 	var output string
@@ -63,37 +49,17 @@ error. When the keyring cannot be read, those roles show "unknown" and klrbac ex
 }
 
 func runKeysList(ctx context.Context, io *ui.IO, store secrets.Store, pol *policy.Policy, getenv func(string) string, f ui.Format) error {
-	keys := secrets.RoleKeys(ctx, store, pol.Roles, getenv, false)
-	views := make([]keyView, len(keys))
-	var unreadable error
-	var problems []error
-	for i, k := range keys {
-		v := keyView{Role: k.Role, Source: string(k.Source.Kind), Env: k.Env, Key: k.Key.Masked(),
-			Fingerprint: k.Key.Fingerprint(), AccountID: k.AccountID}
-		switch {
-		case k.Err != nil && k.Source.Kind == "":
-			v.Source, v.Problem = "unknown", "the keyring could not be read"
-			if unreadable == nil {
-				unreadable = keyringUnreadable(k.Err)
-			}
-		case k.Err != nil:
-			v.Problem = k.Err.Error()
-			problems = append(problems, k.Err)
-		case k.Source.Kind == "":
-			v.Source = "none"
-		}
-		views[i] = v
-	}
+	list := secrets.ListKeys(ctx, store, pol.Roles, getenv)
 	if f != ui.Table {
-		if err := io.Encode(f, views); err != nil {
+		if err := io.Encode(f, list.Keys); err != nil {
 			return err
 		}
 	} else {
-		rows := make([][]string, len(views))
-		for i, v := range views {
+		rows := make([][]string, len(list.Keys))
+		for i, v := range list.Keys {
 			source := v.Source
 			if v.Source == string(secrets.FromEnv) {
-				source = keys[i].Source.String()
+				source = secrets.Source{Kind: secrets.FromEnv, Env: v.Env}.String()
 			}
 			if v.Problem != "" && v.Source != "unknown" {
 				source += " (invalid)"
@@ -104,10 +70,10 @@ func runKeysList(ctx context.Context, io *ui.IO, store secrets.Store, pol *polic
 			return err
 		}
 	}
-	for _, p := range problems {
+	for _, p := range list.Problems {
 		showProblem(io, p)
 	}
-	return unreadable
+	return list.Unreadable
 }
 
 // orDash shows an empty value as "-" in a table.
@@ -116,13 +82,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// keyringUnreadable reports a keyring failure once for the whole listing, rather than per role.
-func keyringUnreadable(err error) error {
-	var ke *secrets.Error
-	if !errors.As(err, &ke) {
-		return err
-	}
-	return fault.Unavailablef("cannot read the keyring: %s", ke.Reason()).Hint(ke.Advice("the roles' KLAVIYO_KEY_* variables"))
 }
