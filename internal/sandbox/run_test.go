@@ -82,3 +82,20 @@ func TestCheckLoopbackNamesWhatIsWrong(t *testing.T) {
 		t.Errorf("[::1]:0: %v", err)
 	}
 }
+
+// Only the settings given override the fixture's: a flag left out keeps what the fixture says.
+func TestOverridesKeepWhatIsNotGiven(t *testing.T) {
+	fx := DemoFixture()
+	fx.Faults.Throttle, fx.Faults.AcceptWrites = 0.5, true
+	unavailable, noLimits := 0.25, true
+	if err := (Overrides{Unavailable: &unavailable, NoRateLimits: &noLimits}).Apply(fx); err != nil {
+		t.Fatal(err)
+	}
+	if fx.Faults.Unavailable != 0.25 || fx.Faults.Throttle != 0.5 || !fx.Faults.AcceptWrites || fx.RateLimits {
+		t.Errorf("faults %+v, rate limits %v", fx.Faults, fx.RateLimits)
+	}
+	tooMuch := 0.75
+	if err := (Overrides{Reset: &tooMuch}).Apply(fx); fault.KindOf(err) != fault.Usage {
+		t.Errorf("fractions adding up to 1.5: %v", err)
+	}
+}
