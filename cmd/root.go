@@ -163,7 +163,7 @@ policy with the roles admin, marketer, developer, viewer and service.` + exitSta
 		SilenceErrors: true,
 		// Any non-empty Version gives the --version flag; the text is made only when it is printed
 		// (the version template), since reading the build info costs every run.
-		Version:       "-",
+		Version: "-",
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.started = true
 			if noColor, _ := cmd.Flags().GetBool("no-color"); noColor {
