@@ -42,6 +42,21 @@ type Options struct {
 	// Timeout, when positive, bounds the whole run; a run that outlasts it ends as could not
 	// evaluate (exit 3), naming the host that did not answer in time.
 	Timeout time.Duration
+	// Method is how Run learns scopes: ByAuto ("" too), ByInventory or ByProbe.
+	Method Method
+	// Inventory are credentials that may list the account's keys (--inventory-role,
+	// --inventory-oauth, OAuth apps granted credentials:read), tried in order. With ByAuto and
+	// ByInventory, the keys of the roles that may hold credentials:read (full access, or
+	// requiring it) are tried after them.
+	Inventory []InventorySource
+	// MaxKeyAge, when positive, makes a role's key older than it a finding (--max-key-age); a key
+	// whose age cannot be known (probed) then leaves an otherwise valid role undetermined.
+	MaxKeyAge time.Duration
+	// EveryRole says the targets are every role of the policy (--all): a listed key that none of
+	// them holds is then reported unused.
+	EveryRole bool
+	// Now is the clock key ages are measured by; nil: time.Now.
+	Now func() time.Time
 }
 
 // RunError is a run that ended before its report: the guard tripped, the API was not Klaviyo, the
@@ -153,11 +168,25 @@ func QuotaAccount(accounts []string) func(string) string {
 // The error is for the run as a whole: the guard tripped, or ctx ended. What went wrong with one
 // role is in its report.
 func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error) {
+	opts.Method = ByProbe
+	ctx, cancelTimeout := opts.withTimeout(ctx)
+	defer cancelTimeout()
+	rep, err := probe(ctx, targets, opts)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rep.Roles {
+		applyAge(&rep.Roles[i], nil, opts)
+	}
+	rep.summarise(rep.Summary.Requests)
+	return rep, nil
+}
+
+// probe is Probe within the run's time: Run probes what the inventory could not settle with it.
+func probe(ctx context.Context, targets []Target, opts Options) (*Report, error) {
 	if err := checkProbes(); err != nil {
 		return nil, err
 	}
-	ctx, cancelTimeout := opts.withTimeout(ctx)
-	defer cancelTimeout()
 	ctx, cancel := opts.Guard.context(ctx)
 	defer cancel()
 	p := &prober{opts: opts, targets: targets, cancel: cancel}
@@ -293,8 +322,7 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 		return nil, &RunError{Err: err, Requests: p.requests}
 	}
 
-	rep := &Report{Method: ByProbe, APIURL: opts.APIURL, Revision: opts.Revision, Strict: opts.Strict,
-		RequiredOnly: opts.RequiredOnly, AllowExcess: opts.AllowExcess, Calibration: opts.Calibration.View(), Roles: make([]RoleReport, len(targets))}
+	rep := newReport(ByProbe, targets, opts)
 	for i, t := range targets {
 		if t.Err != nil {
 			rep.Roles[i] = unevaluated(t, ByProbe)
