@@ -231,6 +231,9 @@ func probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 		}
 	}
 	p.estimate = estimate(counts)
+	if err := p.fits(ctx, counts); err != nil {
+		return nil, err
+	}
 	for _, t := range targets {
 		if t.Err != nil {
 			p.rolesDone++
@@ -430,6 +433,34 @@ func (p *prober) probe(k *keyRun, scope string) {
 		p.opts.Observe(Event{Roles: roles, Key: k.key.Mask(), Finding: f, Done: p.done, Total: p.total,
 			RolesDone: p.rolesDone, RolesTotal: len(p.targets), Estimate: p.estimate})
 	}
+}
+
+// pacedCaller is a client that says whether it paces its calls (*klaviyo.Client does).
+type pacedCaller interface{ Paced() bool }
+
+// fits refuses, before anything is sent, a run that cannot end in the time it has: a paced client
+// takes at least the estimate, so a deadline sooner than that would only spend calls (writes among
+// them) on a run that times out. A usage error: the time allowed, or the method, must change.
+func (p *prober) fits(ctx context.Context, counts map[quota]int) error {
+	deadline, bounded := ctx.Deadline()
+	pc, ok := p.opts.Client.(pacedCaller)
+	if !bounded || !ok || !pc.Paced() || p.estimate <= time.Until(deadline) {
+		return nil
+	}
+	calls, slowest := 0, ""
+	var worst time.Duration
+	for _, q := range slicesSortedQuotas(counts) {
+		calls += counts[q]
+		if d := klaviyo.PacedDuration(catalog.Operation{Burst: q.burst, Steady: q.steady}, counts[q]); d >= worst {
+			worst, slowest = d, fmt.Sprintf("%d calls of the %s tier, %d a minute", counts[q], catalog.TierName(q.burst, q.steady), q.steady)
+		}
+	}
+	enough := (p.estimate*5/4 + time.Minute - 1) / time.Minute * time.Minute
+	return fault.Usagef("probing these keys takes at least %s under Klaviyo's rate limits (%d calls; %s), more than the %s left of the run (--timeout); nothing was sent",
+		p.estimate.Round(time.Second), calls, slowest, time.Until(deadline).Round(time.Second)).
+		Hint(fmt.Sprintf("allow more time: --timeout %s", enough),
+			"or read the account's key inventory, one call, with a credential holding credentials:read (--inventory-role ROLE)",
+			"or probe fewer scopes: --required-only, or fewer roles")
 }
 
 // probeJob is one scope of one key to probe.

@@ -146,10 +146,12 @@ func runInventory(ctx context.Context, targets []Target, sources []InventorySour
 		// listed keys they might be, whose verdict is then the listing's.
 		prep, err := probe(ctx, toProbe, opts)
 		if err != nil {
+			// The listing went out: the run's record counts it, however the probing ended.
 			if re, ok := err.(*RunError); ok {
 				re.Requests += calls
+				return nil, re
 			}
-			return nil, err
+			return nil, &RunError{Err: err, Requests: calls}
 		}
 		requests += prep.Summary.Requests
 		for j, i := range probedAt {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -405,5 +406,30 @@ func TestAccuracyMatrix(t *testing.T) {
 		if method == ByInventory && right != len(targets) || right+undetermined != len(targets) || right < len(targets)*8/10 {
 			t.Errorf("%s: %d of %d right, %d undetermined", method, right, len(targets), undetermined)
 		}
+	}
+}
+
+// A paced run that cannot end before its deadline is refused before anything is sent: the least
+// time the rate limits allow is known in advance.
+func TestRunThatCannotFitIsRefused(t *testing.T) {
+	w := newWorld(t, nil)
+	paced := klaviyo.New(klaviyo.Options{APIURL: w.url, HTTPClient: &http.Client{Transport: w.guard}, Pacer: klaviyo.NewPacer(klaviyo.PacerOptions{})})
+	opts := w.options()
+	opts.Client, opts.Method, opts.Timeout = paced, ByProbe, 10*time.Second
+	_, err := Run(context.Background(), demoTargets(t, w), opts)
+	if fault.KindOf(err) != fault.Usage || !strings.Contains(err.Error(), "probing these keys takes at least 3m0s under Klaviyo's rate limits (") ||
+		!strings.Contains(err.Error(), "of the XS tier, 15 a minute), more than the 10s left of the run (--timeout); nothing was sent") {
+		t.Fatalf("error: %v", err)
+	}
+	if h := fault.Hints(err); len(h) != 3 || h[0] != "allow more time: --timeout 4m0s" {
+		t.Errorf("hints: %q", h)
+	}
+	if n := w.srv.Stats().Requests; n != 0 {
+		t.Errorf("%d calls sent", n)
+	}
+	// One key's required scopes fit.
+	opts.RequiredOnly = true
+	if _, err := Run(context.Background(), demoTargets(t, w)[3:4], opts); err != nil {
+		t.Errorf("viewer, required only: %v", err)
 	}
 }
