@@ -356,7 +356,8 @@ func redactedMatches(redacted, mask string) bool {
 type placement struct {
 	rr      RoleReport
 	judged  bool
-	key     *APIKey  // the listed key it is, once known
+	key     *APIKey  // the listed key it is, once known (or, for keys alike, the oldest)
+	exact   bool     // key is the one listed key it is, not one of several it might be
 	probe   bool     // to be probed in full (why says why)
 	why     string   // why it is probed, or why it is undetermined
 	only    []string // to be probed for these scopes only, to settle which of candidates it is
@@ -403,7 +404,7 @@ func place(t Target, l *listing, opts Options, probing bool) placement {
 		rr.Problems = append(rr.Problems, fmt.Sprintf("no key of account %s ends like %s: the key was deleted", t.AccountID, mask))
 		return placement{rr: rr, judged: true}
 	case len(matches) == 1:
-		return placement{rr: judgeKey(t, matches[0], opts), judged: true, key: &matches[0]}
+		return placement{rr: judgeKey(t, matches[0], opts), judged: true, key: &matches[0], exact: true}
 	}
 	if k, same := alike(matches); same {
 		// Whichever it is, it holds the same scopes with the same status: the verdict is the same.
@@ -560,11 +561,10 @@ func keyViews(l *listing, places []placement, targets []Target, opts Options) []
 			v.TooOld = opts.MaxKeyAge > 0 && age > opts.MaxKeyAge
 		}
 		for i, p := range places {
-			holds := p.key != nil && p.key.ID == k.ID
-			// An ambiguity left unsettled: the role holds one of its candidates.
-			if p.key == nil && slices.ContainsFunc(p.cands, func(c APIKey) bool { return c.ID == k.ID }) {
-				holds = true
-			}
+			// A key known exactly, or any of the keys a role's key might be: none of them is
+			// unused.
+			holds := p.exact && p.key.ID == k.ID ||
+				!p.exact && slices.ContainsFunc(p.cands, func(c APIKey) bool { return c.ID == k.ID })
 			if holds {
 				v.Roles = append(v.Roles, targets[i].Role)
 			}

@@ -138,6 +138,16 @@ accounts:
 	if rep.InventoryAccount != "ACME01" {
 		t.Errorf("inventory account %q", rep.InventoryAccount)
 	}
+	// The keys a role's key might be are all in use, as far as the listing can tell.
+	roles := map[string][]string{}
+	for _, k := range rep.Keys {
+		roles[k.Name] = k.Roles
+	}
+	for name, want := range map[string][]string{"one": {"one"}, "two": {"one"}, "same1": {"same1"}, "same2": {"same1"}, "admin": {}} {
+		if !slices.Equal(roles[name], want) {
+			t.Errorf("key %s: roles %v, want %v", name, roles[name], want)
+		}
+	}
 }
 
 func TestInventoryNeedsCredentialsRead(t *testing.T) {

@@ -191,7 +191,7 @@ func resolveProbed(t Target, p placement, pr RoleReport, opts Options) placement
 	left := settle(p.cands, pr)
 	if len(left) == 1 {
 		k := left[0]
-		p.rr, p.judged, p.key = judgeKey(t, k, opts), true, &k
+		p.rr, p.judged, p.key, p.exact = judgeKey(t, k, opts), true, &k, true
 		p.rr.Notes = append(p.rr.Notes, fmt.Sprintf("%s; probing %s showed it is %q", ambiguity(p.cands, mask), describe(p.only), k.Name))
 		return p
 	}

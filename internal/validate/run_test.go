@@ -184,6 +184,16 @@ func TestAutoSettlesAmbiguityByProbe(t *testing.T) {
 			t.Errorf("%s: %s, key %q by %s: %s; want %s, key %q, saying %q", tc.role, rr.Verdict, rr.KeyName, rr.Method, text, tc.verdict, tc.key, tc.says)
 		}
 	}
+	// A key the probe ruled out is no role's; one it could not rule out may be.
+	roles := map[string][]string{}
+	for _, k := range rep.Keys {
+		roles[k.Name] = k.Roles
+	}
+	for name, want := range map[string][]string{"reads": {"reads"}, "plain": {"plain", "writes"}, "writes": {"writes"}, "live": {"live"}, "dead": {}} {
+		if !slices.Equal(roles[name], want) {
+			t.Errorf("key %s: roles %v, want %v", name, roles[name], want)
+		}
+	}
 	// Calibrated, a write's 400 is proof: the last ambiguity settles too.
 	opts.Calibration = Calibration{State: Confirmed}
 	rep, err = Run(context.Background(), targets[3:4], opts)
