@@ -209,7 +209,7 @@ func listedAccount(ctx context.Context, client Caller, apiURL, revision string, 
 // credential: each key is found by its account and its redacted form (pk_**** and its last four
 // characters), and its scopes, status and age are read. A key absent from its own account's
 // listing, or disabled, is a finding; one that cannot be told apart from another key ending alike,
-// or that names another account, is undetermined (Run with ByAuto probes those).
+// or that names another account, is undetermined (Validate with ByAuto probes those).
 //
 // The error is for the run as a whole: the listing could not be read.
 func Inventory(ctx context.Context, targets []Target, src InventorySource, opts Options) (*Report, error) {

@@ -42,7 +42,7 @@ type Options struct {
 	// Timeout, when positive, bounds the whole run; a run that outlasts it ends as could not
 	// evaluate (exit 3), naming the host that did not answer in time.
 	Timeout time.Duration
-	// Method is how Run learns scopes: ByAuto ("" too), ByInventory or ByProbe.
+	// Method is how Validate learns scopes: ByAuto ("" too), ByInventory or ByProbe.
 	Method Method
 	// Inventory are credentials that may list the account's keys (--inventory-role,
 	// --inventory-oauth, OAuth apps granted credentials:read), tried in order. With ByAuto and
@@ -182,7 +182,7 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 	return rep, nil
 }
 
-// probe is Probe within the run's time: Run probes what the inventory could not settle with it.
+// probe is Probe within the run's time: Validate probes what the inventory could not settle with it.
 func probe(ctx context.Context, targets []Target, opts Options) (*Report, error) {
 	if err := checkProbes(); err != nil {
 		return nil, err

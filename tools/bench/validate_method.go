@@ -111,7 +111,7 @@ func runMethodOnce(method validate.Method, perOperation bool, quota string) (met
 	}
 	b.opts.Method, b.opts.EveryRole = method, true
 	start := time.Now()
-	rep, err := validate.Run(context.Background(), targets, b.opts)
+	rep, err := validate.Validate(context.Background(), targets, b.opts)
 	wall := time.Since(start)
 	if err != nil {
 		return methodRun{}, fmt.Errorf("%s: %w", method, err)
@@ -242,7 +242,7 @@ func runValidateAccuracy(env *benchEnv) error {
 		b.opts.Inventory = []validate.InventorySource{{Name: "lister", AccountID: "MATRIX", Credential: func(context.Context) (klaviyo.Credential, error) {
 			return klaviyo.PrivateKey("pk_MATRIX_ffffffffffffffffffffffffffffffffff"), nil
 		}}}
-		rep, err := validate.Run(context.Background(), targets, b.opts)
+		rep, err := validate.Validate(context.Background(), targets, b.opts)
 		b.close()
 		if err != nil {
 			return fmt.Errorf("matrix by %s: %w", m, err)
@@ -264,7 +264,7 @@ func runValidateAccuracy(env *benchEnv) error {
 			return err
 		}
 		b.opts.Method, b.opts.Timeout = m, time.Minute
-		rep, err := validate.Run(context.Background(), targets, b.opts)
+		rep, err := validate.Validate(context.Background(), targets, b.opts)
 		b.close()
 		if err != nil {
 			return fmt.Errorf("demo by %s: %w", m, err)
@@ -290,7 +290,7 @@ func runValidateAccuracy(env *benchEnv) error {
 				return err
 			}
 			b.opts.Method = m
-			rep, err := validate.Run(context.Background(), targets, b.opts)
+			rep, err := validate.Validate(context.Background(), targets, b.opts)
 			b.close()
 			if err != nil {
 				for _, tg := range targets {

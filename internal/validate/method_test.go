@@ -32,7 +32,7 @@ func TestAutoReadsTheInventoryWhenAKeyCan(t *testing.T) {
 	w := newWorld(t, nil)
 	opts := w.options()
 	opts.EveryRole = true
-	rep, err := Run(context.Background(), demoTargets(t, w), opts)
+	rep, err := Validate(context.Background(), demoTargets(t, w), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestAutoReadsTheInventoryWhenAKeyCan(t *testing.T) {
 	}
 	// The same run without --all cannot tell an unused key from one another role holds.
 	opts.EveryRole = false
-	rep, err = Run(context.Background(), demoTargets(t, w)[:2], opts)
+	rep, err = Validate(context.Background(), demoTargets(t, w)[:2], opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestAutoReadsTheInventoryWhenAKeyCan(t *testing.T) {
 func TestAutoProbesWithoutAnInventory(t *testing.T) {
 	w := newWorld(t, nil)
 	targets := demoTargets(t, w)[1:4] // marketer, developer, viewer: no full access, no credentials:read
-	rep, err := Run(context.Background(), targets, w.options())
+	rep, err := Validate(context.Background(), targets, w.options())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestAutoProbesWithoutAnInventory(t *testing.T) {
 	// A named credential Klaviyo refuses the listing: probed, and the reason names it.
 	opts := w.options()
 	opts.Inventory = []InventorySource{inventoryOf(w, t, "marketer")}
-	rep, err = Run(context.Background(), targets, opts)
+	rep, err = Validate(context.Background(), targets, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestAutoProbesWithoutAnInventory(t *testing.T) {
 	}
 	// A refused credential is passed over for the next one.
 	opts.Inventory = append(opts.Inventory, inventoryOf(w, t, "admin"))
-	rep, err = Run(context.Background(), targets, opts)
+	rep, err = Validate(context.Background(), targets, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +109,11 @@ func TestMethodInventoryNeverProbes(t *testing.T) {
 	targets := demoTargets(t, w)[1:4]
 	opts := w.options()
 	opts.Method = ByInventory
-	if _, err := Run(context.Background(), targets, opts); fault.KindOf(err) != fault.Usage || !strings.Contains(err.Error(), "--method inventory needs a credential") {
+	if _, err := Validate(context.Background(), targets, opts); fault.KindOf(err) != fault.Usage || !strings.Contains(err.Error(), "--method inventory needs a credential") {
 		t.Errorf("no credential: %v", err)
 	}
 	opts.Inventory = []InventorySource{inventoryOf(w, t, "marketer"), inventoryOf(w, t, "viewer")}
-	_, err := Run(context.Background(), targets, opts)
+	_, err := Validate(context.Background(), targets, opts)
 	var re *RunError
 	if !errors.As(err, &re) || fault.KindOf(err) != fault.Unavailable || re.Requests != 2 || !strings.Contains(err.Error(), "role marketer: not permitted") ||
 		!strings.Contains(err.Error(), "role viewer: not permitted") {
@@ -163,7 +163,7 @@ func TestAutoSettlesAmbiguityByProbe(t *testing.T) {
 		return klaviyo.PrivateKey(w.key(t, "lister").Secret), nil
 	}}}
 	opts.AllowExcess = true
-	rep, err := Run(context.Background(), targets, opts)
+	rep, err := Validate(context.Background(), targets, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestAutoSettlesAmbiguityByProbe(t *testing.T) {
 	}
 	// Calibrated, a write's 400 is proof: the last ambiguity settles too.
 	opts.Calibration = Calibration{State: Confirmed}
-	rep, err = Run(context.Background(), targets[3:4], opts)
+	rep, err = Validate(context.Background(), targets[3:4], opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestAutoSettlesAmbiguityByProbe(t *testing.T) {
 	}
 	// Without probing, the same ambiguities are undetermined.
 	opts.Method = ByInventory
-	rep, err = Run(context.Background(), targets, opts)
+	rep, err = Validate(context.Background(), targets, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ accounts:
 	named.Required, older.Required = []string{"lists:read"}, []string{"lists:read"}
 	opts := w.options()
 	opts.RequiredOnly = true
-	rep, err := Run(context.Background(), []Target{admin, named, older}, opts)
+	rep, err := Validate(context.Background(), []Target{admin, named, older}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestMaxKeyAge(t *testing.T) {
 	opts := w.options()
 	opts.MaxKeyAge = 180 * 24 * time.Hour
 	opts.EveryRole = true
-	rep, err := Run(context.Background(), demoTargets(t, w), opts)
+	rep, err := Validate(context.Background(), demoTargets(t, w), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestMaxKeyAge(t *testing.T) {
 	}
 	opts.Method = ByProbe
 	opts.RequiredOnly = true
-	rep, err = Run(context.Background(), demoTargets(t, w)[3:4], opts)
+	rep, err = Validate(context.Background(), demoTargets(t, w)[3:4], opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestLiarsNeverMakeAKeyValid(t *testing.T) {
 				opts := w.options()
 				opts.Method = method
 				opts.Timeout = 2 * time.Second
-				rep, err := Run(context.Background(), demoTargets(t, w), opts)
+				rep, err := Validate(context.Background(), demoTargets(t, w), opts)
 				if err == nil {
 					for _, rr := range rep.Roles {
 						if rr.Verdict == VerdictValid {
@@ -352,7 +352,7 @@ func TestRevisionWarning(t *testing.T) {
 	w := newWorld(t, nil)
 	opts := w.options()
 	opts.Revision, opts.RequiredOnly, opts.Method = "2026-10-15", true, ByProbe
-	rep, err := Run(context.Background(), demoTargets(t, w)[3:4], opts)
+	rep, err := Validate(context.Background(), demoTargets(t, w)[3:4], opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func TestAccuracyMatrix(t *testing.T) {
 		opts.Inventory = []InventorySource{{Name: "lister", AccountID: "MATRIX", Credential: func(context.Context) (klaviyo.Credential, error) {
 			return klaviyo.PrivateKey(w.key(t, "lister").Secret), nil
 		}}}
-		rep, err := Run(context.Background(), targets, opts)
+		rep, err := Validate(context.Background(), targets, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +426,7 @@ func TestRunThatCannotFitIsRefused(t *testing.T) {
 	paced := klaviyo.New(klaviyo.Options{APIURL: w.url, HTTPClient: &http.Client{Transport: w.guard}, Pacer: klaviyo.NewPacer(klaviyo.PacerOptions{})})
 	opts := w.options()
 	opts.Client, opts.Method, opts.Timeout = paced, ByProbe, 10*time.Second
-	_, err := Run(context.Background(), demoTargets(t, w), opts)
+	_, err := Validate(context.Background(), demoTargets(t, w), opts)
 	if fault.KindOf(err) != fault.Usage || !strings.Contains(err.Error(), "probing these keys takes at least 3m0s under Klaviyo's rate limits (") ||
 		!strings.Contains(err.Error(), "of the XS tier, 15 a minute), more than the 10s left of the run (--timeout); nothing was sent") {
 		t.Fatalf("error: %v", err)
@@ -439,7 +439,7 @@ func TestRunThatCannotFitIsRefused(t *testing.T) {
 	}
 	// One key's required scopes fit.
 	opts.RequiredOnly = true
-	if _, err := Run(context.Background(), demoTargets(t, w)[3:4], opts); err != nil {
+	if _, err := Validate(context.Background(), demoTargets(t, w)[3:4], opts); err != nil {
 		t.Errorf("viewer, required only: %v", err)
 	}
 }

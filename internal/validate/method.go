@@ -12,7 +12,7 @@ import (
 	"github.com/klrbac/klrbac/internal/klaviyo"
 )
 
-// Run validates each target's key by the method opts.Method asks for:
+// Validate validates each target's key by the method opts.Method asks for:
 //   - ByProbe probes every key;
 //   - ByInventory reads the account's key inventory with the first credential Klaviyo lets list
 //     it (opts.Inventory, then the keys of the roles that may hold credentials:read), and fails
@@ -25,7 +25,7 @@ import (
 // key names its own) where probing every scope of five keys takes over a minute of paced calls.
 //
 // The error is for the run as a whole, as Probe's and Inventory's are.
-func Run(ctx context.Context, targets []Target, opts Options) (*Report, error) {
+func Validate(ctx context.Context, targets []Target, opts Options) (*Report, error) {
 	ctx, cancel := opts.withTimeout(ctx)
 	defer cancel()
 	method := opts.Method
