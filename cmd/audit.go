@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -35,31 +36,16 @@ $XDG_STATE_HOME/klrbac/audit.log.` + exitStatus(exitOK, exitFindings, exitUsage,
 	return c
 }
 
-// auditPath is the audit log to use: file when given, else --audit-log, $KLRBAC_AUDIT_LOG, then the
-// config's audit.path. The flag and the variable beat any file setting, so they spare reading the
-// config at all.
+// auditPath is the audit log to use: file when given, else audit.path as configured.
 func (a *app) auditPath(file string) (string, error) {
-	p := file
-	if p == "" && a.opts.Flags != nil {
-		if f := a.opts.Flags.Lookup("audit-log"); f != nil && f.Changed {
-			p = f.Value.String()
-		}
+	if file != "" {
+		return config.ExpandHome(file), nil
 	}
-	if p == "" {
-		p = os.Getenv("KLRBAC_AUDIT_LOG")
+	cfg, err := a.config()
+	if err != nil {
+		return "", err
 	}
-	if p == "" {
-		cfg, err := a.config()
-		if err != nil {
-			return "", err
-		}
-		p = cfg.Path("audit.path")
-	}
-	if p == "" {
-		return "", fault.Configf("no audit log location: neither XDG_STATE_HOME nor HOME is set").
-			Hint("set KLRBAC_AUDIT_LOG, audit.path in the config, or pass --audit-log")
-	}
-	return config.ExpandHome(p), nil
+	return cfg.AuditPath()
 }
 
 // trail is the audit trail, built on first use over the configured store. A store that cannot be
@@ -75,19 +61,18 @@ func (a *app) trail() *audit.Trail {
 	if err != nil {
 		store = audit.Unavailable("", err)
 	}
-	t = audit.NewTrail(store, audit.TrailOptions{Actor: actor, Rules: a.alertRules, Changes: auditedActions, Warn: a.io.Err})
+	// The alert rules in force: the defaults, as the config's audit.alerts adjusts them.
+	rules := func() ([]audit.Rule, error) {
+		cfg, err := a.config()
+		if err != nil {
+			return nil, err
+		}
+		sec, _ := cfg.Raw("audit")
+		return audit.Rules(cfg.File, sec.Value)
+	}
+	t = audit.NewTrail(store, audit.TrailOptions{Actor: actor, Rules: rules, Changes: auditedActions, Warn: a.io.Err})
 	a.audit = t
 	return t
-}
-
-// alertRules are the alert rules in force: the defaults, as the config's audit.alerts adjusts them.
-func (a *app) alertRules() ([]audit.Rule, error) {
-	cfg, err := a.config()
-	if err != nil {
-		return nil, err
-	}
-	sec, _ := cfg.Raw("audit")
-	return audit.Rules(cfg.File, sec.Value)
 }
 
 // auditActions are the actions klrbac records, for completing audit tail --action.
@@ -112,23 +97,15 @@ var auditedActions = map[string]string{
 	actionProxyTokenRevoke:  "revoke the proxy token",
 }
 
-// auditCheck records a check's decisions, as audit.checks asks: all of them, the denied ones, or
-// none. --list is no decision and is not recorded.
+// recordCheck records a check's decisions, as audit.checks (mode) asks: all of them, the denied
+// ones, or none. --list is no decision and is not recorded.
 //
 // A check only reads, so a record that cannot be written does not fail it: failing would turn a
 // broken or read-only state directory into a broken CI gate, and the answer is the same either way.
 // The failure is reported on stderr, with how to stop auditing checks. A broken alerts section in the
 // config is still a configuration error (exit 2), like any other.
-func (a *app) auditCheck(ctx context.Context, res checkResult, opts checkOptions) error {
-	if opts.list {
-		return nil
-	}
-	cfg, err := a.config()
-	if err != nil {
-		return err
-	}
-	mode := cfg.String("audit.checks")
-	if mode == "none" {
+func recordCheck(ctx context.Context, t *audit.Trail, stderr io.Writer, mode string, res checkResult, opts checkOptions) error {
+	if opts.list || mode == "none" {
 		return nil
 	}
 	entries := make([]audit.Entry, 0, len(res.view.Decisions))
@@ -145,14 +122,14 @@ func (a *app) auditCheck(ctx context.Context, res checkResult, opts checkOptions
 	if len(entries) == 0 {
 		return nil
 	}
-	_, err = a.trail().Record(ctx, entries...)
+	_, err := t.Record(ctx, entries...)
 	if err == nil || fault.KindOf(err) == fault.Config || fault.KindOf(err) == fault.Usage {
 		return err
 	}
-	warn.Printf(a.io.Err, "check not audited: %v", err)
+	warn.Printf(stderr, "check not audited: %v", err)
 	for _, h := range fault.Hints(err) {
-		fmt.Fprintf(a.io.Err, "hint: %s\n", h)
+		fmt.Fprintf(stderr, "hint: %s\n", h)
 	}
-	fmt.Fprintln(a.io.Err, "hint: to stop auditing checks, set audit.checks: none (or KLRBAC_AUDIT_CHECKS=none)")
+	fmt.Fprintln(stderr, "hint: to stop auditing checks, set audit.checks: none (or KLRBAC_AUDIT_CHECKS=none)")
 	return nil
 }

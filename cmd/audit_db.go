@@ -31,7 +31,7 @@ func (a *app) auditDSN(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dsn := cfg.String("audit.dsn")
+	dsn := cfg.AuditDSN()
 	if dsn == "" {
 		return "", nil
 	}
@@ -230,7 +230,7 @@ provable with 'klrbac audit verify FILE --expect-head'. A file is imported once.
 
 // runAuditTailDB is audit tail on the team audit trail.
 func runAuditTailDB(ctx context.Context, streams *ui.IO, s *pgstore.Store, opts auditTailOptions, sel audit.Select) error {
-	p := newTailPrinter(streams, opts.format, opts.follow)
+	p := streams.NewAuditTail(opts.format, opts.follow)
 	head, err := s.Head(ctx)
 	if err != nil && !opts.follow {
 		return err
@@ -242,8 +242,8 @@ func runAuditTailDB(ctx context.Context, streams *ui.IO, s *pgstore.Store, opts 
 			return err
 		}
 	}
-	p.batch(recs)
-	if err := p.flush(); err != nil {
+	p.Batch(recs)
+	if err := p.Flush(); err != nil {
 		return err
 	}
 	if !opts.follow {
@@ -253,7 +253,7 @@ func runAuditTailDB(ctx context.Context, streams *ui.IO, s *pgstore.Store, opts 
 	if n := len(recs); n > 0 {
 		after = max(after, recs[n-1].Seq)
 	}
-	emit := p.followed(sel.Keep)
+	emit := p.Followed(sel.Keep)
 	return s.FollowRows(ctx, after, pgstore.FollowOptions{
 		Notice: func(m string) { fmt.Fprintln(streams.Err, "klrbac: "+m) },
 	}, func(_ int64, line []byte) error { return emit(line) })

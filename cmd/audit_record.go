@@ -71,7 +71,7 @@ Nothing is printed unless -o json or yaml asks for the entry as written.` + exit
 	fl.BoolVar(&opts.fingerprintStdin, "fingerprint-stdin", false, "read the key or token used from standard input and store only its fingerprint")
 	fl.StringVar(&opts.ip, "ip", "", "the IP address the action came from")
 	addOutputFlag(c, &output, listFormats...)
-	_ = c.RegisterFlagCompletionFunc("role", a.completeRoles())
+	_ = c.RegisterFlagCompletionFunc("role", a.complete(roleNames))
 	return c
 }
 

@@ -61,9 +61,9 @@ be written klrbac warns on stderr and still answers, with the usual exit status.
   if klrbac check -q "$ROLE" canDeleteProfiles; then ...; fi`,
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 && opts.user == "" {
-				return a.completeRoles()(cmd, args, prefix)
+				return a.complete(roleNames)(cmd, args, prefix)
 			}
-			return a.completePermissions()(cmd, args, prefix)
+			return a.complete(permissionNames)(cmd, args, prefix)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := outputFormat(output, listFormats...)
@@ -84,11 +84,13 @@ be written klrbac warns on stderr and still answers, with the usual exit status.
 			if opts.list && (len(opts.permissions) > 0 || len(opts.endpoints) > 0) {
 				return fault.Usagef("--list cannot be combined with permissions or --endpoint").Hint("run the two questions separately")
 			}
-			pol, err := a.policy()
+			cfg, err := a.config()
 			if err != nil {
 				return err
 			}
-			return runCheck(a.io, pol, opts, func(res checkResult) error { return a.auditCheck(cmd.Context(), res, opts) })
+			return runCheck(a.io, cfg.Policy, opts, func(res checkResult) error {
+				return recordCheck(cmd.Context(), a.trail(), a.io.Err, cfg.AuditChecks(), res, opts)
+			})
 		},
 	}
 	c.Flags().StringVarP(&opts.user, "user", "u", "", "resolve the role from this user's entry in the policy")
@@ -99,7 +101,7 @@ be written klrbac warns on stderr and still answers, with the usual exit status.
 	c.Flags().BoolVarP(&opts.list, "list", "l", false, "list the permissions the role holds")
 	c.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "print nothing; answer with the exit code only")
 	addOutputFlag(c, &output, listFormats...)
-	_ = c.RegisterFlagCompletionFunc("user", a.completeUsers())
+	_ = c.RegisterFlagCompletionFunc("user", a.complete(userNames))
 	return c
 }
 

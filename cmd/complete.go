@@ -6,21 +6,25 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/catalog"
-	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/secrets"
 )
 
 // Completion functions read the same policy the command would, so names complete from the team's
 // own config; a broken config completes nothing rather than printing errors into the shell.
 
-func (a *app) completeNames(names func(*policy.Policy) []string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+// completer completes a positional argument or a flag's value.
+type completer = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective)
+
+// complete completes from the names the configuration gives, such as roleNames.
+func (a *app) complete(names func(*config.Config) []string) completer {
 	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		pol, err := a.policy()
+		cfg, err := a.config()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		var out []string
-		for _, n := range names(pol) {
+		for _, n := range names(cfg) {
 			if strings.HasPrefix(n, prefix) {
 				out = append(out, n)
 			}
@@ -29,16 +33,24 @@ func (a *app) completeNames(names func(*policy.Policy) []string) func(*cobra.Com
 	}
 }
 
-func (a *app) completeRoles() func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return a.completeNames((*policy.Policy).RoleNames)
-}
+func roleNames(cfg *config.Config) []string       { return cfg.Policy.RoleNames() }
+func permissionNames(cfg *config.Config) []string { return cfg.Policy.PermissionNames() }
+func userNames(cfg *config.Config) []string       { return cfg.Policy.UserNames() }
 
-func (a *app) completePermissions() func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return a.completeNames((*policy.Policy).PermissionNames)
-}
-
-func (a *app) completeUsers() func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return a.completeNames((*policy.Policy).UserNames)
+// oauthAppNames are the OAuth apps the config defines, and the built-in default app; broken app
+// definitions complete none.
+func oauthAppNames(cfg *config.Config) []string {
+	apps, err := configuredOAuthApps(cfg)
+	if err != nil {
+		return nil
+	}
+	names := []string{secrets.DefaultApp}
+	for _, ap := range apps {
+		if ap.Name != secrets.DefaultApp {
+			names = append(names, ap.Name)
+		}
+	}
+	return names
 }
 
 func completeScopes(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
@@ -52,34 +64,11 @@ func completeScopes(_ *cobra.Command, _ []string, prefix string) ([]string, cobr
 }
 
 // firstArgs completes the first n positional arguments with fn and nothing after them.
-func firstArgs(n int, fn func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective)) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+func firstArgs(n int, fn completer) completer {
 	return func(c *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
 		if len(args) >= n {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		return fn(c, args, prefix)
-	}
-}
-
-// completeOAuthApps completes the OAuth apps the config defines, and the built-in default app.
-func (a *app) completeOAuthApps() func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		apps, err := a.oauthApps()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		names := []string{secrets.DefaultApp}
-		for _, ap := range apps {
-			if ap.Name != secrets.DefaultApp {
-				names = append(names, ap.Name)
-			}
-		}
-		var out []string
-		for _, n := range names {
-			if strings.HasPrefix(n, prefix) {
-				out = append(out, n)
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
 	}
 }

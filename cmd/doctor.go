@@ -55,7 +55,7 @@ second), within 2m in all and 15s a call. Marks are ✔/✖ on a terminal, yes/n
 			cfg := env.Config
 			if env.ConfigErr != nil {
 				// The other checks still run, on the defaults and the environment.
-				if fallback, err := config.Parse("", nil, a.opts.Flags); err == nil {
+				if fallback, err := config.Parse("", nil, configOptions(a.configFile, a.globals).Flags); err == nil {
 					env.Fallback, cfg = fallback, fallback
 				}
 			}
@@ -63,11 +63,11 @@ second), within 2m in all and 15s a call. Marks are ✔/✖ on a terminal, yes/n
 				env.Store = openSecrets(cfg)
 				if online {
 					// cfg, not a.config(): with a broken file the checks go on with the defaults.
-					env.APIURL = cfg.String("klaviyo.api_url")
+					env.APIURL = cfg.APIURL()
 					env.Klaviyo = doctor.NewClientKlaviyo(klaviyoOptionsFor(cfg))
 				}
 			}
-			if cfg != nil && cfg.String("audit.dsn") != "" {
+			if cfg != nil && cfg.AuditDSN() != "" {
 				// Looked at, never migrated: doctor changes nothing.
 				db, err := a.auditDB(ctx, pgstore.Options{NoMigrate: true})
 				if err != nil {

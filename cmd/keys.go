@@ -2,10 +2,6 @@ package cmd
 
 import (
 	"github.com/spf13/cobra"
-
-	"github.com/klrbac/klrbac/internal/fault"
-	"github.com/klrbac/klrbac/internal/policy"
-	"github.com/klrbac/klrbac/internal/secrets"
 )
 
 func newKeysCommand(a *app) *cobra.Command {
@@ -24,30 +20,4 @@ environment. Keys are shown only masked (pk_****a1b2) with a SHA-256 fingerprint
 	}
 	c.AddCommand(newKeysSetCommand(a), newKeysListCommand(a), newKeysRmCommand(a), newKeysValidateCommand(a))
 	return c
-}
-
-// roleKeyCredential is how keys set and keys rm see a role's key.
-func roleKeyCredential(r policy.Role) credential {
-	return credential{
-		item:   secrets.RoleKeyItem(r.Name),
-		what:   "the key of role " + r.Name,
-		env:    r.EnvVar(),
-		prompt: "Klaviyo private API key for role " + r.Name + " (input hidden): ",
-		parse: func(raw string) (secrets.Secret, string, error) {
-			k, err := secrets.ParseKey(raw)
-			if err != nil {
-				if fe, ok := err.(*secrets.FormatError); ok {
-					return secrets.Secret{}, "", fe.Fault(fault.Usage, "")
-				}
-				return secrets.Secret{}, "", err
-			}
-			note := ""
-			if k.AccountID != "" {
-				note = "account " + k.AccountID
-			}
-			return k.Secret, note, nil
-		},
-		setAction: "keys.set",
-		rmAction:  "keys.rm",
-	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/secrets"
 )
 
 func newKeysRmCommand(a *app) *cobra.Command {
@@ -30,7 +31,7 @@ keyring is skipped. Variables such as KLAVIYO_KEY_<ROLE> are not touched.` + exi
 			}
 			return exactArgs(1, "ROLE (or --all)")(cmd, args)
 		},
-		ValidArgsFunction: firstArgs(1, a.completeRoles()),
+		ValidArgsFunction: firstArgs(1, a.complete(roleNames)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pol, err := a.policy()
 			if err != nil {
@@ -48,11 +49,11 @@ keyring is skipped. Variables such as KLAVIYO_KEY_<ROLE> are not touched.` + exi
 			if err != nil {
 				return err
 			}
-			creds := make([]credential, len(roles))
+			creds := make([]secrets.Credential, len(roles))
 			for i, r := range roles {
-				creds[i] = roleKeyCredential(r)
+				creds[i] = secrets.RoleKeyCredential(r.Name, r.EnvVar())
 			}
-			return a.removeCredentials(cmd.Context(), store, creds, yes)
+			return secrets.RemoveCredentials(cmd.Context(), store, creds, yes, terminal{a.io}, a.trail())
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "remove the key of every role of the policy")

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/secrets"
 )
 
 func newKeysSetCommand(a *app) *cobra.Command {
@@ -33,7 +34,7 @@ is off or cannot be reached, nothing is read and nothing is written anywhere (ex
 			}
 			return exactArgs(1, "ROLE")(cmd, args)
 		},
-		ValidArgsFunction: firstArgs(1, a.completeRoles()),
+		ValidArgsFunction: firstArgs(1, a.complete(roleNames)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pol, err := a.policy()
 			if err != nil {
@@ -47,7 +48,7 @@ is off or cannot be reached, nothing is read and nothing is written anywhere (ex
 			if err != nil {
 				return err
 			}
-			return a.storeCredential(cmd.Context(), store, roleKeyCredential(role), force)
+			return secrets.StoreCredential(cmd.Context(), store, secrets.RoleKeyCredential(role.Name, role.EnvVar()), force, terminal{a.io}, a.trail())
 		},
 	}
 	c.Flags().BoolVarP(&force, "force", "f", false, "replace a stored key without asking")

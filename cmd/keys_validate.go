@@ -2,25 +2,17 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
+	"io"
 	"os"
 	"slices"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
-	"github.com/klrbac/klrbac/internal/klaviyo"
-	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/policy"
-	"github.com/klrbac/klrbac/internal/secrets"
-	"github.com/klrbac/klrbac/internal/suggest"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
 	"github.com/klrbac/klrbac/internal/warn"
@@ -118,7 +110,7 @@ finding outranks what could not be evaluated.` + exitStatus(
   klrbac keys validate --all --inventory-oauth key-audit
   klrbac keys validate --all -o github          # annotations in a GitHub Actions job
   klrbac keys validate --calibrate --full-role admin --read-only-role viewer`,
-		ValidArgsFunction: a.completeRoles(),
+		ValidArgsFunction: a.complete(roleNames),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			formats := []ui.Format{ui.Table, ui.JSON, ui.YAML, githubFormat}
 			if o.calibrate {
@@ -135,7 +127,6 @@ finding outranks what could not be evaluated.` + exitStatus(
 			if err := o.check(cmd, args); err != nil {
 				return err
 			}
-			a.requestTimeout = o.requestTimeout
 			pol, err := a.policy()
 			if err != nil {
 				return err
@@ -164,10 +155,10 @@ finding outranks what could not be evaluated.` + exitStatus(
 	fs.StringVar(&o.fullRole, "full-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a full-access key (default: the policy's full_access role)")
 	fs.StringVar(&o.readOnlyRole, "read-only-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a key holding only read scopes")
 	addOutputFlag(c, &output, ui.Table, ui.JSON, ui.YAML, githubFormat)
-	_ = c.RegisterFlagCompletionFunc("inventory-role", a.completeRoles())
-	_ = c.RegisterFlagCompletionFunc("inventory-oauth", a.completeOAuthApps())
-	_ = c.RegisterFlagCompletionFunc("full-role", a.completeRoles())
-	_ = c.RegisterFlagCompletionFunc("read-only-role", a.completeRoles())
+	_ = c.RegisterFlagCompletionFunc("inventory-role", a.complete(roleNames))
+	_ = c.RegisterFlagCompletionFunc("inventory-oauth", a.complete(oauthAppNames))
+	_ = c.RegisterFlagCompletionFunc("full-role", a.complete(roleNames))
+	_ = c.RegisterFlagCompletionFunc("read-only-role", a.complete(roleNames))
 	return c
 }
 
@@ -181,11 +172,11 @@ func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
 		switch {
 		case !cmd.Flags().Changed(f.flag):
 		case f.name == "" && f.key:
-			return fault.Usagef("--%s needs a NAME, not an empty value", f.flag).Hint(keyNameHint)
+			return fault.Usagef("--%s needs a NAME, not an empty value", f.flag).Hint(validate.KeyNameHint)
 		case f.name == "":
 			return fault.Usagef("--%s needs an OAuth app's name, not an empty value", f.flag).Hint("name an app you have logged in with (klrbac oauth login APP)")
 		case f.key:
-			if err := checkKeyName("--"+f.flag, f.name); err != nil {
+			if err := validate.CheckKeyName("--"+f.flag, f.name); err != nil {
 				return err
 			}
 		}
@@ -253,28 +244,34 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	if err != nil {
 		return err
 	}
-	targets, err := a.validationTargets(ctx, store, pol, roles, o.keyStdin)
+	var stdin io.Reader
+	if o.keyStdin {
+		stdin = a.io.In
+	}
+	targets, err := validate.Targets(ctx, store, pol, roles, stdin, os.Getenv)
 	if err != nil {
 		return err
 	}
 	var src validate.InventorySource
 	if o.inventoryRole != "" {
-		if src, err = a.inventorySource(ctx, store, pol, o.inventoryRole); err != nil {
+		if src, err = validate.RoleInventory(ctx, store, pol, o.inventoryRole); err != nil {
 			return err
 		}
 	}
-	opts, calibrationFile, err := a.probeOptions(ctx, "keys.validate")
+	opts, calibrationFile, err := a.probeOptions(ctx, "keys.validate", o.requestTimeout)
 	if err != nil {
 		return err
 	}
 	opts.RequiredOnly, opts.Strict, opts.AllowExcess, opts.Concurrency = o.requiredOnly, o.strict, o.allowExcess, o.concurrency
 	opts.Timeout = o.timeout
-	opts.Calibration = a.loadCalibration(calibrationFile, opts.APIURL, opts.Revision)
-	guard := opts.Guard
+	opts.Calibration = loadCalibration(a.io.Err, calibrationFile, opts.APIURL, opts.Revision)
 	if o.inventoryApp != "" {
-		if src, err = a.oauthInventorySource(ctx, o.inventoryApp); err != nil {
+		// Fetched now, so that a missing login fails before any probe is planned.
+		token, err := a.oauthAccessToken(ctx, o.inventoryApp)
+		if err != nil {
 			return err
 		}
+		src = validate.OAuthInventory(o.inventoryApp, oauthflow.Quota(o.inventoryApp), token)
 	}
 
 	progress := a.io.NewProgress()
@@ -285,27 +282,17 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 		}
 		progress.Update(progressLine(e, time.Since(start)))
 	}
-	var rep *validate.Report
 	if src.Name != "" {
 		progress.Update("listing the account's keys with " + src.Name + "...")
-		rep, err = validate.Inventory(ctx, targets, src, opts)
-	} else {
-		rep, err = validate.Probe(ctx, targets, opts)
 	}
+	rep, err := validate.Run(ctx, targets, src, opts, a.trail(), a.io.Err)
 	progress.Done()
-	if err != nil {
-		// A run that sent anything leaves its trace, however it ended: interrupted, timed out,
-		// stopped by the guard, an API that is not Klaviyo, an inventory that failed.
-		var stopped *validate.RunError
-		if errors.As(err, &stopped) && (stopped.Requests > 0 || guard.Tripped()) {
-			a.auditStopped(ctx, targets, stopped.Reason())
+	if rep != nil {
+		if rerr := renderValidation(a.io, rep, o.format); rerr != nil {
+			return rerr
 		}
-		return err
 	}
-	if err := a.renderValidation(rep, o); err != nil {
-		return err
-	}
-	if err := a.auditValidation(ctx, rep); err != nil {
+	if err != nil {
 		return err
 	}
 	switch rep.Summary.Result {
@@ -317,127 +304,11 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	return nil
 }
 
-// validationTargets resolves each role's key, concurrently where it comes from the keyring. A role
-// whose key is missing or unreadable is validated as far as it can be (not at all) and reported; a
-// variable holding something that is not a key is a configuration error for the whole run.
-func (a *app) validationTargets(ctx context.Context, store secrets.Store, pol *policy.Policy, roles []policy.Role, keyStdin bool) ([]validate.Target, error) {
-	targets := make([]validate.Target, len(roles))
-	for i, r := range roles {
-		targets[i] = validate.Target{Role: r.Name, Required: pol.RequiredScopes(r), FullAccess: r.FullAccess}
-	}
-	if keyStdin {
-		res, err := secrets.ResolveRoleKey(ctx, store, roles[0], secrets.ResolveOptions{Stdin: a.io.In})
-		if err != nil {
-			return nil, err
-		}
-		targets[0].KeySource, targets[0].Key, targets[0].AccountID = res.Source.String(), klaviyo.PrivateKey(res.Value.Reveal()), res.AccountID
-		return targets, nil
-	}
-	for i, k := range secrets.RoleKeys(ctx, store, roles, os.Getenv, false) {
-		t := &targets[i]
-		switch kind := fault.KindOf(k.Err); {
-		case k.Err != nil && (kind == fault.Config || kind == fault.Usage):
-			return nil, k.Err
-		case k.Err != nil:
-			t.KeySource, t.Err = k.Source.String(), k.Err
-			if k.Source.Kind == "" {
-				t.KeySource = "unknown"
-			}
-		case k.Source.Kind == "":
-			t.KeySource = "none"
-			t.Err = &secrets.MissingError{What: "key for role " + k.Role, Env: k.Env, Off: secrets.IsOff(store)}
-		default:
-			t.KeySource, t.Key, t.AccountID = k.Source.String(), klaviyo.PrivateKey(k.Key.Reveal()), k.AccountID
-		}
-	}
-	return targets, nil
-}
-
-// keyNameHint says what a NAME of --inventory-role, --full-role and --read-only-role may be.
-const keyNameHint = "name a role of the policy, or any NAME whose key is in KLAVIYO_KEY_<NAME>"
-
-// checkKeyName refuses a NAME that cannot name a role or a key's variable, before it is repeated in
-// a variable's name or a hint: a key given in its place is refused without being repeated.
-func checkKeyName(flag, name string) error {
-	if mask.LooksSecret(name) {
-		return fault.Usagef("invalid %s: the name given looks like a credential, so it is not repeated here", flag).
-			Hint("klrbac never takes a key as an argument: "+keyNameHint, "store a role's key with klrbac keys set ROLE")
-	}
-	ok := len(name) <= 64 && name != "" && (name[0] >= 'a' && name[0] <= 'z' || name[0] >= 'A' && name[0] <= 'Z')
-	for i := 1; ok && i < len(name); i++ {
-		c := name[i]
-		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
-	}
-	if !ok {
-		return fault.Usagef("invalid %s %q: not a role or variable name", flag, name).
-			Hint("use up to 64 letters, digits, '-' and '_', starting with a letter: " + keyNameHint)
-	}
-	return nil
-}
-
-// resolveNamedKey finds the key of a role of the policy, or of any NAME whose key is in
-// KLAVIYO_KEY_<NAME> or the keyring's role:<NAME>: calibration and the inventory may use a key no
-// role holds. A NAME that is neither a role nor has a key anywhere is most likely a mistyped role,
-// so it is a usage error that suggests the roles it is close to; when the keyring cannot be read,
-// whether it has a key is not known, and the keyring's error (exit 3) carries the suggestion.
-func resolveNamedKey(ctx context.Context, store secrets.Store, pol *policy.Policy, flag, name string) (secrets.Resolved, error) {
-	r, isRole := pol.Role(name)
-	if !isRole {
-		r = policy.Role{Name: name}
-	}
-	res, err := secrets.ResolveRoleKey(ctx, store, r, secrets.ResolveOptions{})
-	if isRole || err == nil {
-		return res, err
-	}
-	suggestion := suggest.Hint(suggest.Closest(name, pol.RoleNames(), 3))
-	var missing *secrets.MissingError
-	if !errors.As(err, &missing) {
-		return res, fault.Wrap(fault.KindOf(err), err).Hint(suggestion)
-	}
-	where := "the keyring holds none"
-	if missing.Off {
-		where = "the keyring is off"
-	}
-	return res, fault.Usagef("unknown role %q for %s: the policy has no such role, and %s is not set and %s", name, flag, missing.Env, where).
-		Hint(suggestion, "a NAME that is no role of the policy needs its key in "+missing.Env)
-}
-
-// inventorySource is the credential that lists the account's keys: a role's private key
-// (--inventory-role); oauthInventorySource is the other kind, an OAuth app's access token.
-func (a *app) inventorySource(ctx context.Context, store secrets.Store, pol *policy.Policy, role string) (validate.InventorySource, error) {
-	res, err := resolveNamedKey(ctx, store, pol, "--inventory-role", role)
-	if err != nil {
-		return validate.InventorySource{}, err
-	}
-	cred := klaviyo.PrivateKey(res.Value.Reveal())
-	return validate.InventorySource{
-		Name:       "role " + role,
-		AccountID:  res.AccountID,
-		Credential: func(context.Context) (klaviyo.Credential, error) { return cred, nil },
-	}, nil
-}
-
-// oauthInventorySource lists the account's keys with an OAuth app's access token, refreshed when
-// it is about to expire, under the app's own rate-limit quota.
-func (a *app) oauthInventorySource(ctx context.Context, name string) (validate.InventorySource, error) {
-	// Fetch now, so that a missing login fails before any probe is planned.
-	cred, err := a.oauthAccessToken(ctx, name)
-	if err != nil {
-		return validate.InventorySource{}, err
-	}
-	return validate.InventorySource{
-		Name:       "OAuth app " + name,
-		AccountID:  oauthflow.Quota(name),
-		Credential: func(context.Context) (klaviyo.Credential, error) { return cred, nil },
-	}, nil
-}
-
 // probeOptions prepares a run that sends probes (action: keys.validate, keys.calibrate): it refuses
-// the run when the audit log could not take its record (a CI gate fails closed, and finding that out
-// after every probe has been sent wastes them, and the user's time), and starts its options with a client to the
-// configured Klaviyo whose transport is a side-effect guard of the run's own, so that the run stops
-// as soon as a write built to fail succeeds. calibrationFile is where calibrations are kept.
-func (a *app) probeOptions(ctx context.Context, action string) (opts validate.Options, calibrationFile string, err error) {
+// the run when the audit trail could not take its record (a CI gate fails closed, and finding that
+// out after every probe has been sent wastes them, and the user's time), and starts its options with
+// a guarded client to the configured Klaviyo. calibrationFile is where calibrations are kept.
+func (a *app) probeOptions(ctx context.Context, action string, requestTimeout time.Duration) (opts validate.Options, calibrationFile string, err error) {
 	cfg, err := a.config()
 	if err != nil {
 		return opts, "", err
@@ -449,272 +320,16 @@ func (a *app) probeOptions(ctx context.Context, action string) (opts validate.Op
 	if err := a.trail().Ready(ctx, action, ""); err != nil {
 		return opts, "", err
 	}
-	guard := validate.NewGuard(nil)
-	timeout := a.requestTimeout
-	if timeout <= 0 {
-		timeout = 15 * time.Second
-	}
-	kopts.HTTPClient = &http.Client{Transport: guard, Timeout: timeout}
-	client := klaviyo.New(kopts)
-	opts = validate.Options{Client: client, APIURL: client.APIURL(), Revision: client.Revision(), Guard: guard}
-	return opts, cfg.String("klaviyo.calibration_file"), nil
+	return validate.Guarded(kopts, requestTimeout), cfg.CalibrationFile(), nil
 }
 
 // loadCalibration reads what --calibrate stored for this API URL and revision. A damaged file is
 // reported and read as uncalibrated: write results are then marked inferred, the safe side.
-func (a *app) loadCalibration(path, apiURL, revision string) validate.Calibration {
+func loadCalibration(stderr io.Writer, path, apiURL, revision string) validate.Calibration {
 	c, err := validate.LoadCalibration(path, apiURL, revision)
 	if err != nil {
-		warn.Printf(a.io.Err, "%v; write results are marked inferred", err)
-		fmt.Fprintln(a.io.Err, "hint: run klrbac keys validate --calibrate again to replace it")
+		warn.Printf(stderr, "%v; write results are marked inferred", err)
+		fmt.Fprintln(stderr, "hint: run klrbac keys validate --calibrate again to replace it")
 	}
 	return c
-}
-
-func probeLine(e validate.Event) string {
-	f := e.Finding
-	answer := f.Answer.String()
-	if f.Answer == validate.NotChecked {
-		answer = "key rejected"
-	}
-	if f.Inferred {
-		answer += " (inferred)"
-	}
-	return fmt.Sprintf("%s %s: %s: %s -> %s: %s", strings.Join(e.Roles, ","), e.Key, f.Scope, f.Request, f.Reason, answer)
-}
-
-func progressLine(e validate.Event, elapsed time.Duration) string {
-	left := e.Estimate - elapsed
-	if e.Done > 0 {
-		left = max(left, time.Duration(float64(elapsed)/float64(e.Done)*float64(e.Total-e.Done)))
-	}
-	eta := ""
-	if e.Done < e.Total {
-		eta = fmt.Sprintf(", about %s left", max(left, 0).Round(time.Second))
-	}
-	return fmt.Sprintf("validating: %d/%d roles, %d/%d probes%s", e.RolesDone, e.RolesTotal, e.Done, e.Total, eta)
-}
-
-// renderValidation prints the report in the chosen format.
-func (a *app) renderValidation(rep *validate.Report, o validateOptions) error {
-	switch o.format {
-	case ui.JSON, ui.YAML:
-		return a.io.Encode(o.format, rep)
-	case githubFormat:
-		return writeAnnotations(a.io, rep)
-	}
-	io := a.io
-	rows := make([][]string, len(rep.Roles))
-	for i, rr := range rep.Roles {
-		inferred := func(scopes []string) []string {
-			out := make([]string, len(scopes))
-			for j, s := range scopes {
-				out[j] = s
-				if slices.Contains(rr.Inferred, s) {
-					out[j] += " (inferred)"
-				}
-			}
-			return out
-		}
-		rows[i] = []string{rr.Role, rr.KeySource, string(rr.Method), paintVerdict(io, rr.Verdict),
-			brief(inferred(rr.Missing)), brief(inferred(rr.Excess)), brief(rr.Undetermined)}
-	}
-	if err := io.Table([]string{"ROLE", "KEY SOURCE", "METHOD", "VERDICT", "MISSING", "EXCESS", "UNDETERMINED"}, rows); err != nil {
-		return err
-	}
-	a.validationNotes(rep)
-	return nil
-}
-
-// brief lists a few scopes: a table cell holding thirty is unreadable; -o json lists them all.
-func brief(scopes []string) string {
-	const shown = 4
-	if len(scopes) > shown+1 {
-		return strings.Join(scopes[:shown], ", ") + fmt.Sprintf(" and %d more", len(scopes)-shown)
-	}
-	return dash(scopes)
-}
-
-func paintVerdict(io *ui.IO, v validate.Verdict) string {
-	switch v {
-	case validate.VerdictValid:
-		return io.Green(string(v))
-	case validate.VerdictUndetermined:
-		return io.Yellow(string(v))
-	}
-	return io.Red(string(v))
-}
-
-// validationNotes explains, on stderr, what the table cannot: why a role failed or a scope is
-// undetermined, and what inferred means. Roles with the same note share one line.
-func (a *app) validationNotes(rep *validate.Report) {
-	w := a.io.Err
-	var order []string
-	roles := map[string][]string{}
-	note := func(role, text string) {
-		if _, seen := roles[text]; !seen {
-			order = append(order, text)
-		}
-		roles[text] = append(roles[text], role)
-	}
-	for _, rr := range rep.Roles {
-		for _, p := range rr.Problems {
-			note(rr.Role, p)
-		}
-		byReason := map[string][]string{}
-		for _, s := range rr.Undetermined {
-			byReason[rr.Reasons[s]] = append(byReason[rr.Reasons[s]], s)
-		}
-		reasons := make([]string, 0, len(byReason))
-		for r := range byReason {
-			reasons = append(reasons, r)
-		}
-		sort.Slice(reasons, func(i, j int) bool { return byReason[reasons[i]][0] < byReason[reasons[j]][0] })
-		for _, r := range reasons {
-			note(rr.Role, brief(byReason[r])+" undetermined: "+r)
-		}
-		if len(rr.NotChecked) > 0 && !rep.Strict {
-			note(rr.Role, "not checked: "+brief(rr.NotChecked)+": no operation of Klaviyo's uses them, so no probe can tell; the inventory (--inventory-role ROLE) checks them")
-		}
-		if rr.WritesInferred {
-			note(rr.Role, "write scopes granted by a 400 or 404 are inferred: whether Klaviyo checks scopes before a write's body is not calibrated for this API; run klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
-		}
-	}
-	for _, text := range order {
-		fmt.Fprintf(w, "note: %s: %s\n", strings.Join(roles[text], ", "), text)
-	}
-	if rep.Calibration.State == validate.Refuted && rep.Method == validate.ByProbe {
-		fmt.Fprintln(w, "note: calibration found that Klaviyo validates a write's body before its scopes, so write probes cannot prove a scope: use --inventory-role ROLE for exact answers")
-	}
-}
-
-// writeAnnotations prints GitHub Actions workflow commands: an error per finding (a warning for
-// excess without --strict) and a notice per valid role.
-func writeAnnotations(io *ui.IO, rep *validate.Report) error {
-	var b strings.Builder
-	emit := func(level, role, msg string) {
-		b.WriteString("::" + level + " title=" + escapeProperty("klrbac keys validate: "+role) + "::" + escapeData(msg) + "\n")
-	}
-	for _, rr := range rep.Roles {
-		who := fmt.Sprintf("role %s's key (%s, %s)", rr.Role, orDash(rr.Key), rr.KeySource)
-		inferred := func(s string) string {
-			if slices.Contains(rr.Inferred, s) {
-				return " (inferred: Klaviyo's check order is not calibrated)"
-			}
-			return ""
-		}
-		for _, p := range rr.Problems {
-			emit("error", rr.Role, who+": "+p)
-		}
-		for _, s := range rr.Missing {
-			emit("error", rr.Role, fmt.Sprintf("%s lacks %s, which the role needs%s", who, s, inferred(s)))
-		}
-		level := "error"
-		if rep.AllowExcess {
-			level = "warning"
-		}
-		for _, s := range rr.Excess {
-			emit(level, rr.Role, fmt.Sprintf("%s holds %s, which the role does not need%s", who, s, inferred(s)))
-		}
-		if rr.Verdict == validate.VerdictUndetermined {
-			for _, s := range rr.Undetermined {
-				emit("error", rr.Role, fmt.Sprintf("%s: %s could not be determined: %s", who, s, rr.Reasons[s]))
-			}
-		}
-		if len(rr.NotChecked) > 0 && !rep.Strict {
-			emit("notice", rr.Role, fmt.Sprintf("%s: not checked: %s (no operation of Klaviyo's uses them; the inventory (--inventory-role ROLE) checks them)", who, strings.Join(rr.NotChecked, ", ")))
-		}
-		if rr.Verdict == validate.VerdictValid {
-			emit("notice", rr.Role, fmt.Sprintf("%s holds every scope the role needs (%d, by %s)", who, len(rr.Required), rr.Method))
-		}
-	}
-	_, err := fmt.Fprint(io.Out, b.String())
-	return err
-}
-
-// annotateFailure prints, for -o github, the error that ended a run as a whole (the guard tripped,
-// the keys could not be listed, no audit record) as one ::error annotation, besides the usual
-// message on stderr: a CI log shows annotations first, and a run that failed as a whole has no
-// per-role annotation to show. Findings already annotated (a silent error) and interruptions are
-// not repeated.
-func annotateFailure(io *ui.IO, err error) {
-	if err == nil || fault.IsSilent(err) || exitCode(err) == exitInterrupted {
-		return
-	}
-	lines := []string{err.Error()}
-	for _, h := range fault.Hints(err) {
-		lines = append(lines, "hint: "+h)
-	}
-	msg := mask.InText(strings.Join(lines, "\n"))
-	fmt.Fprintf(io.Out, "::error title=%s::%s\n", escapeProperty("klrbac keys validate"), escapeData(msg))
-}
-
-// escapeData and escapeProperty follow the escaping of GitHub Actions workflow commands: a
-// message may not hold %, CR or LF as such, and a property value not : or , either.
-func escapeData(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
-}
-
-func escapeProperty(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
-}
-
-// auditValidation records each role's result. A validation changes nothing, but it is the
-// evidence a CI gate ran: a result that could not be recorded fails the run (exit 3), after the
-// results are printed.
-func (a *app) auditValidation(ctx context.Context, rep *validate.Report) error {
-	entries := make([]audit.Entry, len(rep.Roles))
-	endpoint := ""
-	if rep.Method == validate.ByInventory {
-		endpoint = "GET /api/api-keys"
-	}
-	for i, rr := range rep.Roles {
-		// Which credential listed the keys matters to whoever reads the trail: a role's key and an
-		// OAuth app's token are different grants, held and revoked by different people.
-		method := string(rr.Method)
-		if rr.Method == validate.ByInventory && rep.Inventory != "" {
-			method += " (" + rep.Inventory + ")"
-		}
-		if rr.Method == validate.ByProbe && len(rr.Checked) > 0 {
-			// Probing makes a call per scope, too many for klaviyoEndpoint's one: say how many.
-			method += fmt.Sprintf(" (%d scope%s checked)", len(rr.Checked), plural(len(rr.Checked)))
-		}
-		reason := fmt.Sprintf("%s by %s; missing: %s; excess: %s; undetermined: %s", rr.Verdict, method,
-			dashNone(rr.Missing), dashNone(rr.Excess), dashNone(rr.Undetermined))
-		if len(rr.Problems) > 0 {
-			reason += "; " + strings.Join(rr.Problems, "; ")
-		}
-		entries[i] = audit.Entry{Role: rr.Role, Action: "keys.validate", Resource: secrets.RoleKeyItem(rr.Role).String(),
-			Success: rr.Verdict == validate.VerdictValid, KlaviyoEndpoint: endpoint, Fingerprint: rr.KeyFingerprint, Reason: reason}
-	}
-	if len(entries) == 0 {
-		return nil
-	}
-	if _, err := a.trail().Record(ctx, entries...); err != nil {
-		return (&fault.Error{Kind: audit.FailureKind(err), Err: fmt.Errorf("the validation was not audited: %w", err)}).
-			Hint("a CI gate without its record fails closed: make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
-	}
-	return nil
-}
-
-// auditStopped records, for each role, a run that ended before its report, and how (reason). An
-// interrupted run's context has ended: the record is written all the same, under a bound of its own.
-func (a *app) auditStopped(ctx context.Context, targets []validate.Target, reason string) {
-	entries := make([]audit.Entry, 0, len(targets))
-	for _, t := range targets {
-		entries = append(entries, audit.Entry{Role: t.Role, Action: "keys.validate", Resource: secrets.RoleKeyItem(t.Role).String(),
-			Fingerprint: t.Key.Fingerprint(), Reason: reason})
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, err := a.trail().Record(ctx, entries...); err != nil {
-		warn.Printf(a.io.Err, "the stopped validation was not audited: %v", err)
-	}
-}
-
-func dashNone(s []string) string {
-	if len(s) == 0 {
-		return "none"
-	}
-	return strings.Join(s, ", ")
 }

@@ -43,11 +43,11 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 	if err != nil {
 		return err
 	}
-	fullKey, err := resolveNamedKey(ctx, store, pol, "--full-role", fullName)
+	fullKey, err := validate.NamedKey(ctx, store, pol, "--full-role", fullName)
 	if err != nil {
 		return err
 	}
-	roKey, err := resolveNamedKey(ctx, store, pol, "--read-only-role", o.readOnlyRole)
+	roKey, err := validate.NamedKey(ctx, store, pol, "--read-only-role", o.readOnlyRole)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOp
 		return fault.Usagef("--full-role %s and --read-only-role %s have the same key (%s)", fullName, o.readOnlyRole, fullKey.Value.Masked()).
 			Hint("calibration needs two keys: one with full access, one with only read scopes")
 	}
-	opts, path, err := a.probeOptions(ctx, "keys.calibrate")
+	opts, path, err := a.probeOptions(ctx, "keys.calibrate", o.requestTimeout)
 	if err != nil {
 		return err
 	}

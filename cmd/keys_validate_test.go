@@ -1,15 +1,9 @@
 package cmd
 
 import (
-	"context"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/klrbac/klrbac/internal/fault"
-	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
 )
 
@@ -43,38 +37,16 @@ func TestCheckKeyName(t *testing.T) {
 		{"", false}, {"a b", false}, {"a/../b", false}, {"-admin", false}, {"_admin", false}, {"2fa", false},
 		{"pk_aca7bfb2d9ad79ac7d242973a9ed4d4343", false}, {strings.Repeat("a", 65), false}, {"admin\n", false},
 	} {
-		err := checkKeyName("--inventory-role", tc.name)
+		err := validate.CheckKeyName("--inventory-role", tc.name)
 		if (err == nil) != tc.ok {
-			t.Errorf("checkKeyName(%q) = %v, want ok %v", tc.name, err, tc.ok)
+			t.Errorf("validate.CheckKeyName(%q) = %v, want ok %v", tc.name, err, tc.ok)
 			continue
 		}
 		if err != nil && exitCode(err) != exitUsage {
-			t.Errorf("checkKeyName(%q): exit %d, want %d", tc.name, exitCode(err), exitUsage)
+			t.Errorf("validate.CheckKeyName(%q): exit %d, want %d", tc.name, exitCode(err), exitUsage)
 		}
 		if err != nil && strings.Contains(err.Error(), "aca7bfb2") {
-			t.Errorf("checkKeyName repeats a key: %v", err)
+			t.Errorf("CheckKeyName repeats a key: %v", err)
 		}
-	}
-}
-
-// A validation's record that cannot be written at the end (the log became unwritable during the
-// run) still fails the gate: exit 3, with the hint that says why.
-func TestValidationNotAudited(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "blocker"), []byte("a file where a directory should be"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("KLRBAC_CONFIG", "")
-	t.Setenv("XDG_CONFIG_HOME", dir)
-	t.Setenv("KLRBAC_AUDIT_LOG", filepath.Join(dir, "blocker", "audit.log"))
-	t.Chdir(dir)
-	a := &app{io: &ui.IO{Out: io.Discard, Err: io.Discard}}
-	rep := &validate.Report{Method: validate.ByProbe, Roles: []validate.RoleReport{{Role: "viewer", Method: validate.ByProbe, Verdict: validate.VerdictValid}}}
-	err := a.auditValidation(context.Background(), rep)
-	if exitCode(err) != exitUnavailable || !strings.HasPrefix(err.Error(), "the validation was not audited: ") {
-		t.Fatalf("exit %d: %v", exitCode(err), err)
-	}
-	if hints := fault.Hints(err); len(hints) == 0 || !strings.HasPrefix(hints[0], "a CI gate without its record fails closed") {
-		t.Errorf("hints %q", hints)
 	}
 }

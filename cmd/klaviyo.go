@@ -8,18 +8,7 @@ import (
 	"github.com/klrbac/klrbac/internal/klaviyo"
 )
 
-// klaviyoClient returns a client for the configured Klaviyo (klaviyo.api_url, klaviyo.revision),
-// naming klrbac's version in its User-Agent and pacing calls per account and rate tier, so that a
-// command checking many keys stays under Klaviyo's limits.
-func (a *app) klaviyoClient() (*klaviyo.Client, error) {
-	opts, err := a.klaviyoOptions()
-	if err != nil {
-		return nil, err
-	}
-	return klaviyo.New(opts), nil
-}
-
-// newPacer makes the pacer of klaviyoClient. The command-line tests turn pacing off for scripts
+// newPacer makes the pacer of klaviyoOptions. The command-line tests turn pacing off for scripts
 // that are not about it, against a sandbox that does not throttle: probing every scope of a key
 // takes seconds when paced, most of them waiting on the one-call-a-second tier.
 var newPacer = func() *klaviyo.Pacer { return klaviyo.NewPacer(klaviyo.PacerOptions{}) }
@@ -29,8 +18,10 @@ var newPacer = func() *klaviyo.Pacer { return klaviyo.NewPacer(klaviyo.PacerOpti
 // long it waits: the waits are still computed and reported, only not spent.
 var clientSleep func(ctx context.Context, d time.Duration) error
 
-// klaviyoOptions are the options of klaviyoClient, for commands that adjust them (such as putting
-// a guard in the transport) before making the client.
+// klaviyoOptions are the options of a client for the configured Klaviyo (klaviyo.api_url,
+// klaviyo.revision), naming klrbac's version in its User-Agent and pacing calls per account and rate
+// tier, so that a command checking many keys stays under Klaviyo's limits. Commands adjust them
+// (such as putting a guard in the transport) before klaviyo.New.
 func (a *app) klaviyoOptions() (klaviyo.Options, error) {
 	cfg, err := a.config()
 	if err != nil {
@@ -43,8 +34,8 @@ func (a *app) klaviyoOptions() (klaviyo.Options, error) {
 // config file is broken.
 func klaviyoOptionsFor(cfg *config.Config) klaviyo.Options {
 	return klaviyo.Options{
-		APIURL:    cfg.String("klaviyo.api_url"),
-		Revision:  cfg.String("klaviyo.revision"),
+		APIURL:    cfg.APIURL(),
+		Revision:  cfg.Revision(),
 		UserAgent: "klrbac/" + buildVersion().Version,
 		Pacer:     newPacer(),
 		Sleep:     clientSleep,

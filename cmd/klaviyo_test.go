@@ -27,10 +27,11 @@ func TestKlaviyoClientFollowsConfig(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	t.Chdir(t.TempDir())
 	a := &app{io: &ui.IO{}}
-	c, err := a.klaviyoClient()
+	opts, err := a.klaviyoOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := klaviyo.New(opts)
 	if _, err := c.Do(context.Background(), klaviyo.Request{Path: "/api/profiles", Credential: klaviyo.PrivateKey("pk_" + strings.Repeat("a", 34))}); err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ the keyring for the client secret.` + exitStatus(exitOK, exitFindings, exitUsage
 		newOAuthRefreshCommand(a), newOAuthRevokeCommand(a), newOAuthLogoutCommand(a))
 	for _, sub := range c.Commands() {
 		if sub.ValidArgsFunction == nil {
-			sub.ValidArgsFunction = firstArgs(1, a.completeOAuthApps())
+			sub.ValidArgsFunction = firstArgs(1, a.complete(oauthAppNames))
 		}
 	}
 	return c
@@ -58,12 +58,8 @@ func withDefaultRedirect(ap oauthflow.App) oauthflow.App {
 	return ap
 }
 
-// oauthApps are the apps the config defines under oauth.apps.
-func (a *app) oauthApps() ([]oauthflow.App, error) {
-	cfg, err := a.config()
-	if err != nil {
-		return nil, err
-	}
+// configuredOAuthApps are the apps the config defines under oauth.apps.
+func configuredOAuthApps(cfg *config.Config) ([]oauthflow.App, error) {
 	sec, _ := cfg.Raw("oauth")
 	return oauthflow.ParseApps(cfg.File, sec.Value)
 }
@@ -75,7 +71,11 @@ func (a *app) oauthApp(name string) (oauthflow.App, error) {
 	if err := secrets.CheckAppName(name); err != nil {
 		return oauthflow.App{}, err
 	}
-	apps, err := a.oauthApps()
+	cfg, err := a.config()
+	if err != nil {
+		return oauthflow.App{}, err
+	}
+	apps, err := configuredOAuthApps(cfg)
 	if err != nil {
 		return oauthflow.App{}, err
 	}
@@ -99,15 +99,6 @@ func (a *app) oauthApp(name string) (oauthflow.App, error) {
 		hint = "define it under oauth.apps in the config (see `klrbac oauth login --help`)"
 	}
 	return oauthflow.App{Name: name}, fault.Usagef("unknown OAuth app %q", name).Hint(hint)
-}
-
-// oauthEndpoints are Klaviyo's OAuth URLs as configured (klaviyo.auth_url, klaviyo.api_url).
-func (a *app) oauthEndpoints() (oauthflow.Endpoints, error) {
-	cfg, err := a.config()
-	if err != nil {
-		return oauthflow.Endpoints{}, err
-	}
-	return oauthflow.EndpointsFor(cfg.String("klaviyo.auth_url"), cfg.String("klaviyo.api_url")), nil
 }
 
 // oauthHTTPClient calls Klaviyo's token and revocation endpoints. It never follows a redirect: the
@@ -144,10 +135,12 @@ func (a *app) oauthKeeper(name string) (k *oauthflow.Keeper, unknown error, err 
 	if err != nil {
 		return nil, nil, err
 	}
-	ep, err := a.oauthEndpoints()
+	cfg, err := a.config()
 	if err != nil {
 		return nil, nil, err
 	}
+	// Klaviyo's OAuth URLs as configured (klaviyo.auth_url, klaviyo.api_url).
+	ep := oauthflow.EndpointsFor(cfg.AuthURL(), cfg.APIURL())
 	lock, err := oauthLockFile(name)
 	if err != nil {
 		return nil, nil, err

@@ -2,22 +2,16 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/cli/browser"
 	"github.com/spf13/cobra"
 
-	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/secrets"
+	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/warn"
 )
 
@@ -95,133 +89,35 @@ func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOption
 	if err != nil {
 		return err
 	}
-	if o.scopes != "" {
-		if ap.Scopes, err = oauthflow.ParseScopes(o.scopes); err != nil {
-			return err
-		}
-	}
-	if ap.ClientID == "" {
-		e := fault.Configf("no client id for OAuth app %s", name)
-		if ap.BuiltIn() {
-			return e.Hint("set " + oauthflow.ClientIDEnv + " to the app's client id, or define the app under oauth.apps in the config (see `klrbac oauth login --help`)")
-		}
-		return e.Hint(fmt.Sprintf("set oauth.apps.%s.client_id (%s:%d), or %s", name, ap.File, ap.Line, oauthflow.ClientIDEnv))
-	}
 	k, _, err := a.oauthKeeper(name)
 	if err != nil {
 		return err
 	}
-	// Everything that could fail after the browser is checked first, so that nobody authorizes an
-	// app only to find the tokens cannot be kept: the keyring, the client secret, the audit log.
-	if err := secrets.Probe(ctx, k.Store); err != nil {
-		if secrets.ClassOf(err) == secrets.Disabled {
-			return fault.Unavailablef("refusing to log in: the keyring is off (keyring.backend: off), and klrbac keeps OAuth tokens only in the OS keyring").
-				Hint("turn it on by unsetting KLRBAC_KEYRING")
-		}
-		return secrets.Explain(err, "")
-	}
-	secret, err := secrets.ResolveOAuthClientSecret(ctx, k.Store, name, secrets.ResolveOptions{})
+	kopts, err := a.klaviyoOptions()
 	if err != nil {
 		return err
 	}
-	resource := secrets.OAuthTokenItem(name).String()
-	if err := a.trail().Ready(ctx, oauthflow.ActionLogin, resource); err != nil {
-		return err
-	}
-	ep, err := a.oauthEndpoints()
-	if err != nil {
-		return err
-	}
-	login := &oauthflow.Login{
-		App: ap, ClientSecret: secret.Value, Endpoints: ep,
-		HTTPClient: oauthHTTPClient(),
-		Timeout:    o.timeout,
-		Say:        func(msg string) { fmt.Fprintln(a.io.Err, msg) },
-		Save: func(ctx context.Context, t *secrets.TokenSet) error {
-			a.identifyAccount(ctx, name, t)
-			return k.Install(ctx, *t, oauthflow.Change{
-				Action: oauthflow.ActionLogin, Fingerprint: t.AccessToken.Fingerprint(),
-				Endpoint: "POST /oauth/token", Reason: loginReason(*t),
-			})
-		},
-		Failed: func(ctx context.Context, err error) {
-			e := audit.Entry{Action: oauthflow.ActionLogin, Resource: resource, Reason: err.Error()}
-			if _, rerr := a.trail().Record(ctx, e); rerr != nil {
-				warn.Printf(a.io.Err, "the failed login was not recorded: %v", rerr)
-			}
-		},
-		// The grant is revoked whether or not this can be recorded: the log may be what failed.
-		Abandoned: func(ctx context.Context, c oauthflow.Change, err error) {
-			e := audit.Entry{Action: c.Action, Resource: resource, Success: err == nil, Fingerprint: c.Fingerprint,
-				KlaviyoEndpoint: c.Endpoint, Reason: c.Reason}
-			if err != nil {
-				e.Reason += ": failed: " + err.Error()
-			}
-			if _, rerr := a.trail().Record(ctx, e); rerr != nil {
-				warn.Printf(a.io.Err, "the revocation was not recorded: %v", rerr)
-			}
-		},
+	opts := oauthflow.AuthorizeOptions{
+		Scopes: o.scopes, Timeout: o.timeout, Klaviyo: kopts, Stderr: a.io.Err,
+		Say: func(msg string) { fmt.Fprintln(a.io.Err, msg) },
 	}
 	switch {
 	case o.manual:
-		login.Manual = a.io.In
+		opts.Manual = a.io.In
 	case !o.noBrowser:
-		login.Open = openBrowser
+		opts.Open = oauthflow.OpenBrowser
 	}
-	res, err := login.Run(ctx)
+	res, err := k.Authorize(ctx, ap, a.trail(), opts)
 	if err != nil {
 		return err
 	}
-	a.reportLogin(name, res)
+	reportLogin(a.io, name, res)
 	return nil
 }
 
-// identifyAccount records which account authorized the app, when the grant lets klrbac ask
-// (accounts:read). Not knowing it is no reason to lose the login: a failure is a warning.
-func (a *app) identifyAccount(ctx context.Context, name string, t *secrets.TokenSet) {
-	if !slices.Contains(t.Scopes(), "accounts:read") {
-		return
-	}
-	client, err := a.klaviyoClient()
-	if err == nil {
-		var acct oauthflow.Account
-		if acct, err = oauthflow.Identify(ctx, client, oauthflow.Quota(name), t.AccessToken); err == nil {
-			t.AccountID, t.AccountName = acct.ID, acct.Name
-			return
-		}
-	}
-	warn.Printf(a.io.Err, "could not tell which Klaviyo account authorized the app: %v", err)
-}
-
-// loginReason is the audit record's account of a login: what was granted, to which client, for
-// which account. Never a token.
-func loginReason(t secrets.TokenSet) string {
-	parts := []string{"granted " + dash(t.Scopes())}
-	if missing := missingScopes(t); len(missing) > 0 {
-		parts = append(parts, "not granted "+strings.Join(missing, " "))
-	}
-	account := "unknown"
-	if t.AccountID != "" {
-		account = t.AccountID
-	}
-	parts = append(parts, "account "+account, "client "+t.ClientID)
-	return strings.Join(parts, "; ")
-}
-
-func missingScopes(t secrets.TokenSet) []string {
-	granted := t.Scopes()
-	var out []string
-	for _, s := range strings.Fields(t.Requested) {
-		if !slices.Contains(granted, s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func (a *app) reportLogin(name string, res *oauthflow.Result) {
+func reportLogin(io *ui.IO, name string, res *oauthflow.Result) {
 	t := res.Token
-	w := a.io.Err
+	w := io.Err
 	fmt.Fprintf(w, "logged in: OAuth app %s (client %s), account %s\n", name, t.ClientID, accountLabel(t.AccountID, t.AccountName))
 	fmt.Fprintf(w, "  access token:   %s (fingerprint %s), valid until %s\n", t.AccessToken.Masked(), t.AccessToken.Fingerprint(), timeLabel(t.Expiry))
 	fmt.Fprintf(w, "  refresh token:  %s\n", tokenLabel(t.RefreshToken))
@@ -264,69 +160,4 @@ func timeLabel(t time.Time) string {
 		return "unknown"
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// browserEnv names the browser command, as many Unix tools read it.
-const browserEnv = "BROWSER"
-
-// browserWait is how long klrbac waits to see whether the browser command failed at once; a
-// browser that keeps running is left to run.
-const browserWait = 3 * time.Second
-
-// openBrowser shows url in a browser: $BROWSER when set — a command, or a colon-separated list
-// of commands tried in turn, with %s standing for the URL (else it comes last) — otherwise what
-// github.com/cli/browser finds (xdg-open, x-www-browser, ...). The browser's own output is
-// discarded: klrbac's stdout is for results, and browsers are chatty.
-func openBrowser(url string) error {
-	if spec := os.Getenv(browserEnv); strings.TrimSpace(spec) != "" {
-		var err error
-		for _, entry := range strings.Split(spec, ":") {
-			argv := strings.Fields(entry)
-			if len(argv) == 0 {
-				continue
-			}
-			substituted := false
-			for i, arg := range argv {
-				if strings.Contains(arg, "%s") {
-					argv[i], substituted = strings.ReplaceAll(arg, "%s", url), true
-				}
-			}
-			if !substituted {
-				argv = append(argv, url)
-			}
-			if err = startBrowser(exec.Command(argv[0], argv[1:]...)); err == nil {
-				return nil
-			}
-		}
-		return fmt.Errorf("$%s: %w", browserEnv, err)
-	}
-	browser.Stdout, browser.Stderr = io.Discard, io.Discard
-	done := make(chan error, 1)
-	go func() { done <- browser.OpenURL(url) }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(browserWait):
-		return nil
-	}
-}
-
-// startBrowser starts a browser command and reports its failure if it fails at once.
-func startBrowser(c *exec.Cmd) error {
-	c.Stdout, c.Stderr = io.Discard, io.Discard
-	if err := c.Start(); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return fmt.Errorf("%s exited with status %d", c.Path, ee.ExitCode())
-		}
-		return err
-	case <-time.After(browserWait):
-		return nil
-	}
 }

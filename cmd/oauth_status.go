@@ -92,7 +92,7 @@ func (a *app) runOAuthStatus(ctx context.Context, name string, f ui.Format) erro
 		v.fill(t, time.Now())
 	}
 	if f == ui.Table {
-		a.printOAuthStatus(v)
+		printOAuthStatus(a.io, v)
 	} else if err := a.io.Encode(f, v); err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (v *oauthStatusView) fill(t secrets.TokenSet, now time.Time) {
 	v.Refreshable = t.Refreshable()
 	v.Scopes = nonNil(t.Scopes())
 	v.RequestedScopes = nonNil(strings.Fields(t.Requested))
-	v.MissingScopes = nonNil(missingScopes(t))
+	v.MissingScopes = nonNil(oauthflow.MissingScopes(t))
 	v.AuthorizedAt, v.ObtainedAt = stamp(t.Authorized), stamp(t.Obtained)
 	left := t.Remaining(now)
 	v.Valid = left > 0
@@ -135,22 +135,22 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func (a *app) printOAuthStatus(v oauthStatusView) {
-	w := a.io.Out
+func printOAuthStatus(io *ui.IO, v oauthStatusView) {
+	w := io.Out
 	line := func(k, val string) { fmt.Fprintf(w, "%-16s%s\n", k+":", val) }
 	line("app", v.App)
 	status := v.Status
 	switch {
 	case !v.LoggedIn:
-		status = a.io.Red("not logged in")
+		status = io.Red("not logged in")
 	case v.Valid && v.ExpiresAt == "":
-		status = a.io.Green("valid")
+		status = io.Green("valid")
 	case v.Valid:
-		status = a.io.Green("valid for " + roughDuration(time.Duration(v.ExpiresIn)*time.Second))
+		status = io.Green("valid for " + roughDuration(time.Duration(v.ExpiresIn)*time.Second))
 	case v.Refreshable:
-		status = a.io.Yellow("expired") + "; the refresh token renews it on next use (klrbac oauth token)"
+		status = io.Yellow("expired") + "; the refresh token renews it on next use (klrbac oauth token)"
 	default:
-		status = a.io.Red("expired, and there is no refresh token")
+		status = io.Red("expired, and there is no refresh token")
 	}
 	line("status", status)
 	if !v.LoggedIn {

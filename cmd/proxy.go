@@ -68,7 +68,7 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 				return err
 			}
 			o.Actor = actor
-			o.Loader = proxy.Loader{Config: a.opts, OpenStore: openSecrets}
+			o.Loader = proxy.Loader{Config: configOptions(a.configFile, a.globals), OpenStore: openSecrets}
 			o.Stderr = a.io.Err
 			return proxy.Run(ctx, o)
 		},
@@ -86,10 +86,7 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 // proxyTokensPath is the proxy token file: proxy.tokens_file (KLRBAC_PROXY_TOKENS), by default in the
 // state directory.
 func proxyTokensPath(cfg *config.Config) (string, error) {
-	p := cfg.Path("proxy.tokens_file")
-	if p == "" {
-		p = os.Getenv("KLRBAC_PROXY_TOKENS")
-	}
+	p := cfg.ProxyTokensFile()
 	if p == "" {
 		return "", fault.Configf("no proxy token file location: neither XDG_STATE_HOME nor HOME is set").
 			Hint("set KLRBAC_PROXY_TOKENS or proxy.tokens_file in the config")

@@ -11,9 +11,9 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
@@ -28,8 +28,10 @@ import (
 // app carries what commands share. Everything costly is loaded on first use, so a command pays only
 // for what it touches: `klrbac version` never reads a config file.
 type app struct {
-	io   *ui.IO
-	opts config.Options
+	io *ui.IO
+	// configFile is --config; globals are the global flags, which override settings.
+	configFile string
+	globals    *pflag.FlagSet
 	// started is set once cobra has parsed flags and arguments; an error before that is a usage error.
 	started bool
 
@@ -39,16 +41,29 @@ type app struct {
 
 	store secrets.Store
 	audit *audit.Trail
-	// requestTimeout bounds each call to Klaviyo (keys validate --request-timeout); 0 means 15s.
-	requestTimeout time.Duration
 }
 
 func (a *app) config() (*config.Config, error) {
 	if !a.loaded {
-		a.cfg, a.cfgErr = config.Load(a.opts)
+		a.cfg, a.cfgErr = config.Load(configOptions(a.configFile, a.globals))
 		a.loaded = true
 	}
 	return a.cfg, a.cfgErr
+}
+
+// configOptions say where the configuration is (file: --config) and which global flags were given.
+func configOptions(file string, globals *pflag.FlagSet) config.Options {
+	opts := config.Options{File: file, Flags: map[string]string{}}
+	if globals != nil {
+		// Changed, not Visit: cobra parses a global flag into the subcommand's flag set, so the root
+		// set's own record of what was set stays empty.
+		globals.VisitAll(func(f *pflag.Flag) {
+			if f.Changed {
+				opts.Flags[f.Name] = f.Value.String()
+			}
+		})
+	}
+	return opts
 }
 
 func (a *app) policy() (*policy.Policy, error) {
@@ -167,13 +182,13 @@ policy with the roles admin, marketer, developer, viewer and service.` + exitSta
 	})
 
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.opts.File, "config", "", "config file (default: $KLRBAC_CONFIG, ./klrbac.yaml, then $XDG_CONFIG_HOME/klrbac/config.yaml)")
+	pf.StringVar(&a.configFile, "config", "", "config file (default: $KLRBAC_CONFIG, ./klrbac.yaml, then $XDG_CONFIG_HOME/klrbac/config.yaml)")
 	pf.String("api-url", "", "Klaviyo API base URL (env KLRBAC_API_URL)")
 	pf.String("revision", "", "Klaviyo API revision (env KLRBAC_REVISION)")
 	pf.String("audit-log", "", "audit log file (env KLRBAC_AUDIT_LOG)")
 	pf.String("audit-dsn", "", "team audit trail in PostgreSQL, postgres://USER@HOST/DB without a password (env KLRBAC_AUDIT_DSN)")
 	pf.Bool("no-color", false, "never colour output (also: NO_COLOR)")
-	a.opts.Flags = pf
+	a.globals = pf
 	_ = root.RegisterFlagCompletionFunc("config", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
 	})

@@ -20,7 +20,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/klrbac/klrbac/internal/audit"
-	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/pgtest"
@@ -73,7 +72,7 @@ func TestMain(m *testing.M) {
 func testKlrbac(run func(*ui.IO) int) int {
 	if path := os.Getenv(testKeyringEnv); path != "" {
 		fake := &fileKeyring{path: path, fault: os.Getenv(testKeyringFaultEnv)}
-		openSecrets = func(cfg *config.Config) secrets.Store { return secrets.OpenWith(cfg, fake) }
+		keyringBackend = fake
 	}
 	if os.Getenv(testNoPacingEnv) != "" {
 		newPacer = func() *klaviyo.Pacer { return nil }

@@ -16,56 +16,49 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/suggest"
 	"github.com/klrbac/klrbac/internal/yamlcheck"
 )
 
-// Setting is one configuration key and the places its value may come from.
+// Setting is one configuration key and the places its value may come from. The table Settings is
+// the one place a setting is declared: the resolver, `config show` and docs/configuration.md all
+// read it.
 type Setting struct {
-	Key     string // config key, e.g. klaviyo.api_url
-	Env     string // environment variable
-	Flag    string // global flag, if any
+	Key  string // config key, e.g. klaviyo.api_url
+	Env  string // environment variable
+	Flag string // global flag, if any
+	// Default is the value when nothing sets it. A default starting with StateHome is a file in
+	// klrbac's state directory, resolved when the configuration is read.
 	Default string
-	Help    string
-	check   func(string) error
+	// Help is the setting's meaning in docs/configuration.md (markdown).
+	Help  string
+	check func(string) error
 }
 
-// DefaultRevision is the Klaviyo API revision klrbac speaks unless told otherwise.
-const DefaultRevision = "2026-07-15"
+// StateHome stands for klrbac's state directory in a default: $XDG_STATE_HOME/klrbac, by default
+// ~/.local/state/klrbac.
+const StateHome = "$XDG_STATE_HOME/klrbac"
 
-// Settings lists every setting klrbac reads, in the order `config show` prints them.
+// Settings lists every setting klrbac reads, in the order `config show` prints them. Adding one is
+// one line here (and a typed accessor below, for the code that reads it).
 var Settings = []Setting{
-	{Key: "klaviyo.api_url", Env: "KLRBAC_API_URL", Flag: "api-url", Default: "https://a.klaviyo.com",
-		Help: "Klaviyo API base URL; also hosts /oauth/token and /oauth/revoke", check: checkURL},
-	{Key: "klaviyo.auth_url", Env: "KLRBAC_AUTH_URL", Default: "https://www.klaviyo.com",
-		Help: "Klaviyo base URL hosting /oauth/authorize", check: checkURL},
-	{Key: "klaviyo.revision", Env: "KLRBAC_REVISION", Flag: "revision", Default: DefaultRevision,
-		Help: "Klaviyo API revision header (YYYY-MM-DD)", check: checkRevision},
-	{Key: "klaviyo.calibration_file", Env: "KLRBAC_CALIBRATION_FILE", Default: "",
-		Help: "where keys validate --calibrate stores Klaviyo's check order (default $XDG_STATE_HOME/klrbac/calibration.json)"},
-	{Key: "audit.path", Env: "KLRBAC_AUDIT_LOG", Flag: "audit-log", Default: "",
-		Help: "audit log file (default $XDG_STATE_HOME/klrbac/audit.log)"},
-	{Key: "audit.dsn", Env: "KLRBAC_AUDIT_DSN", Flag: "audit-dsn", Default: "",
-		Help: "a postgres:// URL: keep the audit trail in PostgreSQL instead of audit.path; keyring: the one stored by audit set-dsn", check: checkDSN},
-	{Key: "audit.checks", Env: "KLRBAC_AUDIT_CHECKS", Default: "all",
-		Help: "which check decisions to audit: all, denied or none", check: oneOf("all", "denied", "none")},
-	{Key: "keyring.backend", Env: "KLRBAC_KEYRING", Default: "system",
-		Help: "where secrets live: system (the OS keyring) or off", check: oneOf("system", "off")},
-	{Key: "keyring.timeout", Env: "KLRBAC_KEYRING_TIMEOUT", Default: "3s",
-		Help: "how long to wait for the OS keyring before giving up", check: checkDuration},
-	{Key: "proxy.tokens_file", Env: "KLRBAC_PROXY_TOKENS", Default: "",
-		Help: "where klrbac proxy keeps its callers' token hashes (default $XDG_STATE_HOME/klrbac/proxy-tokens)"},
+	{Key: "klaviyo.api_url", Env: "KLRBAC_API_URL", Flag: "api-url", Default: klaviyo.DefaultAPIURL, Help: "API base; also hosts `/oauth/token` and `/oauth/revoke`", check: checkURL},
+	{Key: "klaviyo.auth_url", Env: "KLRBAC_AUTH_URL", Default: "https://www.klaviyo.com", Help: "hosts `/oauth/authorize`", check: checkURL},
+	{Key: "klaviyo.revision", Env: "KLRBAC_REVISION", Flag: "revision", Default: klaviyo.DefaultRevision, Help: "the `revision` header sent to Klaviyo", check: checkRevision},
+	{Key: "klaviyo.calibration_file", Env: "KLRBAC_CALIBRATION_FILE", Default: StateHome + "/calibration.json", Help: "where `keys validate --calibrate` keeps Klaviyo's check order (see [Calibration](validation.md#calibration))"},
+	{Key: "audit.path", Env: "KLRBAC_AUDIT_LOG", Flag: "audit-log", Default: StateHome + "/audit.log", Help: "audit log file"},
+	{Key: "audit.dsn", Env: "KLRBAC_AUDIT_DSN", Flag: "audit-dsn", Default: "", Help: "a `postgres://` URL: the [team audit trail](audit-trail.md#team-audit-trail-postgresql) in PostgreSQL instead of `audit.path`; `keyring`: the URL stored by `klrbac audit set-dsn`", check: checkDSN},
+	{Key: "audit.checks", Env: "KLRBAC_AUDIT_CHECKS", Default: "all", Help: "which check decisions to audit: `all`, `denied`, `none`", check: oneOf("all", "denied", "none")},
+	{Key: "keyring.backend", Env: "KLRBAC_KEYRING", Default: "system", Help: "`system` (the OS keyring) or `off` (keys from variables only, as in CI)", check: oneOf("system", "off")},
+	{Key: "keyring.timeout", Env: "KLRBAC_KEYRING_TIMEOUT", Default: "3s", Help: "how long one keyring call may take before klrbac gives up on it", check: checkDuration},
+	{Key: "proxy.tokens_file", Env: "KLRBAC_PROXY_TOKENS", Default: StateHome + "/proxy-tokens", Help: "the hashes of `klrbac proxy`'s caller tokens (see [Proxy](proxy.md#proxy-tokens))"},
 }
-
-// stateFiles are the settings whose default is a file in the state directory.
-var stateFiles = map[string]string{"audit.path": "audit.log", "klaviyo.calibration_file": "calibration.json",
-	"proxy.tokens_file": "proxy-tokens"}
 
 // sections are the top-level keys a config file may have, besides the policy's.
 var sections = []string{"klaviyo", "audit", "keyring", "oauth", "proxy"}
@@ -73,12 +66,55 @@ var sections = []string{"klaviyo", "audit", "keyring", "oauth", "proxy"}
 // extraKeys are keys inside settings sections that other packages decode themselves from Raw.
 var extraKeys = map[string][]string{"audit": {"alerts"}, "oauth": {"apps"}, "proxy": {"trusted_proxies"}}
 
+// APIURL is Klaviyo's API base URL (klaviyo.api_url).
+func (c *Config) APIURL() string { return c.String("klaviyo.api_url") }
+
+// AuthURL is the base URL of Klaviyo's authorization page (klaviyo.auth_url).
+func (c *Config) AuthURL() string { return c.String("klaviyo.auth_url") }
+
+// Revision is the Klaviyo API revision to speak (klaviyo.revision).
+func (c *Config) Revision() string { return c.String("klaviyo.revision") }
+
+// CalibrationFile is where calibrations are kept (klaviyo.calibration_file).
+func (c *Config) CalibrationFile() string { return c.path("klaviyo.calibration_file") }
+
+// AuditPath is the audit log file (audit.path). It fails when neither the settings nor the
+// environment locate it.
+func (c *Config) AuditPath() (string, error) {
+	p := c.path("audit.path")
+	if p == "" {
+		return "", fault.Configf("no audit log location: neither XDG_STATE_HOME nor HOME is set").
+			Hint("set KLRBAC_AUDIT_LOG, audit.path in the config, or pass --audit-log")
+	}
+	return p, nil
+}
+
+// AuditDSN is the team audit trail's postgres:// URL, "keyring" for the one the keyring holds, or ""
+// for the file (audit.dsn).
+func (c *Config) AuditDSN() string { return c.String("audit.dsn") }
+
+// AuditChecks says which check decisions to audit: all, denied or none (audit.checks).
+func (c *Config) AuditChecks() string { return c.String("audit.checks") }
+
+// KeyringOff reports whether the keyring is turned off (keyring.backend: off).
+func (c *Config) KeyringOff() bool { return c.String("keyring.backend") == "off" }
+
+// KeyringTimeout bounds each call to the OS keyring (keyring.timeout); settings are validated on load.
+func (c *Config) KeyringTimeout() time.Duration {
+	d, _ := time.ParseDuration(c.String("keyring.timeout"))
+	return d
+}
+
+// ProxyTokensFile is where the proxy keeps its callers' token hashes (proxy.tokens_file).
+func (c *Config) ProxyTokensFile() string { return c.path("proxy.tokens_file") }
+
 // Options says where to look for configuration.
 type Options struct {
 	// File is an explicit config file (--config); it must exist.
 	File string
-	// Flags holds the global flags that override settings.
-	Flags *pflag.FlagSet
+	// Flags holds the global flags given on the command line, by name ("api-url"), with their
+	// values: they beat every other source.
+	Flags map[string]string
 }
 
 // Config is the effective configuration.
@@ -88,7 +124,7 @@ type Config struct {
 	Policy *policy.Policy
 
 	v     *viper.Viper
-	flags *pflag.FlagSet
+	flags map[string]string
 	// fileValues holds the settings the file sets, as written: handing viper the file to parse would
 	// let YAML turn an unquoted revision such as 2026-07-15 into a timestamp.
 	fileValues map[string]map[string]any
@@ -146,22 +182,14 @@ func Load(opts Options) (*Config, error) {
 }
 
 // Parse builds the effective configuration from a config file's contents (nil: no file).
-func Parse(file string, data []byte, flags *pflag.FlagSet) (*Config, error) {
+func Parse(file string, data []byte, flags map[string]string) (*Config, error) {
 	c := &Config{File: file, flags: flags, fileValues: map[string]map[string]any{}, raw: map[string]policy.Section{}}
 	c.v = viper.New()
 	for _, s := range Settings {
-		def := s.Default
-		if file, ok := stateFiles[s.Key]; ok {
-			if dir, err := StateDir(); err == nil {
-				def = filepath.Join(dir, file)
-			}
-		}
-		c.v.SetDefault(s.Key, def)
+		c.v.SetDefault(s.Key, defaultOf(s))
 		_ = c.v.BindEnv(s.Key, s.Env)
-		if s.Flag != "" && flags != nil {
-			if f := flags.Lookup(s.Flag); f != nil {
-				_ = c.v.BindPFlag(s.Key, f)
-			}
+		if v, ok := flags[s.Flag]; ok && s.Flag != "" {
+			c.v.Set(s.Key, v)
 		}
 	}
 	if data == nil {
@@ -267,6 +295,20 @@ func (c *Config) check() error {
 	return errors.Join(errs...)
 }
 
+// defaultOf is a setting's default with the state directory resolved; a file default without a state
+// directory is "", which the setting's accessor reports.
+func defaultOf(s Setting) string {
+	rest, ok := strings.CutPrefix(s.Default, StateHome+"/")
+	if !ok {
+		return s.Default
+	}
+	dir, err := StateDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, rest)
+}
+
 func lookup(key string) Setting {
 	for _, s := range Settings {
 		if s.Key == key {
@@ -278,12 +320,6 @@ func lookup(key string) Setting {
 
 // String returns a setting's effective value.
 func (c *Config) String(key string) string { return c.v.GetString(key) }
-
-// Duration returns a duration setting's effective value; settings are validated on load.
-func (c *Config) Duration(key string) time.Duration {
-	d, _ := time.ParseDuration(c.v.GetString(key))
-	return d
-}
 
 // Source says where a setting's value comes from: "flag --x", "env X", "file" or "default".
 func (c *Config) Source(key string) string {
@@ -300,10 +336,8 @@ func (c *Config) Source(key string) string {
 
 func (c *Config) sourceOf(key string) string {
 	s := lookup(key)
-	if s.Flag != "" && c.flags != nil {
-		if f := c.flags.Lookup(s.Flag); f != nil && f.Changed {
-			return "flag"
-		}
+	if _, ok := c.flags[s.Flag]; ok && s.Flag != "" {
+		return "flag"
 	}
 	// viper ignores empty variables, so an empty one does not count as a source either.
 	if s.Env != "" && os.Getenv(s.Env) != "" {
@@ -378,10 +412,10 @@ var revisionPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustC
 
 func checkRevision(s string) error {
 	if !revisionPattern().MatchString(s) {
-		return fault.Configf("%q is not a revision such as %s", s, DefaultRevision).Hint("Klaviyo revisions are dates, YYYY-MM-DD; klrbac adds .pre itself for beta operations")
+		return fault.Configf("%q is not a revision such as %s", s, klaviyo.DefaultRevision).Hint("Klaviyo revisions are dates, YYYY-MM-DD; klrbac adds .pre itself for beta operations")
 	}
 	if _, err := time.Parse(time.DateOnly, s); err != nil {
-		return fault.Configf("%q is not a valid date", s).Hint("Klaviyo revisions are dates, YYYY-MM-DD, such as " + DefaultRevision)
+		return fault.Configf("%q is not a valid date", s).Hint("Klaviyo revisions are dates, YYYY-MM-DD, such as " + klaviyo.DefaultRevision)
 	}
 	return nil
 }
@@ -418,8 +452,8 @@ func ExpandHome(p string) string {
 	return p
 }
 
-// Path returns a path setting's effective value with a leading "~/" expanded.
-func (c *Config) Path(key string) string { return ExpandHome(c.v.GetString(key)) }
+// path returns a path setting's effective value with a leading "~/" expanded.
+func (c *Config) path(key string) string { return ExpandHome(c.v.GetString(key)) }
 
 // Extra is a structured setting that its own package decodes (audit.alerts, oauth.apps), as the
 // file wrote it.

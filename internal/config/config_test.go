@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/spf13/pflag"
+	"time"
 
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/yamlcheck"
 )
@@ -96,7 +96,7 @@ func TestSettingsSectionProblems(t *testing.T) {
 		t.Fatalf("kind %v: %v", fault.KindOf(err), err)
 	}
 	want := []string{
-		"s.yaml:3: klaviyo.revision: expected a single value, found a list", "hint: give revision one value, such as klaviyo.revision: " + DefaultRevision,
+		"s.yaml:3: klaviyo.revision: expected a single value, found a list", "hint: give revision one value, such as klaviyo.revision: " + klaviyo.DefaultRevision,
 		`s.yaml:4: klaviyo: "api_url" is defined twice (first on line 2)`, "hint: remove one of them or give it another name",
 	}
 	if got := problemLines(err); strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -134,10 +134,7 @@ func TestValidFile(t *testing.T) {
 
 func TestPrecedence(t *testing.T) {
 	file := []byte("klaviyo:\n  api_url: https://file.example\n  revision: \"2026-01-15\"\n")
-	flags := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	flags.String("api-url", "", "")
-	flags.String("revision", "", "")
-	flags.String("audit-log", "", "")
+	flags := map[string]string{}
 
 	c, err := Parse("f.yaml", file, flags)
 	if err != nil {
@@ -159,9 +156,7 @@ func TestPrecedence(t *testing.T) {
 		t.Errorf("env > file: %q from %s", got, c.Source("klaviyo.api_url"))
 	}
 
-	if err := flags.Set("api-url", "https://flag.example"); err != nil {
-		t.Fatal(err)
-	}
+	flags["api-url"] = "https://flag.example"
 	c, err = Parse("f.yaml", file, flags)
 	if err != nil {
 		t.Fatal(err)
@@ -351,5 +346,44 @@ func TestCredentialWhereANameBelongs(t *testing.T) {
 				t.Errorf("no hint:\n%s", got)
 			}
 		})
+	}
+}
+
+func TestKeyringSettings(t *testing.T) {
+	cfg, err := Parse("", []byte("keyring:\n  backend: \"off\"\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.KeyringOff() {
+		t.Fatal("keyring.backend off did not turn the keyring off")
+	}
+	t.Setenv("KLRBAC_KEYRING", "off")
+	t.Setenv("KLRBAC_KEYRING_TIMEOUT", "250ms")
+	cfg, err = Parse("", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.KeyringOff() {
+		t.Error("KLRBAC_KEYRING=off did not turn the keyring off")
+	}
+	if cfg.KeyringTimeout() != 250*time.Millisecond {
+		t.Errorf("timeout %s, want the configured 250ms", cfg.KeyringTimeout())
+	}
+}
+
+// docs/configuration.md is generated from the table of settings: a setting added, removed or
+// reworded without regenerating it fails here.
+func TestConfigurationDocIsFresh(t *testing.T) {
+	got, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatalf("%v; run go generate ./internal/config", err)
+	}
+	if string(got) != string(Reference()) {
+		t.Error("docs/configuration.md is stale: run go generate ./internal/config")
+	}
+	for _, s := range Settings {
+		if !strings.Contains(string(got), "| `"+s.Key+"` | `"+s.Env+"` |") {
+			t.Errorf("docs/configuration.md does not document %s", s.Key)
+		}
 	}
 }

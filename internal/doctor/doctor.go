@@ -77,7 +77,8 @@ func Run(ctx context.Context, env Env) []Check {
 	if env.AuditDB != nil || env.AuditDBErr != nil {
 		checks = append(checks, auditDBCheck(ctx, env.AuditDB, env.AuditDBErr))
 	} else {
-		checks = append(checks, auditCheck(cfg.Path("audit.path")))
+		auditPath, _ := cfg.AuditPath()
+		checks = append(checks, auditCheck(auditPath))
 	}
 	if env.Klaviyo != nil {
 		checks = append(checks, onlineChecks(ctx, env, keys)...)

@@ -103,7 +103,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	if o.Upstream == "" {
-		o.Upstream = cfg.String("klaviyo.api_url")
+		o.Upstream = cfg.APIURL()
 	}
 	upstream, err := url.Parse(o.Upstream)
 	if err != nil || (upstream.Scheme != "http" && upstream.Scheme != "https") || upstream.Host == "" {

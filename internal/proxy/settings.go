@@ -17,7 +17,8 @@ import (
 // Loader reads the settings a proxy enforces from the config: at start and at every reload.
 type Loader struct {
 	Config config.Options
-	// OpenStore opens the keyring as the config says (nil: secrets.Open).
+	// OpenStore opens the keyring as the config says (nil: the OS keyring, per keyring.backend and
+	// keyring.timeout).
 	OpenStore func(*config.Config) secrets.Store
 	// Getenv reads role key variables (nil: os.Getenv).
 	Getenv func(string) string
@@ -49,7 +50,9 @@ func (l Loader) Load(ctx context.Context) (*Settings, *config.Config, error) {
 	s := &Settings{Policy: cfg.Policy, Rules: rules, TrustedProxies: trusted, Source: source, Keys: map[string]RoleKey{}}
 	open := l.OpenStore
 	if open == nil {
-		open = secrets.Open
+		open = func(cfg *config.Config) secrets.Store {
+			return secrets.New(secrets.Options{Off: cfg.KeyringOff(), Timeout: cfg.KeyringTimeout()})
+		}
 	}
 	store := open(cfg)
 	var mu sync.Mutex

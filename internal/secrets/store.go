@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 	"time"
-
-	"github.com/klrbac/klrbac/internal/config"
 )
 
 // Service is the keyring service every klrbac item is stored under.
@@ -59,18 +57,6 @@ type Options struct {
 	Timeout time.Duration
 	// Backend is the keyring to use; nil means the OS keyring.
 	Backend Backend
-}
-
-// Open returns the keyring the configuration asks for (keyring.backend, keyring.timeout).
-func Open(cfg *config.Config) Store { return OpenWith(cfg, nil) }
-
-// OpenWith is Open with another backend in place of the OS keyring.
-func OpenWith(cfg *config.Config, backend Backend) Store {
-	return New(Options{
-		Off:     cfg.String("keyring.backend") == "off",
-		Timeout: cfg.Duration("keyring.timeout"),
-		Backend: backend,
-	})
 }
 
 // New returns a Store for opts.

@@ -15,7 +15,6 @@ import (
 	dbus "github.com/godbus/dbus/v5"
 	"github.com/zalando/go-keyring"
 
-	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 )
 
@@ -145,11 +144,7 @@ func TestFailureClasses(t *testing.T) {
 }
 
 func TestOffStore(t *testing.T) {
-	cfg, err := config.Parse("", []byte("keyring:\n  backend: \"off\"\n"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := Open(cfg)
+	s := New(Options{Off: true})
 	if !IsOff(s) {
 		t.Fatal("keyring.backend off did not turn the keyring off")
 	}
@@ -162,23 +157,10 @@ func TestOffStore(t *testing.T) {
 	if err := s.Delete(context.Background(), RoleKeyItem("admin")); ClassOf(err) != Disabled {
 		t.Errorf("Delete: %v", err)
 	}
-	t.Setenv("KLRBAC_KEYRING", "off")
-	cfg, err = config.Parse("", nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !IsOff(Open(cfg)) {
-		t.Error("KLRBAC_KEYRING=off did not turn the keyring off")
-	}
 }
 
-func TestOpenUsesConfiguredTimeout(t *testing.T) {
-	t.Setenv("KLRBAC_KEYRING_TIMEOUT", "250ms")
-	cfg, err := config.Parse("", nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, ok := OpenWith(cfg, &hungBackend{release: make(chan struct{})}).(*keyringStore)
+func TestNewUsesTheGivenTimeout(t *testing.T) {
+	ks, ok := New(Options{Timeout: 250 * time.Millisecond, Backend: &hungBackend{release: make(chan struct{})}}).(*keyringStore)
 	if !ok || ks.timeout != 250*time.Millisecond {
 		t.Fatalf("store %#v", ks)
 	}

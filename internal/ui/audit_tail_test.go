@@ -1,4 +1,4 @@
-package cmd
+package ui
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/klrbac/klrbac/internal/audit"
-	"github.com/klrbac/klrbac/internal/ui"
 )
 
 func tailEntry(seq uint64, user, role, action, resource, reason string, success bool) audit.Record {
@@ -51,10 +50,10 @@ func TestTailTableFitsTerminal(t *testing.T) {
 	}
 	for _, width := range []int{100, 120, 160} {
 		var out bytes.Buffer
-		p := newTailPrinter(&ui.IO{Out: &out, OutTTY: true}, ui.Table, false)
-		p.maxWidth = width
-		p.batch(records)
-		p.flush()
+		p := (&IO{Out: &out, OutTTY: true}).NewAuditTail(Table, false)
+		p.table.MaxWidth = width
+		p.Batch(records)
+		p.Flush()
 		lines := checkColumns(t, out.String(), width)
 		if !strings.Contains(lines[2], "…") {
 			t.Errorf("width %d: the long values are not cut: %q", width, lines[2])
@@ -66,9 +65,9 @@ func TestTailTableFitsTerminal(t *testing.T) {
 	}
 	// Off a terminal nothing is cut.
 	var out bytes.Buffer
-	p := newTailPrinter(&ui.IO{Out: &out}, ui.Table, false)
-	p.batch(records)
-	p.flush()
+	p := (&IO{Out: &out}).NewAuditTail(Table, false)
+	p.Batch(records)
+	p.Flush()
 	checkColumns(t, out.String(), 0)
 	if strings.Contains(out.String(), "…") || !strings.Contains(out.String(), "oauth-client:customer-data-platform-nightly-sync") {
 		t.Errorf("off a terminal, values were cut:\n%s", out.String())
@@ -80,13 +79,13 @@ func TestTailTableFitsTerminal(t *testing.T) {
 func TestTailFollowKeepsColumns(t *testing.T) {
 	for _, width := range []int{0, 120} {
 		var out bytes.Buffer
-		p := newTailPrinter(&ui.IO{Out: &out, OutTTY: width > 0}, ui.Table, true)
-		p.maxWidth = width
-		p.batch([]audit.Record{tailEntry(1, "bob", "viewer", "check", "canReadProfiles", "", true)})
+		p := (&IO{Out: &out, OutTTY: width > 0}).NewAuditTail(Table, true)
+		p.table.MaxWidth = width
+		p.Batch([]audit.Record{tailEntry(1, "bob", "viewer", "check", "canReadProfiles", "", true)})
 		long := tailEntry(2, strings.Repeat("u", 60), strings.Repeat("r", 30), "oauth.set-secret", "oauth-client:"+strings.Repeat("x", 80),
 			"control\ncharacters\tand a long reason "+strings.Repeat("y", 200), false)
-		p.print(long.Entry, nil)
-		p.flush()
+		p.Print(long.Entry, nil)
+		p.Flush()
 		lines := checkColumns(t, out.String(), width)
 		if len(lines) != 3 || !strings.Contains(lines[2], "…") || !strings.Contains(lines[2], "oauth") {
 			t.Fatalf("width %d: followed entry:\n%s", width, out.String())
@@ -94,26 +93,9 @@ func TestTailFollowKeepsColumns(t *testing.T) {
 	}
 	// Following before any entry was printed uses the minimum widths.
 	var out bytes.Buffer
-	p := newTailPrinter(&ui.IO{Out: &out}, ui.Table, true)
-	p.print(tailEntry(1, "bob", "viewer", "check", "canReadProfiles", "", true).Entry, nil)
-	p.print(tailEntry(2, "alice@example.com", "marketer", "keys.set", "role:marketer", "", true).Entry, nil)
-	p.flush()
+	p := (&IO{Out: &out}).NewAuditTail(Table, true)
+	p.Print(tailEntry(1, "bob", "viewer", "check", "canReadProfiles", "", true).Entry, nil)
+	p.Print(tailEntry(2, "alice@example.com", "marketer", "keys.set", "role:marketer", "", true).Entry, nil)
+	p.Flush()
 	checkColumns(t, out.String(), 0)
-}
-
-func TestCutMiddle(t *testing.T) {
-	for _, c := range []struct {
-		s    string
-		w    int
-		want string
-	}{
-		{"marketer", 8, "marketer"}, {"marketer", 7, "mar…ter"}, {"oauth-client:crm", 10, "oauth…:crm"}, {"héllo wörld", 5, "hé…ld"},
-	} {
-		if got := cutMiddle(c.s, c.w); got != c.want || utf8.RuneCountInString(got) > c.w {
-			t.Errorf("cutMiddle(%q, %d) = %q, want %q", c.s, c.w, got, c.want)
-		}
-	}
-	if got := cutEnd("keyring unavailable", 8); got != "keyring…" {
-		t.Errorf("cutEnd = %q", got)
-	}
 }

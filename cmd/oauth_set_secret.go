@@ -1,30 +1,10 @@
 package cmd
 
 import (
-	"github.com/spf13/cobra"
-
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/secrets"
+	"github.com/spf13/cobra"
 )
-
-// clientSecretCredential is how oauth set-secret and rm-secret see an app's client secret.
-func clientSecretCredential(app string) credential {
-	return credential{
-		item:   secrets.OAuthClientItem(app),
-		what:   "the client secret of OAuth app " + app,
-		env:    secrets.ClientSecretEnv,
-		prompt: "Client secret of OAuth app " + app + " (input hidden): ",
-		parse: func(raw string) (secrets.Secret, string, error) {
-			s, err := secrets.ParseClientSecret(raw)
-			if fe, ok := err.(*secrets.FormatError); ok {
-				return secrets.Secret{}, "", fe.Fault(fault.Usage, "")
-			}
-			return s, "", err
-		},
-		setAction: "oauth.set-secret",
-		rmAction:  "oauth.rm-secret",
-	}
-}
 
 func appArg(args []string) (string, error) {
 	app := secrets.DefaultApp
@@ -66,34 +46,9 @@ the terminal, or with --force; without a terminal and without --force klrbac ref
 			if err != nil {
 				return err
 			}
-			return a.storeCredential(cmd.Context(), store, clientSecretCredential(app), force)
+			return secrets.StoreCredential(cmd.Context(), store, secrets.ClientSecretCredential(app), force, terminal{a.io}, a.trail())
 		},
 	}
 	c.Flags().BoolVarP(&force, "force", "f", false, "replace a stored secret without asking")
-	return c
-}
-
-func newOAuthRmSecretCommand(a *app) *cobra.Command {
-	var yes bool
-	c := &cobra.Command{
-		Use:   "rm-secret [APP]",
-		Short: "Remove an OAuth app's client secret from the OS keyring",
-		Long: `Remove the client secret of OAuth app APP (default "default") from the OS keyring. On a
-terminal klrbac asks first unless --yes is given; without a terminal it refuses unless
---yes is given (exit 2).` + exitStatus(exitOK, exitUsage, exitUnavailable),
-		Args: rangeArgs(0, 1, "at most one APP"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			app, err := appArg(args)
-			if err != nil {
-				return err
-			}
-			store, err := a.secrets()
-			if err != nil {
-				return err
-			}
-			return a.removeCredentials(cmd.Context(), store, []credential{clientSecretCredential(app)}, yes)
-		},
-	}
-	c.Flags().BoolVarP(&yes, "yes", "y", false, "remove without asking")
 	return c
 }

@@ -1,0 +1,38 @@
+package cmd
+
+import (
+	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/ui"
+	"github.com/spf13/cobra"
+)
+
+func newPermissionsListCommand(a *app) *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List permissions with their scopes and the roles holding them",
+		Long:    "List each permission, the Klaviyo scopes it needs and the roles that hold it." + exitStatus(exitOK, exitUsage),
+		Args:    cobra.NoArgs,
+		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+			return runPermissionsList(a.io, pol, f)
+		}),
+	}
+	addOutputFlag(c, &output, listFormats...)
+	return c
+}
+
+func runPermissionsList(io *ui.IO, pol *policy.Policy, f ui.Format) error {
+	views := make([]permissionView, len(pol.Permissions))
+	for i, p := range pol.Permissions {
+		views[i] = permissionView{Name: p.Name, Description: p.Description, Scopes: nonNil(p.Scopes), Roles: nonNil(pol.Holders(p.Name))}
+	}
+	if f != ui.Table {
+		return io.Encode(f, views)
+	}
+	rows := make([][]string, len(views))
+	for i, v := range views {
+		rows[i] = []string{v.Name, dash(v.Scopes), dash(v.Roles)}
+	}
+	return io.Table([]string{"PERMISSION", "SCOPES", "ROLES"}, rows)
+}

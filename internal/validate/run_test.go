@@ -1,0 +1,115 @@
+package validate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/klaviyo"
+)
+
+// recorder is an audit trail in memory; fail, when set, is every Record's error.
+type recorder struct {
+	mu      sync.Mutex
+	entries []audit.Entry
+	fail    error
+}
+
+func (r *recorder) Record(_ context.Context, entries ...audit.Entry) ([]audit.Entry, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		return nil, r.fail
+	}
+	r.entries = append(r.entries, entries...)
+	return entries, nil
+}
+
+// Each validated role leaves one keys.validate record with its verdict and the key's fingerprint,
+// never the key.
+func TestRunRecordsEachRole(t *testing.T) {
+	w := newWorld(t, nil)
+	targets := []Target{w.target(t, "viewer", "viewer"), w.target(t, "service", "service")}
+	trail := &recorder{}
+	rep, err := Run(context.Background(), targets, InventorySource{}, w.options(), trail, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(trail.entries) != 2 || len(rep.Roles) != 2 {
+		t.Fatalf("%d records for %d roles", len(trail.entries), len(rep.Roles))
+	}
+	for i, e := range trail.entries {
+		rr := rep.Roles[i]
+		if e.Action != "keys.validate" || e.Role != rr.Role || e.Success != (rr.Verdict == VerdictValid) || e.Fingerprint == "" {
+			t.Errorf("record %+v for %s %s", e, rr.Role, rr.Verdict)
+		}
+		if !strings.HasPrefix(e.Reason, string(rr.Verdict)+" by probe (") {
+			t.Errorf("reason %q", e.Reason)
+		}
+		if secret := w.key(t, rr.Role).Secret; strings.Contains(e.Reason, secret) || strings.Contains(e.Fingerprint, secret) {
+			t.Errorf("the key reached the record: %+v", e)
+		}
+	}
+	if !strings.Contains(trail.entries[1].Reason, "excess: data-privacy:write") {
+		t.Errorf("the service key's excess is not in its record: %q", trail.entries[1].Reason)
+	}
+}
+
+// A validation whose record cannot be written at the end (the log became unwritable during the
+// run) still fails the gate: exit 3, with the hint that says why, and the report for printing.
+func TestRunNotAudited(t *testing.T) {
+	w := newWorld(t, nil)
+	trail := &recorder{fail: errors.New("disk full")}
+	rep, err := Run(context.Background(), []Target{w.target(t, "viewer", "viewer")}, InventorySource{}, w.options(), trail, &bytes.Buffer{})
+	if rep == nil || len(rep.Roles) != 1 {
+		t.Fatalf("no report to print: %v", rep)
+	}
+	if fault.KindOf(err) != fault.Unavailable || !strings.HasPrefix(err.Error(), "the validation was not audited: ") {
+		t.Fatalf("kind %v: %v", fault.KindOf(err), err)
+	}
+	if hints := fault.Hints(err); len(hints) == 0 || !strings.HasPrefix(hints[0], "a CI gate without its record fails closed") {
+		t.Errorf("hints %q", hints)
+	}
+}
+
+// A run that ended before its report, after sending requests (here: the API answered with an HTML
+// page, so it is not Klaviyo), is recorded for every role with how it ended; when even that record
+// fails, stderr says so and the run's own error is returned.
+func TestRunStoppedIsRecorded(t *testing.T) {
+	var tries atomic.Int64
+	portal := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		tries.Add(1)
+		rw.Header().Set("Content-Type", "text/html")
+		_, _ = rw.Write([]byte("<html>Welcome to the hotel wifi</html>"))
+	}))
+	defer portal.Close()
+	opts := Guarded(klaviyo.Options{APIURL: portal.URL}, 0)
+	w := newWorld(t, nil)
+	targets := []Target{w.target(t, "viewer", "viewer"), w.target(t, "marketer", "marketer")}
+	trail := &recorder{}
+	_, err := Run(context.Background(), targets, InventorySource{}, opts, trail, &bytes.Buffer{})
+	if err == nil || tries.Load() == 0 {
+		t.Fatalf("err %v after %d connections", err, tries.Load())
+	}
+	if len(trail.entries) != 2 {
+		t.Fatalf("%d records, want one per role", len(trail.entries))
+	}
+	for _, e := range trail.entries {
+		if e.Action != "keys.validate" || e.Success || e.Reason == "" {
+			t.Errorf("record %+v", e)
+		}
+	}
+	var stderr bytes.Buffer
+	_, err2 := Run(context.Background(), targets, InventorySource{}, opts, &recorder{fail: errors.New("disk full")}, &stderr)
+	if err2 == nil || !strings.Contains(stderr.String(), "the stopped validation was not audited: disk full") {
+		t.Errorf("err %v, stderr %q", err2, stderr.String())
+	}
+}
