@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/klrbac/klrbac/internal/klaviyo"
-
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
@@ -37,7 +35,7 @@ func newDoctorCommand(a *app) *cobra.Command {
 
 With --online klrbac also asks Klaviyo (KLRBAC_API_URL) whether it answers, and whether it
 accepts each role's key (one GET /api/accounts per key, paced to that call's limit of one a
-second). Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK, exitFindings, exitUsage, exitInterrupted),
+second), within 2m in all and 15s a call. Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK, exitFindings, exitUsage, exitInterrupted),
 		Example: "  klrbac doctor\n  klrbac doctor --online\n  KLRBAC_KEYRING=off klrbac doctor -o json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -66,7 +64,7 @@ second). Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK
 				if online {
 					// cfg, not a.config(): with a broken file the checks go on with the defaults.
 					env.APIURL = cfg.APIURL()
-					env.Klaviyo = doctor.ClientKlaviyo{Client: klaviyo.New(klaviyoOptionsFor(cfg))}
+					env.Klaviyo = doctor.NewClientKlaviyo(klaviyoOptionsFor(cfg))
 				}
 			}
 			if cfg != nil && cfg.AuditDSN() != "" {

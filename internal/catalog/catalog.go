@@ -39,6 +39,15 @@ type Operation struct {
 	Sparse string
 	// Includes are the related resources the operation may add with include=, as the spec lists them.
 	Includes []string
+	// Success is the status the spec documents for a call that succeeds (200, 201, 202 or 204); 0
+	// for beta operations, whose responses the catalog does not carry.
+	Success int
+	// SuccessDoc is true when that answer carries a JSON:API document (a 202 may or may not; a 204
+	// never does).
+	SuccessDoc bool
+	// Fields are the members each sparse fieldset (fields[TYPE]) may name, by TYPE, as the spec
+	// lists them; nil for beta operations.
+	Fields map[string][]string
 }
 
 // RequestBody is what an operation's request body schema asks for. Klaviyo's bodies are JSON:API

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -246,5 +247,61 @@ func TestGeneratedCatalogIsFresh(t *testing.T) {
 	got, _ := os.ReadFile("catalog_gen.go")
 	if string(got) != string(want) {
 		t.Fatal("catalog_gen.go is stale: run `make generate`")
+	}
+}
+
+// Each stable operation carries the success status its spec documents, and the sparse fieldsets it
+// allows; the probes' sparse fieldsets are among them.
+func TestSuccessStatusesAndFields(t *testing.T) {
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/api/profiles", 200},
+		{"POST", "/api/profiles", 201},
+		{"PATCH", "/api/profiles/{id}", 200},
+		{"POST", "/api/events", 202},
+		{"POST", "/api/profile-import", 201}, // 200 or 201: a store that holds nothing creates
+		{"DELETE", "/api/webhooks/{id}", 204},
+		{"POST", "/api/lists/{id}/relationships/profiles", 204},
+	} {
+		if op, _ := Find(tc.method, tc.path); op.Success != tc.want {
+			t.Errorf("%s %s: success %d, want %d", tc.method, tc.path, op.Success, tc.want)
+		}
+	}
+	for _, op := range Operations() {
+		if op.Success < 200 || op.Success > 204 || op.SuccessDoc != (op.Success == 200 || op.Success == 201 || op.SuccessDoc) || (op.Success == 204 && op.SuccessDoc) {
+			t.Errorf("%s: success status %d, document %v", op, op.Success, op.SuccessDoc)
+		}
+		if op.Sparse == "" {
+			continue
+		}
+		q, err := url.ParseQuery(op.Sparse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, vals := range q {
+			typ := strings.TrimSuffix(strings.TrimPrefix(name, "fields["), "]")
+			if !slices.Contains(op.Fields[typ], vals[0]) {
+				t.Errorf("%s: sparse %s=%s not among the fields the spec allows %v", op, name, vals[0], op.Fields[typ])
+			}
+		}
+	}
+	if op, _ := Find("POST", "/api/events"); op.SuccessDoc {
+		t.Error("POST /api/events answers 202 without a body")
+	}
+	if op, _ := Find("POST", "/api/profiles"); !op.SuccessDoc {
+		t.Error("POST /api/profiles answers 201 with the profile")
+	}
+	if op, _ := Find("GET", "/api/profiles"); !slices.Contains(op.Fields["profile"], "email") || slices.Contains(op.Fields["profile"], "password") {
+		t.Errorf("get_profiles fields[profile]: %v", op.Fields["profile"])
+	}
+}
+
+func TestKnownRevision(t *testing.T) {
+	for rev, want := range map[string]bool{SpecRevision: true, SpecRevision + ".pre": true, "2026-07-16": false, "2025-04-15": false, "": false} {
+		if got := KnownRevision(rev); got != want {
+			t.Errorf("KnownRevision(%q) = %v", rev, got)
+		}
 	}
 }

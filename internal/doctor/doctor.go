@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
@@ -40,6 +41,8 @@ type Env struct {
 	Klaviyo Klaviyo
 	// APIURL is where Klaviyo is, for messages.
 	APIURL string
+	// OnlineTimeout bounds the online checks as a whole; 0: OnlineTimeout.
+	OnlineTimeout time.Duration
 	// AuditDB, when audit.dsn is set, is the team audit trail, checked instead of the audit log
 	// file; AuditDBErr is why it could not be opened.
 	AuditDB    AuditDatabase

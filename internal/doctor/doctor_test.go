@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zalando/go-keyring"
 
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/klaviyo"
+	"github.com/klrbac/klrbac/internal/sandbox"
 	"github.com/klrbac/klrbac/internal/secrets"
 )
 
@@ -249,5 +251,27 @@ func TestClientKlaviyoLiar(t *testing.T) {
 	}
 	if err := k.CheckKey(context.Background(), secrets.NewSecret(goodKey)); !errors.As(err, &nk) {
 		t.Errorf("CheckKey: %v, want not Klaviyo", err)
+	}
+}
+
+// A host that takes connections and never answers (the sandbox's black hole) ends the online
+// checks within their bound, naming the host, however long each call would wait.
+func TestOnlineBlackHoleIsBounded(t *testing.T) {
+	keyring.MockInit()
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/mock-bus")
+	fx := sandbox.DemoFixture()
+	fx.Faults.Liar = sandbox.LiarBlackHole
+	ts := httptest.NewServer(sandbox.New(fx, sandbox.Options{}))
+	defer ts.Close()
+	k := NewClientKlaviyo(klaviyo.Options{APIURL: ts.URL, HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+	start := time.Now()
+	checks := Run(context.Background(), Env{Config: defaults(t), Store: secrets.New(secrets.Options{}),
+		Getenv:  func(k string) string { return map[string]string{"KLAVIYO_KEY_ADMIN": goodKey}[k] },
+		Klaviyo: k, APIURL: ts.URL, OnlineTimeout: 500 * time.Millisecond})
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the online checks took %s, bound 500ms", took)
+	}
+	if c := byName(checks)["klaviyo"]; c.OK || c.Detail != ts.URL+" did not answer within 500ms" || !strings.Contains(c.Fix, "never answers") {
+		t.Errorf("klaviyo: %+v", c)
 	}
 }

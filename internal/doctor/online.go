@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/mask"
@@ -38,6 +39,23 @@ func (e *RejectedError) Error() string {
 // CLI checks keys with. The client paces the calls to that operation's rate tier (1 per second per
 // account), so checking every role's key never trips Klaviyo's limit.
 type ClientKlaviyo struct{ Client *klaviyo.Client }
+
+// The time doctor --online may take, as keys validate's defaults bound a run: a host that takes
+// connections and never answers costs the online checks OnlineTimeout at most, each call (each
+// retry anew) RequestTimeout.
+const (
+	OnlineTimeout  = 2 * time.Minute
+	RequestTimeout = 15 * time.Second
+)
+
+// NewClientKlaviyo makes the client doctor asks Klaviyo with: opts, with each call bounded by
+// RequestTimeout unless opts brings an HTTP client of its own.
+func NewClientKlaviyo(opts klaviyo.Options) ClientKlaviyo {
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: RequestTimeout}
+	}
+	return ClientKlaviyo{Client: klaviyo.New(opts)}
+}
 
 // Reachable sends an unauthenticated request: an answer in Klaviyo's shape (a JSON:API document)
 // means Klaviyo is there; an HTML page, other JSON or a redirect means something else answers.
@@ -88,14 +106,26 @@ func (k ClientKlaviyo) CheckKey(ctx context.Context, key secrets.Secret) error {
 }
 
 func onlineChecks(ctx context.Context, env Env, keys []secrets.RoleKey) []Check {
+	limit := env.OnlineTimeout
+	if limit <= 0 {
+		limit = OnlineTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	// outOfTime tells a check the bound ended from one interrupted (or failed otherwise).
+	outOfTime := func() bool { return errors.Is(ctx.Err(), context.DeadlineExceeded) }
 	c := Check{Name: "klaviyo"}
 	if err := env.Klaviyo.Reachable(ctx); err != nil {
 		c.Detail = mask.InText(env.APIURL + " does not answer: " + err.Error())
-		var nk *NotKlaviyoError
-		if errors.As(err, &nk) {
-			c.Detail = mask.InText(env.APIURL + " is not Klaviyo: " + err.Error())
-		}
 		c.Fix = "check the network and KLRBAC_API_URL (klaviyo.api_url)"
+		var nk *NotKlaviyoError
+		switch {
+		case errors.As(err, &nk):
+			c.Detail = mask.InText(env.APIURL + " is not Klaviyo: " + err.Error())
+		case outOfTime():
+			c.Detail = mask.InText(fmt.Sprintf("%s did not answer within %s", env.APIURL, limit))
+			c.Fix += ": a host that takes connections and never answers looks like this"
+		}
 		return []Check{c}
 	}
 	c.OK, c.Detail = true, mask.InText(env.APIURL)+" answers"
@@ -113,6 +143,9 @@ func onlineChecks(ctx context.Context, env Env, keys []secrets.RoleKey) []Check 
 			if k.Source.Kind == secrets.FromEnv {
 				kc.Fix = "the key was revoked or mistyped: create a new key for the role in Klaviyo and put it in " + k.Env
 			}
+		case outOfTime():
+			kc.Detail = fmt.Sprintf("could not tell: the online checks did not finish within %s", limit)
+			kc.Fix = "retry later; check the network and KLRBAC_API_URL"
 		default:
 			kc.Detail = "could not tell: " + err.Error()
 			kc.Fix = "retry later; check the network and KLRBAC_API_URL"

@@ -148,6 +148,10 @@ func (c *Client) APIURL() string { return c.opts.APIURL }
 // Revision is the revision header sent with stable operations.
 func (c *Client) Revision() string { return c.opts.Revision }
 
+// Paced reports whether the client paces its calls to the rate limits: only then does a batch take
+// at least PacedDuration, which callers may hold against a deadline before sending anything.
+func (c *Client) Paced() bool { return c.opts.Pacer != nil }
+
 // Do sends req, retrying where that is safe and useful:
 //   - 429: after Retry-After, else the seconds in the error detail, else exponential backoff with
 //     jitter (and, with a Pacer, every caller of that quota waits too);

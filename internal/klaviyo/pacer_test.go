@@ -174,3 +174,40 @@ func TestConcurrentPacedBatch(t *testing.T) {
 		t.Errorf("25 M-tier calls took %s, less than the 2s the tier allows", took)
 	}
 }
+
+// TestPacerPerOperation: paced per operation, two operations of one tier go side by side, and
+// against a sandbox that counts per operation they see no 429; against one that counts per tier
+// (the default reading) they do, which is why per-tier pacing is the default.
+func TestPacerPerOperation(t *testing.T) {
+	accounts, webhooks := mustFind(t, "GET", "/api/accounts"), mustFind(t, "GET", "/api/webhooks")
+	for _, tc := range []struct {
+		perOperation bool
+		quota        string
+		took         time.Duration
+		throttled    bool
+	}{
+		{false, sandbox.QuotaPerTier, 3*time.Second + 150*time.Millisecond, false},
+		{false, sandbox.QuotaPerOperation, 3*time.Second + 150*time.Millisecond, false},
+		{true, sandbox.QuotaPerOperation, time.Second + 50*time.Millisecond, false},
+		{true, sandbox.QuotaPerTier, time.Second + 50*time.Millisecond, true},
+	} {
+		clk := newClock()
+		f := sandbox.DemoFixture()
+		f.Quota = tc.quota
+		srv := sandbox.New(f, sandbox.Options{Now: clk.Now})
+		ts := httptest.NewServer(srv)
+		p := klaviyo.NewPacer(klaviyo.PacerOptions{Now: clk.Now, Sleep: clk.Sleep, PerOperation: tc.perOperation})
+		c := klaviyo.New(klaviyo.Options{APIURL: ts.URL, Pacer: p, Sleep: clk.Sleep, Now: clk.Now, MaxAttempts: 1})
+		start := clk.Now()
+		for _, op := range []catalog.Operation{accounts, webhooks, accounts, webhooks} {
+			_, _ = c.Do(context.Background(), get(op.Path, adminKey))
+		}
+		ts.Close()
+		if took := clk.Now().Sub(start); took != tc.took {
+			t.Errorf("per operation %v against %s quotas: took %s, want %s", tc.perOperation, tc.quota, took, tc.took)
+		}
+		if got := srv.Stats().Status(429) > 0; got != tc.throttled {
+			t.Errorf("per operation %v against %s quotas: 429s %v, want %v", tc.perOperation, tc.quota, got, tc.throttled)
+		}
+	}
+}

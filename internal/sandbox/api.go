@@ -8,10 +8,10 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/mask"
@@ -52,6 +52,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	defer rec.done()
 
+	if fs.Liar != "" {
+		s.lie(rec, r, fs.Liar)
+		return
+	}
 	strike := fs.next()
 	if s.injectFault(w, rec, fs, strike) {
 		return
@@ -100,38 +104,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !checkQuery(rec, query, op, params) {
 		return
 	}
+	var data map[string]any
 	if op.HasBody {
-		if !checkBody(rec, r, op, params) {
+		if data, ok = checkBody(rec, r, op, params); !ok {
 			return
 		}
 	}
-	s.respond(rec, r, op, who, params)
-}
-
-// checkRevision picks the operation the request's revision reaches: a .pre revision reaches the beta
-// operation where there is one, any revision the stable one.
-func (s *Server) checkRevision(w http.ResponseWriter, r *http.Request, rt *route) (*catalog.Operation, bool) {
-	rev := r.Header.Get("revision")
-	date, pre := strings.CutSuffix(rev, ".pre")
-	if rev == "" {
-		writeErrorParam(w, http.StatusBadRequest, "invalid", textInvalid,
-			"Missing required header: revision. Send the API revision, such as revision: "+catalog.SpecRevision+".", "revision")
-		return nil, false
-	}
-	if _, err := time.Parse(time.DateOnly, date); err != nil || len(date) != 10 {
-		writeErrorParam(w, http.StatusBadRequest, "invalid", textInvalid,
-			fmt.Sprintf("Invalid revision %q: expected a date such as %s, or %s.pre for beta endpoints.", rev, catalog.SpecRevision, catalog.SpecRevision), "revision")
-		return nil, false
-	}
-	switch {
-	case pre && rt.beta != nil:
-		return rt.beta, true
-	case rt.stable != nil:
-		return rt.stable, true
-	}
-	writeErrorParam(w, http.StatusBadRequest, "invalid", textInvalid,
-		fmt.Sprintf("This endpoint is in beta and needs a pre-release revision, such as %s.pre.", date), "revision")
-	return nil, false
+	s.respond(rec, r, op, who, params, data)
 }
 
 // authenticate reads the Authorization header: a private key or an OAuth access token.
@@ -188,6 +167,9 @@ func checkQuery(w http.ResponseWriter, q url.Values, op *catalog.Operation, para
 			return false
 		}
 	}
+	if !checkFields(w, q, op) {
+		return false
+	}
 	if v := q.Get("page[size]"); v != "" && op.PageSize.Max > 0 {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < op.PageSize.Min || n > op.PageSize.Max {
@@ -199,33 +181,74 @@ func checkQuery(w http.ResponseWriter, q url.Values, op *catalog.Operation, para
 	return true
 }
 
+// apiKeyFields are the sparse fields of Klaviyo's beta api-keys operations (openapi/beta.json,
+// fields[api-key]), whose parameters the catalog does not carry.
+var apiKeyFields = map[string][]string{"api-key": {"created", "id", "name", "redacted_key", "scopes", "status"}}
+
+// checkFields checks the sparse fieldsets (fields[TYPE]=a,b) against those the spec lists for the
+// operation: a type it has none for, or a field it does not list, is a 400 about that parameter.
+// Operations the catalog knows no fieldsets for are not checked. Klaviyo's wording is not known.
+func checkFields(w http.ResponseWriter, q url.Values, op *catalog.Operation) bool {
+	fields := op.Fields
+	if op.ID == "get_api_keys_beta" || op.ID == "get_api_key_beta" {
+		fields = apiKeyFields
+	}
+	if fields == nil {
+		return true
+	}
+	for name, values := range q {
+		typ, ok := strings.CutPrefix(name, "fields[")
+		if !ok || !strings.HasSuffix(typ, "]") {
+			continue
+		}
+		typ = strings.TrimSuffix(typ, "]")
+		allowed, known := fields[typ]
+		if !known {
+			writeErrorParam(w, http.StatusBadRequest, "invalid", textInvalid,
+				fmt.Sprintf("'%s' is not a valid sparse fieldset for this endpoint.", name), name)
+			return false
+		}
+		for _, v := range values {
+			for _, f := range strings.Split(v, ",") {
+				if f = strings.TrimSpace(f); f != "" && !slices.Contains(allowed, f) {
+					writeErrorParam(w, http.StatusBadRequest, "invalid", textInvalid,
+						fmt.Sprintf("'%s' is not a valid field for the resource '%s'.", f, typ), name)
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
 // checkBody parses and checks a write's body against what the spec's schema asks: the members it
 // requires and, for a JSON:API document, a "data" member holding a resource object (or a list of
 // them, for to-many relationships) whose type is the one the operation expects, with an id when
 // the path names an object. Beta operations, whose schemas the catalog does not carry, are held to
-// the shape every Klaviyo document has, whatever their type.
-func checkBody(w http.ResponseWriter, r *http.Request, op *catalog.Operation, params map[string]string) bool {
+// the shape every Klaviyo document has, whatever their type. It returns the body's resource object,
+// when data is one.
+func checkBody(w http.ResponseWriter, r *http.Request, op *catalog.Operation, params map[string]string) (map[string]any, bool) {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "The request body could not be read.", "/")
-		return false
+		return nil, false
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "A request body is required.", "/")
-		return false
+		return nil, false
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/vnd.api+json" && mt != "application/json") {
 			msg := fmt.Sprintf("Unsupported media type %q in request.", ct)
 			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", msg, msg, "/")
-			return false
+			return nil, false
 		}
 	}
 	var doc map[string]any
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "JSON parse error - the body is not a JSON object.", "/")
-		return false
+		return nil, false
 	}
 	required := op.Body.Required
 	if required == nil {
@@ -234,12 +257,13 @@ func checkBody(w http.ResponseWriter, r *http.Request, op *catalog.Operation, pa
 	for _, name := range required {
 		if _, ok := doc[name]; !ok {
 			writeError(w, http.StatusBadRequest, "invalid", textInvalid, fmt.Sprintf("'%s' is a required property.", name), "/"+name)
-			return false
+			return nil, false
 		}
 	}
+	var resource map[string]any
 	data, present := doc["data"]
 	if !present {
-		return true
+		return nil, true
 	}
 	relationship := strings.Contains(op.Path, "/relationships/")
 	list := op.Body.List
@@ -248,46 +272,47 @@ func checkBody(w http.ResponseWriter, r *http.Request, op *catalog.Operation, pa
 	}
 	switch d := data.(type) {
 	case map[string]any:
+		resource = d
 		if op.Body.List {
 			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' must be a list.", "/data")
-			return false
+			return nil, false
 		}
 		if !checkType(w, op, d["type"], "/data/type") {
-			return false
+			return nil, false
 		}
 		if _, ok := d["id"]; !ok && !relationship && op.Method == http.MethodPatch && len(params) > 0 {
 			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'id' is a required property.", "/data/id")
-			return false
+			return nil, false
 		}
 		if !relationship {
 			if a, ok := d["attributes"]; ok {
 				if _, isObj := a.(map[string]any); !isObj {
 					writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'attributes' must be an object.", "/data/attributes")
-					return false
+					return nil, false
 				}
 			}
 		}
 	case []any:
 		if !list {
 			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' must be an object.", "/data")
-			return false
+			return nil, false
 		}
 		for i, item := range d {
 			o, _ := item.(map[string]any)
 			if !checkType(w, op, o["type"], fmt.Sprintf("/data/%d/type", i)) {
-				return false
+				return nil, false
 			}
 		}
 	case nil:
 		if !relationship {
 			writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' may not be null.", "/data")
-			return false
+			return nil, false
 		}
 	default:
 		writeError(w, http.StatusBadRequest, "invalid", textInvalid, "'data' must be an object.", "/data")
-		return false
+		return nil, false
 	}
-	return true
+	return resource, true
 }
 
 // checkType checks a resource object's type member: present and, where the catalog knows it, the
@@ -327,8 +352,8 @@ func quoteAll(ss []string) []string {
 }
 
 // respond answers a call that passed every check. There is no data: lists are empty, except the
-// account and its keys; any other id is unknown.
-func (s *Server) respond(w http.ResponseWriter, r *http.Request, op *catalog.Operation, who principal, params map[string]string) {
+// account and its keys; any other id is unknown. data is the write's resource object, if any.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, op *catalog.Operation, who principal, params map[string]string, data map[string]any) {
 	self := "http://" + r.Host + r.URL.RequestURI()
 	switch op.ID {
 	case "get_accounts":
@@ -340,16 +365,12 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, op *catalog.Ope
 			return
 		}
 	case "get_api_keys_beta":
-		var data []resource
-		for _, k := range who.account.Keys {
-			data = append(data, keyResource(r, k))
-		}
-		writeJSON(w, http.StatusOK, listDoc(self, data))
+		s.listKeys(w, r, who.account)
 		return
 	case "get_api_key_beta":
 		for _, k := range who.account.Keys {
 			if k.ID() == params["id"] {
-				writeJSON(w, http.StatusOK, map[string]any{"data": keyResource(r, k), "links": map[string]any{"self": self}})
+				writeJSON(w, http.StatusOK, map[string]any{"data": s.keyResource(r, k), "links": map[string]any{"self": self}})
 				return
 			}
 		}
@@ -368,7 +389,37 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, op *catalog.Ope
 		writeList(w, self)
 		return
 	}
-	writeDoc(w, http.StatusAccepted, []byte(`{"meta":{"sandbox":"accepted; the sandbox stores nothing"}}`))
+	created(w, r, op, data)
+}
+
+// created answers a write that would have succeeded with the status the spec documents for it:
+// 201 (or 200) with the resource, 202 with or without a document, 204 without a body. Nothing is
+// stored. Beta operations, whose responses the catalog does not carry, answer 202.
+func created(w http.ResponseWriter, r *http.Request, op *catalog.Operation, data map[string]any) {
+	switch {
+	case op.Success == 0:
+		writeDoc(w, http.StatusAccepted, []byte(`{"meta":{"sandbox":"accepted; the sandbox stores nothing"}}`))
+	case !op.SuccessDoc:
+		w.WriteHeader(op.Success)
+	default:
+		typ, _ := data["type"].(string)
+		if typ == "" && len(op.Body.Types) > 0 {
+			typ = op.Body.Types[0]
+		}
+		if typ == "" {
+			typ = strings.TrimSuffix(path.Base(op.Path), "s")
+		}
+		attrs, _ := data["attributes"].(map[string]any)
+		if attrs == nil {
+			attrs = map[string]any{}
+		}
+		id := "sandbox" + randomToken(8)
+		writeJSON(w, op.Success, map[string]any{
+			"data": resource{"type": typ, "id": id, "attributes": attrs,
+				"links": map[string]any{"self": "http://" + r.Host + strings.TrimRight(r.URL.Path, "/") + "/" + id + "/"}},
+			"links": map[string]any{"self": "http://" + r.Host + r.URL.RequestURI()},
+		})
+	}
 }
 
 // resource is a JSON:API resource object.
@@ -416,11 +467,12 @@ func accountResource(r *http.Request, a *Account) resource {
 	})
 }
 
-func keyResource(r *http.Request, k Key) resource {
+func (s *Server) keyResource(r *http.Request, k Key) resource {
 	attrs := map[string]any{
-		"name":   k.Name,
-		"status": k.Status,
-		"scopes": nonNil(k.Granted()),
+		"name":    k.Name,
+		"status":  k.Status,
+		"scopes":  nonNil(k.Granted()),
+		"created": s.createdAt(k).Format(createdLayout),
 	}
 	for _, f := range strings.Split(r.URL.Query().Get("additional-fields[api-key]"), ",") {
 		if strings.TrimSpace(f) == "redacted_key" {

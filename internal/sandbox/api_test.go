@@ -258,25 +258,43 @@ func TestCheckOrder(t *testing.T) {
 }
 
 func TestRevision(t *testing.T) {
-	_, base := start(t, nil, sandbox.Options{})
+	today := &clock{now: time.Date(2026, 8, 1, 23, 59, 0, 0, time.UTC)}
+	_, base := start(t, nil, sandbox.Options{Now: today.Now})
 	for _, tc := range []struct {
 		name, path, rev string
 		want            int
 	}{
 		{"missing", "/api/profiles", "-", 400},
 		{"malformed", "/api/profiles", "latest", 400},
+		{"malformed date", "/api/profiles", "2026-02-30", 400},
 		{"stable", "/api/profiles", "2026-07-15", 200},
 		{"pre reaches stable", "/api/profiles", "2026-07-15.pre", 200},
-		{"beta without pre", "/api/api-keys", "2026-07-15", 400},
+		{"between revisions reaches the one before", "/api/profiles", "2026-07-01", 200},
+		{"the first revision", "/api/profiles", "2022-10-17", 200},
+		{"before the first revision", "/api/profiles", "2022-10-16", 400},
+		{"today", "/api/profiles", "2026-08-01", 200},
+		{"the future", "/api/profiles", "2026-08-02", 400},
+		{"beta without pre", "/api/api-keys", "2026-07-15", 404},
 		{"beta with pre", "/api/api-keys", "2026-07-15.pre", 200},
+		{"beta before its revision", "/api/api-keys", "2026-04-15.pre", 400},
+		{"beta in the future", "/api/api-keys", "2026-10-15.pre", 400},
 	} {
 		a := call(t, base, request{path: tc.path, key: adminKey, revision: tc.rev})
 		if a.status != tc.want {
 			t.Errorf("%s: %d %s, want %d", tc.name, a.status, a.body, tc.want)
 		}
-		if tc.want == 400 && (a.errorCode() != "invalid" || !strings.Contains(a.body, "revision")) {
-			t.Errorf("%s: %s, want an invalid error naming the revision", tc.name, a.body)
+		if tc.want == 400 && (a.errorCode() != "invalid" || a.errorObject(t)["source"].(map[string]any)["parameter"] != "revision") {
+			t.Errorf("%s: %s, want an invalid error about the revision parameter", tc.name, a.body)
 		}
+		if tc.want == 404 && !strings.Contains(a.body, `"detail":"No valid revisions found for method`) {
+			t.Errorf("%s: %s, want Klaviyo's 404 about the revision", tc.name, a.body)
+		}
+	}
+	// The catalog's own revision is served whatever the clock says.
+	early := &clock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	_, base = start(t, nil, sandbox.Options{Now: early.Now})
+	if a := call(t, base, request{path: "/api/profiles", key: adminKey, revision: catalog.SpecRevision}); a.status != 200 {
+		t.Errorf("catalog revision before its date: %d %s", a.status, a.body)
 	}
 }
 
@@ -526,12 +544,30 @@ func TestEveryWriteChecksItsDataType(t *testing.T) {
 		if len(op.Body.Types) > 0 {
 			typ = op.Body.Types[0]
 		}
-		want := http.StatusAccepted
+		want := op.Success
+		if op.Beta {
+			want = http.StatusAccepted // the catalog does not carry a beta operation's responses
+		}
 		if strings.Contains(op.Path, "{") {
 			want = http.StatusNotFound
 		}
-		if a := call(t, base, request{method: op.Method, path: path, key: key, revision: rev, body: writeBody(op, typ)}); a.status != want {
+		a := call(t, base, request{method: op.Method, path: path, key: key, revision: rev, body: writeBody(op, typ)})
+		if a.status != want {
 			t.Errorf("%s with data.type %q: %d %s, want %d", op, typ, a.status, a.body, want)
+		}
+		// The spec's answer: the resource made (201, 200), a document or nothing (202), nothing (204).
+		if want == op.Success && !op.Beta {
+			var doc struct {
+				Data struct{ Type, ID string }
+			}
+			switch {
+			case op.SuccessDoc:
+				if err := json.Unmarshal([]byte(a.body), &doc); err != nil || doc.Data.Type != typ || doc.Data.ID == "" {
+					t.Errorf("%s: %d %s, want a %s resource", op, a.status, a.body, typ)
+				}
+			case a.body != "":
+				t.Errorf("%s: %d answered %q, want no body", op, a.status, a.body)
+			}
 		}
 		if len(op.Body.Types) == 0 {
 			continue
@@ -583,8 +619,8 @@ func TestDataTypeIsCheckedInDRFOrder(t *testing.T) {
 		body: `{"data":{"type":"wrong","id":"nosuchid","attributes":{}}}`}); a.status != 400 {
 		t.Errorf("wrong type, unknown id: %d %s, want 400", a.status, a.body)
 	}
-	if a := call(t, base, request{method: "POST", path: "/api/profiles", key: serviceKey, body: `{"data":{"type":"profile","attributes":{}}}`}); a.status != 202 {
-		t.Errorf("service, right type: %d %s, want 202", a.status, a.body)
+	if a := call(t, base, request{method: "POST", path: "/api/profiles", key: serviceKey, body: `{"data":{"type":"profile","attributes":{}}}`}); a.status != 201 {
+		t.Errorf("service, right type: %d %s, want 201", a.status, a.body)
 	}
 	// data-privacy-deletion-jobs is S (3/s): a throttled call is not validated.
 	for range 3 {

@@ -40,6 +40,9 @@ type Faults struct {
 	// authentication, scope and rate-limit checks with 202 Accepted, whatever its body and id: a
 	// Klaviyo that would carry out a write klrbac meant to fail.
 	AcceptWrites bool
+	// Liar, when set, answers every /api and /client call as that liar (LiarHTML, ...) instead of
+	// as Klaviyo, before latency and every other fault.
+	Liar string
 }
 
 // strike is the fault a call meets, if any; the order of the constants is the order in which the

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -30,7 +31,20 @@ type Fixture struct {
 	// RateLimits false keeps counting calls and sending RateLimit-* headers but never answers 429,
 	// for benchmarks that measure the sandbox rather than Klaviyo's limits.
 	RateLimits bool
+	// Quota is how rate limits are counted: QuotaPerTier (the default) or QuotaPerOperation.
+	Quota string
+	// KeyPageSize is how many keys a page of the api-keys listing holds; 0: DefaultKeyPageSize.
+	KeyPageSize int
 }
+
+// How the rate limits of an account are counted. Klaviyo documents a limit per endpoint and does
+// not say whether the endpoints of one tier share a window: QuotaPerTier, one window per account
+// and tier, is the reading that gives klrbac the most 429s, so it is the default; QuotaPerOperation
+// counts each operation on its own, as the documentation can also be read.
+const (
+	QuotaPerTier      = "tier"
+	QuotaPerOperation = "operation"
+)
 
 // MaxLatency bounds the latency a fixture or flag may add: enough to trip any client's timeout
 // while a test still ends.
@@ -52,6 +66,9 @@ type Key struct {
 	Secret string   // pk_...
 	Scopes []string // as written: scope names, or the single word full or read-only
 	Status string   // active or disabled
+	// Created is when the key was made, as the key listing shows it; zero: when the sandbox
+	// started.
+	Created time.Time
 
 	line int // where the fixture lists it, for problems found after parsing
 }
@@ -149,7 +166,7 @@ func ParseFixture(name string, data []byte) (*Fixture, error) {
 		return nil, ps.Err()
 	}
 	sawAccounts := false
-	ps.Fields(root, "fixture", []string{"accounts", "latency", "faults", "rate_limits"}, func(field string, k, v *yaml.Node) {
+	ps.Fields(root, "fixture", []string{"accounts", "latency", "faults", "rate_limits", "rate_limit_quota", "key_page_size"}, func(field string, k, v *yaml.Node) {
 		switch field {
 		case "accounts":
 			sawAccounts = true
@@ -160,6 +177,18 @@ func ParseFixture(name string, data []byte) (*Fixture, error) {
 			f.Faults = parseFaults(ps, v)
 		case "rate_limits":
 			f.RateLimits = ps.Bool(v, "rate_limits")
+		case "rate_limit_quota":
+			f.Quota = ps.String(v, "rate_limit_quota")
+			if f.Quota != QuotaPerTier && f.Quota != QuotaPerOperation {
+				ps.Add(v, "write tier (one window per account and rate tier, the default) or operation (one per account and operation)",
+					"rate_limit_quota %q is not tier or operation", f.Quota)
+			}
+		case "key_page_size":
+			var n int
+			if v.Kind != yaml.ScalarNode || v.Decode(&n) != nil || n < 1 || n > maxKeyPageSize {
+				ps.Add(v, "write a number of keys from 1 to 100, such as 20", "key_page_size: expected a number from 1 to 100, found %s", yamlcheck.KindName(v))
+			}
+			f.KeyPageSize = n
 		}
 	})
 	if !sawAccounts {
@@ -218,7 +247,7 @@ func parseKeys(ps *yamlcheck.Problems, n *yaml.Node) []Key {
 	for _, item := range ps.Sequence(n, "keys") {
 		k := Key{Status: Active, line: item.Line}
 		var keyNode, scopesNode *yaml.Node
-		ps.Fields(item, "key", []string{"name", "key", "scopes", "status"}, func(field string, _, v *yaml.Node) {
+		ps.Fields(item, "key", []string{"name", "key", "scopes", "status", "created"}, func(field string, _, v *yaml.Node) {
 			switch field {
 			case "name":
 				k.Name = ps.String(v, "key name")
@@ -232,6 +261,8 @@ func parseKeys(ps *yamlcheck.Problems, n *yaml.Node) []Key {
 				if k.Status != Active && k.Status != Disabled && k.Status != "" {
 					ps.Add(v, "use active or disabled", "key status %q is not active or disabled", k.Status)
 				}
+			case "created":
+				k.Created = createdTime(ps, v)
 			}
 		})
 		what := "key"
@@ -313,7 +344,7 @@ func parseClients(ps *yamlcheck.Problems, n *yaml.Node) []OAuthClient {
 
 func parseFaults(ps *yamlcheck.Problems, n *yaml.Node) Faults {
 	var f Faults
-	ps.Fields(n, "faults", []string{"unavailable", "edge_block", "reset", "throttle", "retry_after", "accept_writes"}, func(field string, _, v *yaml.Node) {
+	ps.Fields(n, "faults", []string{"unavailable", "edge_block", "reset", "throttle", "retry_after", "accept_writes", "liar"}, func(field string, _, v *yaml.Node) {
 		switch field {
 		case "unavailable":
 			f.Unavailable = fraction(ps, v, "faults.unavailable")
@@ -327,6 +358,11 @@ func parseFaults(ps *yamlcheck.Problems, n *yaml.Node) Faults {
 			f.NoRetryAfter = !ps.Bool(v, "faults.retry_after")
 		case "accept_writes":
 			f.AcceptWrites = ps.Bool(v, "faults.accept_writes")
+		case "liar":
+			f.Liar = ps.String(v, "faults.liar")
+			if f.Liar != "" && !slices.Contains(Liars, f.Liar) {
+				ps.Add(v, "name one of: "+strings.Join(Liars, ", "), "faults.liar %q is no liar the sandbox knows", f.Liar)
+			}
 		}
 	})
 	if share := f.Share(); share > 1 {
@@ -406,4 +442,18 @@ func fraction(ps *yamlcheck.Problems, n *yaml.Node, what string) float64 {
 		return 0
 	}
 	return f
+}
+
+// createdTime reads when a key was made: a date (2025-01-31) or a time in RFC 3339
+// (2025-01-31T09:30:00Z).
+func createdTime(ps *yamlcheck.Problems, n *yaml.Node) time.Time {
+	if n.Kind == yaml.ScalarNode && !yamlcheck.IsNull(n) {
+		for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
+			if t, err := time.Parse(layout, n.Value); err == nil {
+				return t.UTC()
+			}
+		}
+	}
+	ps.Add(n, "write a date such as 2025-01-31, or a time such as 2025-01-31T09:30:00Z", "key created: %s is not a date", yamlcheck.KindName(n))
+	return time.Time{}
 }

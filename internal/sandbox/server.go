@@ -44,6 +44,7 @@ type Server struct {
 	issued func(kind, value string)
 
 	fixture  *Fixture
+	started  time.Time            // when New made the server, by its clock: a key's created unless the fixture says
 	keys     map[string]*keyState // by secret
 	accounts map[string]*Account
 	clients  map[string]*clientState // by client id
@@ -94,6 +95,7 @@ func New(f *Fixture, opts Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.started = s.now()
 	for i := range f.Accounts {
 		a := &f.Accounts[i]
 		s.accounts[a.ID] = a

@@ -10,10 +10,12 @@ import (
 	"github.com/klrbac/klrbac/internal/catalog"
 )
 
-// quotaKey is one rate-limit quota: an account (or an OAuth app within it) and a tier's limits.
+// quotaKey is one rate-limit quota: an account (or an OAuth app within it) and a tier's limits,
+// and the operation when each operation is counted on its own (Fixture.Quota).
 type quotaKey struct {
 	quota         string
 	burst, steady int
+	operation     string
 }
 
 // window counts calls in Klaviyo's two fixed windows: the current second and the current minute
@@ -37,7 +39,10 @@ func (s *Server) throttle(w http.ResponseWriter, fs *faultState, struck bool, qu
 		writeThrottled(w, fs, 1)
 		return false
 	}
-	k := quotaKey{quota, op.Burst, op.Steady}
+	k := quotaKey{quota: quota, burst: op.Burst, steady: op.Steady}
+	if s.fixture.Quota == QuotaPerOperation {
+		k.operation = op.ID
+	}
 	s.limitsMu.Lock()
 	win := s.limits[k]
 	if win == nil {

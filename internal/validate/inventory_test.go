@@ -73,13 +73,21 @@ func TestInventoryDemo(t *testing.T) {
 	if p := roleReport(t, rep, "reporting").Problems; len(p) != 1 || !strings.Contains(p[0], "is disabled") {
 		t.Errorf("disabled key: problems %v", p)
 	}
-	if rep.Inventory != "role admin" || rep.Summary.Requests != 1 || w.srv.Stats().Requests != 1 {
-		t.Errorf("inventory %q, %d requests reported, %d made", rep.Inventory, rep.Summary.Requests, w.srv.Stats().Requests)
+	// The listing, and the account it is of: the service key names its account (DEMO01), and the
+	// admin key that lists the keys does not say which account it belongs to.
+	if rep.Inventory != "role admin" || rep.InventoryAccount != "DEMO01" || rep.Summary.Requests != 2 || w.srv.Stats().Requests != 2 {
+		t.Errorf("inventory %q of %q, %d requests reported, %d made", rep.Inventory, rep.InventoryAccount, rep.Summary.Requests, w.srv.Stats().Requests)
+	}
+	if admin := roleReport(t, rep, "admin"); admin.KeyName != "admin" || admin.KeyCreated != "2025-03-04T00:00:00Z" || admin.KeyAgeDays == nil || *admin.KeyAgeDays < 500 {
+		t.Errorf("admin's key: name %q created %q age %v", admin.KeyName, admin.KeyCreated, admin.KeyAgeDays)
 	}
 }
 
-// A key of another account, or an unknown one, is absent from the listing: a finding. Two keys
-// ending alike cannot be told apart: a finding too.
+// A key is matched by its account and its visible suffix. An older key absent from the listing
+// (another account's, or deleted) is a finding; so is a key that names this account and is not in
+// it. Two keys ending alike, with different scopes, cannot be told apart without a probe, and a key
+// that names another account is not in this listing: both undetermined, never whichever comes
+// first.
 func TestInventoryMatching(t *testing.T) {
 	fx := mustFixture(t, `
 accounts:
@@ -88,22 +96,57 @@ accounts:
       - {name: admin, key: pk_00000000000000000000000000000000aa, scopes: [full]}
       - {name: one, key: pk_11111111111111111111111111111100ab, scopes: [lists:read]}
       - {name: two, key: pk_22222222222222222222222222222200ab, scopes: [lists:write]}
+      - {name: same1, key: pk_44444444444444444444444444444400cd, scopes: [lists:read]}
+      - {name: same2, key: pk_55555555555555555555555555555500cd, scopes: [lists:read]}
   - id: ACME02
     keys:
       - {name: other, key: pk_33333333333333333333333333333333cc, scopes: [lists:read]}
+      - {name: named, key: pk_ACME02_66666666666666666666666666666600ab, scopes: [lists:read]}
 `)
 	w := newWorld(t, fx)
-	one, other := w.target(t, "one", "one"), w.target(t, "other", "other")
-	one.Required, other.Required = []string{"lists:read"}, []string{"lists:read"}
-	rep, err := Inventory(context.Background(), []Target{one, other}, inventoryOf(w, t, "admin"), w.options())
+	var targets []Target
+	for _, name := range []string{"one", "other", "named", "same1"} {
+		tg := w.target(t, name, name)
+		tg.Required = []string{"lists:read"}
+		targets = append(targets, tg)
+	}
+	deleted := Target{Role: "deleted", Required: []string{"lists:read"}, KeySource: "test", AccountID: "ACME01",
+		Key: klaviyo.PrivateKey("pk_ACME01_7777777777777777777777777777777777")}
+	targets = append(targets, deleted)
+	rep, err := Inventory(context.Background(), targets, inventoryOf(w, t, "admin"), w.options())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rr := roleReport(t, rep, "one"); rr.Verdict != VerdictInvalid || !strings.Contains(rr.Problems[0], `2 keys of the account end like pk_****00ab ("one", "two")`) {
-		t.Errorf("ambiguous: %s %v", rr.Verdict, rr.Problems)
+	for _, tc := range []struct {
+		role    string
+		verdict Verdict
+		says    string
+	}{
+		{"one", VerdictUndetermined, `ambiguous: 2 keys of the account end like pk_****00ab ("one", "two")`},
+		{"other", VerdictInvalid, "no key of the account ends like pk_****33cc"},
+		{"named", VerdictUndetermined, "the key names account ACME02, and the inventory lists account ACME01's keys"},
+		{"deleted", VerdictInvalid, "no key of account ACME01 ends like pk_****7777: the key was deleted"},
+	} {
+		if rr := roleReport(t, rep, tc.role); rr.Verdict != tc.verdict || len(rr.Problems) != 1 || !strings.Contains(rr.Problems[0], tc.says) {
+			t.Errorf("%s: %s %v; want %s saying %q", tc.role, rr.Verdict, rr.Problems, tc.verdict, tc.says)
+		}
 	}
-	if rr := roleReport(t, rep, "other"); rr.Verdict != VerdictInvalid || !strings.Contains(rr.Problems[0], "no key of the account ends like pk_****33cc") {
-		t.Errorf("absent: %s %v", rr.Verdict, rr.Problems)
+	// Two keys ending alike that hold the same scopes give the same verdict whichever it is.
+	if rr := roleReport(t, rep, "same1"); rr.Verdict != VerdictValid || len(rr.Notes) != 1 || !strings.Contains(rr.Notes[0], "the verdict holds for either") {
+		t.Errorf("alike: %s %v %v", rr.Verdict, rr.Problems, rr.Notes)
+	}
+	if rep.InventoryAccount != "ACME01" {
+		t.Errorf("inventory account %q", rep.InventoryAccount)
+	}
+	// The keys a role's key might be are all in use, as far as the listing can tell.
+	roles := map[string][]string{}
+	for _, k := range rep.Keys {
+		roles[k.Name] = k.Roles
+	}
+	for name, want := range map[string][]string{"one": {"one"}, "two": {"one"}, "same1": {"same1"}, "same2": {"same1"}, "admin": {}} {
+		if !slices.Equal(roles[name], want) {
+			t.Errorf("key %s: roles %v, want %v", name, roles[name], want)
+		}
 	}
 }
 
@@ -238,7 +281,7 @@ func TestListKeysPages(t *testing.T) {
 	defer srv.Close()
 	srvURL = srv.URL
 	c := klaviyo.New(klaviyo.Options{APIURL: srv.URL})
-	_, n, err := ListKeys(context.Background(), c, srv.URL, klaviyo.PrivateKey("pk_00000000000000000000000000000000aa"), "")
+	_, n, err := ListKeys(context.Background(), c, srv.URL, klaviyo.DefaultRevision, klaviyo.PrivateKey("pk_00000000000000000000000000000000aa"), "")
 	if err == nil || !strings.Contains(err.Error(), "refusing to follow a next page outside") || n != 2 || len(calls) != 2 {
 		t.Fatalf("%d calls %v: %v", n, calls, err)
 	}

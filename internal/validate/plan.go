@@ -167,7 +167,10 @@ func checkProbes() error {
 // companions of each, without which a refusal would say nothing.
 func ScopesToProbe(t Target, requiredOnly bool) []string {
 	base := t.Required
-	if !requiredOnly && !t.FullAccess {
+	switch {
+	case t.only != nil:
+		base = t.only
+	case !requiredOnly && !t.FullAccess:
 		base = append(Probeable(), t.Required...)
 	}
 	set := map[string]bool{}

@@ -42,6 +42,21 @@ type Options struct {
 	// Timeout, when positive, bounds the whole run; a run that outlasts it ends as could not
 	// evaluate (exit 3), naming the host that did not answer in time.
 	Timeout time.Duration
+	// Method is how Validate learns scopes: ByAuto ("" too), ByInventory or ByProbe.
+	Method Method
+	// Inventory are credentials that may list the account's keys (--inventory-role,
+	// --inventory-oauth, OAuth apps granted credentials:read), tried in order. With ByAuto and
+	// ByInventory, the keys of the roles that may hold credentials:read (full access, or
+	// requiring it) are tried after them.
+	Inventory []InventorySource
+	// MaxKeyAge, when positive, makes a role's key older than it a finding (--max-key-age); a key
+	// whose age cannot be known (probed) then leaves an otherwise valid role undetermined.
+	MaxKeyAge time.Duration
+	// EveryRole says the targets are every role of the policy (--all): a listed key that none of
+	// them holds is then reported unused.
+	EveryRole bool
+	// Now is the clock key ages are measured by; nil: time.Now.
+	Now func() time.Time
 }
 
 // RunError is a run that ended before its report: the guard tripped, the API was not Klaviyo, the
@@ -153,11 +168,25 @@ func QuotaAccount(accounts []string) func(string) string {
 // The error is for the run as a whole: the guard tripped, or ctx ended. What went wrong with one
 // role is in its report.
 func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error) {
+	opts.Method = ByProbe
+	ctx, cancelTimeout := opts.withTimeout(ctx)
+	defer cancelTimeout()
+	rep, err := probe(ctx, targets, opts)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rep.Roles {
+		applyAge(&rep.Roles[i], nil, opts)
+	}
+	rep.summarise(rep.Summary.Requests)
+	return rep, nil
+}
+
+// probe is Probe within the run's time: Validate probes what the inventory could not settle with it.
+func probe(ctx context.Context, targets []Target, opts Options) (*Report, error) {
 	if err := checkProbes(); err != nil {
 		return nil, err
 	}
-	ctx, cancelTimeout := opts.withTimeout(ctx)
-	defer cancelTimeout()
 	ctx, cancel := opts.Guard.context(ctx)
 	defer cancel()
 	p := &prober{opts: opts, targets: targets, cancel: cancel}
@@ -202,6 +231,9 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 		}
 	}
 	p.estimate = estimate(counts)
+	if err := p.fits(ctx, counts); err != nil {
+		return nil, err
+	}
 	for _, t := range targets {
 		if t.Err != nil {
 			p.rolesDone++
@@ -293,8 +325,7 @@ func Probe(ctx context.Context, targets []Target, opts Options) (*Report, error)
 		return nil, &RunError{Err: err, Requests: p.requests}
 	}
 
-	rep := &Report{Method: ByProbe, APIURL: opts.APIURL, Revision: opts.Revision, Strict: opts.Strict,
-		RequiredOnly: opts.RequiredOnly, AllowExcess: opts.AllowExcess, Calibration: opts.Calibration.View(), Roles: make([]RoleReport, len(targets))}
+	rep := newReport(ByProbe, targets, opts)
 	for i, t := range targets {
 		if t.Err != nil {
 			rep.Roles[i] = unevaluated(t, ByProbe)
@@ -402,6 +433,34 @@ func (p *prober) probe(k *keyRun, scope string) {
 		p.opts.Observe(Event{Roles: roles, Key: k.key.Mask(), Finding: f, Done: p.done, Total: p.total,
 			RolesDone: p.rolesDone, RolesTotal: len(p.targets), Estimate: p.estimate})
 	}
+}
+
+// pacedCaller is a client that says whether it paces its calls (*klaviyo.Client does).
+type pacedCaller interface{ Paced() bool }
+
+// fits refuses, before anything is sent, a run that cannot end in the time it has: a paced client
+// takes at least the estimate, so a deadline sooner than that would only spend calls (writes among
+// them) on a run that times out. A usage error: the time allowed, or the method, must change.
+func (p *prober) fits(ctx context.Context, counts map[quota]int) error {
+	deadline, bounded := ctx.Deadline()
+	pc, ok := p.opts.Client.(pacedCaller)
+	if !bounded || !ok || !pc.Paced() || p.estimate <= time.Until(deadline) {
+		return nil
+	}
+	calls, slowest := 0, ""
+	var worst time.Duration
+	for _, q := range slicesSortedQuotas(counts) {
+		calls += counts[q]
+		if d := klaviyo.PacedDuration(catalog.Operation{Burst: q.burst, Steady: q.steady}, counts[q]); d >= worst {
+			worst, slowest = d, fmt.Sprintf("%d calls of the %s tier, %d a minute", counts[q], catalog.TierName(q.burst, q.steady), q.steady)
+		}
+	}
+	enough := (p.estimate*5/4 + time.Minute - 1) / time.Minute * time.Minute
+	return fault.Usagef("probing these keys takes at least %s under Klaviyo's rate limits (%d calls; %s), more than the %s left of the run (--timeout); nothing was sent",
+		p.estimate.Round(time.Second), calls, slowest, time.Until(deadline).Round(time.Second)).
+		Hint(fmt.Sprintf("allow more time: --timeout %s", enough),
+			"or read the account's key inventory, one call, with a credential holding credentials:read (--inventory-role ROLE)",
+			"or probe fewer scopes: --required-only, or fewer roles")
 }
 
 // probeJob is one scope of one key to probe.

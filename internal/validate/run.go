@@ -46,13 +46,23 @@ type Recorder interface {
 //
 // When the results could not be recorded, Run returns the report and an error: the caller prints
 // the results, then fails closed (exit 3).
+//
+// opts.Method chooses how scopes are learnt (see Validate), src first among the credentials tried
+// for the inventory. Without a method, src alone decides, as before --method: its inventory when
+// it names a credential, probing otherwise.
 func Run(ctx context.Context, targets []Target, src InventorySource, opts Options, trail Recorder, stderr io.Writer) (*Report, error) {
 	var rep *Report
 	var err error
-	if src.Name != "" {
+	switch {
+	case opts.Method == "" && src.Name != "":
 		rep, err = Inventory(ctx, targets, src, opts)
-	} else {
+	case opts.Method == "":
 		rep, err = Probe(ctx, targets, opts)
+	default:
+		if src.Name != "" {
+			opts.Inventory = append([]InventorySource{src}, opts.Inventory...)
+		}
+		rep, err = Validate(ctx, targets, opts)
 	}
 	if err != nil {
 		var stopped *RunError
@@ -76,11 +86,13 @@ func Run(ctx context.Context, targets []Target, src InventorySource, opts Option
 // the key's fingerprint, missing and excess scopes, never the key.
 func AuditEntries(rep *Report) []audit.Entry {
 	entries := make([]audit.Entry, len(rep.Roles))
-	endpoint := ""
-	if rep.Method == ByInventory {
-		endpoint = "GET /api/api-keys"
-	}
 	for i, rr := range rep.Roles {
+		// A role the inventory judged rests on the key listing; one probed (in a run that also
+		// listed the keys, when the listing could not settle it) on its probes, one per scope.
+		endpoint := ""
+		if rr.Method == ByInventory {
+			endpoint = "GET /api/api-keys"
+		}
 		// Which credential listed the keys matters to whoever reads the trail: a role's key and an
 		// OAuth app's token are different grants, held and revoked by different people.
 		method := string(rr.Method)

@@ -113,3 +113,41 @@ func TestRunStoppedIsRecorded(t *testing.T) {
 		t.Errorf("err %v, stderr %q", err2, stderr.String())
 	}
 }
+
+// With a method, Run chooses as Validate does, the named credential first; each role's record
+// names the endpoint its verdict rests on: the key listing, or (for a key the listing could not
+// settle) none, its probes being one per scope.
+func TestRunWithAMethod(t *testing.T) {
+	w := newWorld(t, mustFixture(t, `
+accounts:
+  - id: ACME01
+    keys:
+      - {name: admin, key: pk_ACME01_00000000000000000000000000000000aa, scopes: [full]}
+      - {name: viewer, key: pk_ACME01_11111111111111111111111111111111bb, scopes: [campaigns:read, metrics:read, profiles:read, segments:read]}
+  - id: ACME02
+    keys:
+      - {name: other, key: pk_ACME02_22222222222222222222222222222222cc, scopes: [lists:read]}
+`))
+	other := w.target(t, "other", "other")
+	other.Required = []string{"lists:read"}
+	targets := []Target{w.target(t, "viewer", "viewer"), other}
+	opts := w.options()
+	opts.Method, opts.RequiredOnly = ByAuto, true
+	trail := &recorder{}
+	rep, err := Run(context.Background(), targets, inventoryOf(w, t, "admin"), opts, trail, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Method != ByInventory || rep.Inventory != "role admin" || len(trail.entries) != 2 {
+		t.Fatalf("method %s by %q, %d records", rep.Method, rep.Inventory, len(trail.entries))
+	}
+	for _, e := range trail.entries {
+		want := map[string]string{"viewer": "GET /api/api-keys", "other": ""}[e.Role]
+		if e.KlaviyoEndpoint != want || !e.Success {
+			t.Errorf("%s: endpoint %q success %v (%s), want %q", e.Role, e.KlaviyoEndpoint, e.Success, e.Reason, want)
+		}
+	}
+	if !strings.Contains(trail.entries[1].Reason, "valid by probe (1 scope checked)") {
+		t.Errorf("other's record: %s", trail.entries[1].Reason)
+	}
+}

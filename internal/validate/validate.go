@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/klrbac/klrbac/internal/catalog"
+	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/klaviyo"
 )
 
@@ -35,7 +36,21 @@ type Method string
 const (
 	ByProbe     Method = "probe"
 	ByInventory Method = "inventory"
+	// ByAuto reads the account's key inventory when a configured credential can, and probes
+	// otherwise (and probes the keys the inventory cannot settle).
+	ByAuto Method = "auto"
 )
+
+// ParseMethod reads --method: auto, inventory or probe ("" is auto).
+func ParseMethod(s string) (Method, error) {
+	switch m := Method(strings.ToLower(strings.TrimSpace(s))); m {
+	case "", ByAuto:
+		return ByAuto, nil
+	case ByInventory, ByProbe:
+		return m, nil
+	}
+	return "", fault.Usagef("unknown method %q", s).Hint("use auto (the default), inventory or probe")
+}
 
 // Verdict is the outcome for one role.
 type Verdict string
@@ -107,6 +122,10 @@ type Target struct {
 	AccountID string
 	// Err says why the role's key could not be had; the role is then reported, not validated.
 	Err error
+
+	// only, when set, is all that is probed of the key (and the companions): the scopes that tell
+	// apart the listed keys it might be.
+	only []string
 }
 
 // RoleReport is the outcome for one role: its JSON and YAML shape is documented in docs/validation.md and
@@ -140,8 +159,39 @@ type RoleReport struct {
 	Inferred       []string `json:"inferred" yaml:"inferred"`
 	// KeyStatus is the key's status in the inventory (active, disabled); "" when probed.
 	KeyStatus string `json:"key_status" yaml:"key_status"`
-	// Problems says what else is wrong: the key rejected, disabled, not found, unreadable.
+	// Problems says what else is wrong: the key rejected, disabled, not found, unreadable, older
+	// than the maximum age.
 	Problems []string `json:"problems" yaml:"problems"`
+	// KeyName is the key's name in Klaviyo, as the inventory lists it ("" when probed); KeyCreated
+	// when it was made (RFC 3339, "" when not known) and KeyAgeDays its age in whole days (null
+	// when not known): only the inventory shows them.
+	KeyName    string `json:"key_name" yaml:"key_name"`
+	KeyCreated string `json:"key_created" yaml:"key_created"`
+	KeyAgeDays *int   `json:"key_age_days" yaml:"key_age_days"`
+	// Notes are remarks that change no verdict: how an ambiguous match was settled, why the key was
+	// probed rather than found in the inventory.
+	Notes []string `json:"notes" yaml:"notes"`
+}
+
+// KeyView is one private key of the account, as the inventory listed it: for the report's section
+// on the account's keys, which never fails a run by itself.
+type KeyView struct {
+	Name string `json:"name" yaml:"name"`
+	// Key is Klaviyo's redacted form of the key (pk_**** and its last four characters).
+	Key     string   `json:"key" yaml:"key"`
+	Status  string   `json:"status" yaml:"status"`
+	Scopes  []string `json:"scopes" yaml:"scopes"`
+	Created string   `json:"created" yaml:"created"`
+	AgeDays *int     `json:"age_days" yaml:"age_days"`
+	// Roles are the roles of this run whose key it is.
+	Roles []string `json:"roles" yaml:"roles"`
+	// Unused is true when the run covered every role of the policy (--all) and none holds the key.
+	Unused bool `json:"unused" yaml:"unused"`
+	// TooOld is true when the key is older than the maximum age (--max-key-age).
+	TooOld bool `json:"too_old" yaml:"too_old"`
+	// InventoryCredential is true for the key that listed the keys: unused by any role, maybe,
+	// but not idle.
+	InventoryCredential bool `json:"inventory_credential" yaml:"inventory_credential"`
 }
 
 // Summary counts the verdicts of a run.
@@ -167,18 +217,32 @@ type CalibrationView struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	Method       Method `json:"method" yaml:"method"`
-	APIURL       string `json:"api_url" yaml:"api_url"`
-	Revision     string `json:"revision" yaml:"revision"`
-	Strict       bool   `json:"strict" yaml:"strict"`
-	RequiredOnly bool   `json:"required_only" yaml:"required_only"`
+	// Method is how the run learnt scopes: inventory when it read the account's key listing (some
+	// roles may still have been probed: each role says), probe otherwise. MethodRequested is what
+	// was asked for (auto, inventory, probe), and MethodReason why auto chose as it did.
+	Method          Method `json:"method" yaml:"method"`
+	MethodRequested Method `json:"method_requested" yaml:"method_requested"`
+	MethodReason    string `json:"method_reason" yaml:"method_reason"`
+	APIURL          string `json:"api_url" yaml:"api_url"`
+	Revision        string `json:"revision" yaml:"revision"`
+	Strict          bool   `json:"strict" yaml:"strict"`
+	RequiredOnly    bool   `json:"required_only" yaml:"required_only"`
 	// AllowExcess reports excess scopes without failing (--allow-excess).
 	AllowExcess bool `json:"allow_excess" yaml:"allow_excess"`
 	// Inventory names the credential that listed the keys ("role admin"), for the inventory method.
-	Inventory   string          `json:"inventory,omitempty" yaml:"inventory,omitempty"`
-	Calibration CalibrationView `json:"calibration" yaml:"calibration"`
-	Roles       []RoleReport    `json:"roles" yaml:"roles"`
-	Summary     Summary         `json:"summary" yaml:"summary"`
+	Inventory string `json:"inventory,omitempty" yaml:"inventory,omitempty"`
+	// InventoryAccount is the account whose keys the inventory listed, when known.
+	InventoryAccount string          `json:"inventory_account" yaml:"inventory_account"`
+	Calibration      CalibrationView `json:"calibration" yaml:"calibration"`
+	// MaxKeyAge is --max-key-age ("180d"), "" when not set.
+	MaxKeyAge string       `json:"max_key_age" yaml:"max_key_age"`
+	Roles     []RoleReport `json:"roles" yaml:"roles"`
+	// Keys are the account's keys as the inventory listed them, with their ages and the roles that
+	// use them; [] when probed.
+	Keys []KeyView `json:"keys" yaml:"keys"`
+	// Warnings are about the run as a whole (a revision the catalog does not know).
+	Warnings []string `json:"warnings" yaml:"warnings"`
+	Summary  Summary  `json:"summary" yaml:"summary"`
 }
 
 // Results of a run, as Summary.Result says them.
@@ -224,8 +288,23 @@ func newRoleReport(t Target, m Method) RoleReport {
 		AccountID: t.AccountID, Method: m, FullAccess: t.FullAccess,
 		Required: nonNil(sortedUnique(t.Required)), Checked: []string{}, Granted: []string{}, Missing: []string{},
 		Excess: []string{}, Undetermined: []string{}, NotChecked: []string{}, Reasons: map[string]string{}, Inferred: []string{},
-		Problems: []string{},
+		Problems: []string{}, Notes: []string{},
 	}
+}
+
+// newReport starts a run's report with what the options say.
+func newReport(m Method, targets []Target, opts Options) *Report {
+	requested := opts.Method
+	if requested == "" {
+		requested = ByAuto
+	}
+	rep := &Report{Method: m, MethodRequested: requested, APIURL: opts.APIURL, Revision: opts.Revision, Strict: opts.Strict,
+		RequiredOnly: opts.RequiredOnly, AllowExcess: opts.AllowExcess, Calibration: opts.Calibration.View(),
+		MaxKeyAge: FormatAge(opts.MaxKeyAge), Roles: make([]RoleReport, len(targets)), Keys: []KeyView{}, Warnings: []string{}}
+	if w := RevisionWarning(opts.Revision); w != "" {
+		rep.Warnings = append(rep.Warnings, w)
+	}
+	return rep
 }
 
 // unevaluated reports a role whose key could not be had.
