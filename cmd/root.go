@@ -194,7 +194,7 @@ policy with the roles admin, marketer, developer, viewer and service.` + exitSta
 	pf.String("api-url", "", "Klaviyo API base URL (env KLRBAC_API_URL)")
 	pf.String("revision", "", "Klaviyo API revision (env KLRBAC_REVISION)")
 	pf.String("audit-log", "", "audit log file (env KLRBAC_AUDIT_LOG)")
-	pf.String("audit-dsn", "", "team audit trail in PostgreSQL, postgres://USER@HOST/DB without a password (env KLRBAC_AUDIT_DSN)")
+	pf.String("audit-dsn", "", "team audit trail in PostgreSQL: a postgres:// URL, without its password (env KLRBAC_AUDIT_DSN)")
 	pf.Bool("no-color", false, "never colour output (also: NO_COLOR)")
 	a.globals = pf
 	_ = root.RegisterFlagCompletionFunc("config", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -265,13 +265,17 @@ func guardGroups(c *cobra.Command) {
 				names = append(names, sub.Name())
 			}
 		}
-		// A short list is shown whole: "did you mean bash or fish?" for `completion tcsh` hid the
-		// other shells klrbac supports.
-		if len(names) <= maxListedCommands {
-			return e.Hint(cmd.CommandPath() + " takes one of: " + strings.Join(names, ", "))
+		close := suggest.Closest(args[0], names, 2)
+		if len(names) > maxListedCommands {
+			e.Hint(suggest.Hint(close))
+			return e.Hint("run '" + cmd.CommandPath() + " --help' for its commands")
 		}
-		e.Hint(suggest.Hint(suggest.Closest(args[0], names, 2)))
-		return e.Hint("run '" + cmd.CommandPath() + " --help' for its commands")
+		// A short list is shown whole, after the one close name if there is one: "did you mean
+		// bash or fish?" for `completion tcsh` hid the other shells klrbac supports.
+		if len(close) == 1 {
+			e.Hint(suggest.Hint(close))
+		}
+		return e.Hint(cmd.CommandPath() + " takes one of: " + strings.Join(names, ", "))
 	}
 	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }

@@ -150,6 +150,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 		Condition: scriptCondition,
 		Setup: func(env *testscript.Env) error {
 			// A clean slate: no config, keyring or audit state from the machine running the tests.
+			// (testscript passes none of the machine's variables on; blanking one sets it, empty,
+			// which klrbac reports as such, so the role key variables are left unset.)
 			env.Setenv("HOME", env.WorkDir+"/home")
 			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/home/.config")
 			env.Setenv("XDG_STATE_HOME", env.WorkDir+"/home/.local/state")
@@ -157,7 +159,6 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			env.Setenv("REPO", root)
 			for _, v := range []string{"KLRBAC_CONFIG", "KLRBAC_API_URL", "KLRBAC_AUTH_URL", "KLRBAC_REVISION", "KLRBAC_AUDIT_LOG",
 				"KLRBAC_AUDIT_CHECKS", "KLRBAC_PROXY_TOKENS", "KLRBAC_KEYRING", "KLRBAC_KEYRING_TIMEOUT", testKeyringFaultEnv, secrets.ClientSecretEnv,
-				"KLAVIYO_KEY_ADMIN", "KLAVIYO_KEY_MARKETER", "KLAVIYO_KEY_DEVELOPER", "KLAVIYO_KEY_VIEWER", "KLAVIYO_KEY_SERVICE",
 				"KLAVIYO_OAUTH_CLIENT_ID", "KLRBAC_SANDBOX_PID", "BROWSER",
 				"KLRBAC_CALIBRATION_FILE", testNoPacingEnv, testNoWaitEnv, testDefaultRedirectEnv} {
 				env.Setenv(v, "")
