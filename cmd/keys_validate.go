@@ -30,6 +30,11 @@ type validateOptions struct {
 	keyStdin      bool
 	inventoryRole string
 	inventoryApp  string
+	// method is --method, parsed; maxKeyAge --max-key-age (0: none).
+	methodFlag    string
+	method        validate.Method
+	maxKeyAgeFlag string
+	maxKeyAge     time.Duration
 	concurrency   int
 	timeout       time.Duration
 	// requestTimeout bounds each call, retries each bounded anew.
@@ -49,17 +54,25 @@ func newKeysValidateCommand(a *app) *cobra.Command {
 		Long: `Prove, for each role, that its real Klaviyo key holds every scope the role needs (nothing
 missing) and nothing more (least privilege): the CI gate for key drift.
 
-Klaviyo cannot tell a key its own scopes, so klrbac learns them one of two ways:
+Klaviyo cannot tell a key its own scopes, so klrbac learns them one of two ways (--method):
 
-  probe (the default): one request per scope, concurrently across roles, paced to
-    Klaviyo's rate limits. Reads are GET lists of one item with a sparse fieldset, so no
-    customer data comes back; writes are built to fail (an empty body to a nonexistent id).
-    Scopes that only a beta operation uses are probed with the beta revision.
-  inventory (--inventory-role ROLE): that role's key, which must hold credentials:read,
-    lists the account's keys (the beta GET /api/api-keys); each role's key is found by its
-    last four characters, and its scopes and status are read. Exact, and one call.
-    --inventory-oauth APP lists them with an OAuth app's access token instead (granted
-    credentials:read; klrbac oauth login APP), refreshed as needed.
+  inventory: a key holding credentials:read lists the account's keys (the beta GET
+    /api/api-keys); each role's key is matched by its account and last four characters,
+    and its scopes, status and age are read. Exact, and one call. The credential is
+    --inventory-role ROLE's key or --inventory-oauth APP's access token (granted
+    credentials:read; klrbac oauth login APP), else a full-access role's key, else any
+    role's key that holds credentials:read. Two keys ending alike that differ are settled
+    by probing only the scopes that tell them apart (auto), or left undetermined.
+  probe: one request per scope, concurrently across roles, paced to Klaviyo's rate
+    limits. Reads are GET lists of one item with a sparse fieldset, so no customer data
+    comes back; writes are built to fail (an empty body to a nonexistent id). Scopes that
+    only a beta operation uses are probed with the beta revision. A run that cannot end
+    within --timeout at the paced rate is refused before anything is sent (exit 2).
+  auto (the default) reads the inventory when a credential can list it, and probes
+    otherwise, saying why.
+
+With the inventory, --all also names the account's keys no role uses, and --max-key-age
+makes a key older than it a finding.
 
 What a probe's answer proves (nothing is granted without proof):
   - The answer must be Klaviyo's: an HTML page, JSON that is not JSON:API, or a redirect
@@ -106,7 +119,8 @@ finding outranks what could not be evaluated.` + exitStatus(
 		Example: `  klrbac keys validate --all
   klrbac keys validate marketer viewer --strict
   klrbac keys validate service --allow-excess
-  klrbac keys validate --all --inventory-role admin -o json
+  klrbac keys validate --all --inventory-role admin --max-key-age 180d -o json
+  klrbac keys validate developer --method probe
   klrbac keys validate --all --inventory-oauth key-audit
   klrbac keys validate --all -o github          # annotations in a GitHub Actions job
   klrbac keys validate --calibrate --full-role admin --read-only-role viewer`,
@@ -144,6 +158,8 @@ finding outranks what could not be evaluated.` + exitStatus(
 	fs.BoolVar(&o.strict, "strict", false, "ask for proof that each key holds nothing more: a scope that could not be checked or determined fails the run (exit 3)")
 	fs.BoolVar(&o.allowExcess, "allow-excess", false, "report scopes a role does not need without failing (by default they are a finding, exit 1)")
 	fs.BoolVar(&o.requiredOnly, "required-only", false, "probe only the scopes the roles need: finds missing scopes, not excess")
+	fs.StringVar(&o.methodFlag, "method", "auto", "how to learn each key's scopes: auto (the key inventory when a credential can list it, else probing), inventory or probe")
+	fs.StringVar(&o.maxKeyAgeFlag, "max-key-age", "", "a key older than this is a finding (180d, 26w, 4320h); needs the inventory, which knows when keys were made")
 	fs.StringVar(&o.inventoryRole, "inventory-role", "", "read scopes from the account's key inventory with this role's key (needs credentials:read)")
 	fs.StringVar(&o.inventoryApp, "inventory-oauth", "", "read scopes from the account's key inventory with this OAuth app's access token (granted credentials:read; see klrbac oauth login)")
 	fs.BoolVar(&o.keyStdin, "key-stdin", false, "read the key of the one ROLE from standard input")
@@ -180,6 +196,16 @@ func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
 			if err := validate.CheckKeyName("--"+f.flag, f.name); err != nil {
 				return err
 			}
+		}
+	}
+	m, err := validate.ParseMethod(o.methodFlag)
+	if err != nil {
+		return err
+	}
+	o.method = m
+	if o.maxKeyAgeFlag != "" {
+		if o.maxKeyAge, err = validate.ParseAge(o.maxKeyAgeFlag); err != nil {
+			return fault.Usagef("--max-key-age %q is not an age", o.maxKeyAgeFlag).Hint("give a positive age in days, weeks or hours: 180d, 26w, 4320h")
 		}
 	}
 	if o.timeout <= 0 || o.requestTimeout <= 0 {
@@ -221,6 +247,12 @@ func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
 		return fault.Usagef("--key-stdin needs exactly one ROLE").Hint("the key read from standard input is that role's")
 	case o.keyStdin && inventory != "":
 		return fault.Usagef("--key-stdin cannot be combined with %s", inventory).Hint("store the key (klrbac keys set) or set its variable instead")
+	case o.method == validate.ByProbe && inventory != "":
+		return fault.Usagef("--method probe cannot be combined with %s, which names a credential to read the key inventory with", inventory).
+			Hint("drop --method probe to read the inventory, or drop " + inventory + " to probe")
+	case o.method == validate.ByProbe && o.maxKeyAge > 0:
+		return fault.Usagef("--max-key-age needs the key inventory, which knows when each key was made; probing does not").
+			Hint("use --method auto or inventory with a credential that can list the account's keys (--inventory-role ROLE)")
 	case o.requiredOnly && inventory != "":
 		return fault.Usagef("--required-only only applies to probing, not to %s", inventory).Hint("the inventory reads every scope in one call")
 	}
@@ -265,6 +297,15 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	}
 	opts.RequiredOnly, opts.Strict, opts.AllowExcess, opts.Concurrency = o.requiredOnly, o.strict, o.allowExcess, o.concurrency
 	opts.Timeout = o.timeout
+	opts.Method, opts.MaxKeyAge, opts.EveryRole = o.method, o.maxKeyAge, o.all
+	if o.method == validate.ByAuto && (o.inventoryRole != "" || o.inventoryApp != "") {
+		// A credential named on the command line is the one asked for: if it cannot list the keys,
+		// the run says so rather than quietly probing instead.
+		opts.Method = validate.ByInventory
+	}
+	if w := validate.RevisionWarning(opts.Revision); w != "" {
+		warn.Printf(a.io.Err, "%s", w)
+	}
 	opts.Calibration = loadCalibration(a.io.Err, calibrationFile, opts.APIURL, opts.Revision)
 	if o.inventoryApp != "" {
 		// Fetched now, so that a missing login fails before any probe is planned.
@@ -283,8 +324,11 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 		}
 		progress.Update(progressLine(e, time.Since(start)))
 	}
-	if src.Name != "" {
+	switch {
+	case src.Name != "":
 		progress.Update("listing the account's keys with " + src.Name + "...")
+	case o.method != validate.ByProbe:
+		progress.Update("reading the account's key inventory...")
 	}
 	rep, err := validate.Run(ctx, targets, src, opts, a.trail(), a.io.Err)
 	progress.Done()

@@ -103,6 +103,9 @@ func validationNotes(w io.Writer, rep *validate.Report) {
 		for _, p := range rr.Problems {
 			note(rr.Role, p)
 		}
+		for _, n := range rr.Notes {
+			note(rr.Role, n)
+		}
 		byReason := map[string][]string{}
 		for _, s := range rr.Undetermined {
 			byReason[rr.Reasons[s]] = append(byReason[rr.Reasons[s]], s)
@@ -125,6 +128,17 @@ func validationNotes(w io.Writer, rep *validate.Report) {
 	for _, text := range order {
 		fmt.Fprintf(w, "note: %s: %s\n", strings.Join(roles[text], ", "), text)
 	}
+	if rep.MethodReason != "" {
+		fmt.Fprintf(w, "note: method %s: %s\n", rep.Method, rep.MethodReason)
+	}
+	for _, k := range rep.Keys {
+		switch {
+		case k.Unused && !k.InventoryCredential:
+			fmt.Fprintf(w, "note: key %s (%s) is used by no role of the policy: remove it in Klaviyo if nothing else needs it\n", k.Name, k.Key)
+		case k.TooOld:
+			fmt.Fprintf(w, "note: key %s (%s) is older than --max-key-age %s (created %s)\n", k.Name, k.Key, rep.MaxKeyAge, k.Created)
+		}
+	}
 	if rep.Calibration.State == validate.Refuted && rep.Method == validate.ByProbe {
 		fmt.Fprintln(w, "note: calibration found that Klaviyo validates a write's body before its scopes, so write probes cannot prove a scope: use --inventory-role ROLE for exact answers")
 	}
@@ -136,6 +150,14 @@ func writeAnnotations(io *ui.IO, rep *validate.Report) error {
 	var b strings.Builder
 	emit := func(level, role, msg string) {
 		b.WriteString("::" + level + " title=" + escapeProperty("klrbac keys validate: "+role) + "::" + escapeData(msg) + "\n")
+	}
+	for _, w := range rep.Warnings {
+		emit("warning", "run", w)
+	}
+	for _, k := range rep.Keys {
+		if k.Unused && !k.InventoryCredential {
+			emit("notice", "keys", fmt.Sprintf("key %s (%s) is used by no role of the policy", k.Name, k.Key))
+		}
 	}
 	for _, rr := range rep.Roles {
 		who := fmt.Sprintf("role %s's key (%s, %s)", rr.Role, orDash(rr.Key), rr.KeySource)

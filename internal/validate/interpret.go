@@ -62,7 +62,7 @@ func stopFault(err error) error {
 			"a captive portal or a proxy that answers for every host gives such answers: check the network")
 	case errors.As(err, &re):
 		return fault.Wrap(fault.Config, err).Hint(
-			"set klaviyo.revision (KLRBAC_KLAVIYO_REVISION) to a revision Klaviyo serves, such as " + klaviyo.DefaultRevision + ", or remove it to use klrbac's default")
+			"set klaviyo.revision (KLRBAC_REVISION, --revision) to a revision Klaviyo serves, such as " + klaviyo.DefaultRevision + ", or remove it to use klrbac's default")
 	}
 	return err
 }

@@ -315,7 +315,7 @@ func listingFault(err error, src InventorySource, opts Options, ctx context.Cont
 		// The bare API error, without the client's general hint about missing scopes: this
 		// one says which scope and what else to do.
 		return fault.Wrap(fault.Unavailable, fmt.Errorf("cannot list the account's keys with %s: %w", src.Name, denied)).
-			Hint("the inventory credential needs the credentials:read scope; or probe each scope instead, without --inventory-role or --inventory-oauth")
+			Hint("the inventory credential needs the credentials:read scope; or probe each scope instead: --method probe, without --inventory-role or --inventory-oauth")
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return timedOut(opts, 0, 1)
 	case errors.Is(err, context.Canceled):
