@@ -11,8 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
 	"github.com/klrbac/klrbac/internal/warn"
@@ -307,6 +309,9 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 		warn.Printf(a.io.Err, "%s", w)
 	}
 	opts.Calibration = loadCalibration(a.io.Err, calibrationFile, opts.APIURL, opts.Revision)
+	if opts.Method == validate.ByAuto {
+		opts.Inventory = append(opts.Inventory, loggedInInventories(ctx, a)...)
+	}
 	if o.inventoryApp != "" {
 		// Fetched now, so that a missing login fails before any probe is planned.
 		token, err := a.oauthAccessToken(ctx, o.inventoryApp)
@@ -377,4 +382,42 @@ func loadCalibration(stderr io.Writer, path, apiURL, revision string) validate.C
 		fmt.Fprintln(stderr, "hint: run klrbac keys validate --calibrate again to replace it")
 	}
 	return c
+}
+
+// loggedInInventories are the OAuth apps logged in with a grant that holds credentials:read: auto
+// may list the account's keys with one of them. Each is optional (a token that cannot be had, or a
+// listing refused, passes to the next credential), and its token is fetched, refreshed if need be,
+// only when the listing is made.
+func loggedInInventories(ctx context.Context, a *app) []validate.InventorySource {
+	cfg, err := a.config()
+	if err != nil {
+		return nil
+	}
+	sec, _ := cfg.Raw("oauth")
+	apps, err := oauthflow.ParseApps(cfg.File, sec.Value)
+	if err != nil {
+		return nil
+	}
+	names := []string{secrets.DefaultApp}
+	for _, ap := range apps {
+		if ap.Name != secrets.DefaultApp {
+			names = append(names, ap.Name)
+		}
+	}
+	var out []validate.InventorySource
+	for _, name := range names {
+		k, _, err := a.oauthKeeper(name)
+		if err != nil {
+			continue
+		}
+		t, err := k.Load(ctx)
+		if err != nil || !slices.Contains(t.Scopes(), "credentials:read") {
+			continue
+		}
+		src := validate.OAuthInventory(name, oauthflow.Quota(name), klaviyo.Credential{})
+		src.Credential = func(ctx context.Context) (klaviyo.Credential, error) { return a.oauthAccessToken(ctx, name) }
+		src.Account, src.Optional = t.AccountID, true
+		out = append(out, src)
+	}
+	return out
 }
