@@ -51,23 +51,22 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 			}
 			ctx, cancel := interruptible(cmd)
 			defer cancel()
-			// The team trail when audit.dsn is set, else the audit log file, as every command records.
-			actor := audit.Actor(os.Getenv)
-			store, err := a.auditStore(ctx, actor, nil)
+			// The team trail when audit.dsn is set, else the audit log file, as every command records;
+			// the proxy opens the file itself, so that its trail hears of a recovered write.
+			db, err := a.auditDB(ctx, pgstore.Options{})
 			if err != nil {
 				return err
 			}
-			o.AuditStore = store
-			if o.AuditLog, err = a.auditPath(""); err != nil {
+			if db != nil {
+				defer db.Close()
+				o.AuditStore, o.AuditLog = db, db.Where()
+			} else if o.AuditLog, err = a.auditPath(""); err != nil {
 				return err
-			}
-			if _, team := store.(*pgstore.Store); team {
-				o.AuditLog = "audit.dsn"
 			}
 			if o.TokensFile, err = proxyTokensPath(cfg); err != nil {
 				return err
 			}
-			o.Actor = actor
+			o.Actor = audit.Actor(os.Getenv)
 			o.Loader = proxy.Loader{Config: a.opts, OpenStore: openSecrets}
 			o.Stderr = a.io.Err
 			return proxy.Run(ctx, o)

@@ -7,13 +7,7 @@ import (
 	"time"
 )
 
-// BatchAppender is a store that writes several entries as one durable append: the file log (one
-// lock, one write, one fsync) or a database (one transaction).
-type BatchAppender interface {
-	AppendAll(ctx context.Context, entries []Entry) ([]Entry, error)
-}
-
-// healthProbeInterval spaces Healthy's questions to a failed store; tests shorten it.
+// healthProbeInterval spaces Ready's questions to a failed store; tests shorten it.
 var healthProbeInterval = time.Second
 
 // ErrClosed is the error of an append to a GroupCommit that was closed.
@@ -28,9 +22,10 @@ const DefaultMaxBatch = 1024
 // so a caller that acknowledges something after Append never acknowledges an entry a crash can lose.
 // Under no load a batch is a single entry, so nothing waits for company.
 //
-// GroupCommit is itself a BatchAppender, so it can stand in for the store it wraps.
+// GroupCommit is itself a Store, so a Trail records through it as through the store it wraps; its
+// Ready is cheap enough to ask before every call a server handles.
 type GroupCommit struct {
-	store    BatchAppender
+	store    Store
 	maxBatch int
 
 	mu      sync.Mutex
@@ -39,7 +34,7 @@ type GroupCommit struct {
 	closed  bool
 	writing int // entries in the batch being written
 	lastErr error
-	probed  time.Time // when Healthy last asked the store after a failure
+	probed  time.Time // when Ready last asked the store after a failure
 	done    chan struct{}
 }
 
@@ -52,7 +47,7 @@ type pendingAppend struct {
 
 // NewGroupCommit starts committing to store in batches of at most maxBatch entries (<= 0: the
 // default). Close stops it.
-func NewGroupCommit(store BatchAppender, maxBatch int) *GroupCommit {
+func NewGroupCommit(store Store, maxBatch int) *GroupCommit {
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
 	}
@@ -109,22 +104,22 @@ func (g *GroupCommit) Depth() int {
 	return n
 }
 
-// Healthy reports whether an append is expected to succeed: nil when the last batch was written.
-// After a failure it asks the store (when it can tell, as the file log's Ready does), at most once a
-// second, so that a trail that recovers is used again without waiting for an append to risk it.
-// A fail-closed caller asks it before doing what it could not then record.
-func (g *GroupCommit) Healthy(ctx context.Context) error {
+// Ready reports whether an append is expected to succeed: nil when the last batch was written,
+// without asking the store, so that a server may ask before every call. After a failure it asks the
+// store's own Ready, at most once a second, so that a store that recovers is used again without
+// waiting for an append to risk it. Whoever needs the store checked now (a server starting) asks
+// the store itself.
+func (g *GroupCommit) Ready(ctx context.Context) error {
 	g.mu.Lock()
 	err, probed := g.lastErr, g.probed
 	g.mu.Unlock()
 	if err == nil {
 		return nil
 	}
-	ready, ok := g.store.(interface{ Ready(context.Context) error })
-	if !ok || time.Since(probed) < healthProbeInterval {
+	if time.Since(probed) < healthProbeInterval {
 		return err
 	}
-	perr := ready.Ready(ctx)
+	perr := g.store.Ready(ctx)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.probed = time.Now()
@@ -135,6 +130,12 @@ func (g *GroupCommit) Healthy(ctx context.Context) error {
 	g.lastErr = nil
 	return nil
 }
+
+// Head is the store's head.
+func (g *GroupCommit) Head(ctx context.Context) (Head, error) { return g.store.Head(ctx) }
+
+// Where names the store.
+func (g *GroupCommit) Where() string { return g.store.Where() }
 
 // Close writes what is queued, waits for it, and refuses further appends.
 func (g *GroupCommit) Close() error {

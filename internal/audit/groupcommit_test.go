@@ -12,7 +12,7 @@ import (
 
 // countingStore counts the batches a GroupCommit hands its store.
 type countingStore struct {
-	BatchAppender
+	Store
 	batches atomic.Int64
 	fail    atomic.Pointer[error]
 }
@@ -22,7 +22,7 @@ func (c *countingStore) AppendAll(ctx context.Context, entries []Entry) ([]Entry
 	if e := c.fail.Load(); e != nil {
 		return nil, *e
 	}
-	return c.BatchAppender.AppendAll(ctx, entries)
+	return c.Store.AppendAll(ctx, entries)
 }
 
 // Ready answers as the wrapped file log does, failing while the store fails.
@@ -30,7 +30,7 @@ func (c *countingStore) Ready(ctx context.Context) error {
 	if e := c.fail.Load(); e != nil {
 		return *e
 	}
-	return c.BatchAppender.(*Log).Ready(ctx)
+	return c.Store.Ready(ctx)
 }
 
 func TestGroupCommitBatchesConcurrentAppends(t *testing.T) {
@@ -39,7 +39,7 @@ func TestGroupCommitBatchesConcurrentAppends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &countingStore{BatchAppender: l}
+	store := &countingStore{Store: l}
 	g := NewGroupCommit(store, 0)
 	const callers, each = 32, 20
 	seen := make(chan uint64, callers*each)
@@ -90,7 +90,7 @@ func TestGroupCommitTellsEveryCallerOfAFailedBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &countingStore{BatchAppender: l}
+	store := &countingStore{Store: l}
 	boom := errors.New("disk full")
 	store.fail.Store(&boom)
 	g := NewGroupCommit(store, 0)
@@ -106,13 +106,13 @@ func TestGroupCommitTellsEveryCallerOfAFailedBatch(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := g.Healthy(context.Background()); !errors.Is(err, boom) {
-		t.Errorf("healthy while the store fails: %v", err)
+	if err := g.Ready(context.Background()); !errors.Is(err, boom) {
+		t.Errorf("ready while the store fails: %v", err)
 	}
-	// The file log can tell it is writable again, so the trail is healthy once it asks.
+	// The file log can tell it is writable again, so the trail is ready once it asks.
 	store.fail.Store(nil)
-	if err := g.Healthy(context.Background()); err != nil {
-		t.Errorf("healthy after the store recovered: %v", err)
+	if err := g.Ready(context.Background()); err != nil {
+		t.Errorf("ready after the store recovered: %v", err)
 	}
 	if _, err := g.Append(context.Background(), sample(9)); err != nil {
 		t.Errorf("append after recovery: %v", err)

@@ -74,7 +74,8 @@ type rig struct {
 	upstream *httptest.Server
 	seen     chan *http.Request // requests that reached the sandbox
 	srv      *Server
-	trail    *AuditTrail
+	commit   *audit.GroupCommit
+	trail    *audit.Trail
 	tokens   *Tokens
 	file     *TokenFile
 	metrics  *Metrics
@@ -134,13 +135,15 @@ func newRig(t *testing.T, extraConfig string) *rig {
 		t.Fatal(err)
 	}
 	r.logger = slog.New(slog.NewJSONHandler(r.logBuf, nil))
-	r.trail = NewAuditTrail(log, settings.Rules, "proxy-test", r.logger)
-	r.metrics = NewMetrics(func() float64 { return float64(r.trail.Depth()) })
+	r.commit = audit.NewGroupCommit(log, 0)
+	r.trail = NewTrail(r.commit, "proxy-test", settings.Rules, r.logger)
+	r.metrics = NewMetrics(func() float64 { return float64(r.commit.Depth()) })
 	r.srv = New(Options{Upstream: up, Tokens: r.tokens, Trail: r.trail, Log: r.logger, Metrics: r.metrics, Now: r.clock.Now}, settings)
 	r.front = httptest.NewServer(Routes(r.srv, r.metrics, r.trail, r.tokens))
 	t.Cleanup(func() {
 		r.front.Close()
-		_ = r.trail.Close()
+		r.trail.Wait()
+		_ = r.commit.Close()
 	})
 	return r
 }

@@ -21,13 +21,6 @@ import (
 	"github.com/klrbac/klrbac/internal/secrets"
 )
 
-// Recorder writes audit entries durably: Record returns only once the entry would survive a crash.
-type Recorder interface {
-	Record(ctx context.Context, e audit.Entry) error
-	// Healthy reports whether Record is expected to succeed now.
-	Healthy(ctx context.Context) error
-}
-
 // RoleKey is a role's Klaviyo key as resolved when the settings were loaded, or why there is none.
 type RoleKey struct {
 	Key secrets.Secret
@@ -50,7 +43,10 @@ type Options struct {
 	// Upstream is Klaviyo's API base URL.
 	Upstream *url.URL
 	Tokens   *Tokens
-	Trail    Recorder
+	// Trail records every decision: Record returns once the entry would survive a crash (a store
+	// under a GroupCommit, so that concurrent calls share a write), and Ready says, cheaply, whether
+	// it is expected to. Alerts are best delivered in the background (AlertsInBackground).
+	Trail *audit.Trail
 	// Log receives one JSON line per call and the proxy's own events (default: discard).
 	Log *slog.Logger
 	// Metrics, when set, counts calls.
@@ -134,7 +130,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(sw, r, c, ref)
 		return
 	}
-	if err := s.opts.Trail.Healthy(r.Context()); err != nil {
+	if err := s.opts.Trail.Ready(r.Context(), r.Method, c.op.Method+" "+c.op.Path); err != nil {
 		c.reason = "the audit trail cannot take an entry: " + err.Error()
 		s.opts.Log.Error("refusing to forward: audit trail unavailable", "err", err.Error())
 		writeRefusal(sw, refusal{status: http.StatusServiceUnavailable, code: "service_unavailable", title: titleUnavailable,
@@ -480,7 +476,7 @@ func (s *Server) record(ctx context.Context, r *http.Request, c *call) error {
 	if !c.key.IsZero() && c.decision == "allowed" {
 		e.Fingerprint = c.key.Fingerprint()
 	}
-	err := s.opts.Trail.Record(ctx, e)
+	_, err := s.opts.Trail.Record(ctx, e)
 	if err == nil {
 		c.audited = true
 	}

@@ -228,7 +228,7 @@ func runProxyAudit(env *benchEnv) error {
 		if err != nil {
 			return 0, err
 		}
-		var store audit.BatchAppender = log
+		var store audit.Store = log
 		var gc *audit.GroupCommit
 		if grouped {
 			gc = audit.NewGroupCommit(log, 0)
