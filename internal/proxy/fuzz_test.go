@@ -75,7 +75,7 @@ func FuzzRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	tokens, _ := NewTokens(file)
+	tokens, _ := NewTokens(context.Background(), file)
 	cfgFile := filepath.Join(dir, "klrbac.yaml")
 	writeFile(f, cfgFile, baseConfig)
 	settings, _, err := Loader{Config: config.Options{File: cfgFile}, Getenv: getRoleKey}.Load(context.Background())

@@ -126,7 +126,7 @@ func newRig(t *testing.T, extraConfig string) *rig {
 	t.Cleanup(r.upstream.Close)
 	up, _ := url.Parse(r.upstream.URL)
 	r.file, _ = OpenTokenFile(filepath.Join(r.dir, "state", "proxy-tokens"), r.clock.Now)
-	if r.tokens, err = NewTokens(r.file); err != nil {
+	if r.tokens, err = NewTokens(context.Background(), r.file); err != nil {
 		t.Fatal(err)
 	}
 	r.auditLog = filepath.Join(r.dir, "state", "audit.log")
@@ -167,7 +167,7 @@ func (r *rig) token(user string, ttl time.Duration) (string, Token) {
 		r.t.Fatal(err)
 	}
 	r.secrets = append(r.secrets, secret)
-	if err := r.tokens.refresh(false); err != nil {
+	if err := r.tokens.refresh(context.Background(), false); err != nil {
 		r.t.Fatal(err)
 	}
 	return secret, tok

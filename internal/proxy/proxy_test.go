@@ -60,7 +60,7 @@ func TestPipelineRefusals(t *testing.T) {
 	if _, err := r.file.Revoke(context.Background(), revokedRec.ID); err != nil {
 		t.Fatal(err)
 	}
-	_ = r.tokens.refresh(false)
+	_ = r.tokens.refresh(context.Background(), false)
 	r.clock.t = r.clock.t.Add(2 * time.Minute)
 
 	cases := []struct {

@@ -37,9 +37,11 @@ type RunOptions struct {
 	InsecureListen bool
 	// AuditStore is where entries go (the team trail when audit.dsn is set); nil: the file AuditLog.
 	AuditStore audit.Store
-	// AuditLog is the audit log file (or, with AuditStore, where that store is, for the log);
-	// TokensFile the token file.
-	AuditLog   string
+	// AuditLog is the audit log file (or, with AuditStore, where that store is, for the log).
+	AuditLog string
+	// Tokens is where the proxy tokens are (the team trail's database when audit.dsn is set); nil:
+	// the file TokensFile.
+	Tokens     TokenStore
 	TokensFile string
 	// Actor is the userId of the proxy's own audit entries.
 	Actor  string
@@ -48,7 +50,7 @@ type RunOptions struct {
 	Stderr io.Writer
 	// Ready, when set, is told the address once the proxy listens (tests listen on port 0).
 	Ready func(addr string)
-	// TokenPoll is how often the token file is checked for changes (default 250ms).
+	// TokenPoll is how often the token store is checked for changes (default 250ms).
 	TokenPoll time.Duration
 }
 
@@ -118,11 +120,13 @@ func Run(ctx context.Context, o RunOptions) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
-	tokenFile, err := OpenTokenFile(o.TokensFile, nil)
-	if err != nil {
-		return err
+	tokenStore := o.Tokens
+	if tokenStore == nil {
+		if tokenStore, err = OpenTokenFile(o.TokensFile, nil); err != nil {
+			return err
+		}
 	}
-	tokens, err := NewTokens(tokenFile)
+	tokens, err := NewTokens(ctx, tokenStore)
 	if err != nil {
 		return err
 	}
@@ -183,7 +187,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		scheme = "https"
 	}
 	logger.Info("listening", "addr", scheme+"://"+ln.Addr().String(), "upstream", upstream.Redacted(), "policy", settings.Source,
-		"audit_log", o.AuditLog, "tokens", o.TokensFile)
+		"audit_log", o.AuditLog, "tokens", tokenStore.Where())
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}
@@ -249,7 +253,7 @@ func Routes(srv *Server, metrics *Metrics, trail *audit.Trail, tokens *Tokens) h
 			if err := trail.Ready(r.Context(), "", ""); err != nil {
 				status, body = http.StatusServiceUnavailable, `{"status":"audit trail unavailable"}`
 			} else if tokens.Err() != nil {
-				status, body = http.StatusServiceUnavailable, `{"status":"token file unreadable"}`
+				status, body = http.StatusServiceUnavailable, `{"status":"proxy tokens unreadable"}`
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)
