@@ -20,7 +20,9 @@ const DefaultMaxBatch = 1024
 // is being written, the entries that arrive wait together and go in the next batch, as one append.
 // Each call returns only once its own entry is durable (or with the error that kept it from being),
 // so a caller that acknowledges something after Append never acknowledges an entry a crash can lose.
-// Under no load a batch is a single entry, so nothing waits for company.
+// Under no load nothing waits for company: a caller that finds nothing being written or waiting
+// writes its entries itself, at once, rather than hand them to the committing goroutine and wait
+// for it to be scheduled.
 //
 // GroupCommit is itself a Store, so a Trail records through it as through the store it wraps; its
 // Ready is cheap enough to ask before every call a server handles.
@@ -32,9 +34,11 @@ type GroupCommit struct {
 	queue   []*pendingAppend
 	wake    chan struct{}
 	closed  bool
-	writing int // entries in the batch being written
+	busy    bool // a batch is being written, by the committer or by a caller that found it idle
+	writing int  // entries in the batch being written
 	lastErr error
-	probed  time.Time // when Ready last asked the store after a failure
+	probed  time.Time      // when Ready last asked the store after a failure
+	direct  sync.WaitGroup // callers writing their own batch
 	done    chan struct{}
 }
 
@@ -72,18 +76,21 @@ func (g *GroupCommit) AppendAll(ctx context.Context, entries []Entry) ([]Entry, 
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	p := &pendingAppend{entries: entries, done: make(chan struct{})}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
 		return nil, ErrClosed
 	}
-	g.queue = append(g.queue, p)
-	// Under the lock, so that Close cannot close the channel in between.
-	select {
-	case g.wake <- struct{}{}:
-	default:
+	if !g.busy && len(g.queue) == 0 && len(entries) <= g.maxBatch {
+		g.busy, g.writing = true, len(entries)
+		g.direct.Add(1)
+		g.mu.Unlock()
+		defer g.direct.Done()
+		return g.write(entries)
 	}
+	p := &pendingAppend{entries: entries, done: make(chan struct{})}
+	g.queue = append(g.queue, p)
+	g.signal()
 	g.mu.Unlock()
 	select {
 	case <-p.done:
@@ -91,6 +98,36 @@ func (g *GroupCommit) AppendAll(ctx context.Context, entries []Entry) ([]Entry, 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// signal wakes the committer; g.mu is held, so that Close cannot close the channel in between.
+func (g *GroupCommit) signal() {
+	if g.closed {
+		return
+	}
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// write appends one batch to the store, then hands the next one, if any waits, to the committer.
+func (g *GroupCommit) write(all []Entry) ([]Entry, error) {
+	// Not a caller's context: a batch serves many, and one caller giving up must not fail the others.
+	written, err := g.store.AppendAll(context.Background(), all)
+	if err == nil && len(written) != len(all) {
+		err = errors.New("the audit store wrote a different number of entries than it was given")
+	}
+	g.mu.Lock()
+	g.lastErr, g.writing, g.busy = err, 0, false
+	if len(g.queue) > 0 {
+		g.signal()
+	}
+	g.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return written, nil
 }
 
 // Depth is how many entries are waiting or being written: the audit queue a metric shows.
@@ -152,43 +189,46 @@ func (g *GroupCommit) Close() error {
 func (g *GroupCommit) run() {
 	defer close(g.done)
 	for {
-		batch, n, open := g.take()
-		if batch == nil {
-			if !open {
-				return
-			}
-			if _, ok := <-g.wake; !ok {
-				// Closed: drain what is left, then stop.
-				for {
-					batch, n, _ := g.take()
-					if batch == nil {
-						return
-					}
-					g.commit(batch, n)
-				}
-			}
+		if batch, n := g.take(); batch != nil {
+			g.commit(batch, n)
 			continue
 		}
-		g.commit(batch, n)
+		if _, ok := <-g.wake; !ok {
+			// Closed: no caller starts a batch of its own any more; once those under way are done,
+			// write what is left, then stop.
+			g.direct.Wait()
+			for {
+				batch, n := g.take()
+				if batch == nil {
+					return
+				}
+				g.commit(batch, n)
+			}
+		}
 	}
 }
 
-// take removes up to maxBatch entries' worth of appends from the queue (always at least one append).
-func (g *GroupCommit) take() (batch []*pendingAppend, n int, open bool) {
+// take removes up to maxBatch entries' worth of appends from the queue (always at least one append)
+// and marks the committer busy; nil when nothing waits or a caller is writing its own batch, which
+// signals when it is done.
+func (g *GroupCommit) take() (batch []*pendingAppend, n int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.busy {
+		return nil, 0
+	}
 	i := 0
 	for i < len(g.queue) && (i == 0 || n+len(g.queue[i].entries) <= g.maxBatch) {
 		n += len(g.queue[i].entries)
 		i++
 	}
+	if i == 0 {
+		return nil, 0
+	}
 	batch = g.queue[:i:i]
 	g.queue = g.queue[i:]
-	if i == 0 {
-		batch = nil
-	}
-	g.writing = n
-	return batch, n, !g.closed
+	g.busy, g.writing = true, n
+	return batch, n
 }
 
 func (g *GroupCommit) commit(batch []*pendingAppend, n int) {
@@ -196,14 +236,7 @@ func (g *GroupCommit) commit(batch []*pendingAppend, n int) {
 	for _, p := range batch {
 		all = append(all, p.entries...)
 	}
-	// Not the callers' contexts: a batch serves many, and one caller giving up must not fail the others.
-	written, err := g.store.AppendAll(context.Background(), all)
-	if err == nil && len(written) != len(all) {
-		err = errors.New("the audit store wrote a different number of entries than it was given")
-	}
-	g.mu.Lock()
-	g.lastErr, g.writing = err, 0
-	g.mu.Unlock()
+	written, err := g.write(all)
 	off := 0
 	for _, p := range batch {
 		if err != nil {

@@ -118,3 +118,67 @@ func TestGroupCommitTellsEveryCallerOfAFailedBatch(t *testing.T) {
 		t.Errorf("append after recovery: %v", err)
 	}
 }
+
+// gatedStore holds every AppendAll until the test lets it go, and counts them.
+type gatedStore struct {
+	Store
+	started chan struct{}
+	gate    chan struct{}
+	batches atomic.Int64
+}
+
+func (s *gatedStore) AppendAll(ctx context.Context, entries []Entry) ([]Entry, error) {
+	s.batches.Add(1)
+	s.started <- struct{}{}
+	<-s.gate
+	return s.Store.AppendAll(ctx, entries)
+}
+
+// A caller that finds the trail idle writes at once; the appends that arrive meanwhile wait and go
+// together in the next batch, written by the committer.
+func TestGroupCommitGroupsBehindAnIdleCallersWrite(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "audit.log"), Options{Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &gatedStore{Store: l, started: make(chan struct{}, 16), gate: make(chan struct{})}
+	g := NewGroupCommit(store, 0)
+	defer g.Close()
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() { _, err := g.Append(ctx, sample(0)); first <- err }()
+	<-store.started // the first append is being written
+	var wg sync.WaitGroup
+	for i := 1; i <= 8; i++ {
+		wg.Go(func() {
+			if _, err := g.Append(ctx, sample(i)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitDepth(t, g, 9)
+	close(store.gate)
+	wg.Wait()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if b := store.batches.Load(); b != 2 {
+		t.Errorf("%d batches, want 2: the idle caller's own and the eight that waited behind it", b)
+	}
+	if g.Depth() != 0 {
+		t.Errorf("depth %d after every append returned", g.Depth())
+	}
+}
+
+// waitDepth waits until n entries are queued or being written; the bound only keeps a broken queue
+// from hanging the run.
+func waitDepth(t *testing.T, g *GroupCommit, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for g.Depth() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("depth %d, want %d", g.Depth(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
