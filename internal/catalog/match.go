@@ -24,6 +24,23 @@ var templates = sync.OnceValue(func() []template {
 	return out
 })
 
+// shape is what a call's template must share with it: the method and the number of segments.
+type shape struct {
+	method   string
+	segments int
+}
+
+// shapes groups the templates by shape, in catalog order, so that a call (the proxy finds one for
+// every request) is matched against the few templates of its shape, not the whole catalog.
+var shapes = sync.OnceValue(func() map[shape][]template {
+	out := map[shape][]template{}
+	for _, t := range templates() {
+		k := shape{t.op.Method, len(t.segments)}
+		out[k] = append(out[k], t)
+	}
+	return out
+})
+
 func templateSegments(path string) []string {
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	for i, s := range segs {
@@ -38,8 +55,11 @@ func templateSegments(path string) []string {
 // path Klaviyo routes on.
 func NormalizePath(raw string) string {
 	p := strings.TrimSpace(raw)
-	if u, err := url.Parse(p); err == nil && u.Host != "" {
-		p = u.Path
+	// Only a URL with a host needs parsing; a path (one leading slash, not two) cannot have one.
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+		if u, err := url.Parse(p); err == nil && u.Host != "" {
+			p = u.Path
+		}
 	}
 	if i := strings.IndexAny(p, "?#"); i >= 0 {
 		p = p[:i]
@@ -54,7 +74,12 @@ func NormalizePath(raw string) string {
 // Find returns the operation that a concrete call such as GET /api/profiles/01HXYZ reaches. Literal
 // segments win over parameters, so /api/profiles/bulk is not read as a profile id; stable operations
 // win over beta ones.
-func Find(method, path string) (Operation, bool) { return find(templates(), method, path) }
+func Find(method, path string) (Operation, bool) {
+	method = strings.ToUpper(strings.TrimSpace(method))
+	path = NormalizePath(path)
+	n := strings.Count(strings.Trim(path, "/"), "/") + 1
+	return find(shapes()[shape{method, n}], method, path)
+}
 
 func find(ts []template, method, path string) (Operation, bool) {
 	method = strings.ToUpper(strings.TrimSpace(method))
