@@ -100,7 +100,9 @@ func Run(ctx context.Context, o RunOptions) error {
 	if o.TokenPoll <= 0 {
 		o.TokenPoll = 250 * time.Millisecond
 	}
-	logger := slog.New(slog.NewJSONHandler(o.Stderr, nil))
+	logBuf := newLogBuffer(o.Stderr)
+	defer logBuf.Flush()
+	logger := newLogger(logBuf)
 	settings, cfg, err := o.Loader.Load(ctx)
 	if err != nil {
 		return err
@@ -169,6 +171,11 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
+	flushDone := make(chan struct{})
+	go func() {
+		defer close(flushDone)
+		logBuf.flushEvery(bg)
+	}()
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
@@ -188,6 +195,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	logger.Info("listening", "addr", scheme+"://"+ln.Addr().String(), "upstream", upstream.Redacted(), "policy", settings.Source,
 		"audit_log", o.AuditLog, "tokens", tokenStore.Where())
+	logBuf.Flush() // whoever waits for the proxy to be up sees it at once
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}
@@ -204,6 +212,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	stop()
 	<-reloadDone
 	<-watchDone
+	<-flushDone
 	trail.Wait() // alerts under way, and the notes of those that failed
 	if err := commit.Close(); err != nil {
 		logger.Error("audit trail not flushed", "err", err.Error())
