@@ -564,3 +564,42 @@ func TestReady(t *testing.T) {
 		t.Fatalf("a directory: %v", err)
 	}
 }
+
+// A Log keeps the file open between its appends (a proxy appends many times a second), and must
+// still append exactly where a fresh open would: after other writers' entries, to the file now at
+// the path once the log was rotated, and only under the lock.
+func TestHeldFileFollowsTheLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, _ := Open(path, Options{LockTimeout: 100 * time.Millisecond})
+	other, _ := Open(path, Options{})
+	ctx := context.Background()
+	for i, w := range []*Log{l, l, other, l} {
+		e, err := w.Append(ctx, sample(i))
+		if err != nil || e.Seq != uint64(i+1) {
+			t.Fatalf("append %d: seq %d, %v", i, e.Seq, err)
+		}
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := l.Append(ctx, sample(9)); err != nil || e.Seq != 1 {
+		t.Fatalf("after rotation: seq %d, %v; want the first entry of a new log", e.Seq, err)
+	}
+	if rep := verifyFile(t, path+".1", VerifyOptions{}); !rep.OK() || rep.Entries != 4 {
+		t.Fatalf("the rotated log was written to: %+v", rep)
+	}
+	holder := flock.New(path)
+	if err := holder.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, sample(10)); fault.KindOf(err) != fault.Unavailable {
+		t.Fatalf("append while another process holds the lock: %v", err)
+	}
+	holder.Unlock()
+	if e, err := l.Append(ctx, sample(11)); err != nil || e.Seq != 2 {
+		t.Fatalf("after the lock was let go: seq %d, %v", e.Seq, err)
+	}
+	if rep := verifyFile(t, path, VerifyOptions{}); !rep.OK() || rep.Entries != 2 {
+		t.Fatalf("the new log: %+v", rep)
+	}
+}
