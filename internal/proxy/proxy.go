@@ -18,6 +18,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/catalog"
+	"github.com/klrbac/klrbac/internal/httpstatus"
 	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/secrets"
@@ -174,8 +175,8 @@ type callKey struct{}
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{start: s.opts.Now(), settings: s.settings.Load(), path: r.URL.Path}
 	c.client = clientAddress(r, c.settings.TrustedProxies)
-	sw := &statusWriter{ResponseWriter: w}
-	defer func() { s.finish(r, c, sw.status) }()
+	sw := &httpstatus.Recorder{ResponseWriter: w}
+	defer func() { s.finish(r, c, sw.Code) }()
 	if ref, ok := s.decide(r, c); !ok {
 		s.refuse(sw, r, c, ref)
 		return
@@ -558,31 +559,3 @@ func (s *Server) finish(r *http.Request, c *call, status int) {
 		s.opts.Metrics.observe(c, status)
 	}
 }
-
-// statusWriter remembers the status an answer was given, for the log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
