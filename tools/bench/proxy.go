@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -130,32 +129,15 @@ func runProxyThroughput(env *benchEnv) error {
 		return err
 	}
 	defer rig.stop()
-	for _, u := range []struct{ url, cred string }{{rig.url, rig.token}, {rig.sandbox.url, benchViewerKey}} {
-		if _, _, err := loadWith(u.url, u.cred, proxyClients, 300*time.Millisecond); err != nil {
-			return err
-		}
+	via, direct, err := alternateLoad(env.samples, proxyClients, target{rig.url, rig.token}, target{rig.sandbox.url, benchViewerKey})
+	if err != nil {
+		return err
 	}
-	var via, direct []float64
-	var viaBad, directBad int64
-	for range env.samples {
-		r, bad, err := loadWith(rig.url, rig.token, proxyClients, loadSample)
-		if err != nil {
-			return fmt.Errorf("through the proxy: %w", err)
-		}
-		via, viaBad = append(via, r), viaBad+bad
-		r, bad, err = loadWith(rig.sandbox.url, benchViewerKey, proxyClients, loadSample)
-		if err != nil {
-			return fmt.Errorf("straight to the sandbox: %w", err)
-		}
-		direct, directBad = append(direct, r), directBad+bad
-	}
-	v, d := median(via), median(direct)
+	v, d := via.median(), direct.median()
 	fmt.Printf("   %d keep-alive clients, one request in flight each, %d alternating samples of %s\n", proxyClients, env.samples, loadSample)
-	fmt.Printf("   through klrbac proxy (audited, fsynced) median %8.0f req/s  (p10 %.0f, p90 %.0f; %d non-200)\n",
-		v, percentile(via, 0.1), percentile(via, 0.9), viaBad)
-	fmt.Printf("   straight to the sandbox               median %8.0f req/s  (p10 %.0f, p90 %.0f; %d non-200)\n",
-		d, percentile(direct, 0.1), percentile(direct, 0.9), directBad)
-	fmt.Printf("   ratio proxy / direct: %.2f  (target >= 0.40: %s)\n", v/d, verdict(v/d >= 0.40 && viaBad == 0))
+	fmt.Printf("   through klrbac proxy (audited, fsynced) %s\n", via.line())
+	fmt.Printf("   straight to the sandbox               %s\n", direct.line())
+	fmt.Printf("   ratio proxy / direct: %.2f  (target >= 0.40: %s)\n", v/d, verdict(v/d >= 0.40 && via.bad == 0))
 	return nil
 }
 
@@ -168,11 +150,11 @@ func runProxyLatency(env *benchEnv) error {
 	const perRound = 200
 	var via, direct []float64
 	for round := range max(5, env.samples) {
-		v, err := timedCalls(rig.url, rig.token, perRound)
+		v, err := target{rig.url, rig.token}.timed(perRound)
 		if err != nil {
 			return fmt.Errorf("through the proxy: %w", err)
 		}
-		d, err := timedCalls(rig.sandbox.url, benchViewerKey, perRound)
+		d, err := target{rig.sandbox.url, benchViewerKey}.timed(perRound)
 		if err != nil {
 			return fmt.Errorf("straight to the sandbox: %w", err)
 		}
@@ -188,34 +170,6 @@ func runProxyLatency(env *benchEnv) error {
 	fmt.Printf("   added by the proxy:   p50 %+.3f ms  p99 %+.3f ms  (target p50 <= +1 ms: %s)\n",
 		p50v-p50d, p99v-p99d, verdict(p50v-p50d <= 1))
 	return nil
-}
-
-// timedCalls sends n calls one after another over one keep-alive connection and returns each one's
-// time in milliseconds.
-func timedCalls(base, credential string, n int) ([]float64, error) {
-	host := strings.TrimPrefix(base, "http://")
-	req := []byte("GET /api/profiles?page[size]=1 HTTP/1.1\r\nHost: " + host +
-		"\r\nAuthorization: Klaviyo-API-Key " + credential +
-		"\r\nrevision: 2026-07-15\r\nAccept: application/vnd.api+json\r\nUser-Agent: klrbac-bench\r\n\r\n")
-	conn, err := net.Dial("tcp", host)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	r := bufio.NewReaderSize(conn, 4096)
-	out := make([]float64, 0, n)
-	for range n {
-		start := time.Now()
-		ok, err := exchange(conn, r, req)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("a call was not answered 200")
-		}
-		out = append(out, ms(time.Since(start)))
-	}
-	return out, nil
 }
 
 func runProxyAudit(env *benchEnv) error {
