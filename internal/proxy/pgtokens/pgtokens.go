@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
@@ -57,8 +56,6 @@ type Options struct {
 	// Now is the clock of created and revoked times (default time.Now), as the file's is: a token's
 	// expiry is compared with the proxy's clock.
 	Now func() time.Time
-	// NoMigrate leaves the schema alone, for a role that may not create tables.
-	NoMigrate bool
 }
 
 // Store keeps proxy tokens in the database of a team audit trail.
@@ -84,32 +81,21 @@ func Open(db *pgstore.Store, opts Options) *Store {
 // Where names the database without its password.
 func (s *Store) Where() string { return s.where }
 
-// ready makes sure the schema is there, once per Store; a failure is tried again on the next call.
+// ready makes sure the schema is there, migrating it on first use, once per Store; a failure is
+// tried again on the next call. Migrate only reads when nothing is to do, so a role without CREATE
+// passes once the tables exist.
 func (s *Store) ready(ctx context.Context) error {
 	s.schemaMu.Lock()
 	defer s.schemaMu.Unlock()
 	if s.schemaOK {
 		return nil
 	}
-	latest := Migrations[len(Migrations)-1].Version
-	if s.opts.NoMigrate {
-		v, err := pgstore.SchemaVersion(ctx, s.pool, Component)
-		if err != nil {
-			return s.unavailable("checking the proxy token schema", err)
-		}
-		if v != latest {
-			return fault.Unavailablef("database %s has proxy token schema version %d, not %d", s.where, v, latest).
-				Hint("run a `klrbac proxy token` command once as a role that may create tables")
-		}
-		s.schemaOK = true
-		return nil
-	}
-	if _, err := pgstore.Migrate(ctx, s.pool, Component, Migrations); err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "42501" {
-			return fault.Unavailablef("database %s has no proxy token tables, and this role may not create them", s.where).
-				Hint("run a `klrbac proxy token` command once as a role that may create tables; then SELECT, INSERT and UPDATE on proxy_tokens and proxy_token_version suffice")
-		}
+	_, err := pgstore.Migrate(ctx, s.pool, Component, Migrations)
+	switch {
+	case pgstore.Denied(err):
+		return fault.Unavailablef("database %s has no proxy token tables, and this role may not create them", s.where).
+			Hint("run a `klrbac proxy token` command once as a role that may create tables; then SELECT, INSERT and UPDATE on proxy_tokens and proxy_token_version suffice")
+	case err != nil:
 		return s.unavailable("preparing the proxy token tables", err)
 	}
 	s.schemaOK = true
@@ -123,8 +109,7 @@ func (s *Store) unavailable(what string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.As(err, &fe) {
 		return err
 	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "42501" {
+	if pgstore.Denied(err) {
 		return fault.Unavailablef("%s: database %s refused: %v", what, s.where, err).
 			Hint("the database role needs SELECT, INSERT and UPDATE on proxy_tokens and proxy_token_version")
 	}
