@@ -254,3 +254,18 @@ func TestGeneratedCatalogIsFresh(t *testing.T) {
 		t.Fatal("catalog_gen.go is stale: run `make generate`")
 	}
 }
+
+// FuzzFindByShape: for any method and path a user or a proxied caller may send, Find answers as a
+// search of the whole catalog does.
+func FuzzFindByShape(f *testing.F) {
+	for _, s := range []string{"/api/profiles", "/api/profiles/x/", "//a.klaviyo.com/api/profiles", "https://a.klaviyo.com/api/lists/1?x=y", " api/profiles ", "/", "", "/api//profiles"} {
+		f.Add("GET", s)
+	}
+	f.Fuzz(func(t *testing.T, method, path string) {
+		want, wok := find(templates(), method, path)
+		got, gok := Find(method, path)
+		if gok != wok || got.ID != want.ID {
+			t.Fatalf("Find(%q, %q) = %s, %v; a full search finds %s, %v", method, path, got.ID, gok, want.ID, wok)
+		}
+	})
+}

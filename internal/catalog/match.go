@@ -75,15 +75,24 @@ func NormalizePath(raw string) string {
 // segments win over parameters, so /api/profiles/bulk is not read as a profile id; stable operations
 // win over beta ones.
 func Find(method, path string) (Operation, bool) {
-	method = strings.ToUpper(strings.TrimSpace(method))
-	path = NormalizePath(path)
-	n := strings.Count(strings.Trim(path, "/"), "/") + 1
-	return find(shapes()[shape{method, n}], method, path)
+	method, segs := callShape(method, path)
+	return match(shapes()[shape{method, len(segs)}], method, segs)
 }
 
+// find is Find searching ts.
 func find(ts []template, method, path string) (Operation, bool) {
-	method = strings.ToUpper(strings.TrimSpace(method))
-	segs := strings.Split(strings.Trim(NormalizePath(path), "/"), "/")
+	method, segs := callShape(method, path)
+	return match(ts, method, segs)
+}
+
+// callShape is a call's method and path segments, normalized once: normalizing a normalized path
+// again can read it otherwise ("//api/lists" has a host).
+func callShape(method, path string) (string, []string) {
+	return strings.ToUpper(strings.TrimSpace(method)), strings.Split(strings.Trim(NormalizePath(path), "/"), "/")
+}
+
+// match finds among ts the template of the method that segs fill, literal segments first.
+func match(ts []template, method string, segs []string) (Operation, bool) {
 	var best *template
 	bestLiterals := -1
 	for i := range ts {
