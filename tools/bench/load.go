@@ -152,25 +152,23 @@ func (r rates) line() string {
 		r.median(), percentile(r.perSec, 0.1), percentile(r.perSec, 0.9), r.bad)
 }
 
-// alternateLoad warms a and b, then loads them in turn, samples times each for loadSample, with
-// workers connections: a busy machine then slows both sides alike, and their ratio holds.
-func alternateLoad(samples, workers int, a, b target) (ra, rb rates, err error) {
-	for _, t := range []target{a, b} {
+// alternateLoad warms the targets, then loads them in turn, samples times each for loadSample, with
+// workers connections: a busy machine then slows them all alike, and their ratios hold.
+func alternateLoad(samples, workers int, targets ...target) ([]rates, error) {
+	out := make([]rates, len(targets))
+	for _, t := range targets {
 		if _, _, err := t.load(workers, 300*time.Millisecond); err != nil {
-			return ra, rb, fmt.Errorf("%s: %w", t.base, err)
+			return nil, fmt.Errorf("%s: %w", t.base, err)
 		}
 	}
 	for range samples {
-		for _, side := range []struct {
-			t target
-			r *rates
-		}{{a, &ra}, {b, &rb}} {
-			v, bad, err := side.t.load(workers, loadSample)
+		for i, t := range targets {
+			v, bad, err := t.load(workers, loadSample)
 			if err != nil {
-				return ra, rb, fmt.Errorf("%s: %w", side.t.base, err)
+				return nil, fmt.Errorf("%s: %w", t.base, err)
 			}
-			side.r.perSec, side.r.bad = append(side.r.perSec, v), side.r.bad+bad
+			out[i].perSec, out[i].bad = append(out[i].perSec, v), out[i].bad+bad
 		}
 	}
-	return ra, rb, nil
+	return out, nil
 }

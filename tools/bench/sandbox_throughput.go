@@ -76,10 +76,11 @@ func runSandboxThroughput(env *benchEnv) error {
 	}
 	defer floor.stop()
 
-	sbRates, floorRates, err := alternateLoad(env.samples, loadWorkers, target{sb.url, benchViewerKey}, target{floor.url, benchViewerKey})
+	rs, err := alternateLoad(env.samples, loadWorkers, target{sb.url, benchViewerKey}, target{floor.url, benchViewerKey})
 	if err != nil {
 		return err
 	}
+	sbRates, floorRates := rs[0], rs[1]
 	s, f := sbRates.median(), floorRates.median()
 	fmt.Printf("   %d keep-alive connections, one request in flight each, %d alternating samples of %s\n", loadWorkers, env.samples, loadSample)
 	fmt.Printf("   klrbac sandbox (GET /api/profiles, viewer key) %s\n", sbRates.line())
