@@ -41,8 +41,8 @@ type Log struct {
 
 	// held is the log file this Log keeps open between its appends, so that an append nobody
 	// contends costs a lock and a stat rather than opening the file twice (a proxy appends many
-	// times a second). It is used only while it is still the file at path. heldMu serialises this
-	// process's appends through the Log, which the file lock would serialise anyway.
+	// times a second). It is used only while it is still the file at path, and by one append at a
+	// time (heldMu).
 	heldMu sync.Mutex
 	held   *os.File
 }
@@ -229,9 +229,20 @@ func (l *Log) host(h string) string {
 // file that is no longer the one at the path (the log was rotated or removed while waiting) is
 // let go and taken again on the file now there.
 //
-// The file is kept open afterwards (held) for the next append; release unlocks it.
+// The file is kept open afterwards (held) for the next append; release unlocks it. An append made
+// while another of this process uses the held file opens one of its own, as any other writer does,
+// and waits for the lock in the kernel with them.
 func (l *Log) open(ctx context.Context) (release func(), f *os.File, st os.FileInfo, err error) {
-	l.heldMu.Lock()
+	if !l.heldMu.TryLock() {
+		unlock, f, st, err := l.openLocked(ctx)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return func() {
+			f.Close()
+			unlock()
+		}, f, st, nil
+	}
 	if f, st, ok := l.lockHeld(); ok {
 		return func() {
 			unlockHeld(f)
