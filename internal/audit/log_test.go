@@ -603,3 +603,33 @@ func TestHeldFileFollowsTheLog(t *testing.T) {
 		t.Fatalf("the new log: %+v", rep)
 	}
 }
+
+// Appends through one Log from many goroutines at once: one uses the held file, the others open
+// their own, and the file lock still lets one in at a time.
+func TestAppendConcurrentThroughOneLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, _ := Open(path, Options{LockTimeout: time.Minute})
+	const writers, each = 8, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := l.Append(context.Background(), Entry{UserID: fmt.Sprint("w", w), Action: "check", Resource: fmt.Sprint(i)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rep := verifyFile(t, path, VerifyOptions{})
+	if !rep.OK() || rep.Entries != writers*each {
+		t.Fatalf("after concurrent appends through one Log: %d entries, problems %+v", rep.Entries, rep.Problems)
+	}
+	assertEveryAppendOnce(t, path, writers, each)
+}
