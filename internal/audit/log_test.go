@@ -213,11 +213,20 @@ func TestAppendConcurrentLockFileDeleted(t *testing.T) {
 // entries (UserID wN, Resource i), then calls done, and fails on any refused append.
 func appendConcurrently(t *testing.T, path string, writers, each int, done func()) {
 	t.Helper()
+	appendConcurrentlyThrough(t, func() *Log {
+		l, _ := Open(path, Options{LockTimeout: time.Minute})
+		return l
+	}, writers, each, done)
+}
+
+// appendConcurrentlyThrough is appendConcurrently with each writer's Log from open.
+func appendConcurrentlyThrough(t *testing.T, open func() *Log, writers, each int, done func()) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for w := range writers {
 		wg.Go(func() {
-			l, _ := Open(path, Options{LockTimeout: time.Minute})
+			l := open()
 			for i := range each {
 				if _, err := l.Append(context.Background(), Entry{UserID: fmt.Sprint("w", w), Action: "check", Resource: fmt.Sprint(i)}); err != nil {
 					errs <- fmt.Errorf("writer %d, append %d: %w", w, i, err)
@@ -610,23 +619,7 @@ func TestAppendConcurrentThroughOneLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
 	l, _ := Open(path, Options{LockTimeout: time.Minute})
 	const writers, each = 8, 50
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := range writers {
-		wg.Go(func() {
-			for i := range each {
-				if _, err := l.Append(context.Background(), Entry{UserID: fmt.Sprint("w", w), Action: "check", Resource: fmt.Sprint(i)}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	appendConcurrentlyThrough(t, func() *Log { return l }, writers, each, nil)
 	rep := verifyFile(t, path, VerifyOptions{})
 	if !rep.OK() || rep.Entries != writers*each {
 		t.Fatalf("after concurrent appends through one Log: %d entries, problems %+v", rep.Entries, rep.Problems)

@@ -26,23 +26,6 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // open is one machine's view of the database: a pool of its own, as another proxy or an admin's
 // klrbac has.
 func open(t *testing.T, dsn string, now func() time.Time) (*pgstore.Store, *Store) {
@@ -76,8 +59,8 @@ func query[T any](t *testing.T, dsn, sql string) []T {
 
 func TestTokensInPostgreSQL(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	c := &clock{t: time.Date(2026, 7, 20, 12, 0, 0, 0, time.UTC)}
-	db, s := open(t, dsn, c.Now)
+	now := time.Date(2026, 7, 20, 12, 0, 0, 0, time.UTC)
+	db, s := open(t, dsn, func() time.Time { return now })
 	ctx := context.Background()
 	a1, t1, err := s.Create(ctx, "alice", "crm", time.Hour)
 	if err != nil {
@@ -106,9 +89,9 @@ func TestTokensInPostgreSQL(t *testing.T) {
 
 	// Revoking by id takes that token; by user, the user's active ones; the same answers as the file.
 	v0, _ := s.Version(ctx)
-	c.add(time.Minute)
+	now = now.Add(time.Minute)
 	got, err := s.Revoke(ctx, t1.ID)
-	if err != nil || len(got) != 1 || got[0].ID != t1.ID || !got[0].Revoked.Equal(c.Now()) {
+	if err != nil || len(got) != 1 || got[0].ID != t1.ID || !got[0].Revoked.Equal(now) {
 		t.Fatalf("revoke by id: %+v, %v", got, err)
 	}
 	if v1, _ := s.Version(ctx); v1 == v0 {
@@ -131,7 +114,7 @@ func TestTokensInPostgreSQL(t *testing.T) {
 	}
 
 	// Last use is kept; an earlier time does not replace a later one.
-	used := c.Now().Add(time.Second)
+	used := now.Add(time.Second)
 	if err := s.Touch(ctx, map[string]time.Time{t1.ID: used}); err != nil {
 		t.Fatal(err)
 	}
