@@ -10,6 +10,7 @@ import (
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/proxy"
+	"github.com/klrbac/klrbac/internal/proxy/pgtokens"
 )
 
 func newProxyCommand(a *app) *cobra.Command {
@@ -29,6 +30,8 @@ keyring) in place of the token. Refusals are Klaviyo-shaped JSON:API errors: 401
 unknown, expired or revoked token and for a user without a role, 403 permission_denied,
 404 or 405 for an unknown operation, 503 when the role has no key or the call cannot be
 audited. Every decision is written to the audit trail, durably, before it is answered.
+With the team audit trail (audit.dsn), the tokens are kept in its database too, so that
+several proxies share them.
 
 The proxy listens on ` + proxy.DefaultListen + ` unless told otherwise. An address other hosts can
 reach needs --tls-cert and --tls-key, or --insecure-listen. SIGHUP, or a change to the
@@ -51,23 +54,27 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 			}
 			ctx, cancel := interruptible(cmd)
 			defer cancel()
-			// The team trail when audit.dsn is set, else the audit log file, as every command records.
-			actor := audit.Actor(os.Getenv)
-			store, err := a.auditStore(ctx, actor, nil)
+			// The team trail when audit.dsn is set, else the audit log file, as every command records;
+			// the proxy opens the file itself, so that its trail hears of a recovered write.
+			db, err := a.auditDB(ctx, pgstore.Options{})
 			if err != nil {
 				return err
 			}
-			o.AuditStore = store
-			if o.AuditLog, err = a.auditPath(""); err != nil {
-				return err
+			// With the team trail, the tokens live in its database too, so that every proxy of the
+			// team accepts the same ones and a revocation reaches them all.
+			if db != nil {
+				defer db.Close()
+				o.AuditStore, o.AuditLog = db, db.Where()
+				o.Tokens = pgtokens.Open(db, pgtokens.Options{})
+			} else {
+				if o.AuditLog, err = a.auditPath(""); err != nil {
+					return err
+				}
+				if o.TokensFile, err = proxyTokensPath(cfg); err != nil {
+					return err
+				}
 			}
-			if _, team := store.(*pgstore.Store); team {
-				o.AuditLog = "audit.dsn"
-			}
-			if o.TokensFile, err = proxyTokensPath(cfg); err != nil {
-				return err
-			}
-			o.Actor = actor
+			o.Actor = audit.Actor(os.Getenv)
 			o.Loader = proxy.Loader{Config: configOptions(a.configFile, a.globals), OpenStore: openSecrets}
 			o.Stderr = a.io.Err
 			return proxy.Run(ctx, o)

@@ -9,9 +9,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/audit/pgstore"
 	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/proxy"
+	"github.com/klrbac/klrbac/internal/proxy/pgtokens"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/warn"
 )
@@ -29,24 +31,38 @@ func newProxyTokenCommand(a *app) *cobra.Command {
 		Long: `Manage proxy tokens: what applications present to klrbac proxy instead of a Klaviyo key.
 A token belongs to a user; the policy's users: section gives the user a role. Only a hash
 of each token is kept, in proxy.tokens_file (KLRBAC_PROXY_TOKENS, by default
-$XDG_STATE_HOME/klrbac/proxy-tokens). Tokens start with ` + proxy.TokenPrefix + `, which no Klaviyo
-credential does.` + exitStatus(exitOK, exitUsage),
+$XDG_STATE_HOME/klrbac/proxy-tokens), or, with the team audit trail (audit.dsn), in its
+database, where every proxy of the team finds them. Tokens start with ` + proxy.TokenPrefix + `,
+which no Klaviyo credential does.` + exitStatus(exitOK, exitUsage),
 		Args: noArgs,
 	}
 	c.AddCommand(newProxyTokenCreateCommand(a), newProxyTokenListCommand(a), newProxyTokenRevokeCommand(a))
 	return c
 }
 
-func (a *app) proxyTokenFile() (*proxy.TokenFile, error) {
+// proxyTokens is where the proxy tokens are: the team audit trail's database when audit.dsn is set,
+// as the proxy finds them, else the token file. done releases the database's connections.
+func (a *app) proxyTokens(ctx context.Context) (store proxy.TokenStore, done func(), err error) {
+	db, err := a.auditDB(ctx, pgstore.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	if db != nil {
+		return pgtokens.Open(db, pgtokens.Options{}), db.Close, nil
+	}
 	cfg, err := a.config()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	path, err := proxyTokensPath(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return proxy.OpenTokenFile(path, nil)
+	file, err := proxy.OpenTokenFile(path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return file, func() {}, nil
 }
 
 func newProxyTokenCreateCommand(a *app) *cobra.Command {
@@ -70,11 +86,12 @@ audited (proxy.token.create) with the token's fingerprint, and refused when it c
 			if err != nil {
 				return err
 			}
-			file, err := a.proxyTokenFile()
+			store, done, err := a.proxyTokens(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return a.runProxyTokenCreate(cmd.Context(), file, args[0], name, d, pol.User)
+			defer done()
+			return a.runProxyTokenCreate(cmd.Context(), store, args[0], name, d, pol.User)
 		},
 	}
 	c.Flags().StringVar(&ttl, "ttl", "90d", "how long the token is valid: days (90d) or a duration (12h)")
@@ -82,11 +99,11 @@ audited (proxy.token.create) with the token's fingerprint, and refused when it c
 	return c
 }
 
-func (a *app) runProxyTokenCreate(ctx context.Context, file *proxy.TokenFile, user, name string, ttl time.Duration, lookup func(string) (policy.User, bool)) error {
+func (a *app) runProxyTokenCreate(ctx context.Context, store proxy.TokenStore, user, name string, ttl time.Duration, lookup func(string) (policy.User, bool)) error {
 	if err := a.trail().Ready(ctx, actionProxyTokenCreate, user); err != nil {
 		return err
 	}
-	secret, tok, err := file.Create(ctx, user, name, ttl)
+	secret, tok, err := store.Create(ctx, user, name, ttl)
 	if err != nil {
 		return err
 	}
@@ -94,7 +111,7 @@ func (a *app) runProxyTokenCreate(ctx context.Context, file *proxy.TokenFile, us
 		Fingerprint: mask.Fingerprint(secret), Reason: fmt.Sprintf("token %s, expires %s", tok.ID, tok.Expires.Format(time.RFC3339))})
 	if err != nil {
 		// Unrecorded, the token must not work: take it back before saying why.
-		if _, rerr := file.Revoke(context.WithoutCancel(ctx), tok.ID); rerr != nil {
+		if _, rerr := store.Revoke(context.WithoutCancel(ctx), tok.ID); rerr != nil {
 			warn.Printf(a.io.Err, "token %s was made but could not be revoked: %v", tok.ID, rerr)
 		}
 		return a.trail().Refuse(actionProxyTokenCreate, user, err)
@@ -137,19 +154,20 @@ shutdown). Never the token itself: klrbac does not have it.` + exitStatus(exitOK
 			if err != nil {
 				return err
 			}
-			file, err := a.proxyTokenFile()
+			store, done, err := a.proxyTokens(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return runProxyTokenList(cmd.Context(), a.io, file, time.Now(), f)
+			defer done()
+			return runProxyTokenList(cmd.Context(), a.io, store, time.Now(), f)
 		},
 	}
 	addOutputFlag(c, &output, listFormats...)
 	return c
 }
 
-func runProxyTokenList(ctx context.Context, io *ui.IO, file *proxy.TokenFile, now time.Time, f ui.Format) error {
-	tokens, err := file.List(ctx)
+func runProxyTokenList(ctx context.Context, io *ui.IO, store proxy.TokenStore, now time.Time, f ui.Format) error {
+	tokens, err := store.List(ctx)
 	if err != nil {
 		return err
 	}
@@ -184,11 +202,12 @@ revoked token within a second. Revoked tokens stay listed. The revocation is aud
 		Example: "  klrbac proxy token revoke pt-3f9a0c1b2d4e\n  klrbac proxy token revoke crm-sync",
 		Args:    exactArgs(1, "ID or USER"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			file, err := a.proxyTokenFile()
+			ctx := cmd.Context()
+			store, done, err := a.proxyTokens(ctx)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
+			defer done()
 			ref := args[0]
 			if proxy.LooksLikeToken(ref) || mask.LooksSecret(ref) {
 				ref = "(credential-shaped argument)"
@@ -196,7 +215,7 @@ revoked token within a second. Revoked tokens stay listed. The revocation is aud
 			var revoked []proxy.Token
 			err = a.trail().Audited(ctx, audit.Entry{Action: actionProxyTokenRevoke, Resource: ref}, func() error {
 				var err error
-				revoked, err = file.Revoke(ctx, args[0])
+				revoked, err = store.Revoke(ctx, args[0])
 				return err
 			})
 			if err != nil {

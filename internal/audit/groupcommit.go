@@ -7,13 +7,7 @@ import (
 	"time"
 )
 
-// BatchAppender is a store that writes several entries as one durable append: the file log (one
-// lock, one write, one fsync) or a database (one transaction).
-type BatchAppender interface {
-	AppendAll(ctx context.Context, entries []Entry) ([]Entry, error)
-}
-
-// healthProbeInterval spaces Healthy's questions to a failed store; tests shorten it.
+// healthProbeInterval spaces Ready's questions to a failed store; tests shorten it.
 var healthProbeInterval = time.Second
 
 // ErrClosed is the error of an append to a GroupCommit that was closed.
@@ -26,20 +20,25 @@ const DefaultMaxBatch = 1024
 // is being written, the entries that arrive wait together and go in the next batch, as one append.
 // Each call returns only once its own entry is durable (or with the error that kept it from being),
 // so a caller that acknowledges something after Append never acknowledges an entry a crash can lose.
-// Under no load a batch is a single entry, so nothing waits for company.
+// Under no load nothing waits for company: a caller that finds nothing being written or waiting
+// writes its entries itself, at once, rather than hand them to the committing goroutine and wait
+// for it to be scheduled.
 //
-// GroupCommit is itself a BatchAppender, so it can stand in for the store it wraps.
+// GroupCommit is itself a Store, so a Trail records through it as through the store it wraps; its
+// Ready is cheap enough to ask before every call a server handles.
 type GroupCommit struct {
-	store    BatchAppender
+	store    Store
 	maxBatch int
 
 	mu      sync.Mutex
 	queue   []*pendingAppend
 	wake    chan struct{}
 	closed  bool
-	writing int // entries in the batch being written
+	busy    bool // a batch is being written, by the committer or by a caller that found it idle
+	writing int  // entries in the batch being written
 	lastErr error
-	probed  time.Time // when Healthy last asked the store after a failure
+	probed  time.Time      // when Ready last asked the store after a failure
+	direct  sync.WaitGroup // callers writing their own batch
 	done    chan struct{}
 }
 
@@ -52,7 +51,7 @@ type pendingAppend struct {
 
 // NewGroupCommit starts committing to store in batches of at most maxBatch entries (<= 0: the
 // default). Close stops it.
-func NewGroupCommit(store BatchAppender, maxBatch int) *GroupCommit {
+func NewGroupCommit(store Store, maxBatch int) *GroupCommit {
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
 	}
@@ -77,18 +76,21 @@ func (g *GroupCommit) AppendAll(ctx context.Context, entries []Entry) ([]Entry, 
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	p := &pendingAppend{entries: entries, done: make(chan struct{})}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
 		return nil, ErrClosed
 	}
-	g.queue = append(g.queue, p)
-	// Under the lock, so that Close cannot close the channel in between.
-	select {
-	case g.wake <- struct{}{}:
-	default:
+	if !g.busy && len(g.queue) == 0 && len(entries) <= g.maxBatch {
+		g.busy, g.writing = true, len(entries)
+		g.direct.Add(1)
+		g.mu.Unlock()
+		defer g.direct.Done()
+		return g.write(entries)
 	}
+	p := &pendingAppend{entries: entries, done: make(chan struct{})}
+	g.queue = append(g.queue, p)
+	g.signal()
 	g.mu.Unlock()
 	select {
 	case <-p.done:
@@ -96,6 +98,36 @@ func (g *GroupCommit) AppendAll(ctx context.Context, entries []Entry) ([]Entry, 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// signal wakes the committer; g.mu is held, so that Close cannot close the channel in between.
+func (g *GroupCommit) signal() {
+	if g.closed {
+		return
+	}
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// write appends one batch to the store, then hands the next one, if any waits, to the committer.
+func (g *GroupCommit) write(all []Entry) ([]Entry, error) {
+	// Not a caller's context: a batch serves many, and one caller giving up must not fail the others.
+	written, err := g.store.AppendAll(context.Background(), all)
+	if err == nil && len(written) != len(all) {
+		err = errors.New("the audit store wrote a different number of entries than it was given")
+	}
+	g.mu.Lock()
+	g.lastErr, g.writing, g.busy = err, 0, false
+	if len(g.queue) > 0 {
+		g.signal()
+	}
+	g.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return written, nil
 }
 
 // Depth is how many entries are waiting or being written: the audit queue a metric shows.
@@ -109,22 +141,22 @@ func (g *GroupCommit) Depth() int {
 	return n
 }
 
-// Healthy reports whether an append is expected to succeed: nil when the last batch was written.
-// After a failure it asks the store (when it can tell, as the file log's Ready does), at most once a
-// second, so that a trail that recovers is used again without waiting for an append to risk it.
-// A fail-closed caller asks it before doing what it could not then record.
-func (g *GroupCommit) Healthy(ctx context.Context) error {
+// Ready reports whether an append is expected to succeed: nil when the last batch was written,
+// without asking the store, so that a server may ask before every call. After a failure it asks the
+// store's own Ready, at most once a second, so that a store that recovers is used again without
+// waiting for an append to risk it. Whoever needs the store checked now (a server starting) asks
+// the store itself.
+func (g *GroupCommit) Ready(ctx context.Context) error {
 	g.mu.Lock()
 	err, probed := g.lastErr, g.probed
 	g.mu.Unlock()
 	if err == nil {
 		return nil
 	}
-	ready, ok := g.store.(interface{ Ready(context.Context) error })
-	if !ok || time.Since(probed) < healthProbeInterval {
+	if time.Since(probed) < healthProbeInterval {
 		return err
 	}
-	perr := ready.Ready(ctx)
+	perr := g.store.Ready(ctx)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.probed = time.Now()
@@ -135,6 +167,12 @@ func (g *GroupCommit) Healthy(ctx context.Context) error {
 	g.lastErr = nil
 	return nil
 }
+
+// Head is the store's head.
+func (g *GroupCommit) Head(ctx context.Context) (Head, error) { return g.store.Head(ctx) }
+
+// Where names the store.
+func (g *GroupCommit) Where() string { return g.store.Where() }
 
 // Close writes what is queued, waits for it, and refuses further appends.
 func (g *GroupCommit) Close() error {
@@ -151,43 +189,46 @@ func (g *GroupCommit) Close() error {
 func (g *GroupCommit) run() {
 	defer close(g.done)
 	for {
-		batch, n, open := g.take()
-		if batch == nil {
-			if !open {
-				return
-			}
-			if _, ok := <-g.wake; !ok {
-				// Closed: drain what is left, then stop.
-				for {
-					batch, n, _ := g.take()
-					if batch == nil {
-						return
-					}
-					g.commit(batch, n)
-				}
-			}
+		if batch, n := g.take(); batch != nil {
+			g.commit(batch, n)
 			continue
 		}
-		g.commit(batch, n)
+		if _, ok := <-g.wake; !ok {
+			// Closed: no caller starts a batch of its own any more; once those under way are done,
+			// write what is left, then stop.
+			g.direct.Wait()
+			for {
+				batch, n := g.take()
+				if batch == nil {
+					return
+				}
+				g.commit(batch, n)
+			}
+		}
 	}
 }
 
-// take removes up to maxBatch entries' worth of appends from the queue (always at least one append).
-func (g *GroupCommit) take() (batch []*pendingAppend, n int, open bool) {
+// take removes up to maxBatch entries' worth of appends from the queue (always at least one append)
+// and marks the committer busy; nil when nothing waits or a caller is writing its own batch, which
+// signals when it is done.
+func (g *GroupCommit) take() (batch []*pendingAppend, n int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.busy {
+		return nil, 0
+	}
 	i := 0
 	for i < len(g.queue) && (i == 0 || n+len(g.queue[i].entries) <= g.maxBatch) {
 		n += len(g.queue[i].entries)
 		i++
 	}
+	if i == 0 {
+		return nil, 0
+	}
 	batch = g.queue[:i:i]
 	g.queue = g.queue[i:]
-	if i == 0 {
-		batch = nil
-	}
-	g.writing = n
-	return batch, n, !g.closed
+	g.busy, g.writing = true, n
+	return batch, n
 }
 
 func (g *GroupCommit) commit(batch []*pendingAppend, n int) {
@@ -195,14 +236,7 @@ func (g *GroupCommit) commit(batch []*pendingAppend, n int) {
 	for _, p := range batch {
 		all = append(all, p.entries...)
 	}
-	// Not the callers' contexts: a batch serves many, and one caller giving up must not fail the others.
-	written, err := g.store.AppendAll(context.Background(), all)
-	if err == nil && len(written) != len(all) {
-		err = errors.New("the audit store wrote a different number of entries than it was given")
-	}
-	g.mu.Lock()
-	g.lastErr, g.writing = err, 0
-	g.mu.Unlock()
+	written, err := g.write(all)
 	off := 0
 	for _, p := range batch {
 		if err != nil {

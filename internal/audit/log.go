@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -37,6 +38,13 @@ type Options struct {
 type Log struct {
 	path string
 	opts Options
+
+	// held is the log file this Log keeps open between its appends, so that an append nobody
+	// contends costs a lock and a stat rather than opening the file twice (a proxy appends many
+	// times a second). It is used only while it is still the file at path, and by one append at a
+	// time (heldMu).
+	heldMu sync.Mutex
+	held   *os.File
 }
 
 // Open returns the log at path. Nothing is created until the first append.
@@ -81,12 +89,11 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 // space that is already theirs. Where the file system cannot, it writes that much to a scratch file
 // beside the log and removes it. A file-size limit (RLIMIT_FSIZE) is checked against the log's size.
 func (l *Log) Ready(ctx context.Context) error {
-	unlock, f, st, err := l.open(ctx)
+	release, f, st, err := l.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	defer f.Close()
+	defer release()
 	if _, err := findTail(f, st.Size()); err != nil {
 		return l.refuse(err)
 	}
@@ -123,12 +130,11 @@ func (l *Log) AppendAll(ctx context.Context, entries []Entry) ([]Entry, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	unlock, f, st, err := l.open(ctx)
+	release, f, st, err := l.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	defer f.Close()
+	defer release()
 	tail, err := findTail(f, st.Size())
 	if err != nil {
 		return nil, l.refuse(err)
@@ -222,7 +228,63 @@ func (l *Log) host(h string) string {
 // which a second writer would lock a new file and both would append the same seq. A lock taken on a
 // file that is no longer the one at the path (the log was rotated or removed while waiting) is
 // let go and taken again on the file now there.
-func (l *Log) open(ctx context.Context) (unlock func(), f *os.File, st os.FileInfo, err error) {
+//
+// The file is kept open afterwards (held) for the next append; release unlocks it. An append made
+// while another of this process uses the held file opens one of its own, as any other writer does,
+// and waits for the lock in the kernel with them.
+func (l *Log) open(ctx context.Context) (release func(), f *os.File, st os.FileInfo, err error) {
+	if !l.heldMu.TryLock() {
+		unlock, f, st, err := l.openLocked(ctx)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return func() {
+			f.Close()
+			unlock()
+		}, f, st, nil
+	}
+	if f, st, ok := l.lockHeld(); ok {
+		return func() {
+			unlockHeld(f)
+			l.held = f
+			l.heldMu.Unlock()
+		}, f, st, nil
+	}
+	unlock, f, st, err := l.openLocked(ctx)
+	if err != nil {
+		l.heldMu.Unlock()
+		return nil, nil, nil, err
+	}
+	return func() {
+		unlock()
+		l.held = f
+		l.heldMu.Unlock()
+	}, f, st, nil
+}
+
+// lockHeld locks the held file when nobody else holds the lock and it is still the regular file at
+// the log's path. Otherwise it lets it go, for openLocked to find the file now there, waiting for
+// the lock if need be.
+func (l *Log) lockHeld() (*os.File, os.FileInfo, bool) {
+	f := l.held
+	if f == nil {
+		return nil, nil, false
+	}
+	l.held = nil
+	if tryLockHeld(f) {
+		st, err := f.Stat()
+		at, perr := os.Stat(l.path)
+		if err == nil && perr == nil && st.Mode().IsRegular() && os.SameFile(st, at) {
+			return f, st, true
+		}
+		unlockHeld(f)
+	}
+	f.Close()
+	return nil, nil, false
+}
+
+// openLocked opens the log file and takes its lock, as described at open.
+func (l *Log) openLocked(ctx context.Context) (unlock func(), f *os.File, st os.FileInfo, err error) {
 	for {
 		lf, err := l.lock(ctx)
 		if err != nil {

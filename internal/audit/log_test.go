@@ -266,11 +266,20 @@ func TestAppendConcurrentLockFileDeleted(t *testing.T) {
 // entries (UserID wN, Resource i), then calls done, and fails on any refused append.
 func appendConcurrently(t *testing.T, path string, writers, each int, done func()) {
 	t.Helper()
+	appendConcurrentlyThrough(t, func() *Log {
+		l, _ := Open(path, Options{LockTimeout: time.Minute})
+		return l
+	}, writers, each, done)
+}
+
+// appendConcurrentlyThrough is appendConcurrently with each writer's Log from open.
+func appendConcurrentlyThrough(t *testing.T, open func() *Log, writers, each int, done func()) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for w := range writers {
 		wg.Go(func() {
-			l, _ := Open(path, Options{LockTimeout: time.Minute})
+			l := open()
 			for i := range each {
 				if _, err := l.Append(context.Background(), Entry{UserID: fmt.Sprint("w", w), Action: "check", Resource: fmt.Sprint(i)}); err != nil {
 					errs <- fmt.Errorf("writer %d, append %d: %w", w, i, err)
@@ -616,4 +625,57 @@ func TestReady(t *testing.T) {
 	if err := d.Ready(ctx); err == nil || fault.KindOf(err) != fault.Unavailable {
 		t.Fatalf("a directory: %v", err)
 	}
+}
+
+// A Log keeps the file open between its appends (a proxy appends many times a second), and must
+// still append exactly where a fresh open would: after other writers' entries, to the file now at
+// the path once the log was rotated, and only under the lock.
+func TestHeldFileFollowsTheLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, _ := Open(path, Options{LockTimeout: 100 * time.Millisecond})
+	other, _ := Open(path, Options{})
+	ctx := context.Background()
+	for i, w := range []*Log{l, l, other, l} {
+		e, err := w.Append(ctx, sample(i))
+		if err != nil || e.Seq != uint64(i+1) {
+			t.Fatalf("append %d: seq %d, %v", i, e.Seq, err)
+		}
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := l.Append(ctx, sample(9)); err != nil || e.Seq != 1 {
+		t.Fatalf("after rotation: seq %d, %v; want the first entry of a new log", e.Seq, err)
+	}
+	if rep := verifyFile(t, path+".1", VerifyOptions{}); !rep.OK() || rep.Entries != 4 {
+		t.Fatalf("the rotated log was written to: %+v", rep)
+	}
+	holder := flock.New(path)
+	if err := holder.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, sample(10)); fault.KindOf(err) != fault.Unavailable {
+		t.Fatalf("append while another process holds the lock: %v", err)
+	}
+	holder.Unlock()
+	if e, err := l.Append(ctx, sample(11)); err != nil || e.Seq != 2 {
+		t.Fatalf("after the lock was let go: seq %d, %v", e.Seq, err)
+	}
+	if rep := verifyFile(t, path, VerifyOptions{}); !rep.OK() || rep.Entries != 2 {
+		t.Fatalf("the new log: %+v", rep)
+	}
+}
+
+// Appends through one Log from many goroutines at once: one uses the held file, the others open
+// their own, and the file lock still lets one in at a time.
+func TestAppendConcurrentThroughOneLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, _ := Open(path, Options{LockTimeout: time.Minute})
+	const writers, each = 8, 50
+	appendConcurrentlyThrough(t, func() *Log { return l }, writers, each, nil)
+	rep := verifyFile(t, path, VerifyOptions{})
+	if !rep.OK() || rep.Entries != writers*each {
+		t.Fatalf("after concurrent appends through one Log: %d entries, problems %+v", rep.Entries, rep.Problems)
+	}
+	assertEveryAppendOnce(t, path, writers, each)
 }

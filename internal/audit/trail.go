@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/warn"
@@ -22,8 +23,13 @@ type Trail struct {
 	opts  TrailOptions
 
 	rulesOnce sync.Once
-	rules     []Rule
-	rulesErr  error
+	rules     atomic.Pointer[ruleSet]
+	alerts    sync.WaitGroup // deliveries under way in the background
+}
+
+type ruleSet struct {
+	rules []Rule
+	err   error
 }
 
 // TrailOptions tune a Trail; the zero value records without alerts and says nothing.
@@ -41,6 +47,10 @@ type TrailOptions struct {
 	Warn io.Writer
 	// Send delivers an entry's line to a rule's targets (default Sender{}.Send).
 	Send func(ctx context.Context, r Rule, line []byte) error
+	// AlertsInBackground has Record return as soon as its entries are kept and deliver their alerts
+	// after, so that a server's call never waits for a webhook; Wait waits for those under way.
+	// Off, Record returns once its alerts are delivered, so that a command exiting next loses none.
+	AlertsInBackground bool
 }
 
 // NewTrail returns a trail over store.
@@ -61,9 +71,24 @@ func NewTrail(store Store, opts TrailOptions) *Trail {
 func (t *Trail) Store() Store { return t.store }
 
 func (t *Trail) alertRules() ([]Rule, error) {
-	t.rulesOnce.Do(func() { t.rules, t.rulesErr = t.opts.Rules() })
-	return t.rules, t.rulesErr
+	t.rulesOnce.Do(func() {
+		rules, err := t.opts.Rules()
+		t.rules.Store(&ruleSet{rules, err})
+	})
+	rs := t.rules.Load()
+	return rs.rules, rs.err
 }
+
+// SetRules puts rules in force for the entries recorded from now on, in place of what Rules read:
+// a server reloading its config changes them while it records.
+func (t *Trail) SetRules(rules []Rule) {
+	// Done first, so that a Rules still being read cannot overwrite these once it returns.
+	t.rulesOnce.Do(func() {})
+	t.rules.Store(&ruleSet{rules: rules})
+}
+
+// Wait waits for the alerts being delivered in the background (AlertsInBackground).
+func (t *Trail) Wait() { t.alerts.Wait() }
 
 // Record keeps entries with one durable write and returns them as written, then delivers the alerts
 // they match. It fills in the actor of entries that name none and marks each entry with the alert
@@ -80,18 +105,31 @@ func (t *Trail) Record(ctx context.Context, entries ...Entry) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	fire := make([][]Rule, len(entries))
+	var fire [][]Rule // nil when no entry matches a rule with a target: the common case
 	for i := range entries {
 		if entries[i].UserID == "" {
 			entries[i].UserID = t.opts.Actor
 		}
-		fire[i] = Mark(rules, &entries[i])
+		if matched := Mark(rules, &entries[i]); len(matched) > 0 {
+			if fire == nil {
+				fire = make([][]Rule, len(entries))
+			}
+			fire[i] = matched
+		}
 	}
 	written, err := t.store.AppendAll(ctx, entries)
 	if err != nil {
 		return nil, err
 	}
-	t.deliver(ctx, written, fire)
+	switch {
+	case fire == nil:
+	case t.opts.AlertsInBackground:
+		// The caller's context ends with its call; the alert of a kept entry must still go out.
+		bg := context.WithoutCancel(ctx)
+		t.alerts.Go(func() { t.deliver(bg, written, fire) })
+	default:
+		t.deliver(ctx, written, fire)
+	}
 	return written, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/klrbac/klrbac/internal/fault"
 )
@@ -236,5 +237,58 @@ func TestTrailOverTheLog(t *testing.T) {
 	recs, err := l.Last(ctx, 2, Select{})
 	if err != nil || len(recs) != 2 || recs[0].Action != "b" || recs[1].UserID != "bob" {
 		t.Errorf("last 2: %+v, %v", recs, err)
+	}
+}
+
+// A server reloading its config puts new rules in force while it records, and never waits for a
+// webhook: its alerts go out after Record returns, and Wait waits for them.
+func TestSetRulesAndAlertsInBackground(t *testing.T) {
+	t.Parallel()
+	store := newFakeStore()
+	release := make(chan struct{})
+	sent := make(chan string, 4)
+	trail := NewTrail(store, TrailOptions{
+		AlertsInBackground: true,
+		Rules:              func() ([]Rule, error) { return nil, nil },
+		Send: func(_ context.Context, r Rule, line []byte) error {
+			<-release
+			sent <- r.Name
+			return nil
+		},
+	})
+	ctx := context.Background()
+	if w, err := trail.Record(ctx, Entry{Action: "profiles.delete"}); err != nil || w[0].Alert != "" {
+		t.Fatalf("before any rule: %+v, %v", w, err)
+	}
+	trail.SetRules([]Rule{{Name: "deletions", Match: []Match{{Action: []string{"profiles.delete"}}}, Command: []string{"notify"}}})
+	cctx, cancel := context.WithCancel(ctx)
+	recorded := make(chan error, 1)
+	go func() {
+		w, err := trail.Record(cctx, Entry{Action: "profiles.delete"})
+		if err == nil && w[0].Alert != "deletions" {
+			err = errors.New("entry marked " + w[0].Alert)
+		}
+		recorded <- err
+	}()
+	// Send blocks until released: a Record that waited for its alert would never return. The bound
+	// only keeps such a Record from hanging the run.
+	select {
+	case err := <-recorded:
+		if err != nil {
+			t.Fatalf("after SetRules: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Record waited for the alert's delivery")
+	}
+	cancel() // the call is over; its alert still goes out
+	close(release)
+	trail.Wait()
+	select {
+	case name := <-sent:
+		if name != "deletions" {
+			t.Errorf("sent %s", name)
+		}
+	default:
+		t.Fatal("Wait returned before the alert was delivered")
 	}
 }

@@ -147,6 +147,26 @@ func TestFind(t *testing.T) {
 	}
 }
 
+// Find looks among the templates of a call's shape only; it must answer as a search of the whole
+// catalog does, for every operation, with its parameters filled in.
+func TestFindByShapeAgreesWithAFullSearch(t *testing.T) {
+	n := 0
+	for _, tmpl := range templates() {
+		path := strings.NewReplacer("{", "x", "}", "").Replace(tmpl.op.Path)
+		for _, p := range []string{path, path + "/", "https://a.klaviyo.com" + path + "?page[size]=1"} {
+			want, wok := find(templates(), tmpl.op.Method, p)
+			got, gok := Find(tmpl.op.Method, p)
+			if gok != wok || got.ID != want.ID {
+				t.Errorf("Find(%s %s) = %s, %v; a full search finds %s, %v", tmpl.op.Method, p, got.ID, gok, want.ID, wok)
+			}
+			n++
+		}
+	}
+	if n < 300 {
+		t.Fatalf("only %d calls tried: the catalog did not load", n)
+	}
+}
+
 // Every stable write with a body records what the schema asks of it: the resource type data.type
 // names (following $refs to the ...Enum schemas), whether data is a list, and the required members.
 func TestRequestBodies(t *testing.T) {
@@ -304,4 +324,19 @@ func TestKnownRevision(t *testing.T) {
 			t.Errorf("KnownRevision(%q) = %v", rev, got)
 		}
 	}
+}
+
+// FuzzFindByShape: for any method and path a user or a proxied caller may send, Find answers as a
+// search of the whole catalog does.
+func FuzzFindByShape(f *testing.F) {
+	for _, s := range []string{"/api/profiles", "/api/profiles/x/", "//a.klaviyo.com/api/profiles", "https://a.klaviyo.com/api/lists/1?x=y", " api/profiles ", "/", "", "/api//profiles"} {
+		f.Add("GET", s)
+	}
+	f.Fuzz(func(t *testing.T, method, path string) {
+		want, wok := find(templates(), method, path)
+		got, gok := Find(method, path)
+		if gok != wok || got.ID != want.ID {
+			t.Fatalf("Find(%q, %q) = %s, %v; a full search finds %s, %v", method, path, got.ID, gok, want.ID, wok)
+		}
+	})
 }

@@ -24,6 +24,23 @@ var templates = sync.OnceValue(func() []template {
 	return out
 })
 
+// shape is what a call's template must share with it: the method and the number of segments.
+type shape struct {
+	method   string
+	segments int
+}
+
+// shapes groups the templates by shape, in catalog order, so that a call (the proxy finds one for
+// every request) is matched against the few templates of its shape, not the whole catalog.
+var shapes = sync.OnceValue(func() map[shape][]template {
+	out := map[shape][]template{}
+	for _, t := range templates() {
+		k := shape{t.op.Method, len(t.segments)}
+		out[k] = append(out[k], t)
+	}
+	return out
+})
+
 func templateSegments(path string) []string {
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	for i, s := range segs {
@@ -38,8 +55,11 @@ func templateSegments(path string) []string {
 // path Klaviyo routes on.
 func NormalizePath(raw string) string {
 	p := strings.TrimSpace(raw)
-	if u, err := url.Parse(p); err == nil && u.Host != "" {
-		p = u.Path
+	// Only a URL with a host needs parsing; a path (one leading slash, not two) cannot have one.
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+		if u, err := url.Parse(p); err == nil && u.Host != "" {
+			p = u.Path
+		}
 	}
 	if i := strings.IndexAny(p, "?#"); i >= 0 {
 		p = p[:i]
@@ -70,11 +90,25 @@ func typedSegments(path string) []string {
 // Find returns the operation that a concrete call such as GET /api/profiles/01HXYZ reaches. Literal
 // segments win over parameters, so /api/profiles/bulk is not read as a profile id; stable operations
 // win over beta ones.
-func Find(method, path string) (Operation, bool) { return find(templates(), method, path) }
+func Find(method, path string) (Operation, bool) {
+	method, segs := callShape(method, path)
+	return match(shapes()[shape{method, len(segs)}], method, segs)
+}
 
+// find is Find searching ts.
 func find(ts []template, method, path string) (Operation, bool) {
-	method = strings.ToUpper(strings.TrimSpace(method))
-	segs := strings.Split(strings.Trim(NormalizePath(path), "/"), "/")
+	method, segs := callShape(method, path)
+	return match(ts, method, segs)
+}
+
+// callShape is a call's method and path segments, normalized once: normalizing a normalized path
+// again can read it otherwise ("//api/lists" has a host).
+func callShape(method, path string) (string, []string) {
+	return strings.ToUpper(strings.TrimSpace(method)), strings.Split(strings.Trim(NormalizePath(path), "/"), "/")
+}
+
+// match finds among ts the template of the method that segs fill, literal segments first.
+func match(ts []template, method string, segs []string) (Operation, bool) {
 	var best *template
 	bestLiterals := -1
 	for i := range ts {

@@ -58,7 +58,7 @@ var Settings = []Setting{
 	{Key: "audit.checks", Env: "KLRBAC_AUDIT_CHECKS", Default: "all", Help: "which check decisions to audit: `all`, `denied`, `none`", check: oneOf("all", "denied", "none")},
 	{Key: "keyring.backend", Env: "KLRBAC_KEYRING", Default: "system", Help: "`system` (the OS keyring) or `off` (keys from variables only, as in CI)", check: oneOf("system", "off")},
 	{Key: "keyring.timeout", Env: "KLRBAC_KEYRING_TIMEOUT", Default: "3s", Help: "how long one keyring call may take before klrbac gives up on it", check: checkDuration},
-	{Key: "proxy.tokens_file", Env: "KLRBAC_PROXY_TOKENS", Default: StateHome + "/proxy-tokens", Help: "the hashes of `klrbac proxy`'s caller tokens (see [Proxy](proxy.md#proxy-tokens))"},
+	{Key: "proxy.tokens_file", Env: "KLRBAC_PROXY_TOKENS", Default: StateHome + "/proxy-tokens", Help: "the hashes of `klrbac proxy`'s caller tokens (see [Proxy](proxy.md#proxy-tokens)); unused with `audit.dsn`, whose database keeps them"},
 }
 
 // sections are the top-level keys a config file may have, besides the policy's.

@@ -19,7 +19,7 @@ func TestCanaryNoKeyOrTokenReachesAnyOutput(t *testing.T) {
 	if _, err := r.file.Revoke(t.Context(), rec.ID); err != nil {
 		t.Fatal(err)
 	}
-	_ = r.tokens.refresh(false)
+	_ = r.tokens.refresh(t.Context(), false)
 	var seen []string
 	keep := func(a answer) {
 		seen = append(seen, a.body)

@@ -18,20 +18,28 @@ import (
 	"github.com/klrbac/klrbac/internal/config"
 )
 
-// memoryTrail records entries in memory, for tests where fsync is not the point.
-type memoryTrail struct {
-	mu      sync.Mutex
-	entries []audit.Entry
+// memoryStore keeps entries in memory, for tests where fsync is not the point.
+type memoryStore struct {
+	mu    sync.Mutex
+	chain *audit.Chain
 }
 
-func (m *memoryTrail) Record(_ context.Context, e audit.Entry) error {
+func (m *memoryStore) AppendAll(_ context.Context, entries []audit.Entry) ([]audit.Entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.entries = append(m.entries, e)
-	return nil
+	if m.chain == nil {
+		m.chain = audit.NewChain()
+	}
+	out := make([]audit.Entry, len(entries))
+	for i, e := range entries {
+		_, out[i] = m.chain.Next(nil, e)
+	}
+	return out, nil
 }
 
-func (m *memoryTrail) Healthy(context.Context) error { return nil }
+func (m *memoryStore) Ready(context.Context) error              { return nil }
+func (m *memoryStore) Head(context.Context) (audit.Head, error) { return audit.Head{}, nil }
+func (m *memoryStore) Where() string                            { return "memory" }
 
 // recordingUpstream stands in for Klaviyo: it keeps what it was sent and answers 200.
 type recordingUpstream struct {
@@ -67,7 +75,7 @@ func FuzzRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	tokens, _ := NewTokens(file)
+	tokens, _ := NewTokens(context.Background(), file)
 	cfgFile := filepath.Join(dir, "klrbac.yaml")
 	writeFile(f, cfgFile, baseConfig)
 	settings, _, err := Loader{Config: config.Options{File: cfgFile}, Getenv: getRoleKey}.Load(context.Background())
@@ -78,7 +86,7 @@ func FuzzRequest(f *testing.F) {
 	have := settings.Policy.RequiredScopes(viewer)
 	f.Fuzz(func(t *testing.T, method, path, query, hname, hvalue string, withToken bool) {
 		up := &recordingUpstream{}
-		srv := New(Options{Upstream: &url.URL{Scheme: "http", Host: "klaviyo.invalid"}, Tokens: tokens, Trail: &memoryTrail{}, Transport: up}, settings)
+		srv := New(Options{Upstream: &url.URL{Scheme: "http", Host: "klaviyo.invalid"}, Tokens: tokens, Trail: NewTrail(&memoryStore{}, "fuzz", nil, nil), Transport: up}, settings)
 		req := &http.Request{Method: method, URL: &url.URL{Path: path, RawQuery: query}, Header: http.Header{},
 			RemoteAddr: "127.0.0.1:40000", Body: http.NoBody, Host: "proxy.test"}
 		req = req.WithContext(context.Background())

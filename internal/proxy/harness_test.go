@@ -74,7 +74,8 @@ type rig struct {
 	upstream *httptest.Server
 	seen     chan *http.Request // requests that reached the sandbox
 	srv      *Server
-	trail    *AuditTrail
+	commit   *audit.GroupCommit
+	trail    *audit.Trail
 	tokens   *Tokens
 	file     *TokenFile
 	metrics  *Metrics
@@ -125,7 +126,7 @@ func newRig(t *testing.T, extraConfig string) *rig {
 	t.Cleanup(r.upstream.Close)
 	up, _ := url.Parse(r.upstream.URL)
 	r.file, _ = OpenTokenFile(filepath.Join(r.dir, "state", "proxy-tokens"), r.clock.Now)
-	if r.tokens, err = NewTokens(r.file); err != nil {
+	if r.tokens, err = NewTokens(context.Background(), r.file); err != nil {
 		t.Fatal(err)
 	}
 	r.auditLog = filepath.Join(r.dir, "state", "audit.log")
@@ -134,13 +135,15 @@ func newRig(t *testing.T, extraConfig string) *rig {
 		t.Fatal(err)
 	}
 	r.logger = slog.New(slog.NewJSONHandler(r.logBuf, nil))
-	r.trail = NewAuditTrail(log, settings.Rules, "proxy-test", r.logger)
-	r.metrics = NewMetrics(func() float64 { return float64(r.trail.Depth()) })
+	r.commit = audit.NewGroupCommit(log, 0)
+	r.trail = NewTrail(r.commit, "proxy-test", settings.Rules, r.logger)
+	r.metrics = NewMetrics(func() float64 { return float64(r.commit.Depth()) })
 	r.srv = New(Options{Upstream: up, Tokens: r.tokens, Trail: r.trail, Log: r.logger, Metrics: r.metrics, Now: r.clock.Now}, settings)
 	r.front = httptest.NewServer(Routes(r.srv, r.metrics, r.trail, r.tokens))
 	t.Cleanup(func() {
 		r.front.Close()
-		_ = r.trail.Close()
+		r.trail.Wait()
+		_ = r.commit.Close()
 	})
 	return r
 }
@@ -164,7 +167,7 @@ func (r *rig) token(user string, ttl time.Duration) (string, Token) {
 		r.t.Fatal(err)
 	}
 	r.secrets = append(r.secrets, secret)
-	if err := r.tokens.refresh(false); err != nil {
+	if err := r.tokens.refresh(context.Background(), false); err != nil {
 		r.t.Fatal(err)
 	}
 	return secret, tok

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -15,6 +16,14 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	upstream prometheus.Histogram
 	reloads  *prometheus.CounterVec
+	// counters keeps each label set's counter, so that a call costs a map read rather than hashing
+	// its labels into the vector again.
+	counters sync.Map // requestLabels -> prometheus.Counter
+}
+
+type requestLabels struct {
+	role, decision string
+	status         int
 }
 
 // NewMetrics registers the proxy's metrics; queueDepth reports the audit entries waiting to be written.
@@ -50,7 +59,12 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 func (m *Metrics) observe(c *call, status int) {
-	m.requests.WithLabelValues(c.role, c.decision, strconv.Itoa(status)).Inc()
+	key := requestLabels{c.role, c.decision, status}
+	counter, ok := m.counters.Load(key)
+	if !ok {
+		counter, _ = m.counters.LoadOrStore(key, m.requests.WithLabelValues(c.role, c.decision, strconv.Itoa(status)))
+	}
+	counter.(prometheus.Counter).Inc()
 	if c.answered {
 		m.upstream.Observe(c.upstream.Seconds())
 	}

@@ -10,28 +10,34 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/catalog"
+	"github.com/klrbac/klrbac/internal/httpstatus"
 	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/secrets"
 )
 
-// Recorder writes audit entries durably: Record returns only once the entry would survive a crash.
-type Recorder interface {
-	Record(ctx context.Context, e audit.Entry) error
-	// Healthy reports whether Record is expected to succeed now.
-	Healthy(ctx context.Context) error
-}
-
 // RoleKey is a role's Klaviyo key as resolved when the settings were loaded, or why there is none.
 type RoleKey struct {
 	Key secrets.Secret
 	Err error
+	// fingerprint is the key's, computed once at load rather than hashed again for every call.
+	fingerprint string
+}
+
+// Fingerprint is the key's fingerprint, for audit entries.
+func (k RoleKey) Fingerprint() string {
+	if k.fingerprint == "" && !k.Key.IsZero() {
+		return k.Key.Fingerprint()
+	}
+	return k.fingerprint
 }
 
 // Settings are what a reload replaces as one: the policy, the role keys, the alert rules and the
@@ -43,6 +49,24 @@ type Settings struct {
 	TrustedProxies []netip.Prefix
 	// Source names where the settings came from, for the log.
 	Source string
+
+	// scopes is every role's required scopes, worked out once per settings rather than per call.
+	scopesOnce sync.Once
+	scopes     map[string][]string
+}
+
+// roleScopes is the role's required scopes.
+func (s *Settings) roleScopes(role policy.Role) []string {
+	s.scopesOnce.Do(func() {
+		s.scopes = make(map[string][]string, len(s.Policy.Roles))
+		for _, r := range s.Policy.Roles {
+			s.scopes[r.Name] = s.Policy.RequiredScopes(r)
+		}
+	})
+	if have, ok := s.scopes[role.Name]; ok {
+		return have
+	}
+	return s.Policy.RequiredScopes(role)
 }
 
 // Options are a Server's fixed parts.
@@ -50,7 +74,10 @@ type Options struct {
 	// Upstream is Klaviyo's API base URL.
 	Upstream *url.URL
 	Tokens   *Tokens
-	Trail    Recorder
+	// Trail records every decision: Record returns once the entry would survive a crash (a store
+	// under a GroupCommit, so that concurrent calls share a write), and Ready says, cheaply, whether
+	// it is expected to. Alerts are best delivered in the background (AlertsInBackground).
+	Trail *audit.Trail
 	// Log receives one JSON line per call and the proxy's own events (default: discard).
 	Log *slog.Logger
 	// Metrics, when set, counts calls.
@@ -78,16 +105,14 @@ func New(opts Options, settings *Settings) *Server {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns = 256
-		t.MaxIdleConnsPerHost = 128
-		opts.Transport = t
+		opts.Transport = NewTransport()
 	}
 	s := &Server{opts: opts}
 	s.settings.Store(settings)
 	s.forward = &httputil.ReverseProxy{
-		Rewrite:   s.rewrite,
-		Transport: opts.Transport,
+		Rewrite:    s.rewrite,
+		Transport:  opts.Transport,
+		BufferPool: copyBuffers,
 		// Bodies stream as they arrive; answers of unknown length (a stream) are flushed at once by
 		// ReverseProxy itself, so a flush after every write would only cost a syscall per write.
 		FlushInterval:  0,
@@ -97,6 +122,26 @@ func New(opts Options, settings *Settings) *Server {
 	}
 	return s
 }
+
+// NewTransport is how the proxy reaches Klaviyo: connections kept for reuse by as many callers as
+// are likely at once (a new connection costs a handshake, and TLS one more), and bodies passed as
+// they come, never decompressed: the caller asked for an encoding or not, and gets what Klaviyo sent.
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 256
+	t.DisableCompression = true
+	return t
+}
+
+// bufferPool lends ReverseProxy its copy buffers: without one, every answer allocates 32 KiB for
+// its copy, and the garbage collector then spends a good part of the proxy's time on them.
+type bufferPool struct{ p sync.Pool }
+
+var copyBuffers = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+func (b *bufferPool) Get() []byte  { return *b.p.Get().(*[]byte) }
+func (b *bufferPool) Put(p []byte) { b.p.Put(&p) }
 
 // Settings returns the settings in force.
 func (s *Server) Settings() *Settings { return s.settings.Load() }
@@ -114,13 +159,15 @@ type call struct {
 	op       catalog.Operation
 	found    bool
 	key      secrets.Secret
-	path     string
-	decision string
-	reason   string
-	status   int
-	upstream time.Duration
-	answered bool // Klaviyo answered
-	audited  bool
+	// fingerprint is the role key's, for the audit entry.
+	fingerprint string
+	path        string
+	decision    string
+	reason      string
+	status      int
+	upstream    time.Duration
+	answered    bool // Klaviyo answered
+	audited     bool
 }
 
 type callKey struct{}
@@ -128,13 +175,13 @@ type callKey struct{}
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{start: s.opts.Now(), settings: s.settings.Load(), path: r.URL.Path}
 	c.client = clientAddress(r, c.settings.TrustedProxies)
-	sw := &statusWriter{ResponseWriter: w}
-	defer func() { s.finish(r, c, sw.status) }()
+	sw := &httpstatus.Recorder{ResponseWriter: w}
+	defer func() { s.finish(r, c, sw.Code) }()
 	if ref, ok := s.decide(r, c); !ok {
 		s.refuse(sw, r, c, ref)
 		return
 	}
-	if err := s.opts.Trail.Healthy(r.Context()); err != nil {
+	if err := s.opts.Trail.Ready(r.Context(), r.Method, c.op.Method+" "+c.op.Path); err != nil {
 		c.reason = "the audit trail cannot take an entry: " + err.Error()
 		s.opts.Log.Error("refusing to forward: audit trail unavailable", "err", err.Error())
 		writeRefusal(sw, refusal{status: http.StatusServiceUnavailable, code: "service_unavailable", title: titleUnavailable,
@@ -196,18 +243,20 @@ func (s *Server) decide(r *http.Request, c *call) (refusal, bool) {
 	if ref, ok := s.operation(r, c); !ok {
 		return ref, false
 	}
-	query, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		c.reason = "a query that cannot be read unambiguously"
-		return refusal{status: 400, code: "invalid", title: titleInvalid, decision: "invalid",
-			detail: "The query string cannot be parsed: " + err.Error()}, false
+	var query url.Values
+	if r.URL.RawQuery != "" {
+		if query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			c.reason = "a query that cannot be read unambiguously"
+			return refusal{status: 400, code: "invalid", title: titleInvalid, decision: "invalid",
+				detail: "The query string cannot be parsed: " + err.Error()}, false
+		}
 	}
 	needs, err := catalog.CallScopes(c.op, query)
 	if err != nil {
 		c.reason = err.Error()
 		return refusal{status: 400, code: "invalid", title: titleInvalid, decision: "invalid", param: "include", detail: err.Error()}, false
 	}
-	have := pol.RequiredScopes(role)
+	have := c.settings.roleScopes(role)
 	var missing []string
 	for _, scope := range needs {
 		if !slices.Contains(have, scope) {
@@ -238,20 +287,23 @@ func (s *Server) decide(r *http.Request, c *call) (refusal, bool) {
 		return refusal{status: 503, code: "service_unavailable", title: titleUnavailable, decision: "unavailable",
 			detail: fmt.Sprintf("The proxy has no Klaviyo key for role '%s'. Ask its operator to configure one.", role.Name)}, false
 	}
-	c.key = rk.Key
-	c.reason = fmt.Sprintf("role %s holds %s for %s", role.Name, strings.Join(needs, ", "), c.op.ID)
+	c.key, c.fingerprint = rk.Key, rk.Fingerprint()
+	c.reason = "role " + role.Name + " holds " + strings.Join(needs, ", ") + " for " + c.op.ID
 	return refusal{}, true
 }
 
 // operation finds the catalog operation a call reaches. Only canonical paths are considered, so that
 // what is decided on is exactly what Klaviyo receives: no empty, "." or ".." segments.
 func (s *Server) operation(r *http.Request, c *call) (refusal, bool) {
-	notFound := refusal{status: 404, code: "not_found", title: titleNotFound, decision: "unknown_operation",
-		detail: fmt.Sprintf("%s %s is not a Klaviyo API operation the proxy knows, so it is not forwarded.", printable(r.Method), printable(r.URL.Path))}
+	// Worded only for a call that gets it: printable scans the caller's text for credentials.
+	notFound := func() refusal {
+		return refusal{status: 404, code: "not_found", title: titleNotFound, decision: "unknown_operation",
+			detail: printable(r.Method) + " " + printable(r.URL.Path) + " is not a Klaviyo API operation the proxy knows, so it is not forwarded."}
+	}
 	path := r.URL.Path
 	if !canonicalPath(path) || r.Method != strings.ToUpper(r.Method) {
 		c.reason = "not a canonical API path"
-		return notFound, false
+		return notFound(), false
 	}
 	op, ok := catalog.Find(r.Method, path)
 	if !ok {
@@ -268,12 +320,13 @@ func (s *Server) operation(r *http.Request, c *call) (refusal, bool) {
 				detail: fmt.Sprintf("Method %q not allowed on %s; it takes %s.", printable(r.Method), printable(path), strings.Join(allow, ", "))}, false
 		}
 		c.reason = "unknown operation"
-		return notFound, false
+		return notFound(), false
 	}
 	if op.PublicKey {
 		c.reason = "a /client operation, which takes a public key, not a role key"
-		notFound.detail = fmt.Sprintf("%s is a client-side operation, called with the account's public key: the proxy does not forward it.", op)
-		return notFound, false
+		ref := notFound()
+		ref.detail = fmt.Sprintf("%s is a client-side operation, called with the account's public key: the proxy does not forward it.", op)
+		return ref, false
 	}
 	c.op, c.found = op, true
 	return refusal{}, true
@@ -285,8 +338,7 @@ func canonicalPath(p string) bool {
 	if !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/client/") {
 		return false
 	}
-	segs := strings.Split(strings.TrimSuffix(p[1:], "/"), "/")
-	for _, s := range segs {
+	for s := range strings.SplitSeq(strings.TrimSuffix(p[1:], "/"), "/") {
 		if s == "" || s == "." || s == ".." {
 			return false
 		}
@@ -336,8 +388,7 @@ func credential(h http.Header) (value, scheme string) {
 	if !ok {
 		return "", ""
 	}
-	switch strings.ToLower(scheme) {
-	case "klaviyo-api-key", "bearer":
+	if strings.EqualFold(scheme, "klaviyo-api-key") || strings.EqualFold(scheme, "bearer") {
 		return strings.TrimSpace(rest), scheme
 	}
 	return "", ""
@@ -462,7 +513,7 @@ func (s *Server) record(ctx context.Context, r *http.Request, c *call) error {
 	}
 	reason := c.reason
 	if c.status != 0 {
-		reason = fmt.Sprintf("status %d in %s; %s", c.status, s.opts.Now().Sub(c.start).Round(time.Microsecond), reason)
+		reason = "status " + strconv.Itoa(c.status) + " in " + s.opts.Now().Sub(c.start).Round(time.Microsecond).String() + "; " + reason
 	}
 	if c.token.ID != "" {
 		reason += "; token " + c.token.ID
@@ -477,10 +528,10 @@ func (s *Server) record(ctx context.Context, r *http.Request, c *call) error {
 		IPAddress:       c.client,
 		Reason:          reason,
 	}
-	if !c.key.IsZero() && c.decision == "allowed" {
-		e.Fingerprint = c.key.Fingerprint()
+	if c.decision == "allowed" {
+		e.Fingerprint = c.fingerprint
 	}
-	err := s.opts.Trail.Record(ctx, e)
+	_, err := s.opts.Trail.Record(ctx, e)
 	if err == nil {
 		c.audited = true
 	}
@@ -490,44 +541,21 @@ func (s *Server) record(ctx context.Context, r *http.Request, c *call) error {
 // finish logs and counts the call once it is answered.
 func (s *Server) finish(r *http.Request, c *call, status int) {
 	d := s.opts.Now().Sub(c.start)
-	attrs := []any{
-		"method", printable(r.Method), "path", printable(c.path), "status", status, "decision", c.decision,
-		"user", c.token.User, "role", c.role, "operation", c.op.ID, "client", c.client,
-		"duration_ms", float64(d.Microseconds()) / 1000,
+	// Typed attributes in an array: the log line is written for every call, so it should not box
+	// every value and grow a slice to do so.
+	attrs := [...]slog.Attr{
+		slog.String("method", printable(r.Method)), slog.String("path", printable(c.path)), slog.Int("status", status),
+		slog.String("decision", c.decision), slog.String("user", c.token.User), slog.String("role", c.role),
+		slog.String("operation", c.op.ID), slog.String("client", c.client),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.Float64("upstream_ms", float64(c.upstream.Microseconds())/1000),
 	}
-	if c.answered {
-		attrs = append(attrs, "upstream_ms", float64(c.upstream.Microseconds())/1000)
+	n := len(attrs)
+	if !c.answered {
+		n-- // upstream_ms is last
 	}
-	s.opts.Log.Info("call", attrs...)
+	s.opts.Log.LogAttrs(context.Background(), slog.LevelInfo, "call", attrs[:n]...)
 	if s.opts.Metrics != nil {
 		s.opts.Metrics.observe(c, status)
 	}
 }
-
-// statusWriter remembers the status an answer was given, for the log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -60,7 +60,7 @@ func TestPipelineRefusals(t *testing.T) {
 	if _, err := r.file.Revoke(context.Background(), revokedRec.ID); err != nil {
 		t.Fatal(err)
 	}
-	_ = r.tokens.refresh(false)
+	_ = r.tokens.refresh(context.Background(), false)
 	r.clock.t = r.clock.t.Add(2 * time.Minute)
 
 	cases := []struct {
@@ -112,6 +112,30 @@ func TestPipelineRefusals(t *testing.T) {
 	}
 	if !strings.Contains(r.logBuf.String(), "klrbac keys set developer") {
 		t.Error("the operator is not told how to give the developer role a key")
+	}
+}
+
+// Encodings are the caller's business: the proxy asks Klaviyo for none of its own, so it never has
+// to decompress what it passes on, and a caller gets the body as Klaviyo sent it.
+func TestNoEncodingIsAskedForOnTheCallersBehalf(t *testing.T) {
+	r := newRig(t, "")
+	tok, _ := r.token("alice", time.Hour)
+	req, _ := http.NewRequest("GET", r.front.URL+"/api/profiles", nil)
+	req.Header.Set("Authorization", "Klaviyo-API-Key "+tok)
+	req.Header.Set("revision", revision)
+	// A client that asks for no encoding, unlike Go's default one.
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	fw := r.forwarded()
+	if resp.StatusCode != 200 || len(fw) != 1 {
+		t.Fatalf("%d, %d forwarded", resp.StatusCode, len(fw))
+	}
+	if got := fw[0].Header.Get("Accept-Encoding"); got != "" {
+		t.Errorf("Klaviyo was asked for encoding %q the caller did not ask for", got)
 	}
 }
 

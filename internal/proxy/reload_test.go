@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/klrbac/klrbac/internal/audit"
 )
 
 // waitFor polls until cond holds; it is a wait, not a timing assertion: the bound only keeps a
@@ -111,5 +114,37 @@ func TestProfileDeletionAlertReachesItsWebhook(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("no alert for %s's deletion", who)
 		}
+	}
+}
+
+// An alert that cannot be delivered is what every klrbac command does with one: the entry stays, a
+// note of the failure follows it in the trail, and the warning is a record of the JSON log.
+func TestFailedAlertIsLoggedAndRecorded(t *testing.T) {
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer hook.Close()
+	r := newRig(t, "audit:\n  alerts:\n    - name: profile-deletion\n      webhook: "+hook.URL+"/alerts\n")
+	tok, _ := r.token("dana", time.Hour)
+	body := `{"data":{"type":"data-privacy-deletion-job","attributes":{"profile":{"data":{"type":"profile","attributes":{"email":"gone@example.com"}}}}}}`
+	r.call("POST", "/api/data-privacy-deletion-jobs", tok, body)
+	r.trail.Wait()
+	es := r.entries()
+	if len(es) != 2 || es[0].Alert != "profile-deletion" || es[1].Action != audit.ActionAlertFailed || es[1].Resource != "seq 1" ||
+		es[1].UserID != "proxy-test" {
+		t.Fatalf("entries %+v, want the deletion and its failed alert", es)
+	}
+	var warned bool
+	for _, l := range strings.Split(strings.TrimSpace(r.logBuf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("a log line that is no JSON: %s", l)
+		}
+		if msg, _ := rec["msg"].(string); strings.HasPrefix(msg, `alert "profile-deletion" for audit entry 1 failed`) && rec["level"] == "WARN" {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("the failed alert is not in the log: %s", r.logBuf.String())
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,10 +36,12 @@ type RunOptions struct {
 	// InsecureListen allows plaintext on an address other hosts can reach.
 	InsecureListen bool
 	// AuditStore is where entries go (the team trail when audit.dsn is set); nil: the file AuditLog.
-	AuditStore audit.BatchAppender
-	// AuditLog is the audit log file (or, with AuditStore, where that store is, for the log);
-	// TokensFile the token file.
-	AuditLog   string
+	AuditStore audit.Store
+	// AuditLog is the audit log file (or, with AuditStore, where that store is, for the log).
+	AuditLog string
+	// Tokens is where the proxy tokens are (the team trail's database when audit.dsn is set); nil:
+	// the file TokensFile.
+	Tokens     TokenStore
 	TokensFile string
 	// Actor is the userId of the proxy's own audit entries.
 	Actor  string
@@ -47,7 +50,7 @@ type RunOptions struct {
 	Stderr io.Writer
 	// Ready, when set, is told the address once the proxy listens (tests listen on port 0).
 	Ready func(addr string)
-	// TokenPoll is how often the token file is checked for changes (default 250ms).
+	// TokenPoll is how often the token store is checked for changes (default 250ms).
 	TokenPoll time.Duration
 }
 
@@ -97,7 +100,9 @@ func Run(ctx context.Context, o RunOptions) error {
 	if o.TokenPoll <= 0 {
 		o.TokenPoll = 250 * time.Millisecond
 	}
-	logger := slog.New(slog.NewJSONHandler(o.Stderr, nil))
+	logBuf := newLogBuffer(o.Stderr)
+	defer logBuf.Flush()
+	logger := newLogger(logBuf)
 	settings, cfg, err := o.Loader.Load(ctx)
 	if err != nil {
 		return err
@@ -117,27 +122,33 @@ func Run(ctx context.Context, o RunOptions) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
-	tokenFile, err := OpenTokenFile(o.TokensFile, nil)
-	if err != nil {
-		return err
-	}
-	tokens, err := NewTokens(tokenFile)
-	if err != nil {
-		return err
-	}
-	store := o.AuditStore
-	if store == nil {
-		if store, err = audit.Open(o.AuditLog, audit.Options{Actor: o.Actor}); err != nil {
+	tokenStore := o.Tokens
+	if tokenStore == nil {
+		if tokenStore, err = OpenTokenFile(o.TokensFile, nil); err != nil {
 			return err
 		}
 	}
-	if r, ok := store.(interface{ Ready(context.Context) error }); ok {
-		if err := r.Ready(ctx); err != nil {
-			return fmt.Errorf("refusing to start without an audit trail: %w", err)
+	tokens, err := NewTokens(ctx, tokenStore)
+	if err != nil {
+		return err
+	}
+	var trail *audit.Trail
+	store := o.AuditStore
+	if store == nil {
+		// The log tells the trail when it recovers an interrupted write; the trail exists by the
+		// time anything is appended.
+		onRecover := func(e audit.Entry) { trail.NoteRecovered(e) }
+		if store, err = audit.Open(o.AuditLog, audit.Options{Actor: o.Actor, OnRecover: onRecover}); err != nil {
+			return err
 		}
 	}
-	trail := NewAuditTrail(store, settings.Rules, o.Actor, logger)
-	metrics := NewMetrics(func() float64 { return float64(trail.Depth()) })
+	// The store itself, not the group commit in front of it, whose Ready trusts the last write.
+	if err := store.Ready(ctx); err != nil {
+		return fmt.Errorf("refusing to start without an audit trail: %w", err)
+	}
+	commit := audit.NewGroupCommit(store, 0)
+	trail = NewTrail(commit, o.Actor, settings.Rules, logger)
+	metrics := NewMetrics(func() float64 { return float64(commit.Depth()) })
 	srv := New(Options{Upstream: upstream, Tokens: tokens, Trail: trail, Log: logger, Metrics: metrics}, settings)
 	for role, k := range settings.Keys {
 		if k.Err != nil {
@@ -160,6 +171,11 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
+	flushDone := make(chan struct{})
+	go func() {
+		defer close(flushDone)
+		logBuf.flushEvery(bg)
+	}()
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
@@ -178,7 +194,8 @@ func Run(ctx context.Context, o RunOptions) error {
 		scheme = "https"
 	}
 	logger.Info("listening", "addr", scheme+"://"+ln.Addr().String(), "upstream", upstream.Redacted(), "policy", settings.Source,
-		"audit_log", o.AuditLog, "tokens", o.TokensFile)
+		"audit_log", o.AuditLog, "tokens", tokenStore.Where())
+	logBuf.Flush() // whoever waits for the proxy to be up sees it at once
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}
@@ -195,7 +212,9 @@ func Run(ctx context.Context, o RunOptions) error {
 	stop()
 	<-reloadDone
 	<-watchDone
-	if err := trail.Close(); err != nil {
+	<-flushDone
+	trail.Wait() // alerts under way, and the notes of those that failed
+	if err := commit.Close(); err != nil {
 		logger.Error("audit trail not flushed", "err", err.Error())
 	}
 	logger.Info("stopped")
@@ -205,17 +224,45 @@ func Run(ctx context.Context, o RunOptions) error {
 	return ctx.Err()
 }
 
+// NewTrail is the audit trail a proxy records through: over store (a GroupCommit), with the alert
+// rules in force, alerts delivered without holding up calls, and the trail's warnings in the log.
+func NewTrail(store audit.Store, actor string, rules []audit.Rule, logger *slog.Logger) *audit.Trail {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return audit.NewTrail(store, audit.TrailOptions{
+		Actor:              actor,
+		Rules:              func() ([]audit.Rule, error) { return rules, nil },
+		Warn:               warnLog{logger},
+		AlertsInBackground: true,
+	})
+}
+
+// warnLog turns the trail's warnings, lines of text meant for a terminal, into records of the
+// proxy's JSON log, so that stderr stays one line of JSON per record.
+type warnLog struct{ log *slog.Logger }
+
+func (w warnLog) Write(p []byte) (int, error) {
+	for line := range strings.SplitSeq(strings.TrimRight(string(p), "\n"), "\n") {
+		line = strings.TrimPrefix(strings.TrimPrefix(line, "klrbac: "), "warning: ")
+		if line != "" {
+			w.log.Warn(line)
+		}
+	}
+	return len(p), nil
+}
+
 // Routes serves the proxy with /healthz and /metrics beside it.
-func Routes(srv *Server, metrics *Metrics, trail Recorder, tokens *Tokens) http.Handler {
+func Routes(srv *Server, metrics *Metrics, trail *audit.Trail, tokens *Tokens) http.Handler {
 	metricsHandler := metrics.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz":
 			status, body := http.StatusOK, `{"status":"ok"}`
-			if err := trail.Healthy(r.Context()); err != nil {
+			if err := trail.Ready(r.Context(), "", ""); err != nil {
 				status, body = http.StatusServiceUnavailable, `{"status":"audit trail unavailable"}`
 			} else if tokens.Err() != nil {
-				status, body = http.StatusServiceUnavailable, `{"status":"token file unreadable"}`
+				status, body = http.StatusServiceUnavailable, `{"status":"proxy tokens unreadable"}`
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)
@@ -230,7 +277,7 @@ func Routes(srv *Server, metrics *Metrics, trail Recorder, tokens *Tokens) http.
 
 // watchReloads reloads the settings on SIGHUP and whenever the config file changes. A config that
 // fails to load is refused, with its reason logged, and the settings in force stay.
-func watchReloads(ctx context.Context, loader Loader, file string, srv *Server, trail *AuditTrail, metrics *Metrics, logger *slog.Logger) {
+func watchReloads(ctx context.Context, loader Loader, file string, srv *Server, trail *audit.Trail, metrics *Metrics, logger *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

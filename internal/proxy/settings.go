@@ -62,7 +62,11 @@ func (l Loader) Load(ctx context.Context) (*Settings, *config.Config, error) {
 		wg.Go(func() {
 			res, err := secrets.ResolveRoleKey(ctx, store, r, secrets.ResolveOptions{Getenv: l.Getenv})
 			mu.Lock()
-			s.Keys[r.Name] = RoleKey{Key: res.Value, Err: err}
+			rk := RoleKey{Key: res.Value, Err: err}
+			if !res.Value.IsZero() {
+				rk.fingerprint = res.Value.Fingerprint()
+			}
+			s.Keys[r.Name] = rk
 			mu.Unlock()
 		})
 	}

@@ -72,8 +72,15 @@ func LooksLikeToken(s string) bool {
 	if len(rest) != tokenEncoding.EncodedLen(tokenBytes) {
 		return false
 	}
-	_, err := tokenEncoding.DecodeString(strings.ToUpper(rest))
-	return err == nil
+	// The base32 alphabet in either case, checked without decoding: this runs on every call.
+	for i := 0; i < len(rest); i++ {
+		switch c := rest[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '2' && c <= '7':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // HashToken is the stored form of a token: hex SHA-256. Tokens carry 256 random bits, so no slow
@@ -140,8 +147,9 @@ type tokenDoc struct {
 	Tokens  []Token `json:"tokens"`
 }
 
-// Create makes a token for user, valid for ttl, and returns it: the one time it exists in the clear.
-func (f *TokenFile) Create(ctx context.Context, user, name string, ttl time.Duration) (string, Token, error) {
+// NewToken makes a token for user, valid for ttl from now, and the record a store keeps of it. It
+// refuses what a store must not keep: no user, or a credential where a name belongs.
+func NewToken(user, name string, ttl time.Duration, now time.Time) (string, Token, error) {
 	if user == "" {
 		return "", Token{}, fault.Usagef("a proxy token needs a user")
 	}
@@ -153,8 +161,61 @@ func (f *TokenFile) Create(ctx context.Context, user, name string, ttl time.Dura
 	if err != nil {
 		return "", Token{}, fault.Unavailablef("cannot make a random token: %w", err)
 	}
-	now := f.now().UTC().Truncate(time.Second)
-	t := Token{ID: id, User: user, Name: name, Hash: HashToken(secret), Created: now, Expires: now.Add(ttl)}
+	now = now.UTC().Truncate(time.Second)
+	return secret, Token{ID: id, User: user, Name: name, Hash: HashToken(secret), Created: now, Expires: now.Add(ttl)}, nil
+}
+
+// ToRevoke picks what revoking ref takes among tokens: the token with id ref, or else every token of
+// the user named ref that is not revoked yet. It says why when that is nothing, without repeating a
+// ref shaped like a credential.
+func ToRevoke(tokens []Token, ref string) ([]int, error) {
+	byID := slices.IndexFunc(tokens, func(t Token) bool { return t.ID == ref })
+	var out []int
+	for i, t := range tokens {
+		if ((byID >= 0 && i == byID) || (byID < 0 && t.User == ref)) && t.Revoked.IsZero() {
+			out = append(out, i)
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	if byID >= 0 {
+		return nil, fault.Usagef("proxy token %s is already revoked", ref)
+	}
+	if mask.LooksSecret(ref) || LooksLikeToken(ref) {
+		return nil, fault.Usagef("no proxy token or user by that name: it looks like a credential, so it is not repeated here").
+			Hint("revoke by the token's id (`klrbac proxy token list` shows them) or by user name")
+	}
+	return nil, fault.Usagef("no active proxy token has id or user %q", ref).Hint("`klrbac proxy token list` shows them")
+}
+
+// TokenStore keeps proxy tokens, as hashes: the file, or the team audit trail's database, which
+// several proxies share. Every method is safe for concurrent use, also across processes.
+type TokenStore interface {
+	// Create makes a token for user, valid for ttl, and returns it: the one time it exists in the clear.
+	Create(ctx context.Context, user, name string, ttl time.Duration) (string, Token, error)
+	// List returns every token kept, oldest first.
+	List(ctx context.Context) ([]Token, error)
+	// Revoke revokes what ToRevoke picks and returns it. Revoked tokens stay listed, so that an
+	// audit entry's token can still be named.
+	Revoke(ctx context.Context, ref string) ([]Token, error)
+	// Touch records when tokens (by id) were last used.
+	Touch(ctx context.Context, used map[string]time.Time) error
+	// Version changes whenever a token is created or revoked: a running proxy polls it, cheaply, and
+	// lists the tokens again only when it changed.
+	Version(ctx context.Context) (string, error)
+	// Where names the store in messages: a file's path, a database without its password.
+	Where() string
+}
+
+var _ TokenStore = (*TokenFile)(nil)
+
+// Create makes a token for user, valid for ttl, and returns it: the one time it exists in the clear.
+func (f *TokenFile) Create(ctx context.Context, user, name string, ttl time.Duration) (string, Token, error) {
+	secret, t, err := NewToken(user, name, ttl, f.now())
+	if err != nil {
+		return "", Token{}, err
+	}
 	err = f.update(ctx, func(doc *tokenDoc) error {
 		doc.Tokens = append(doc.Tokens, t)
 		return nil
@@ -167,7 +228,7 @@ func (f *TokenFile) Create(ctx context.Context, user, name string, ttl time.Dura
 
 // List returns every token the file keeps, oldest first.
 func (f *TokenFile) List(context.Context) ([]Token, error) {
-	doc, _, err := f.read()
+	doc, err := f.read()
 	if err != nil {
 		return nil, err
 	}
@@ -175,30 +236,18 @@ func (f *TokenFile) List(context.Context) ([]Token, error) {
 }
 
 // Revoke revokes the token with id ref, or else every active token of the user named ref, and
-// returns what it revoked. Revoked tokens stay listed, so an audit entry's token can still be named.
+// returns what it revoked.
 func (f *TokenFile) Revoke(ctx context.Context, ref string) ([]Token, error) {
 	var out []Token
 	err := f.update(ctx, func(doc *tokenDoc) error {
-		now := f.now().UTC().Truncate(time.Second)
-		byID := slices.IndexFunc(doc.Tokens, func(t Token) bool { return t.ID == ref })
-		for i := range doc.Tokens {
-			t := &doc.Tokens[i]
-			if (byID >= 0 && i == byID) || (byID < 0 && t.User == ref) {
-				if t.Revoked.IsZero() {
-					t.Revoked = now
-					out = append(out, *t)
-				}
-			}
+		pick, err := ToRevoke(doc.Tokens, ref)
+		if err != nil {
+			return err
 		}
-		if len(out) == 0 {
-			if byID >= 0 {
-				return fault.Usagef("proxy token %s is already revoked", ref)
-			}
-			if mask.LooksSecret(ref) || LooksLikeToken(ref) {
-				return fault.Usagef("no proxy token or user by that name: it looks like a credential, so it is not repeated here").
-					Hint("revoke by the token's id (`klrbac proxy token list` shows them) or by user name")
-			}
-			return fault.Usagef("no active proxy token has id or user %q", ref).Hint("`klrbac proxy token list` shows them")
+		now := f.now().UTC().Truncate(time.Second)
+		for _, i := range pick {
+			doc.Tokens[i].Revoked = now
+			out = append(out, doc.Tokens[i])
 		}
 		return nil
 	})
@@ -220,6 +269,9 @@ func (f *TokenFile) Touch(ctx context.Context, used map[string]time.Time) error 
 	})
 }
 
+// Where is the file's path.
+func (f *TokenFile) Where() string { return f.path }
+
 // stamp identifies a version of the file cheaply, so a running proxy rereads it only when it changed.
 type stamp struct {
 	mod  time.Time
@@ -227,26 +279,36 @@ type stamp struct {
 	ino  uint64
 }
 
-func (f *TokenFile) read() (tokenDoc, stamp, error) {
-	data, err := os.ReadFile(f.path)
+// Version is the file's stamp: its modification time, size and inode, which an atomic replacement
+// changes even within the modification time's resolution. No file yet is a version too.
+func (f *TokenFile) Version(context.Context) (string, error) {
+	fi, err := os.Stat(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return tokenDoc{Version: 1}, stamp{}, nil
+		return "none", nil
 	}
 	if err != nil {
-		return tokenDoc{}, stamp{}, fault.Unavailablef("cannot read the proxy token file: %w", err)
+		return "", fault.Unavailablef("cannot read the proxy token file: %w", err)
 	}
-	var st stamp
-	if fi, err := os.Stat(f.path); err == nil {
-		st = stampOf(fi)
+	st := stampOf(fi)
+	return fmt.Sprintf("%d/%d/%d", st.mod.UnixNano(), st.size, st.ino), nil
+}
+
+func (f *TokenFile) read() (tokenDoc, error) {
+	data, err := os.ReadFile(f.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return tokenDoc{Version: 1}, nil
+	}
+	if err != nil {
+		return tokenDoc{}, fault.Unavailablef("cannot read the proxy token file: %w", err)
 	}
 	var doc tokenDoc
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil || doc.Version != 1 {
-		return tokenDoc{}, stamp{}, fault.Unavailablef("the proxy token file %s is damaged: not a klrbac token file", f.path).
+		return tokenDoc{}, fault.Unavailablef("the proxy token file %s is damaged: not a klrbac token file", f.path).
 			Hint("move it aside and create the tokens again with `klrbac proxy token create`")
 	}
-	return doc, st, nil
+	return doc, nil
 }
 
 func (f *TokenFile) update(ctx context.Context, change func(*tokenDoc) error) error {
@@ -262,7 +324,7 @@ func (f *TokenFile) update(ctx context.Context, change func(*tokenDoc) error) er
 			Hint("retry when the other klrbac is done")
 	}
 	defer func() { _ = lock.Unlock() }()
-	doc, _, err := f.read()
+	doc, err := f.read()
 	if err != nil {
 		return err
 	}
@@ -307,61 +369,64 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// Tokens is a running proxy's view of the token file: looked up in memory, reread whenever the file
-// changes (checked every interval), so a revocation takes effect within it.
+// Tokens is a running proxy's view of its token store: looked up in memory, listed again whenever
+// the store's version changes (polled every interval), so a revocation takes effect within it.
 type Tokens struct {
-	file *TokenFile
+	store TokenStore
 
-	mu     sync.RWMutex
-	byHash map[string]Token
-	stamp  stamp
-	err    error
+	mu      sync.RWMutex
+	byHash  map[string]Token
+	version string
+	err     error
 
 	usedMu sync.Mutex
 	used   map[string]time.Time
 }
 
-// NewTokens loads the file once.
-func NewTokens(file *TokenFile) (*Tokens, error) {
-	t := &Tokens{file: file, used: map[string]time.Time{}}
-	if err := t.refresh(true); err != nil {
+// NewTokens lists the store's tokens once.
+func NewTokens(ctx context.Context, store TokenStore) (*Tokens, error) {
+	t := &Tokens{store: store, used: map[string]time.Time{}}
+	if err := t.refresh(ctx, true); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-func (t *Tokens) refresh(force bool) error {
-	if !force {
-		fi, err := os.Stat(t.file.path)
-		var st stamp
-		if err == nil {
-			st = stampOf(fi)
-		}
+// Store is the store the tokens come from.
+func (t *Tokens) Store() TokenStore { return t.store }
+
+func (t *Tokens) refresh(ctx context.Context, force bool) error {
+	// The version is read before the list, so that a change in between is listed again next time.
+	v, err := t.store.Version(ctx)
+	if err == nil && !force {
 		t.mu.RLock()
-		same := st == t.stamp && t.err == nil
+		same := v == t.version && t.err == nil
 		t.mu.RUnlock()
 		if same {
 			return nil
 		}
 	}
-	doc, st, err := t.file.read()
+	var list []Token
+	if err == nil {
+		list, err = t.store.List(ctx)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err != nil {
-		// A file that cannot be read lets nobody in until it can: revocations must not be lost.
-		t.byHash, t.err = nil, err
+		// A store that cannot be read lets nobody in until it can: revocations must not be lost.
+		t.byHash, t.version, t.err = nil, "", err
 		return err
 	}
-	t.byHash = make(map[string]Token, len(doc.Tokens))
-	for _, tok := range doc.Tokens {
+	t.byHash = make(map[string]Token, len(list))
+	for _, tok := range list {
 		t.byHash[tok.Hash] = tok
 	}
-	t.stamp, t.err = st, nil
+	t.version, t.err = v, nil
 	return nil
 }
 
-// Watch rereads the file whenever it changes, every interval, until ctx ends; last-use times are
-// written back every flushEvery and when ctx ends.
+// Watch polls the store's version every interval, and lists the tokens again when it changed, until
+// ctx ends; last-use times are written back every flushEvery and when ctx ends.
 func (t *Tokens) Watch(ctx context.Context, interval, flushEvery time.Duration, onError func(error)) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -372,7 +437,7 @@ func (t *Tokens) Watch(ctx context.Context, interval, flushEvery time.Duration, 
 			t.flush(context.WithoutCancel(ctx), onError)
 			return
 		case <-tick.C:
-			if err := t.refresh(false); err != nil && onError != nil {
+			if err := t.refresh(ctx, false); err != nil && onError != nil && ctx.Err() == nil {
 				onError(err)
 			}
 			if time.Since(lastFlush) >= flushEvery {
@@ -388,12 +453,12 @@ func (t *Tokens) flush(ctx context.Context, onError func(error)) {
 	used := t.used
 	t.used = map[string]time.Time{}
 	t.usedMu.Unlock()
-	if err := t.file.Touch(ctx, used); err != nil && onError != nil {
+	if err := t.store.Touch(ctx, used); err != nil && onError != nil {
 		onError(fmt.Errorf("last-use times not saved: %w", err))
 	}
 }
 
-// Err is why the token file could not be read at its last change, nil when it could.
+// Err is why the token store could not be read when last polled, nil when it could.
 func (t *Tokens) Err() error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()

@@ -69,7 +69,7 @@ func TestTokensSeeRevocationAndExpiry(t *testing.T) {
 	a1, t1, _ := f.Create(ctx, "alice", "", time.Hour)
 	a2, _, _ := f.Create(ctx, "alice", "", 2*time.Hour)
 	b1, _, _ := f.Create(ctx, "bob", "", time.Hour)
-	live, err := NewTokens(f)
+	live, err := NewTokens(context.Background(), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestTokensSeeRevocationAndExpiry(t *testing.T) {
 	if _, err := f.Revoke(ctx, t1.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := live.refresh(false); err != nil {
+	if err := live.refresh(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
 	if s := state(a1); s != "revoked" {
@@ -104,7 +104,7 @@ func TestTokensSeeRevocationAndExpiry(t *testing.T) {
 	if got, err := f.Revoke(ctx, "alice"); err != nil || len(got) != 1 {
 		t.Fatalf("revoke by user: %v, %d revoked", err, len(got))
 	}
-	_ = live.refresh(false)
+	_ = live.refresh(context.Background(), false)
 	if s := state(a2); s != "revoked" {
 		t.Fatalf("revoked by user: %s", s)
 	}
@@ -124,7 +124,7 @@ func TestTokenLastUseIsWrittenBack(t *testing.T) {
 	f, clock := newTokenFile(t)
 	ctx := context.Background()
 	secret, tok, _ := f.Create(ctx, "alice", "", time.Hour)
-	live, _ := NewTokens(f)
+	live, _ := NewTokens(context.Background(), f)
 	clock.t = clock.t.Add(time.Minute)
 	if _, ok, _ := live.Lookup(secret, clock.Now()); !ok {
 		t.Fatal("token not found")
@@ -139,11 +139,11 @@ func TestTokenLastUseIsWrittenBack(t *testing.T) {
 func TestDamagedTokenFileLetsNobodyIn(t *testing.T) {
 	f, clock := newTokenFile(t)
 	secret, _, _ := f.Create(context.Background(), "alice", "", time.Hour)
-	live, _ := NewTokens(f)
+	live, _ := NewTokens(context.Background(), f)
 	if err := os.WriteFile(f.Path(), []byte("<html>"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_ = live.refresh(false)
+	_ = live.refresh(context.Background(), false)
 	if _, ok, err := live.Lookup(secret, clock.Now()); ok || err == nil {
 		t.Fatalf("lookup with a damaged file: ok=%v err=%v", ok, err)
 	}

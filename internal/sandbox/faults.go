@@ -155,7 +155,7 @@ func (s *Server) injectFault(w http.ResponseWriter, rec *recorder, fs *faultStat
 	switch st {
 	case resetStrike:
 		// Counted before the reset: the client may be looking at the stats as soon as it sees it.
-		rec.status = statusReset
+		rec.Code = statusReset
 		rec.done()
 		resetConnection(w)
 		return true

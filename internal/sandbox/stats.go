@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/klrbac/klrbac/internal/httpstatus"
 )
 
 // Stats counts the requests a sandbox has answered, per operation and status. Statuses are HTTP
@@ -127,31 +129,16 @@ func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
 
 // recorder notes the status a handler answered with, for the stats and the request log.
 type recorder struct {
-	http.ResponseWriter
+	httpstatus.Recorder
 	s       *Server
 	r       *http.Request
 	op, id  string
 	who     string // masked credential, for the log
-	status  int
 	counted bool
 }
 
 func (s *Server) record(w http.ResponseWriter, op, id string) *recorder {
-	return &recorder{ResponseWriter: w, s: s, op: op, id: id}
-}
-
-func (rec *recorder) WriteHeader(code int) {
-	if rec.status == 0 {
-		rec.status = code
-	}
-	rec.ResponseWriter.WriteHeader(code)
-}
-
-func (rec *recorder) Write(b []byte) (int, error) {
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	return rec.ResponseWriter.Write(b)
+	return &recorder{Recorder: httpstatus.Recorder{ResponseWriter: w}, s: s, op: op, id: id}
 }
 
 // done counts the request once its answer is written.
@@ -160,15 +147,15 @@ func (rec *recorder) done() {
 		return
 	}
 	rec.counted = true
-	if rec.status == 0 {
-		rec.status = http.StatusOK
+	if rec.Code == 0 {
+		rec.Code = http.StatusOK
 	}
-	rec.s.stats.add(rec.op, rec.id, rec.status)
+	rec.s.stats.add(rec.op, rec.id, rec.Code)
 	if rec.s.logf != nil && rec.r != nil {
 		who := rec.who
 		if who == "" {
 			who = "-"
 		}
-		rec.s.logf("%s %s %s %s", rec.r.Method, rec.r.URL.Path, who, statusKey(rec.status))
+		rec.s.logf("%s %s %s %s", rec.r.Method, rec.r.URL.Path, who, statusKey(rec.Code))
 	}
 }
