@@ -134,7 +134,15 @@ finding outranks what could not be evaluated.` + exitStatus(
 			ctx, stop := interruptible(cmd)
 			defer stop()
 			if o.calibrate {
-				return a.runCalibrate(ctx, pol, o)
+				store, err := a.secrets()
+				if err != nil {
+					return err
+				}
+				opts, file, err := a.probeOptions(o.requestTimeout)
+				if err != nil {
+					return err
+				}
+				return runCalibrate(ctx, a.io, store, pol, a.trail, opts, file, o)
 			}
 			return a.runKeysValidate(ctx, pol, o, args)
 		},
@@ -259,7 +267,12 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 			return err
 		}
 	}
-	opts, calibrationFile, err := a.probeOptions(ctx, "keys.validate", o.requestTimeout)
+	// A CI gate fails closed: finding out after every probe has been sent that the audit trail
+	// cannot take the run's record wastes them, and the user's time.
+	if err := a.trail().Ready(ctx, "keys.validate", ""); err != nil {
+		return err
+	}
+	opts, calibrationFile, err := a.probeOptions(o.requestTimeout)
 	if err != nil {
 		return err
 	}
@@ -305,23 +318,14 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	return nil
 }
 
-// probeOptions prepares a run that sends probes (action: keys.validate, keys.calibrate): it refuses
-// the run when the audit trail could not take its record (a CI gate fails closed, and finding that
-// out after every probe has been sent wastes them, and the user's time), and starts its options with
-// a guarded client to the configured Klaviyo. calibrationFile is where calibrations are kept.
-func (a *app) probeOptions(ctx context.Context, action string, requestTimeout time.Duration) (opts validate.Options, calibrationFile string, err error) {
+// probeOptions start the options of a run that sends probes (keys validate, --calibrate) with a
+// guarded client to the configured Klaviyo. calibrationFile is where calibrations are kept.
+func (a *app) probeOptions(requestTimeout time.Duration) (opts validate.Options, calibrationFile string, err error) {
 	cfg, err := a.config()
 	if err != nil {
 		return opts, "", err
 	}
-	kopts, err := a.klaviyoOptions()
-	if err != nil {
-		return opts, "", err
-	}
-	if err := a.trail().Ready(ctx, action, ""); err != nil {
-		return opts, "", err
-	}
-	return validate.Guarded(kopts, requestTimeout), cfg.CalibrationFile(), nil
+	return validate.Guarded(klaviyoOptionsFor(cfg), requestTimeout), cfg.CalibrationFile(), nil
 }
 
 // loadCalibration reads what --calibrate stored for this API URL and revision. A damaged file is
