@@ -281,7 +281,11 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	opts.Calibration = loadCalibration(a.io.Err, calibrationFile, opts.APIURL, opts.Revision)
 	if o.inventoryApp != "" {
 		// Fetched now, so that a missing login fails before any probe is planned.
-		token, err := a.oauthAccessToken(ctx, o.inventoryApp)
+		k, err := a.oauthKeeper(o.inventoryApp)
+		if err != nil {
+			return err
+		}
+		token, err := k.AccessToken(ctx)
 		if err != nil {
 			return err
 		}
