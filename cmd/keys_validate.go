@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/oauthflow"
@@ -22,22 +22,9 @@ import (
 const githubFormat ui.Format = "github"
 
 type validateOptions struct {
-	all           bool
-	strict        bool
-	allowExcess   bool
-	requiredOnly  bool
-	verbose       bool
-	keyStdin      bool
-	inventoryRole string
-	inventoryApp  string
-	concurrency   int
-	timeout       time.Duration
-	// requestTimeout bounds each call, retries each bounded anew.
-	requestTimeout time.Duration
-	calibrate      bool
-	fullRole       string
-	readOnlyRole   string
-	format         ui.Format
+	validate.Request
+	verbose bool
+	format  ui.Format
 }
 
 func newKeysValidateCommand(a *app) *cobra.Command {
@@ -113,7 +100,7 @@ finding outranks what could not be evaluated.` + exitStatus(
 		ValidArgsFunction: a.complete(roleNames),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			formats := []ui.Format{ui.Table, ui.JSON, ui.YAML, githubFormat}
-			if o.calibrate {
+			if o.Calibrate {
 				formats = listFormats
 			}
 			f, err := outputFormat(output, formats...)
@@ -124,7 +111,9 @@ finding outranks what could not be evaluated.` + exitStatus(
 			if f == githubFormat {
 				defer func() { annotateFailure(a.io, err) }()
 			}
-			if err := o.check(cmd, args); err != nil {
+			o.Roles, o.Given = args, map[string]bool{}
+			cmd.Flags().Visit(func(f *pflag.Flag) { o.Given[f.Name] = true })
+			if err := o.Check(cmd.UseLine()); err != nil {
 				return err
 			}
 			pol, err := a.policy()
@@ -133,36 +122,36 @@ finding outranks what could not be evaluated.` + exitStatus(
 			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			if o.calibrate {
+			if o.Calibrate {
 				store, err := a.secrets()
 				if err != nil {
 					return err
 				}
-				opts, file, err := a.probeOptions(o.requestTimeout)
+				opts, file, err := a.probeOptions(o.RequestTimeout)
 				if err != nil {
 					return err
 				}
 				return runCalibrate(ctx, a.io, store, pol, a.trail, opts, file, o)
 			}
-			return a.runKeysValidate(ctx, pol, o, args)
+			return a.runKeysValidate(ctx, pol, o)
 		},
 	}
 	fs := c.Flags()
-	fs.BoolVar(&o.all, "all", false, "validate every role of the policy")
-	fs.BoolVar(&o.strict, "strict", false, "ask for proof that each key holds nothing more: a scope that could not be checked or determined fails the run (exit 3)")
-	fs.BoolVar(&o.allowExcess, "allow-excess", false, "report scopes a role does not need without failing (by default they are a finding, exit 1)")
-	fs.BoolVar(&o.requiredOnly, "required-only", false, "probe only the scopes the roles need: finds missing scopes, not excess")
-	fs.StringVar(&o.inventoryRole, "inventory-role", "", "read scopes from the account's key inventory with this role's key (needs credentials:read)")
-	fs.StringVar(&o.inventoryApp, "inventory-oauth", "", "read scopes from the account's key inventory with this OAuth app's access token (granted credentials:read; see klrbac oauth login)")
-	fs.BoolVar(&o.keyStdin, "key-stdin", false, "read the key of the one ROLE from standard input")
-	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound the whole run: a run that outlasts it ends as could not evaluate (exit 3)")
-	fs.DurationVar(&o.requestTimeout, "request-timeout", 15*time.Second, "bound each call to Klaviyo, each retry included")
-	fs.IntVar(&o.concurrency, "concurrency", 0, "at most this many probes in flight (0: as many as the rate limits allow; 1: one at a time)")
+	fs.BoolVar(&o.All, "all", false, "validate every role of the policy")
+	fs.BoolVar(&o.Strict, "strict", false, "ask for proof that each key holds nothing more: a scope that could not be checked or determined fails the run (exit 3)")
+	fs.BoolVar(&o.AllowExcess, "allow-excess", false, "report scopes a role does not need without failing (by default they are a finding, exit 1)")
+	fs.BoolVar(&o.RequiredOnly, "required-only", false, "probe only the scopes the roles need: finds missing scopes, not excess")
+	fs.StringVar(&o.InventoryRole, "inventory-role", "", "read scopes from the account's key inventory with this role's key (needs credentials:read)")
+	fs.StringVar(&o.InventoryApp, "inventory-oauth", "", "read scopes from the account's key inventory with this OAuth app's access token (granted credentials:read; see klrbac oauth login)")
+	fs.BoolVar(&o.KeyStdin, "key-stdin", false, "read the key of the one ROLE from standard input")
+	fs.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "bound the whole run: a run that outlasts it ends as could not evaluate (exit 3)")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", 15*time.Second, "bound each call to Klaviyo, each retry included")
+	fs.IntVar(&o.Concurrency, "concurrency", 0, "at most this many probes in flight (0: as many as the rate limits allow; 1: one at a time)")
 	// No -v: at the root -v is --version, and one letter has one meaning in klrbac.
 	fs.BoolVar(&o.verbose, "verbose", false, "print each probe and its answer on stderr")
-	fs.BoolVar(&o.calibrate, "calibrate", false, "establish whether Klaviyo checks scopes before a write's body, and store the result")
-	fs.StringVar(&o.fullRole, "full-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a full-access key (default: the policy's full_access role)")
-	fs.StringVar(&o.readOnlyRole, "read-only-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a key holding only read scopes")
+	fs.BoolVar(&o.Calibrate, "calibrate", false, "establish whether Klaviyo checks scopes before a write's body, and store the result")
+	fs.StringVar(&o.FullRole, "full-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a full-access key (default: the policy's full_access role)")
+	fs.StringVar(&o.ReadOnlyRole, "read-only-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a key holding only read scopes")
 	addOutputFlag(c, &output, ui.Table, ui.JSON, ui.YAML, githubFormat)
 	_ = c.RegisterFlagCompletionFunc("inventory-role", a.complete(roleNames))
 	_ = c.RegisterFlagCompletionFunc("inventory-oauth", a.complete(oauthAppNames))
@@ -171,99 +160,18 @@ finding outranks what could not be evaluated.` + exitStatus(
 	return c
 }
 
-// check rejects flag combinations that make no sense, before anything is read.
-func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
-	usage := "usage: " + cmd.UseLine()
-	for _, f := range []struct {
-		flag, name string
-		key        bool
-	}{{"inventory-role", o.inventoryRole, true}, {"full-role", o.fullRole, true}, {"read-only-role", o.readOnlyRole, true}, {"inventory-oauth", o.inventoryApp, false}} {
-		switch {
-		case !cmd.Flags().Changed(f.flag):
-		case f.name == "" && f.key:
-			return fault.Usagef("--%s needs a NAME, not an empty value", f.flag).Hint(validate.KeyNameHint)
-		case f.name == "":
-			return fault.Usagef("--%s needs an OAuth app's name, not an empty value", f.flag).Hint("name an app you have logged in with (klrbac oauth login APP)")
-		case f.key:
-			if err := validate.CheckKeyName("--"+f.flag, f.name); err != nil {
-				return err
-			}
-		}
-	}
-	if o.timeout <= 0 || o.requestTimeout <= 0 {
-		return fault.Usagef("--timeout and --request-timeout must be positive durations").Hint("e.g. --timeout 2m --request-timeout 15s")
-	}
-	if o.concurrency < 0 {
-		return fault.Usagef("--concurrency %d is negative", o.concurrency).Hint("use 0 (no bound but the rate limits) or a positive number")
-	}
-	if o.calibrate {
-		switch {
-		case len(args) > 0 || o.all:
-			return fault.Usagef("--calibrate takes no roles to validate").Hint("calibrate first, then validate: klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
-		case o.readOnlyRole == "":
-			return fault.Usagef("--calibrate needs --read-only-role: a key holding only read scopes").
-				Hint("name a role whose key has no write scope, or any NAME with the key in KLAVIYO_KEY_<NAME>")
-		case o.inventoryRole != "" || o.inventoryApp != "" || o.strict || o.requiredOnly || o.keyStdin:
-			return fault.Usagef("--calibrate cannot be combined with --inventory-role, --inventory-oauth, --strict, --required-only or --key-stdin").Hint(usage)
-		}
-		return nil
-	}
-	// The OAuth token stands where the role's key would: the same rules apply, told by the flag given.
-	inventory := ""
-	switch {
-	case o.inventoryRole != "" && o.inventoryApp != "":
-		return fault.Usagef("--inventory-role and --inventory-oauth name two inventory credentials; give one").Hint(usage)
-	case o.inventoryRole != "":
-		inventory = "--inventory-role"
-	case o.inventoryApp != "":
-		inventory = "--inventory-oauth"
-	}
-	switch {
-	case o.fullRole != "" || o.readOnlyRole != "":
-		return fault.Usagef("--full-role and --read-only-role go with --calibrate").Hint(usage)
-	case o.all && len(args) > 0:
-		return fault.Usagef("keys validate takes ROLE... or --all, not both").Hint(usage)
-	case !o.all && len(args) == 0:
-		return fault.Usagef("keys validate needs ROLE... or --all").Hint(usage)
-	case o.keyStdin && len(args) != 1:
-		return fault.Usagef("--key-stdin needs exactly one ROLE").Hint("the key read from standard input is that role's")
-	case o.keyStdin && inventory != "":
-		return fault.Usagef("--key-stdin cannot be combined with %s", inventory).Hint("store the key (klrbac keys set) or set its variable instead")
-	case o.requiredOnly && inventory != "":
-		return fault.Usagef("--required-only only applies to probing, not to %s", inventory).Hint("the inventory reads every scope in one call")
-	}
-	return nil
-}
-
-func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validateOptions, args []string) error {
-	roles := pol.Roles
-	if !o.all {
-		roles = nil
-		for _, name := range args {
-			r, err := pol.LookupRole(name)
-			if err != nil {
-				return err
-			}
-			if !slices.ContainsFunc(roles, func(x policy.Role) bool { return x.Name == r.Name }) {
-				roles = append(roles, r)
-			}
-		}
-	}
+func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validateOptions) error {
 	store, err := a.secrets()
 	if err != nil {
 		return err
 	}
-	var stdin io.Reader
-	if o.keyStdin {
-		stdin = a.io.In
-	}
-	targets, err := validate.Targets(ctx, store, pol, roles, stdin, os.Getenv)
+	targets, err := o.Targets(ctx, store, pol, a.io.In, os.Getenv)
 	if err != nil {
 		return err
 	}
 	var src validate.InventorySource
-	if o.inventoryRole != "" {
-		if src, err = validate.RoleInventory(ctx, store, pol, o.inventoryRole); err != nil {
+	if o.InventoryRole != "" {
+		if src, err = validate.RoleInventory(ctx, store, pol, o.InventoryRole); err != nil {
 			return err
 		}
 	}
@@ -272,16 +180,16 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	if err := a.trail().Ready(ctx, "keys.validate", ""); err != nil {
 		return err
 	}
-	opts, calibrationFile, err := a.probeOptions(o.requestTimeout)
+	opts, calibrationFile, err := a.probeOptions(o.RequestTimeout)
 	if err != nil {
 		return err
 	}
-	opts.RequiredOnly, opts.Strict, opts.AllowExcess, opts.Concurrency = o.requiredOnly, o.strict, o.allowExcess, o.concurrency
-	opts.Timeout = o.timeout
+	opts.RequiredOnly, opts.Strict, opts.AllowExcess, opts.Concurrency = o.RequiredOnly, o.Strict, o.AllowExcess, o.Concurrency
+	opts.Timeout = o.Timeout
 	opts.Calibration = loadCalibration(a.io.Err, calibrationFile, opts.APIURL, opts.Revision)
-	if o.inventoryApp != "" {
+	if o.InventoryApp != "" {
 		// Fetched now, so that a missing login fails before any probe is planned.
-		k, err := a.oauthKeeper(o.inventoryApp)
+		k, err := a.oauthKeeper(o.InventoryApp)
 		if err != nil {
 			return err
 		}
@@ -289,7 +197,7 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 		if err != nil {
 			return err
 		}
-		src = validate.OAuthInventory(o.inventoryApp, oauthflow.Quota(o.inventoryApp), token)
+		src = validate.OAuthInventory(o.InventoryApp, oauthflow.Quota(o.InventoryApp), token)
 	}
 
 	progress := a.io.NewProgress()

@@ -23,7 +23,7 @@ type calibrationView struct {
 // read-only key, stores it once its audit entry is written, and prints what it found. The trail is
 // opened only once both keys are found.
 func runCalibrate(ctx context.Context, io *ui.IO, store secrets.Store, pol *policy.Policy, trail func() *audit.Trail, opts validate.Options, file string, o validateOptions) error {
-	full, ro, err := validate.CalibrationKeys(ctx, store, pol, o.fullRole, o.readOnlyRole)
+	full, ro, err := validate.CalibrationKeys(ctx, store, pol, o.FullRole, o.ReadOnlyRole)
 	if err != nil {
 		return err
 	}

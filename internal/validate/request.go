@@ -1,0 +1,123 @@
+package validate
+
+import (
+	"context"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/secrets"
+)
+
+// Request is a `keys validate` run as its flags and arguments ask for it. Messages name the flags.
+type Request struct {
+	// Roles are the roles named; All asks for every role of the policy instead.
+	Roles []string
+	All   bool
+	// Strict, AllowExcess and RequiredOnly are Options' fields of the same names.
+	Strict, AllowExcess, RequiredOnly bool
+	// KeyStdin reads the key of the one role from standard input.
+	KeyStdin bool
+	// InventoryRole and InventoryApp name the credential that lists the account's keys: a role's
+	// key (--inventory-role), or an OAuth app's access token (--inventory-oauth).
+	InventoryRole, InventoryApp string
+	Concurrency                 int
+	// Timeout bounds the whole run; RequestTimeout each call, retries each bounded anew.
+	Timeout, RequestTimeout time.Duration
+	// Calibrate asks for a calibration with the keys of FullRole and ReadOnlyRole instead of a
+	// validation (CalibrationKeys).
+	Calibrate              bool
+	FullRole, ReadOnlyRole string
+	// Given are the flags given on the command line, by name: a name flag given an empty value
+	// names nothing, which is told apart from one not given.
+	Given map[string]bool
+}
+
+// Check refuses flag combinations that make no sense, before anything is read. usage is the
+// command's usage line, for hints.
+func (r Request) Check(usage string) error {
+	usage = "usage: " + usage
+	for _, f := range []struct {
+		flag, name string
+		key        bool
+	}{{"inventory-role", r.InventoryRole, true}, {"full-role", r.FullRole, true}, {"read-only-role", r.ReadOnlyRole, true}, {"inventory-oauth", r.InventoryApp, false}} {
+		switch {
+		case !r.Given[f.flag]:
+		case f.name == "" && f.key:
+			return fault.Usagef("--%s needs a NAME, not an empty value", f.flag).Hint(KeyNameHint)
+		case f.name == "":
+			return fault.Usagef("--%s needs an OAuth app's name, not an empty value", f.flag).Hint("name an app you have logged in with (klrbac oauth login APP)")
+		case f.key:
+			if err := CheckKeyName("--"+f.flag, f.name); err != nil {
+				return err
+			}
+		}
+	}
+	if r.Timeout <= 0 || r.RequestTimeout <= 0 {
+		return fault.Usagef("--timeout and --request-timeout must be positive durations").Hint("e.g. --timeout 2m --request-timeout 15s")
+	}
+	if r.Concurrency < 0 {
+		return fault.Usagef("--concurrency %d is negative", r.Concurrency).Hint("use 0 (no bound but the rate limits) or a positive number")
+	}
+	if r.Calibrate {
+		switch {
+		case len(r.Roles) > 0 || r.All:
+			return fault.Usagef("--calibrate takes no roles to validate").Hint("calibrate first, then validate: klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
+		case r.ReadOnlyRole == "":
+			return fault.Usagef("--calibrate needs --read-only-role: a key holding only read scopes").
+				Hint("name a role whose key has no write scope, or any NAME with the key in KLAVIYO_KEY_<NAME>")
+		case r.InventoryRole != "" || r.InventoryApp != "" || r.Strict || r.RequiredOnly || r.KeyStdin:
+			return fault.Usagef("--calibrate cannot be combined with --inventory-role, --inventory-oauth, --strict, --required-only or --key-stdin").Hint(usage)
+		}
+		return nil
+	}
+	// The OAuth token stands where the role's key would: the same rules apply, told by the flag given.
+	inventory := ""
+	switch {
+	case r.InventoryRole != "" && r.InventoryApp != "":
+		return fault.Usagef("--inventory-role and --inventory-oauth name two inventory credentials; give one").Hint(usage)
+	case r.InventoryRole != "":
+		inventory = "--inventory-role"
+	case r.InventoryApp != "":
+		inventory = "--inventory-oauth"
+	}
+	switch {
+	case r.FullRole != "" || r.ReadOnlyRole != "":
+		return fault.Usagef("--full-role and --read-only-role go with --calibrate").Hint(usage)
+	case r.All && len(r.Roles) > 0:
+		return fault.Usagef("keys validate takes ROLE... or --all, not both").Hint(usage)
+	case !r.All && len(r.Roles) == 0:
+		return fault.Usagef("keys validate needs ROLE... or --all").Hint(usage)
+	case r.KeyStdin && len(r.Roles) != 1:
+		return fault.Usagef("--key-stdin needs exactly one ROLE").Hint("the key read from standard input is that role's")
+	case r.KeyStdin && inventory != "":
+		return fault.Usagef("--key-stdin cannot be combined with %s", inventory).Hint("store the key (klrbac keys set) or set its variable instead")
+	case r.RequiredOnly && inventory != "":
+		return fault.Usagef("--required-only only applies to probing, not to %s", inventory).Hint("the inventory reads every scope in one call")
+	}
+	return nil
+}
+
+// Targets are the roles the request names, or every role of the policy with All, each once and
+// with its key (Targets). stdin is read only with KeyStdin.
+func (r Request) Targets(ctx context.Context, store secrets.Store, pol *policy.Policy, stdin io.Reader, getenv func(string) string) ([]Target, error) {
+	roles := pol.Roles
+	if !r.All {
+		roles = nil
+		for _, name := range r.Roles {
+			role, err := pol.LookupRole(name)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.ContainsFunc(roles, func(x policy.Role) bool { return x.Name == role.Name }) {
+				roles = append(roles, role)
+			}
+		}
+	}
+	if !r.KeyStdin {
+		stdin = nil
+	}
+	return Targets(ctx, store, pol, roles, stdin, getenv)
+}

@@ -1,0 +1,30 @@
+package validate
+
+import (
+	"testing"
+	"time"
+
+	"github.com/klrbac/klrbac/internal/fault"
+)
+
+// Flag combinations that make no sense are usage errors that say which flags clash, before anything
+// is read; the rest pass.
+func TestRequestCheck(t *testing.T) {
+	ok := Request{Roles: []string{"viewer"}, Timeout: time.Minute, RequestTimeout: time.Second}
+	if err := ok.Check("klrbac keys validate"); err != nil {
+		t.Fatalf("a plain request: %v", err)
+	}
+	for want, r := range map[string]Request{
+		"keys validate needs ROLE... or --all":                              {Timeout: time.Minute, RequestTimeout: time.Second},
+		"keys validate takes ROLE... or --all, not both":                    {Roles: []string{"viewer"}, All: true, Timeout: time.Minute, RequestTimeout: time.Second},
+		"--inventory-role needs a NAME, not an empty value":                 {All: true, Given: map[string]bool{"inventory-role": true}, Timeout: time.Minute, RequestTimeout: time.Second},
+		"--inventory-oauth needs an OAuth app's name, not an empty value":   {All: true, Given: map[string]bool{"inventory-oauth": true}, Timeout: time.Minute, RequestTimeout: time.Second},
+		"--timeout and --request-timeout must be positive durations":        {All: true, Timeout: time.Minute},
+		"--calibrate takes no roles to validate":                            {All: true, Calibrate: true, Timeout: time.Minute, RequestTimeout: time.Second},
+		"--required-only only applies to probing, not to --inventory-oauth": {All: true, RequiredOnly: true, InventoryApp: "crm", Timeout: time.Minute, RequestTimeout: time.Second},
+	} {
+		if err := r.Check("klrbac keys validate"); fault.KindOf(err) != fault.Usage || err.Error() != want {
+			t.Errorf("%+v: %v, want the usage error %q", r, err, want)
+		}
+	}
+}
