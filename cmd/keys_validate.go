@@ -2,20 +2,18 @@ package cmd
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/oauthflow"
-	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
-	"github.com/klrbac/klrbac/internal/warn"
 )
 
 // githubFormat prints GitHub Actions workflow commands (annotations) instead of a table.
@@ -116,24 +114,21 @@ finding outranks what could not be evaluated.` + exitStatus(
 			if err := o.Check(cmd.UseLine()); err != nil {
 				return err
 			}
-			pol, err := a.policy()
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			store, err := a.secrets()
 			if err != nil {
 				return err
 			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
 			if o.Calibrate {
-				store, err := a.secrets()
-				if err != nil {
-					return err
-				}
-				opts, file, err := a.probeOptions(o.RequestTimeout)
-				if err != nil {
-					return err
-				}
-				return runCalibrate(ctx, a.io, store, pol, a.trail, opts, file, o)
+				opts := validate.Guarded(klaviyoOptionsFor(cfg), o.RequestTimeout)
+				return runCalibrate(ctx, a.io, store, cfg.Policy, a.trail, opts, cfg.CalibrationFile(), o)
 			}
-			return a.runKeysValidate(ctx, pol, o)
+			return a.runKeysValidate(ctx, cfg, store, o)
 		},
 	}
 	fs := c.Flags()
@@ -160,11 +155,8 @@ finding outranks what could not be evaluated.` + exitStatus(
 	return c
 }
 
-func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validateOptions) error {
-	store, err := a.secrets()
-	if err != nil {
-		return err
-	}
+func (a *app) runKeysValidate(ctx context.Context, cfg *config.Config, store secrets.Store, o validateOptions) error {
+	pol := cfg.Policy
 	targets, err := o.Targets(ctx, store, pol, a.io.In, os.Getenv)
 	if err != nil {
 		return err
@@ -180,13 +172,7 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	if err := a.trail().Ready(ctx, "keys.validate", ""); err != nil {
 		return err
 	}
-	opts, calibrationFile, err := a.probeOptions(o.RequestTimeout)
-	if err != nil {
-		return err
-	}
-	opts.RequiredOnly, opts.Strict, opts.AllowExcess, opts.Concurrency = o.RequiredOnly, o.Strict, o.AllowExcess, o.Concurrency
-	opts.Timeout = o.Timeout
-	opts.Calibration = loadCalibration(a.io.Err, calibrationFile, opts.APIURL, opts.Revision)
+	opts := o.Options(klaviyoOptionsFor(cfg), cfg.CalibrationFile(), a.io.Err)
 	if o.InventoryApp != "" {
 		// Fetched now, so that a missing login fails before any probe is planned.
 		k, err := a.oauthKeeper(o.InventoryApp)
@@ -228,25 +214,4 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 		return fault.Silent(fault.Unavailable)
 	}
 	return nil
-}
-
-// probeOptions start the options of a run that sends probes (keys validate, --calibrate) with a
-// guarded client to the configured Klaviyo. calibrationFile is where calibrations are kept.
-func (a *app) probeOptions(requestTimeout time.Duration) (opts validate.Options, calibrationFile string, err error) {
-	cfg, err := a.config()
-	if err != nil {
-		return opts, "", err
-	}
-	return validate.Guarded(klaviyoOptionsFor(cfg), requestTimeout), cfg.CalibrationFile(), nil
-}
-
-// loadCalibration reads what --calibrate stored for this API URL and revision. A damaged file is
-// reported and read as uncalibrated: write results are then marked inferred, the safe side.
-func loadCalibration(stderr io.Writer, path, apiURL, revision string) validate.Calibration {
-	c, err := validate.LoadCalibration(path, apiURL, revision)
-	if err != nil {
-		warn.Printf(stderr, "%v; write results are marked inferred", err)
-		fmt.Fprintln(stderr, "hint: run klrbac keys validate --calibrate again to replace it")
-	}
-	return c
 }

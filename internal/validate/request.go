@@ -2,13 +2,16 @@ package validate
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"time"
 
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/secrets"
+	"github.com/klrbac/klrbac/internal/warn"
 )
 
 // Request is a `keys validate` run as its flags and arguments ask for it. Messages name the flags.
@@ -120,4 +123,21 @@ func (r Request) Targets(ctx context.Context, store secrets.Store, pol *policy.P
 		stdin = nil
 	}
 	return Targets(ctx, store, pol, roles, stdin, getenv)
+}
+
+// Options are the options of the run the request asks for: a guarded client to Klaviyo (kopts;
+// Guarded), and what --calibrate stored in calibrationFile for its API URL and revision. A damaged
+// calibration file is reported on stderr and read as uncalibrated: write results are then marked
+// inferred, the safe side.
+func (r Request) Options(kopts klaviyo.Options, calibrationFile string, stderr io.Writer) Options {
+	opts := Guarded(kopts, r.RequestTimeout)
+	opts.RequiredOnly, opts.Strict, opts.AllowExcess, opts.Concurrency = r.RequiredOnly, r.Strict, r.AllowExcess, r.Concurrency
+	opts.Timeout = r.Timeout
+	c, err := LoadCalibration(calibrationFile, opts.APIURL, opts.Revision)
+	if err != nil {
+		warn.Printf(stderr, "%v; write results are marked inferred", err)
+		fmt.Fprintln(stderr, "hint: run klrbac keys validate --calibrate again to replace it")
+	}
+	opts.Calibration = c
+	return opts
 }

@@ -1,10 +1,15 @@
 package validate
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/klaviyo"
 )
 
 // Flag combinations that make no sense are usage errors that say which flags clash, before anything
@@ -26,5 +31,23 @@ func TestRequestCheck(t *testing.T) {
 		if err := r.Check("klrbac keys validate"); fault.KindOf(err) != fault.Usage || err.Error() != want {
 			t.Errorf("%+v: %v, want the usage error %q", r, err, want)
 		}
+	}
+}
+
+// A damaged calibration file is reported and read as uncalibrated, the safe side: write results
+// are then marked inferred.
+func TestRequestOptionsWithADamagedCalibration(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "calibration.json")
+	if err := os.WriteFile(file, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	r := Request{Strict: true, Concurrency: 3, Timeout: time.Minute, RequestTimeout: time.Second}
+	opts := r.Options(klaviyo.Options{APIURL: "http://127.0.0.1:1"}, file, &stderr)
+	if opts.Calibration.State != Uncalibrated || !opts.Strict || opts.Concurrency != 3 || opts.Timeout != time.Minute || opts.Guard == nil {
+		t.Errorf("options %+v", opts)
+	}
+	if !strings.Contains(stderr.String(), "; write results are marked inferred\nhint: run klrbac keys validate --calibrate again to replace it\n") {
+		t.Errorf("stderr %q", stderr.String())
 	}
 }
