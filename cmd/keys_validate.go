@@ -169,7 +169,7 @@ func (a *app) runKeysValidate(ctx context.Context, cfg *config.Config, store sec
 	}
 	// A CI gate fails closed: finding out after every probe has been sent that the audit trail
 	// cannot take the run's record wastes them, and the user's time.
-	if err := a.trail().Ready(ctx, "keys.validate", ""); err != nil {
+	if err := a.trail().Ready(ctx, validate.ActionValidate, ""); err != nil {
 		return err
 	}
 	opts := o.Options(klaviyoOptionsFor(cfg), cfg.CalibrationFile(), a.io.Err)

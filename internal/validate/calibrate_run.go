@@ -78,8 +78,7 @@ type CalibrationRun struct {
 // stored; a failure to record that is a warning on stderr, since the run failed already. A refuted
 // calibration is a result, stored like a confirmed one.
 func RunCalibration(ctx context.Context, run CalibrationRun, opts Options, trail CalibrationTrail, stderr io.Writer) (CalibrationResult, error) {
-	const action = "keys.calibrate"
-	if err := trail.Ready(ctx, action, ""); err != nil {
+	if err := trail.Ready(ctx, ActionCalibrate, ""); err != nil {
 		return CalibrationResult{}, err
 	}
 	if run.Status != nil {
@@ -89,7 +88,7 @@ func RunCalibration(ctx context.Context, run CalibrationRun, opts Options, trail
 	if run.Status != nil {
 		run.Status.Done()
 	}
-	entry := audit.Entry{Action: action, Resource: NormalizeAPIURL(opts.APIURL) + " revision " + opts.Revision,
+	entry := audit.Entry{Action: ActionCalibrate, Resource: NormalizeAPIURL(opts.APIURL) + " revision " + opts.Revision,
 		Fingerprint: run.Full.Key.Fingerprint()}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
