@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/audit"
+	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
@@ -79,7 +80,7 @@ func externalEntry(a *app, x audit.External, fingerprintStdin bool) (audit.Entry
 		return err
 	}
 	x.Call = func(endpoint string) (string, error) {
-		_, stored, err := lookupCall(endpoint)
+		_, stored, err := catalog.LookupCall(endpoint)
 		return stored, err
 	}
 	if fingerprintStdin {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/ui"
@@ -97,10 +96,7 @@ type checkResult struct {
 // runCheck decides, has the decisions audited (record may be nil), and answers.
 func runCheck(io *ui.IO, pol *policy.Policy, opts checkOptions, record func(checkResult) error) error {
 	answer, err := pol.Ask(policy.Question{Role: opts.role, User: opts.user, Permissions: opts.permissions,
-		Endpoints: opts.endpoints, List: opts.list, Operation: func(call string) (catalog.Operation, error) {
-			op, _, err := lookupCall(call)
-			return op, err
-		}})
+		Endpoints: opts.endpoints, List: opts.list})
 	if err != nil {
 		return err
 	}
@@ -117,20 +113,6 @@ func runCheck(io *ui.IO, pol *policy.Policy, opts checkOptions, record func(chec
 		return fault.Silent(fault.Findings)
 	}
 	return nil
-}
-
-// lookupCall finds a "METHOD PATH" call in the catalog, and gives it as the audit trail stores it:
-// the method and the path without host or query string.
-func lookupCall(call string) (catalog.Operation, string, error) {
-	method, path, err := splitCall([]string{call})
-	if err != nil {
-		return catalog.Operation{}, "", err
-	}
-	op, err := findOperation(method, path)
-	if err != nil {
-		return catalog.Operation{}, "", err
-	}
-	return op, method + " " + catalog.NormalizePath(path), nil
 }
 
 func renderCheck(io *ui.IO, res checkResult, opts checkOptions) error {

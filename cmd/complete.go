@@ -7,6 +7,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/config"
+	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/secrets"
 )
 
@@ -40,7 +41,7 @@ func userNames(cfg *config.Config) []string       { return cfg.Policy.UserNames(
 // oauthAppNames are the OAuth apps the config defines, and the built-in default app; broken app
 // definitions complete none.
 func oauthAppNames(cfg *config.Config) []string {
-	apps, err := configuredOAuthApps(cfg)
+	apps, err := oauthflow.ConfiguredApps(cfg)
 	if err != nil {
 		return nil
 	}

@@ -75,11 +75,3 @@ func runKeysList(ctx context.Context, io *ui.IO, store secrets.Store, pol *polic
 	}
 	return list.Unreadable
 }
-
-// orDash shows an empty value as "-" in a table.
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}

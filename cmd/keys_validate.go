@@ -2,49 +2,29 @@ package cmd
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"os"
 	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/oauthflow"
-	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
-	"github.com/klrbac/klrbac/internal/warn"
 )
 
 // githubFormat prints GitHub Actions workflow commands (annotations) instead of a table.
 const githubFormat ui.Format = "github"
 
 type validateOptions struct {
-	all           bool
-	strict        bool
-	allowExcess   bool
-	requiredOnly  bool
-	verbose       bool
-	keyStdin      bool
-	inventoryRole string
-	inventoryApp  string
-	// method is --method, parsed; maxKeyAge --max-key-age (0: none).
-	methodFlag    string
-	method        validate.Method
-	maxKeyAgeFlag string
-	maxKeyAge     time.Duration
-	concurrency   int
-	timeout       time.Duration
-	// requestTimeout bounds each call, retries each bounded anew.
-	requestTimeout time.Duration
-	calibrate      bool
-	fullRole       string
-	readOnlyRole   string
-	format         ui.Format
+	validate.Request
+	verbose bool
+	format  ui.Format
 }
 
 func newKeysValidateCommand(a *app) *cobra.Command {
@@ -129,7 +109,7 @@ finding outranks what could not be evaluated.` + exitStatus(
 		ValidArgsFunction: a.complete(roleNames),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			formats := []ui.Format{ui.Table, ui.JSON, ui.YAML, githubFormat}
-			if o.calibrate {
+			if o.Calibrate {
 				formats = listFormats
 			}
 			f, err := outputFormat(output, formats...)
@@ -140,39 +120,46 @@ finding outranks what could not be evaluated.` + exitStatus(
 			if f == githubFormat {
 				defer func() { annotateFailure(a.io, err) }()
 			}
-			if err := o.check(cmd, args); err != nil {
+			o.Roles, o.Given = args, map[string]bool{}
+			cmd.Flags().Visit(func(f *pflag.Flag) { o.Given[f.Name] = true })
+			if err := o.Check(cmd.UseLine()); err != nil {
 				return err
 			}
-			pol, err := a.policy()
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			store, err := a.secrets()
 			if err != nil {
 				return err
 			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			if o.calibrate {
-				return a.runCalibrate(ctx, pol, o)
+			if o.Calibrate {
+				opts := validate.Guarded(klaviyoOptionsFor(cfg), o.RequestTimeout)
+				return runCalibrate(ctx, a.io, store, cfg.Policy, a.trail, opts, cfg.CalibrationFile(), o)
 			}
-			return a.runKeysValidate(ctx, pol, o, args)
+			return a.runKeysValidate(ctx, cfg, store, o)
 		},
 	}
 	fs := c.Flags()
-	fs.BoolVar(&o.all, "all", false, "validate every role of the policy")
-	fs.BoolVar(&o.strict, "strict", false, "ask for proof that each key holds nothing more: a scope that could not be checked or determined fails the run (exit 3)")
-	fs.BoolVar(&o.allowExcess, "allow-excess", false, "report scopes a role does not need without failing (by default they are a finding, exit 1)")
-	fs.BoolVar(&o.requiredOnly, "required-only", false, "probe only the scopes the roles need: finds missing scopes, not excess")
-	fs.StringVar(&o.methodFlag, "method", "auto", "how to learn each key's scopes: auto (the key inventory when a credential can list it, else probing), inventory or probe")
-	fs.StringVar(&o.maxKeyAgeFlag, "max-key-age", "", "a key older than this is a finding (180d, 26w, 4320h); needs the inventory, which knows when keys were made")
-	fs.StringVar(&o.inventoryRole, "inventory-role", "", "read scopes from the account's key inventory with this role's key (needs credentials:read)")
-	fs.StringVar(&o.inventoryApp, "inventory-oauth", "", "read scopes from the account's key inventory with this OAuth app's access token (granted credentials:read; see klrbac oauth login)")
-	fs.BoolVar(&o.keyStdin, "key-stdin", false, "read the key of the one ROLE from standard input")
-	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound the whole run: a run that outlasts it ends as could not evaluate (exit 3)")
-	fs.DurationVar(&o.requestTimeout, "request-timeout", 15*time.Second, "bound each call to Klaviyo, each retry included")
-	fs.IntVar(&o.concurrency, "concurrency", 0, "at most this many probes in flight (0: as many as the rate limits allow; 1: one at a time)")
+	fs.BoolVar(&o.All, "all", false, "validate every role of the policy")
+	fs.BoolVar(&o.Strict, "strict", false, "ask for proof that each key holds nothing more: a scope that could not be checked or determined fails the run (exit 3)")
+	fs.BoolVar(&o.AllowExcess, "allow-excess", false, "report scopes a role does not need without failing (by default they are a finding, exit 1)")
+	fs.BoolVar(&o.RequiredOnly, "required-only", false, "probe only the scopes the roles need: finds missing scopes, not excess")
+	fs.StringVar(&o.Method, "method", "auto", "how to learn each key's scopes: auto (the key inventory when a credential can list it, else probing), inventory or probe")
+	fs.StringVar(&o.MaxKeyAge, "max-key-age", "", "a key older than this is a finding (180d, 26w, 4320h); needs the inventory, which knows when keys were made")
+	fs.StringVar(&o.InventoryRole, "inventory-role", "", "read scopes from the account's key inventory with this role's key (needs credentials:read)")
+	fs.StringVar(&o.InventoryApp, "inventory-oauth", "", "read scopes from the account's key inventory with this OAuth app's access token (granted credentials:read; see klrbac oauth login)")
+	fs.BoolVar(&o.KeyStdin, "key-stdin", false, "read the key of the one ROLE from standard input")
+	fs.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "bound the whole run: a run that outlasts it ends as could not evaluate (exit 3)")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", 15*time.Second, "bound each call to Klaviyo, each retry included")
+	fs.IntVar(&o.Concurrency, "concurrency", 0, "at most this many probes in flight (0: as many as the rate limits allow; 1: one at a time)")
 	// No -v: at the root -v is --version, and one letter has one meaning in klrbac.
 	fs.BoolVar(&o.verbose, "verbose", false, "print each probe and its answer on stderr")
-	fs.BoolVar(&o.calibrate, "calibrate", false, "establish whether Klaviyo checks scopes before a write's body, and store the result")
-	fs.StringVar(&o.fullRole, "full-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a full-access key (default: the policy's full_access role)")
-	fs.StringVar(&o.readOnlyRole, "read-only-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a key holding only read scopes")
+	fs.BoolVar(&o.Calibrate, "calibrate", false, "establish whether Klaviyo checks scopes before a write's body, and store the result")
+	fs.StringVar(&o.FullRole, "full-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a full-access key (default: the policy's full_access role)")
+	fs.StringVar(&o.ReadOnlyRole, "read-only-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a key holding only read scopes")
 	addOutputFlag(c, &output, ui.Table, ui.JSON, ui.YAML, githubFormat)
 	_ = c.RegisterFlagCompletionFunc("inventory-role", a.complete(roleNames))
 	_ = c.RegisterFlagCompletionFunc("inventory-oauth", a.complete(oauthAppNames))
@@ -181,144 +168,38 @@ finding outranks what could not be evaluated.` + exitStatus(
 	return c
 }
 
-// check rejects flag combinations that make no sense, before anything is read.
-func (o *validateOptions) check(cmd *cobra.Command, args []string) error {
-	usage := "usage: " + cmd.UseLine()
-	for _, f := range []struct {
-		flag, name string
-		key        bool
-	}{{"inventory-role", o.inventoryRole, true}, {"full-role", o.fullRole, true}, {"read-only-role", o.readOnlyRole, true}, {"inventory-oauth", o.inventoryApp, false}} {
-		switch {
-		case !cmd.Flags().Changed(f.flag):
-		case f.name == "" && f.key:
-			return fault.Usagef("--%s needs a NAME, not an empty value", f.flag).Hint(validate.KeyNameHint)
-		case f.name == "":
-			return fault.Usagef("--%s needs an OAuth app's name, not an empty value", f.flag).Hint("name an app you have logged in with (klrbac oauth login APP)")
-		case f.key:
-			if err := validate.CheckKeyName("--"+f.flag, f.name); err != nil {
-				return err
-			}
-		}
-	}
-	m, err := validate.ParseMethod(o.methodFlag)
-	if err != nil {
-		return err
-	}
-	o.method = m
-	if o.maxKeyAgeFlag != "" {
-		if o.maxKeyAge, err = validate.ParseAge(o.maxKeyAgeFlag); err != nil {
-			return fault.Usagef("--max-key-age %q is not an age", o.maxKeyAgeFlag).Hint("give a positive age in days, weeks or hours: 180d, 26w, 4320h")
-		}
-	}
-	if o.timeout <= 0 || o.requestTimeout <= 0 {
-		return fault.Usagef("--timeout and --request-timeout must be positive durations").Hint("e.g. --timeout 2m --request-timeout 15s")
-	}
-	if o.concurrency < 0 {
-		return fault.Usagef("--concurrency %d is negative", o.concurrency).Hint("use 0 (no bound but the rate limits) or a positive number")
-	}
-	if o.calibrate {
-		switch {
-		case len(args) > 0 || o.all:
-			return fault.Usagef("--calibrate takes no roles to validate").Hint("calibrate first, then validate: klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
-		case o.readOnlyRole == "":
-			return fault.Usagef("--calibrate needs --read-only-role: a key holding only read scopes").
-				Hint("name a role whose key has no write scope, or any NAME with the key in KLAVIYO_KEY_<NAME>")
-		case o.inventoryRole != "" || o.inventoryApp != "" || o.strict || o.requiredOnly || o.keyStdin:
-			return fault.Usagef("--calibrate cannot be combined with --inventory-role, --inventory-oauth, --strict, --required-only or --key-stdin").Hint(usage)
-		}
-		return nil
-	}
-	// The OAuth token stands where the role's key would: the same rules apply, told by the flag given.
-	inventory := ""
-	switch {
-	case o.inventoryRole != "" && o.inventoryApp != "":
-		return fault.Usagef("--inventory-role and --inventory-oauth name two inventory credentials; give one").Hint(usage)
-	case o.inventoryRole != "":
-		inventory = "--inventory-role"
-	case o.inventoryApp != "":
-		inventory = "--inventory-oauth"
-	}
-	switch {
-	case o.fullRole != "" || o.readOnlyRole != "":
-		return fault.Usagef("--full-role and --read-only-role go with --calibrate").Hint(usage)
-	case o.all && len(args) > 0:
-		return fault.Usagef("keys validate takes ROLE... or --all, not both").Hint(usage)
-	case !o.all && len(args) == 0:
-		return fault.Usagef("keys validate needs ROLE... or --all").Hint(usage)
-	case o.keyStdin && len(args) != 1:
-		return fault.Usagef("--key-stdin needs exactly one ROLE").Hint("the key read from standard input is that role's")
-	case o.keyStdin && inventory != "":
-		return fault.Usagef("--key-stdin cannot be combined with %s", inventory).Hint("store the key (klrbac keys set) or set its variable instead")
-	case o.method == validate.ByProbe && inventory != "":
-		return fault.Usagef("--method probe cannot be combined with %s, which names a credential to read the key inventory with", inventory).
-			Hint("drop --method probe to read the inventory, or drop " + inventory + " to probe")
-	case o.method == validate.ByProbe && o.maxKeyAge > 0:
-		return fault.Usagef("--max-key-age needs the key inventory, which knows when each key was made; probing does not").
-			Hint("use --method auto or inventory with a credential that can list the account's keys (--inventory-role ROLE)")
-	case o.requiredOnly && inventory != "":
-		return fault.Usagef("--required-only only applies to probing, not to %s", inventory).Hint("the inventory reads every scope in one call")
-	}
-	return nil
-}
-
-func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validateOptions, args []string) error {
-	roles := pol.Roles
-	if !o.all {
-		roles = nil
-		for _, name := range args {
-			r, err := pol.LookupRole(name)
-			if err != nil {
-				return err
-			}
-			if !slices.ContainsFunc(roles, func(x policy.Role) bool { return x.Name == r.Name }) {
-				roles = append(roles, r)
-			}
-		}
-	}
-	store, err := a.secrets()
-	if err != nil {
-		return err
-	}
-	var stdin io.Reader
-	if o.keyStdin {
-		stdin = a.io.In
-	}
-	targets, err := validate.Targets(ctx, store, pol, roles, stdin, os.Getenv)
+func (a *app) runKeysValidate(ctx context.Context, cfg *config.Config, store secrets.Store, o validateOptions) error {
+	pol := cfg.Policy
+	targets, err := o.Targets(ctx, store, pol, a.io.In, os.Getenv)
 	if err != nil {
 		return err
 	}
 	var src validate.InventorySource
-	if o.inventoryRole != "" {
-		if src, err = validate.RoleInventory(ctx, store, pol, o.inventoryRole); err != nil {
+	if o.InventoryRole != "" {
+		if src, err = validate.RoleInventory(ctx, store, pol, o.InventoryRole); err != nil {
 			return err
 		}
 	}
-	opts, calibrationFile, err := a.probeOptions(ctx, "keys.validate", o.requestTimeout)
-	if err != nil {
+	// A CI gate fails closed: finding out after every probe has been sent that the audit trail
+	// cannot take the run's record wastes them, and the user's time.
+	if err := a.trail().Ready(ctx, validate.ActionValidate, ""); err != nil {
 		return err
 	}
-	opts.RequiredOnly, opts.Strict, opts.AllowExcess, opts.Concurrency = o.requiredOnly, o.strict, o.allowExcess, o.concurrency
-	opts.Timeout = o.timeout
-	opts.Method, opts.MaxKeyAge, opts.EveryRole = o.method, o.maxKeyAge, o.all
-	if o.method == validate.ByAuto && (o.inventoryRole != "" || o.inventoryApp != "") {
-		// A credential named on the command line is the one asked for: if it cannot list the keys,
-		// the run says so rather than quietly probing instead.
-		opts.Method = validate.ByInventory
-	}
-	if w := validate.RevisionWarning(opts.Revision); w != "" {
-		warn.Printf(a.io.Err, "%s", w)
-	}
-	opts.Calibration = loadCalibration(a.io.Err, calibrationFile, opts.APIURL, opts.Revision)
+	opts := o.Options(klaviyoOptionsFor(cfg), cfg.CalibrationFile(), a.io.Err)
 	if opts.Method == validate.ByAuto {
-		opts.Inventory = append(opts.Inventory, loggedInInventories(ctx, a)...)
+		opts.Inventory = append(opts.Inventory, loggedInInventories(ctx, a, cfg)...)
 	}
-	if o.inventoryApp != "" {
+	if o.InventoryApp != "" {
 		// Fetched now, so that a missing login fails before any probe is planned.
-		token, err := a.oauthAccessToken(ctx, o.inventoryApp)
+		k, err := a.oauthKeeper(o.InventoryApp)
 		if err != nil {
 			return err
 		}
-		src = validate.OAuthInventory(o.inventoryApp, oauthflow.Quota(o.inventoryApp), token)
+		token, err := k.AccessToken(ctx)
+		if err != nil {
+			return err
+		}
+		src = validate.OAuthInventory(o.InventoryApp, oauthflow.Quota(o.InventoryApp), token)
 	}
 
 	progress := a.io.NewProgress()
@@ -332,7 +213,7 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	switch {
 	case src.Name != "":
 		progress.Update("listing the account's keys with " + src.Name + "...")
-	case o.method != validate.ByProbe:
+	case opts.Method != validate.ByProbe:
 		progress.Update("reading the account's key inventory...")
 	}
 	rep, err := validate.Run(ctx, targets, src, opts, a.trail(), a.io.Err)
@@ -354,45 +235,11 @@ func (a *app) runKeysValidate(ctx context.Context, pol *policy.Policy, o validat
 	return nil
 }
 
-// probeOptions prepares a run that sends probes (action: keys.validate, keys.calibrate): it refuses
-// the run when the audit trail could not take its record (a CI gate fails closed, and finding that
-// out after every probe has been sent wastes them, and the user's time), and starts its options with
-// a guarded client to the configured Klaviyo. calibrationFile is where calibrations are kept.
-func (a *app) probeOptions(ctx context.Context, action string, requestTimeout time.Duration) (opts validate.Options, calibrationFile string, err error) {
-	cfg, err := a.config()
-	if err != nil {
-		return opts, "", err
-	}
-	kopts, err := a.klaviyoOptions()
-	if err != nil {
-		return opts, "", err
-	}
-	if err := a.trail().Ready(ctx, action, ""); err != nil {
-		return opts, "", err
-	}
-	return validate.Guarded(kopts, requestTimeout), cfg.CalibrationFile(), nil
-}
-
-// loadCalibration reads what --calibrate stored for this API URL and revision. A damaged file is
-// reported and read as uncalibrated: write results are then marked inferred, the safe side.
-func loadCalibration(stderr io.Writer, path, apiURL, revision string) validate.Calibration {
-	c, err := validate.LoadCalibration(path, apiURL, revision)
-	if err != nil {
-		warn.Printf(stderr, "%v; write results are marked inferred", err)
-		fmt.Fprintln(stderr, "hint: run klrbac keys validate --calibrate again to replace it")
-	}
-	return c
-}
-
 // loggedInInventories are the OAuth apps logged in with a grant that holds credentials:read: auto
 // may list the account's keys with one of them. Each is optional (a token that cannot be had, or a
 // listing refused, passes to the next credential), and its token is fetched, refreshed if need be,
 // only when the listing is made.
-func loggedInInventories(ctx context.Context, a *app) []validate.InventorySource {
-	cfg, err := a.config()
-	if err != nil {
-		return nil
-	}
+func loggedInInventories(ctx context.Context, a *app, cfg *config.Config) []validate.InventorySource {
 	sec, _ := cfg.Raw("oauth")
 	apps, err := oauthflow.ParseApps(cfg.File, sec.Value)
 	if err != nil {
@@ -406,7 +253,7 @@ func loggedInInventories(ctx context.Context, a *app) []validate.InventorySource
 	}
 	var out []validate.InventorySource
 	for _, name := range names {
-		k, _, err := a.oauthKeeper(name)
+		k, err := a.oauthKeeper(name)
 		if err != nil {
 			continue
 		}
@@ -415,7 +262,7 @@ func loggedInInventories(ctx context.Context, a *app) []validate.InventorySource
 			continue
 		}
 		src := validate.OAuthInventory(name, oauthflow.Quota(name), klaviyo.Credential{})
-		src.Credential = func(ctx context.Context) (klaviyo.Credential, error) { return a.oauthAccessToken(ctx, name) }
+		src.Credential = func(ctx context.Context) (klaviyo.Credential, error) { return k.AccessToken(ctx) }
 		src.Account, src.Optional = t.AccountID, true
 		out = append(out, src)
 	}

@@ -2,17 +2,14 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
-	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
-	"github.com/klrbac/klrbac/internal/warn"
 )
 
 // calibrationView is the JSON and YAML shape of `keys validate --calibrate` (documented in
@@ -23,76 +20,19 @@ type calibrationView struct {
 }
 
 // runCalibrate establishes Klaviyo's order of checks with a known full-access key and a known
-// read-only key, and stores it once its audit entry is written.
-func (a *app) runCalibrate(ctx context.Context, pol *policy.Policy, o validateOptions) error {
-	fullName := o.fullRole
-	if fullName == "" {
-		var full []string
-		for _, r := range pol.Roles {
-			if r.FullAccess {
-				full = append(full, r.Name)
-			}
-		}
-		if len(full) != 1 {
-			return fault.Usagef("--calibrate needs --full-role: the policy has %d full_access roles", len(full)).
-				Hint("name the role (or any NAME with the key in KLAVIYO_KEY_<NAME>) of a key with full access")
-		}
-		fullName = full[0]
-	}
-	store, err := a.secrets()
+// read-only key, stores it once its audit entry is written, and prints what it found. The trail is
+// opened only once both keys are found.
+func runCalibrate(ctx context.Context, io *ui.IO, store secrets.Store, pol *policy.Policy, trail func() *audit.Trail, opts validate.Options, file string, o validateOptions) error {
+	full, ro, err := validate.CalibrationKeys(ctx, store, pol, o.FullRole, o.ReadOnlyRole)
 	if err != nil {
 		return err
 	}
-	fullKey, err := validate.NamedKey(ctx, store, pol, "--full-role", fullName)
+	run := validate.CalibrationRun{Full: full, ReadOnly: ro, File: file, Status: io.NewProgress()}
+	res, err := validate.RunCalibration(ctx, run, opts, trail(), io.Err)
 	if err != nil {
 		return err
 	}
-	roKey, err := validate.NamedKey(ctx, store, pol, "--read-only-role", o.readOnlyRole)
-	if err != nil {
-		return err
-	}
-	if fullKey.Value.Equal(roKey.Value) {
-		return fault.Usagef("--full-role %s and --read-only-role %s have the same key (%s)", fullName, o.readOnlyRole, fullKey.Value.Masked()).
-			Hint("calibration needs two keys: one with full access, one with only read scopes")
-	}
-	opts, path, err := a.probeOptions(ctx, "keys.calibrate", o.requestTimeout)
-	if err != nil {
-		return err
-	}
-	quota := validate.QuotaAccount([]string{fullKey.AccountID, roKey.AccountID})
-	full := validate.CalibrationKey{Name: "role " + fullName, Key: klaviyo.PrivateKey(fullKey.Value.Reveal()), Account: quota(fullKey.AccountID)}
-	ro := validate.CalibrationKey{Name: "role " + o.readOnlyRole, Key: klaviyo.PrivateKey(roKey.Value.Reveal()), Account: quota(roKey.AccountID)}
-
-	progress := a.io.NewProgress()
-	progress.Update(fmt.Sprintf("calibrating: every write probe with %s and %s...", full.Name, ro.Name))
-	res, err := validate.Calibrate(ctx, full, ro, opts, time.Now)
-	progress.Done()
-	entry := audit.Entry{Action: "keys.calibrate", Resource: validate.NormalizeAPIURL(opts.APIURL) + " revision " + opts.Revision,
-		Fingerprint: full.Key.Fingerprint()}
-	if err != nil {
-		if !errors.Is(err, context.Canceled) {
-			entry.Reason = "not stored: " + err.Error()
-			if _, rerr := a.trail().Record(ctx, entry); rerr != nil {
-				warn.Printf(a.io.Err, "the failed calibration was not audited: %v", rerr)
-			}
-		}
-		return err
-	}
-	entry.Reason = fmt.Sprintf("%s with %d write probes; full-access key %s (fingerprint %s), read-only key %s (fingerprint %s); stored in %s",
-		res.State, res.WriteProbes, full.Name, res.FullAccessKey, ro.Name, res.ReadOnlyKey, path)
-	var replaced bool
-	err = a.trail().Audited(ctx, entry, func() error {
-		var serr error
-		replaced, serr = validate.SaveCalibration(path, res.Calibration)
-		return serr
-	})
-	if err != nil {
-		return err
-	}
-	if replaced {
-		warn.Printf(a.io.Err, "%s could not be read and was replaced", path)
-	}
-	if err := renderCalibration(a.io, o.format, res, full, ro, path); err != nil {
+	if err := renderCalibration(io, o.format, res, full, ro, file); err != nil {
 		return err
 	}
 	if res.State == validate.Refuted {

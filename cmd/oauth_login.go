@@ -85,11 +85,15 @@ or client secret, or a keyring that cannot store the tokens exit 3; Ctrl-C exits
 }
 
 func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOptions) error {
-	ap, err := a.oauthApp(name)
+	s, err := a.oauthSetup()
 	if err != nil {
 		return err
 	}
-	k, _, err := a.oauthKeeper(name)
+	ap, err := s.App(name)
+	if err != nil {
+		return err
+	}
+	k, err := a.oauthKeeper(name)
 	if err != nil {
 		return err
 	}

@@ -24,17 +24,17 @@ has nothing to forget (exit 0).` + exitStatus(exitOK, exitUsage, exitUnavailable
 			if err != nil {
 				return err
 			}
-			k, unknown, err := a.oauthKeeper(name)
+			k, err := a.oauthKeeper(name)
 			if err != nil {
 				return err
 			}
 			t, err := k.Logout(cmd.Context())
-			if errors.Is(err, oauthflow.ErrNotLoggedIn) && unknown == nil {
+			if errors.Is(err, oauthflow.ErrNotLoggedIn) {
 				fmt.Fprintf(a.io.Err, "OAuth app %s is not logged in; nothing to forget\n", name)
 				return nil
 			}
 			if err != nil {
-				return unknownOr(err, unknown)
+				return err
 			}
 			fmt.Fprintf(a.io.Err, "deleted the token set of OAuth app %s from the keyring (access token %s)\n", name, tokenNote(t.AccessToken))
 			if t.Refreshable() {

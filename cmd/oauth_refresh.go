@@ -26,13 +26,13 @@ klrbac exits 3: re-authorize with klrbac oauth login.` + exitStatus(exitOK, exit
 			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			k, unknown, err := a.oauthKeeper(name)
+			k, err := a.oauthKeeper(name)
 			if err != nil {
 				return err
 			}
 			t, err := k.Refresh(ctx, "requested with klrbac oauth refresh")
 			if err != nil {
-				return unknownOr(err, unknown)
+				return err
 			}
 			fmt.Fprintf(a.io.Err, "refreshed the access token of OAuth app %s: %s, valid until %s\n", name, tokenLabel(t.AccessToken), timeLabel(t.Expiry))
 			return nil

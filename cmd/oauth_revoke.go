@@ -27,17 +27,17 @@ so the revocation can be tried again. An app that is not logged in has nothing t
 			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			k, unknown, err := a.oauthKeeper(name)
+			k, err := a.oauthKeeper(name)
 			if err != nil {
 				return err
 			}
 			t, err := k.Revoke(ctx)
-			if errors.Is(err, oauthflow.ErrNotLoggedIn) && unknown == nil {
+			if errors.Is(err, oauthflow.ErrNotLoggedIn) {
 				fmt.Fprintf(a.io.Err, "OAuth app %s is not logged in; nothing to revoke\n", name)
 				return nil
 			}
 			if err != nil {
-				return unknownOr(err, unknown)
+				return err
 			}
 			if !t.Refreshable() {
 				// Revoking an access token need not end the grant it came from (RFC 7009): say

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,34 +13,6 @@ import (
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
 )
-
-// oauthStatusView is the JSON and YAML shape of `oauth status` (documented in docs/json-output.md). Tokens
-// appear only as masks and fingerprints.
-type oauthStatusView struct {
-	App      string `json:"app" yaml:"app"`
-	LoggedIn bool   `json:"logged_in" yaml:"logged_in"`
-	// Status is "valid", "expired" (a refresh token will renew it), "expired, not refreshable" or
-	// "not logged in".
-	Status      string `json:"status" yaml:"status"`
-	Valid       bool   `json:"valid" yaml:"valid"`
-	Refreshable bool   `json:"refreshable" yaml:"refreshable"`
-	// Stored is where the token set lives: the keyring item, of service klrbac.
-	Stored                  string   `json:"stored" yaml:"stored"`
-	ClientID                string   `json:"client_id" yaml:"client_id"`
-	AccountID               string   `json:"account_id" yaml:"account_id"`
-	AccountName             string   `json:"account_name" yaml:"account_name"`
-	AccessToken             string   `json:"access_token" yaml:"access_token"`
-	AccessTokenFingerprint  string   `json:"access_token_fingerprint" yaml:"access_token_fingerprint"`
-	RefreshToken            string   `json:"refresh_token" yaml:"refresh_token"`
-	RefreshTokenFingerprint string   `json:"refresh_token_fingerprint" yaml:"refresh_token_fingerprint"`
-	ExpiresAt               string   `json:"expires_at" yaml:"expires_at"`
-	ExpiresIn               int64    `json:"expires_in_seconds" yaml:"expires_in_seconds"`
-	Scopes                  []string `json:"scopes" yaml:"scopes"`
-	RequestedScopes         []string `json:"requested_scopes" yaml:"requested_scopes"`
-	MissingScopes           []string `json:"missing_scopes" yaml:"missing_scopes"`
-	AuthorizedAt            string   `json:"authorized_at" yaml:"authorized_at"`
-	ObtainedAt              string   `json:"obtained_at" yaml:"obtained_at"`
-}
 
 func newOAuthStatusCommand(a *app) *cobra.Command {
 	var output string
@@ -66,34 +37,25 @@ refresh token, or the app is not logged in.` + exitStatus(exitOK, exitFindings, 
 			if err != nil {
 				return err
 			}
-			return a.runOAuthStatus(cmd.Context(), name, f)
+			k, err := a.oauthKeeper(name)
+			if err != nil {
+				return err
+			}
+			return runOAuthStatus(cmd.Context(), a.io, k, f)
 		},
 	}
 	addOutputFlag(c, &output, listFormats...)
 	return c
 }
 
-func (a *app) runOAuthStatus(ctx context.Context, name string, f ui.Format) error {
-	k, unknown, err := a.oauthKeeper(name)
+func runOAuthStatus(ctx context.Context, io *ui.IO, k *oauthflow.Keeper, f ui.Format) error {
+	v, err := k.Status(ctx)
 	if err != nil {
 		return err
 	}
-	v := oauthStatusView{App: name, Stored: secrets.OAuthTokenItem(name).String(), Scopes: []string{}, RequestedScopes: []string{}, MissingScopes: []string{}}
-	t, err := k.Load(ctx)
-	switch {
-	case errors.Is(err, oauthflow.ErrNotLoggedIn):
-		if unknown != nil {
-			return unknown
-		}
-		v.Status, v.Stored = "not logged in", ""
-	case err != nil:
-		return err
-	default:
-		v.fill(t, time.Now())
-	}
 	if f == ui.Table {
-		printOAuthStatus(a.io, v)
-	} else if err := a.io.Encode(f, v); err != nil {
+		printOAuthStatus(io, v)
+	} else if err := io.Encode(f, v); err != nil {
 		return err
 	}
 	if !v.Valid && !v.Refreshable {
@@ -102,40 +64,7 @@ func (a *app) runOAuthStatus(ctx context.Context, name string, f ui.Format) erro
 	return nil
 }
 
-func (v *oauthStatusView) fill(t secrets.TokenSet, now time.Time) {
-	v.LoggedIn = true
-	v.ClientID, v.AccountID, v.AccountName = t.ClientID, t.AccountID, t.AccountName
-	v.AccessToken, v.AccessTokenFingerprint = t.AccessToken.Masked(), t.AccessToken.Fingerprint()
-	v.RefreshToken, v.RefreshTokenFingerprint = t.RefreshToken.Masked(), t.RefreshToken.Fingerprint()
-	v.Refreshable = t.Refreshable()
-	v.Scopes = nonNil(t.Scopes())
-	v.RequestedScopes = nonNil(strings.Fields(t.Requested))
-	v.MissingScopes = nonNil(oauthflow.MissingScopes(t))
-	v.AuthorizedAt, v.ObtainedAt = stamp(t.Authorized), stamp(t.Obtained)
-	left := t.Remaining(now)
-	v.Valid = left > 0
-	if !t.Expiry.IsZero() {
-		v.ExpiresAt = stamp(t.Expiry)
-		v.ExpiresIn = int64(left / time.Second)
-	}
-	switch {
-	case v.Valid:
-		v.Status = "valid"
-	case v.Refreshable:
-		v.Status = "expired"
-	default:
-		v.Status = "expired, not refreshable"
-	}
-}
-
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-func printOAuthStatus(io *ui.IO, v oauthStatusView) {
+func printOAuthStatus(io *ui.IO, v oauthflow.Status) {
 	w := io.Out
 	line := func(k, val string) { fmt.Fprintf(w, "%-16s%s\n", k+":", val) }
 	line("app", v.App)

@@ -48,13 +48,13 @@ and klrbac exits 3: re-authorize with klrbac oauth login.` + exitStatus(exitOK, 
 			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			k, unknown, err := a.oauthKeeper(name)
+			k, err := a.oauthKeeper(name)
 			if err != nil {
 				return err
 			}
 			t, _, err := k.Fresh(ctx, minValid)
 			if err != nil {
-				return unknownOr(err, unknown)
+				return err
 			}
 			_, err = fmt.Fprintln(unmasked(a.io.Out), t.AccessToken.Reveal())
 			return err

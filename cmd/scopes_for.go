@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/spf13/cobra"
@@ -42,7 +43,7 @@ concrete (/api/profiles/01HXYZ), a template (/api/profiles/{id}) or a full URL.`
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
-			method, path, err := splitCall(args)
+			method, path, err := catalog.ParseCall(args...)
 			if err != nil {
 				return err
 			}
@@ -54,7 +55,7 @@ concrete (/api/profiles/01HXYZ), a template (/api/profiles/{id}) or a full URL.`
 }
 
 func runScopesFor(io *ui.IO, pol *policy.Policy, method, path string, f ui.Format) error {
-	op, err := findOperation(method, path)
+	op, err := catalog.Lookup(method, path)
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,9 @@ type Keeper struct {
 	Now        func() time.Time
 	// Trail records each change and makes it only once recorded (nil: makes it unrecorded).
 	Trail Auditor
+	// Unknown, when set, is reported in place of "not logged in": the app is neither configured
+	// nor the default app, so its name is more likely mistyped than the app logged out.
+	Unknown error
 }
 
 // Auditor makes a change only once its audit entry is kept: the part of *audit.Trail a Keeper uses.
@@ -110,12 +113,14 @@ func (app notLoggedIn) Error() string {
 func (notLoggedIn) Is(target error) bool { return target == ErrNotLoggedIn }
 
 // Load reads the app's token set. An app without one gives an error matching ErrNotLoggedIn and
-// ErrReauthorize; keyring failures keep their class and advice.
+// ErrReauthorize, or Unknown; keyring failures keep their class and advice.
 func (k *Keeper) Load(ctx context.Context) (secrets.TokenSet, error) {
 	t, err := secrets.GetTokenSet(ctx, k.Store, k.App)
 	switch {
 	case err == nil:
 		return t, nil
+	case secrets.ClassOf(err) == secrets.NotFound && k.Unknown != nil:
+		return t, k.Unknown
 	case secrets.ClassOf(err) == secrets.NotFound:
 		return t, fault.Wrap(fault.Unavailable, reauthorize{notLoggedIn(k.App)}).
 			Hint("log in with klrbac oauth login " + k.App)
@@ -164,6 +169,18 @@ func (k *Keeper) Fresh(ctx context.Context, minValid time.Duration) (secrets.Tok
 	}
 	next, err := k.refreshLocked(ctx, cur, expiryReason(left))
 	return next, err == nil, err
+}
+
+// AccessToken is an access token that stays valid for at least MinValid, refreshed first as `klrbac
+// oauth token` does, for commands that call Klaviyo on behalf of the app: their requests count
+// against Quota(app). A refused refresh or a missing token set matches ErrReauthorize (a missing one
+// of an Unknown app is Unknown).
+func (k *Keeper) AccessToken(ctx context.Context) (klaviyo.Credential, error) {
+	t, _, err := k.Fresh(ctx, MinValid)
+	if err != nil {
+		return klaviyo.Credential{}, err
+	}
+	return klaviyo.BearerToken(t.AccessToken.Reveal()), nil
 }
 
 func expiryReason(left time.Duration) string {

@@ -16,8 +16,6 @@ type Question struct {
 	// Endpoints are Klaviyo calls, "METHOD PATH".
 	Endpoints []string
 	List      bool
-	// Operation finds the catalog's operation for an endpoint, or says why there is none.
-	Operation func(call string) (catalog.Operation, error)
 }
 
 // Answer is what a check decided: the JSON and YAML shape of `check` (docs/schema/check.json).
@@ -75,7 +73,7 @@ func (p *Policy) Ask(q Question) (Answer, error) {
 		a.Decisions = append(a.Decisions, Verdict{Permission: name, Allowed: d.Allowed, Reason: reason})
 	}
 	for _, call := range q.Endpoints {
-		op, err := q.Operation(call)
+		op, _, err := catalog.LookupCall(call)
 		if err != nil {
 			return Answer{}, err
 		}

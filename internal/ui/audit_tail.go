@@ -162,8 +162,8 @@ func tailCells(e audit.Entry, edited bool) []string {
 	if e.Alert != "" {
 		reason = "[alert " + e.Alert + "] " + reason
 	}
-	cells := []string{e.Timestamp.Format(audit.TimeLayout), strconv.FormatUint(e.Seq, 10), dashIfEmpty(e.UserID),
-		dashIfEmpty(e.Role), e.Action, dashIfEmpty(e.Resource), result, reason}
+	cells := []string{e.Timestamp.Format(audit.TimeLayout), strconv.FormatUint(e.Seq, 10), OrDash(e.UserID),
+		OrDash(e.Role), e.Action, OrDash(e.Resource), result, reason}
 	for i, c := range cells {
 		// A stored value cannot break the layout: control characters print as spaces.
 		cells[i] = strings.Map(func(r rune) rune {
@@ -187,11 +187,4 @@ func (p *AuditTail) Skipped(n int) {
 	case n > 1:
 		fmt.Fprintf(p.io.Err, "klrbac: skipped %d lines that are not audit entries (torn or damaged); run 'klrbac audit verify'\n", n)
 	}
-}
-
-func dashIfEmpty(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

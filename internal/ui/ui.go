@@ -100,6 +100,14 @@ func (s *IO) Table(header []string, rows [][]string) error {
 	return nil
 }
 
+// OrDash shows an empty value as "-" in a table cell, so that columns stay aligned for awk.
+func OrDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 // JSON writes v as indented JSON.
 func (s *IO) JSON(v any) error {
 	enc := json.NewEncoder(s.Out)

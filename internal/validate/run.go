@@ -33,6 +33,12 @@ func Guarded(kopts klaviyo.Options, requestTimeout time.Duration) Options {
 	return Options{Client: client, APIURL: client.APIURL(), Revision: client.Revision(), Guard: guard}
 }
 
+// Audit actions of key validation.
+const (
+	ActionValidate  = "keys.validate"
+	ActionCalibrate = "keys.calibrate"
+)
+
 // Recorder is what a run needs of the audit trail (audit.Trail).
 type Recorder interface {
 	Record(ctx context.Context, entries ...audit.Entry) ([]audit.Entry, error)
@@ -112,7 +118,7 @@ func AuditEntries(rep *Report) []audit.Entry {
 		if len(rr.Problems) > 0 {
 			reason += "; " + strings.Join(rr.Problems, "; ")
 		}
-		entries[i] = audit.Entry{Role: rr.Role, Action: "keys.validate", Resource: secrets.RoleKeyItem(rr.Role).String(),
+		entries[i] = audit.Entry{Role: rr.Role, Action: ActionValidate, Resource: secrets.RoleKeyItem(rr.Role).String(),
 			Success: rr.Verdict == VerdictValid, KlaviyoEndpoint: endpoint, Fingerprint: rr.KeyFingerprint, Reason: reason}
 	}
 	return entries
@@ -123,7 +129,7 @@ func AuditEntries(rep *Report) []audit.Entry {
 func recordStopped(ctx context.Context, trail Recorder, targets []Target, reason string) error {
 	entries := make([]audit.Entry, 0, len(targets))
 	for _, t := range targets {
-		entries = append(entries, audit.Entry{Role: t.Role, Action: "keys.validate", Resource: secrets.RoleKeyItem(t.Role).String(),
+		entries = append(entries, audit.Entry{Role: t.Role, Action: ActionValidate, Resource: secrets.RoleKeyItem(t.Role).String(),
 			Fingerprint: t.Key.Fingerprint(), Reason: reason})
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
