@@ -13,6 +13,7 @@ import (
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/oauthflow"
+	"github.com/klrbac/klrbac/internal/proxy"
 	"github.com/klrbac/klrbac/internal/warn"
 )
 
@@ -78,7 +79,7 @@ func (a *app) trail() *audit.Trail {
 // auditActions are the actions klrbac records, for completing audit tail --action.
 var auditActions = []string{"check", "config.init", "keys.set", "keys.rm", "keys.validate", "keys.calibrate",
 	"oauth.set-secret", "oauth.rm-secret", oauthflow.ActionLogin, oauthflow.ActionRefresh, oauthflow.ActionRevoke,
-	oauthflow.ActionLogout, actionProxyTokenCreate, actionProxyTokenRevoke, audit.ActionRecovered, audit.ActionAlertFailed,
+	oauthflow.ActionLogout, proxy.ActionTokenCreate, proxy.ActionTokenRevoke, audit.ActionRecovered, audit.ActionAlertFailed,
 	pgstore.ActionImported, "GET", "POST", "PUT", "PATCH", "DELETE"}
 
 // auditedActions words what the actions that are refused without their audit record do.
@@ -93,8 +94,8 @@ var auditedActions = map[string]string{
 	oauthflow.ActionLogin:   "log in",
 	oauthflow.ActionRefresh: "refresh the token set",
 	oauthflow.ActionRevoke:  "revoke the grant",
-	actionProxyTokenCreate:  "create the proxy token",
-	actionProxyTokenRevoke:  "revoke the proxy token",
+	proxy.ActionTokenCreate: "create the proxy token",
+	proxy.ActionTokenRevoke: "revoke the proxy token",
 }
 
 // recordCheck records a check's decisions, as audit.checks (mode) asks: all of them, the denied

@@ -8,20 +8,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
-	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/proxy"
 	"github.com/klrbac/klrbac/internal/proxy/pgtokens"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/warn"
-)
-
-// Audit actions of the token commands.
-const (
-	actionProxyTokenCreate = "proxy.token.create"
-	actionProxyTokenRevoke = "proxy.token.revoke"
 )
 
 func newProxyTokenCommand(a *app) *cobra.Command {
@@ -40,29 +32,19 @@ which no Klaviyo credential does.` + exitStatus(exitOK, exitUsage),
 	return c
 }
 
-// proxyTokens is where the proxy tokens are: the team audit trail's database when audit.dsn is set,
-// as the proxy finds them, else the token file. done releases the database's connections.
+// proxyTokens is where the proxy tokens are, as the proxy finds them. done releases the store.
 func (a *app) proxyTokens(ctx context.Context) (store proxy.TokenStore, done func(), err error) {
 	db, err := a.auditDB(ctx, pgstore.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
-	if db != nil {
-		return pgtokens.Open(db, pgtokens.Options{}), db.Close, nil
-	}
-	cfg, err := a.config()
-	if err != nil {
-		return nil, nil, err
-	}
-	path, err := proxyTokensPath(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	file, err := proxy.OpenTokenFile(path, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	return file, func() {}, nil
+	return pgtokens.Choose(db, func() (string, error) {
+		cfg, err := a.config()
+		if err != nil {
+			return "", err
+		}
+		return cfg.ProxyTokensFile(), nil
+	})
 }
 
 func newProxyTokenCreateCommand(a *app) *cobra.Command {
@@ -100,21 +82,9 @@ audited (proxy.token.create) with the token's fingerprint, and refused when it c
 }
 
 func (a *app) runProxyTokenCreate(ctx context.Context, store proxy.TokenStore, user, name string, ttl time.Duration, lookup func(string) (policy.User, bool)) error {
-	if err := a.trail().Ready(ctx, actionProxyTokenCreate, user); err != nil {
-		return err
-	}
-	secret, tok, err := store.Create(ctx, user, name, ttl)
+	secret, tok, err := proxy.CreateToken(ctx, a.trail(), store, user, name, ttl, a.io.Err)
 	if err != nil {
 		return err
-	}
-	_, err = a.trail().Record(ctx, audit.Entry{Action: actionProxyTokenCreate, Resource: user, Success: true,
-		Fingerprint: mask.Fingerprint(secret), Reason: fmt.Sprintf("token %s, expires %s", tok.ID, tok.Expires.Format(time.RFC3339))})
-	if err != nil {
-		// Unrecorded, the token must not work: take it back before saying why.
-		if _, rerr := store.Revoke(context.WithoutCancel(ctx), tok.ID); rerr != nil {
-			warn.Printf(a.io.Err, "token %s was made but could not be revoked: %v", tok.ID, rerr)
-		}
-		return a.trail().Refuse(actionProxyTokenCreate, user, err)
 	}
 	fmt.Fprintln(a.io.Out, secret)
 	role := "none"
@@ -126,17 +96,6 @@ func (a *app) runProxyTokenCreate(ctx context.Context, store proxy.TokenStore, u
 		warn.Printf(a.io.Err, "the policy maps no role to %s: the proxy answers its calls 401 until users: does", user)
 	}
 	return nil
-}
-
-// proxyTokenView is the JSON and YAML shape of a token in `proxy token list`.
-type proxyTokenView struct {
-	ID       string `json:"id" yaml:"id"`
-	User     string `json:"user" yaml:"user"`
-	Name     string `json:"name" yaml:"name"`
-	State    string `json:"state" yaml:"state"`
-	Created  string `json:"created" yaml:"created"`
-	Expires  string `json:"expires" yaml:"expires"`
-	LastUsed string `json:"last_used" yaml:"last_used"`
 }
 
 func newProxyTokenListCommand(a *app) *cobra.Command {
@@ -167,20 +126,9 @@ shutdown). Never the token itself: klrbac does not have it.` + exitStatus(exitOK
 }
 
 func runProxyTokenList(ctx context.Context, io *ui.IO, store proxy.TokenStore, now time.Time, f ui.Format) error {
-	tokens, err := store.List(ctx)
+	views, err := proxy.ListTokens(ctx, store, now)
 	if err != nil {
 		return err
-	}
-	stamp := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339)
-	}
-	views := make([]proxyTokenView, len(tokens))
-	for i, t := range tokens {
-		views[i] = proxyTokenView{ID: t.ID, User: t.User, Name: t.Name, State: t.State(now),
-			Created: stamp(t.Created), Expires: stamp(t.Expires), LastUsed: stamp(t.LastUsed)}
 	}
 	if f != ui.Table {
 		return io.Encode(f, views)
@@ -208,16 +156,7 @@ revoked token within a second. Revoked tokens stay listed. The revocation is aud
 				return err
 			}
 			defer done()
-			ref := args[0]
-			if proxy.LooksLikeToken(ref) || mask.LooksSecret(ref) {
-				ref = "(credential-shaped argument)"
-			}
-			var revoked []proxy.Token
-			err = a.trail().Audited(ctx, audit.Entry{Action: actionProxyTokenRevoke, Resource: ref}, func() error {
-				var err error
-				revoked, err = store.Revoke(ctx, args[0])
-				return err
-			})
+			revoked, err := proxy.RevokeTokens(ctx, a.trail(), store, args[0])
 			if err != nil {
 				return err
 			}

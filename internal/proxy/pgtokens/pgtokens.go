@@ -261,3 +261,21 @@ func timeOf(t *time.Time) time.Time {
 	}
 	return t.UTC()
 }
+
+// Choose is where proxy tokens are kept: db, the team audit trail's database, when there is one, so
+// that every proxy of the team finds them; else the token file that file names, asked for only then.
+// done releases what the store holds.
+func Choose(db *pgstore.Store, file func() (string, error)) (store proxy.TokenStore, done func(), err error) {
+	if db != nil {
+		return Open(db, Options{}), db.Close, nil
+	}
+	path, err := file()
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := proxy.OpenTokenFile(path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() {}, nil
+}
