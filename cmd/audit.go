@@ -2,8 +2,6 @@ package cmd
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -11,10 +9,9 @@ import (
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
 	"github.com/klrbac/klrbac/internal/config"
-	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/oauthflow"
+	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/proxy"
-	"github.com/klrbac/klrbac/internal/warn"
 )
 
 func newAuditCommand(a *app) *cobra.Command {
@@ -77,7 +74,7 @@ func (a *app) trail() *audit.Trail {
 }
 
 // auditActions are the actions klrbac records, for completing audit tail --action.
-var auditActions = []string{"check", "config.init", "keys.set", "keys.rm", "keys.validate", "keys.calibrate",
+var auditActions = []string{policy.ActionCheck, "config.init", "keys.set", "keys.rm", "keys.validate", "keys.calibrate",
 	"oauth.set-secret", "oauth.rm-secret", oauthflow.ActionLogin, oauthflow.ActionRefresh, oauthflow.ActionRevoke,
 	oauthflow.ActionLogout, proxy.ActionTokenCreate, proxy.ActionTokenRevoke, audit.ActionRecovered, audit.ActionAlertFailed,
 	pgstore.ActionImported, "GET", "POST", "PUT", "PATCH", "DELETE"}
@@ -96,41 +93,4 @@ var auditedActions = map[string]string{
 	oauthflow.ActionRevoke:  "revoke the grant",
 	proxy.ActionTokenCreate: "create the proxy token",
 	proxy.ActionTokenRevoke: "revoke the proxy token",
-}
-
-// recordCheck records a check's decisions, as audit.checks (mode) asks: all of them, the denied
-// ones, or none. --list is no decision and is not recorded.
-//
-// A check only reads, so a record that cannot be written does not fail it: failing would turn a
-// broken or read-only state directory into a broken CI gate, and the answer is the same either way.
-// The failure is reported on stderr, with how to stop auditing checks. A broken alerts section in the
-// config is still a configuration error (exit 2), like any other.
-func recordCheck(ctx context.Context, t *audit.Trail, stderr io.Writer, mode string, res checkResult, opts checkOptions) error {
-	if opts.list || mode == "none" {
-		return nil
-	}
-	entries := make([]audit.Entry, 0, len(res.view.Decisions))
-	for _, d := range res.view.Decisions {
-		if mode == "denied" && d.Allowed {
-			continue
-		}
-		resource := d.Permission
-		if resource == "" {
-			resource = d.Operation
-		}
-		entries = append(entries, audit.Entry{Role: res.view.Role, Action: "check", Resource: resource, Success: d.Allowed, Reason: d.Reason})
-	}
-	if len(entries) == 0 {
-		return nil
-	}
-	_, err := t.Record(ctx, entries...)
-	if err == nil || fault.KindOf(err) == fault.Config || fault.KindOf(err) == fault.Usage {
-		return err
-	}
-	warn.Printf(stderr, "check not audited: %v", err)
-	for _, h := range fault.Hints(err) {
-		fmt.Fprintf(stderr, "hint: %s\n", h)
-	}
-	fmt.Fprintln(stderr, "hint: to stop auditing checks, set audit.checks: none (or KLRBAC_AUDIT_CHECKS=none)")
-	return nil
 }

@@ -72,7 +72,7 @@ be written klrbac warns on stderr and still answers, with the usual exit status.
 				return err
 			}
 			return runCheck(a.io, cfg.Policy, opts, func(res checkResult) error {
-				return recordCheck(cmd.Context(), a.trail(), a.io.Err, cfg.AuditChecks(), res, opts)
+				return res.view.Record(cmd.Context(), a.trail(), a.io.Err, cfg.AuditChecks())
 			})
 		},
 	}

@@ -24,6 +24,10 @@ type Answer struct {
 	User      string    `json:"user,omitempty" yaml:"user,omitempty"`
 	Allowed   bool      `json:"allowed" yaml:"allowed"`
 	Decisions []Verdict `json:"decisions" yaml:"decisions"`
+
+	// listing marks the answer to a List question: it lists what the role holds and decides nothing,
+	// so it is not recorded.
+	listing bool
 }
 
 // Verdict answers one question of a check: a permission, or an operation with the scopes it lacks.
@@ -56,6 +60,7 @@ func (p *Policy) Ask(q Question) (Answer, error) {
 	}
 	a := Answer{Role: role.Name, User: q.User, Allowed: true, Decisions: []Verdict{}}
 	if q.List {
+		a.listing = true
 		for _, name := range role.Permissions {
 			a.Decisions = append(a.Decisions, Verdict{Permission: name, Allowed: true, Reason: subject + " holds " + name})
 		}
