@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -60,22 +59,13 @@ func renderValidation(io *ui.IO, rep *validate.Report, f ui.Format) error {
 			return out
 		}
 		rows[i] = []string{rr.Role, rr.KeySource, string(rr.Method), paintVerdict(io, rr.Verdict),
-			brief(inferred(rr.Missing)), brief(inferred(rr.Excess)), brief(rr.Undetermined)}
+			validate.Brief(inferred(rr.Missing)), validate.Brief(inferred(rr.Excess)), validate.Brief(rr.Undetermined)}
 	}
 	if err := io.Table([]string{"ROLE", "KEY SOURCE", "METHOD", "VERDICT", "MISSING", "EXCESS", "UNDETERMINED"}, rows); err != nil {
 		return err
 	}
 	validationNotes(io.Err, rep)
 	return nil
-}
-
-// brief lists a few scopes: a table cell holding thirty is unreadable; -o json lists them all.
-func brief(scopes []string) string {
-	const shown = 4
-	if len(scopes) > shown+1 {
-		return strings.Join(scopes[:shown], ", ") + fmt.Sprintf(" and %d more", len(scopes)-shown)
-	}
-	return dash(scopes)
 }
 
 func paintVerdict(io *ui.IO, v validate.Verdict) string {
@@ -88,109 +78,18 @@ func paintVerdict(io *ui.IO, v validate.Verdict) string {
 	return io.Red(string(v))
 }
 
-// validationNotes explains, on stderr, what the table cannot: why a role failed or a scope is
-// undetermined, and what inferred means. Roles with the same note share one line.
+// validationNotes prints, on stderr, the report's notes: what the table cannot say.
 func validationNotes(w io.Writer, rep *validate.Report) {
-	var order []string
-	roles := map[string][]string{}
-	note := func(role, text string) {
-		if _, seen := roles[text]; !seen {
-			order = append(order, text)
-		}
-		roles[text] = append(roles[text], role)
-	}
-	for _, rr := range rep.Roles {
-		for _, p := range rr.Problems {
-			note(rr.Role, p)
-		}
-		for _, n := range rr.Notes {
-			note(rr.Role, n)
-		}
-		byReason := map[string][]string{}
-		for _, s := range rr.Undetermined {
-			byReason[rr.Reasons[s]] = append(byReason[rr.Reasons[s]], s)
-		}
-		reasons := make([]string, 0, len(byReason))
-		for r := range byReason {
-			reasons = append(reasons, r)
-		}
-		sort.Slice(reasons, func(i, j int) bool { return byReason[reasons[i]][0] < byReason[reasons[j]][0] })
-		for _, r := range reasons {
-			note(rr.Role, brief(byReason[r])+" undetermined: "+r)
-		}
-		if len(rr.NotChecked) > 0 && !rep.Strict {
-			note(rr.Role, "not checked: "+brief(rr.NotChecked)+": no operation of Klaviyo's uses them, so no probe can tell; the inventory (--inventory-role ROLE) checks them")
-		}
-		if rr.WritesInferred {
-			note(rr.Role, "write scopes granted by a 400 or 404 are inferred: whether Klaviyo checks scopes before a write's body is not calibrated for this API; run klrbac keys validate --calibrate --full-role ROLE --read-only-role ROLE")
-		}
-	}
-	for _, text := range order {
-		fmt.Fprintf(w, "note: %s: %s\n", strings.Join(roles[text], ", "), text)
-	}
-	if rep.MethodReason != "" {
-		fmt.Fprintf(w, "note: method %s: %s\n", rep.Method, rep.MethodReason)
-	}
-	for _, k := range rep.Keys {
-		switch {
-		case k.Unused && !k.InventoryCredential:
-			fmt.Fprintf(w, "note: key %s (%s) is used by no role of the policy: remove it in Klaviyo if nothing else needs it\n", k.Name, k.Key)
-		case k.TooOld:
-			fmt.Fprintf(w, "note: key %s (%s) is older than --max-key-age %s (created %s)\n", k.Name, k.Key, rep.MaxKeyAge, k.Created)
-		}
-	}
-	if rep.Calibration.State == validate.Refuted && rep.Method == validate.ByProbe {
-		fmt.Fprintln(w, "note: calibration found that Klaviyo validates a write's body before its scopes, so write probes cannot prove a scope: use --inventory-role ROLE for exact answers")
+	for _, n := range rep.Notes() {
+		fmt.Fprintf(w, "note: %s\n", n)
 	}
 }
 
-// writeAnnotations prints GitHub Actions workflow commands: an error per finding (a warning for
-// excess without --strict) and a notice per valid role.
+// writeAnnotations prints the report's annotations as GitHub Actions workflow commands.
 func writeAnnotations(io *ui.IO, rep *validate.Report) error {
 	var b strings.Builder
-	emit := func(level, role, msg string) {
-		b.WriteString("::" + level + " title=" + escapeProperty("klrbac keys validate: "+role) + "::" + escapeData(msg) + "\n")
-	}
-	for _, w := range rep.Warnings {
-		emit("warning", "run", w)
-	}
-	for _, k := range rep.Keys {
-		if k.Unused && !k.InventoryCredential {
-			emit("notice", "keys", fmt.Sprintf("key %s (%s) is used by no role of the policy", k.Name, k.Key))
-		}
-	}
-	for _, rr := range rep.Roles {
-		who := fmt.Sprintf("role %s's key (%s, %s)", rr.Role, orDash(rr.Key), rr.KeySource)
-		inferred := func(s string) string {
-			if slices.Contains(rr.Inferred, s) {
-				return " (inferred: Klaviyo's check order is not calibrated)"
-			}
-			return ""
-		}
-		for _, p := range rr.Problems {
-			emit("error", rr.Role, who+": "+p)
-		}
-		for _, s := range rr.Missing {
-			emit("error", rr.Role, fmt.Sprintf("%s lacks %s, which the role needs%s", who, s, inferred(s)))
-		}
-		level := "error"
-		if rep.AllowExcess {
-			level = "warning"
-		}
-		for _, s := range rr.Excess {
-			emit(level, rr.Role, fmt.Sprintf("%s holds %s, which the role does not need%s", who, s, inferred(s)))
-		}
-		if rr.Verdict == validate.VerdictUndetermined {
-			for _, s := range rr.Undetermined {
-				emit("error", rr.Role, fmt.Sprintf("%s: %s could not be determined: %s", who, s, rr.Reasons[s]))
-			}
-		}
-		if len(rr.NotChecked) > 0 && !rep.Strict {
-			emit("notice", rr.Role, fmt.Sprintf("%s: not checked: %s (no operation of Klaviyo's uses them; the inventory (--inventory-role ROLE) checks them)", who, strings.Join(rr.NotChecked, ", ")))
-		}
-		if rr.Verdict == validate.VerdictValid {
-			emit("notice", rr.Role, fmt.Sprintf("%s holds every scope the role needs (%d, by %s)", who, len(rr.Required), rr.Method))
-		}
+	for _, an := range rep.Annotations() {
+		b.WriteString("::" + an.Level + " title=" + escapeProperty("klrbac keys validate: "+an.Subject) + "::" + escapeData(an.Message) + "\n")
 	}
 	_, err := fmt.Fprint(io.Out, b.String())
 	return err
