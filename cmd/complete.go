@@ -24,14 +24,19 @@ func (a *app) complete(names func(*config.Config) []string) completer {
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		var out []string
-		for _, n := range names(cfg) {
-			if strings.HasPrefix(n, prefix) {
-				out = append(out, n)
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
+		return withPrefix(names(cfg), prefix), cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// withPrefix is what completes prefix among names, in their order.
+func withPrefix(names []string, prefix string) []string {
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func roleNames(cfg *config.Config) []string       { return cfg.Policy.RoleNames() }
@@ -55,13 +60,7 @@ func oauthAppNames(cfg *config.Config) []string {
 }
 
 func completeScopes(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
-	var out []string
-	for _, s := range catalog.AssignableScopes() {
-		if strings.HasPrefix(s, prefix) {
-			out = append(out, s)
-		}
-	}
-	return out, cobra.ShellCompDirectiveNoFileComp
+	return withPrefix(catalog.AssignableScopes(), prefix), cobra.ShellCompDirectiveNoFileComp
 }
 
 // firstArgs completes the first n positional arguments with fn and nothing after them.
