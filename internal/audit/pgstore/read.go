@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
@@ -194,81 +193,6 @@ func pages(ctx context.Context, db rowQuerier, q *Query, emit func(seq int64, li
 			return nil
 		}
 	}
-}
-
-// Verify reads every row in seq order and checks the chain as audit.Verify checks a file, naming
-// rows by their seq column; it also checks that each row's indexed columns say what its line says,
-// since tail filters on them.
-func (s *Store) Verify(ctx context.Context, opts audit.VerifyOptions) (*audit.Report, error) {
-	if err := s.ready(ctx); err != nil {
-		return nil, err
-	}
-	rv := audit.NewRowVerifier(opts)
-	var rows int64
-	last := int64(0)
-	for {
-		r, err := s.pool.Query(ctx, `SELECT seq, ts, user_id, role, action, line FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT `+fmt.Sprint(verifyPage), last)
-		if err != nil {
-			return nil, s.unavailable("verifying the audit trail", err)
-		}
-		var (
-			seq                int64
-			ts                 time.Time
-			user, role, action string
-			line               []byte
-			got                int
-		)
-		_, err = pgx.ForEachRow(r, []any{&seq, &ts, &user, &role, &action, &line}, func() error {
-			got++
-			rows++
-			last = seq
-			rv.Add(seq, line)
-			e, perr := audit.ParseLine(line)
-			if perr != nil {
-				return nil // the verifier names it
-			}
-			switch {
-			case e.Seq != uint64(seq):
-				rv.Problem(seq, audit.KindOrder, "row seq %d holds the line of seq %d: rows were renumbered or moved", seq, e.Seq)
-			case column(e.UserID) != user:
-				rv.Problem(seq, audit.KindEdited, "row seq %d: its user_id column (%q) differs from its line (%q): the row was edited", seq, user, e.UserID)
-			case column(e.Role) != role:
-				rv.Problem(seq, audit.KindEdited, "row seq %d: its role column (%q) differs from its line (%q): the row was edited", seq, role, e.Role)
-			case column(e.Action) != action:
-				rv.Problem(seq, audit.KindEdited, "row seq %d: its action column (%q) differs from its line (%q): the row was edited", seq, action, e.Action)
-			case !e.Timestamp.Equal(ts):
-				rv.Problem(seq, audit.KindEdited, "row seq %d: its ts column (%s) differs from its line (%s): the row was edited", seq, ts.UTC().Format(audit.TimeLayout), e.Timestamp.Format(audit.TimeLayout))
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, s.unavailable("verifying the audit trail", err)
-		}
-		if got < verifyPage {
-			break
-		}
-	}
-	rep := rv.Finish(rows)
-	for i := range rep.Problems {
-		rep.Problems[i].Message = rowNames(rep.Problems[i].Message)
-	}
-	return rep, nil
-}
-
-// verifyPage is larger than pageRows: verify reads everything, and fewer round trips count.
-const verifyPage = 20000
-
-var lineRef = regexp.MustCompile(`\b(lines?) (\d+)(-\d+)?`)
-
-// rowNames rewords the file verifier's "line N" as "row seq N": the verifier was given each row's
-// seq as its line number.
-func rowNames(msg string) string {
-	return lineRef.ReplaceAllStringFunc(msg, func(m string) string {
-		if strings.HasPrefix(m, "lines") {
-			return "rows seq" + m[len("lines"):]
-		}
-		return "row seq" + m[len("line"):]
-	})
 }
 
 // Export writes the rows that q selects, in seq order, as a file log: each line exactly as stored
