@@ -259,12 +259,23 @@ func runAuditTailDB(ctx context.Context, streams *ui.IO, s *pgstore.Store, opts 
 	}, func(_ int64, line []byte) error { return emit(line) })
 }
 
-// runAuditHeadDB is audit head on the team audit trail.
+// runAuditHeadDB is audit head on the team audit trail. As for a file, a checkpoint vouches for
+// every row up to it, so the whole chain is verified first: the last rows, which appends check,
+// say nothing of an edit further back.
 func runAuditHeadDB(ctx context.Context, streams *ui.IO, s *pgstore.Store, f ui.Format) error {
-	head, err := s.Head(ctx)
+	rep, err := s.Verify(ctx, audit.VerifyOptions{MaxProblems: 1})
 	if err != nil {
 		return err
 	}
+	if !rep.OK() {
+		why := rep.Problems[0].Message
+		if n := len(rep.Problems) + rep.Omitted; n > 1 {
+			why += fmt.Sprintf(" (and %d more problems)", n-1)
+		}
+		return (&fault.Error{Kind: fault.Findings, Err: fmt.Errorf("refusing to give a checkpoint of %s, which does not verify: %s", s.Where(), why)}).
+			Hint("run 'klrbac audit verify' to see every problem; a checkpoint vouches for every entry up to it")
+	}
+	head := rep.Head
 	if f != ui.Table {
 		return streams.Encode(f, headView{head.Seq, head.Hash})
 	}

@@ -166,3 +166,36 @@ func TestTeamAuditTrailFailsClosed(t *testing.T) {
 		t.Fatal("with audit.dsn set, klrbac wrote a local audit file")
 	}
 }
+
+// audit head vouches for every row up to the head, as it does for a file: a row edited anywhere,
+// not only among the last two an append checks, gets no checkpoint but exit 1.
+func TestTeamAuditTrailHeadVerifiesTheWholeChain(t *testing.T) {
+	dsn, _ := dbEnv(t)
+	for _, r := range []string{"v1", "v2", "v3", "v4"} {
+		if _, errOut, code := run(t, "audit", "record", "--action", "deploy.release", "--resource", r); code != 0 {
+			t.Fatalf("record: %d %q", code, errOut)
+		}
+	}
+	head, errOut, code := run(t, "audit", "head")
+	if code != 0 || !strings.HasPrefix(head, "4:") {
+		t.Fatalf("head of an intact chain: %d %q %q", code, head, errOut)
+	}
+	out, _, code := run(t, "audit", "head", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"seq": 4`) {
+		t.Fatalf("head -o json: %d %q", code, out)
+	}
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `UPDATE audit_entries SET line = replace(line, '"v1"', '"v9"') WHERE seq = 1`); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = run(t, "audit", "head")
+	noPassword(t, out, errOut)
+	if code != 1 || out != "" || !strings.Contains(errOut, "refusing to give a checkpoint of postgres://****@") ||
+		!strings.Contains(errOut, "which does not verify: row seq 1: hash does not match") || !strings.Contains(errOut, "hint: run 'klrbac audit verify'") {
+		t.Fatalf("head of a chain edited at seq 1: %d %q %q", code, out, errOut)
+	}
+}
