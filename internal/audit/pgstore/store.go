@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -68,6 +69,10 @@ type Store struct {
 	schemaOK bool
 
 	commit committer
+
+	// lockTrips counts the round trips taken to lock the chain before a batch, which a batch
+	// whose lock came with the previous commit does without (tests read it).
+	lockTrips atomic.Int64
 }
 
 // Open validates dsn and prepares a pool; it connects lazily, on first use.
