@@ -206,34 +206,23 @@ func (d *decoder) hex4() rune {
 // parseTime reads a timestamp; the layout the encoder writes is read directly, anything else through
 // time.Parse.
 func parseTime(s string) (time.Time, error) {
-	if t, ok := canonicalTime(s); ok {
-		return t, nil
+	if len(s) == len(TimeLayout) && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' && s[19] == '.' && s[23] == 'Z' {
+		num := func(i, n int) int {
+			v := 0
+			for _, c := range []byte(s[i : i+n]) {
+				if c < '0' || c > '9' {
+					return -1
+				}
+				v = v*10 + int(c-'0')
+			}
+			return v
+		}
+		y, mo, d, h, mi, sec, milli := num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2), num(20, 3)
+		if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(mo, y) && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 && milli >= 0 {
+			return time.Date(y, time.Month(mo), d, h, mi, sec, milli*1e6, time.UTC), nil
+		}
 	}
 	return time.Parse(time.RFC3339Nano, s)
-}
-
-// canonicalTime reads a timestamp in exactly the layout the encoder writes (TimeLayout), which
-// gives each time one spelling.
-func canonicalTime[S string | []byte](s S) (time.Time, bool) {
-	if len(s) != len(TimeLayout) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' || s[23] != 'Z' {
-		return time.Time{}, false
-	}
-	num := func(i, n int) int {
-		v := 0
-		for j := i; j < i+n; j++ {
-			c := s[j]
-			if c < '0' || c > '9' {
-				return -1
-			}
-			v = v*10 + int(c-'0')
-		}
-		return v
-	}
-	y, mo, d, h, mi, sec, milli := num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2), num(20, 3)
-	if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(mo, y) && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 && milli >= 0 {
-		return time.Date(y, time.Month(mo), d, h, mi, sec, milli*1e6, time.UTC), true
-	}
-	return time.Time{}, false
 }
 
 func daysIn(m, y int) int {

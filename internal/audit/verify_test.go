@@ -367,6 +367,23 @@ func TestStartsAs(t *testing.T) {
 	}
 }
 
+func TestLayoutTimeIsTimeLayout(t *testing.T) {
+	times := []time.Time{time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC),
+		time.Date(2024, 2, 29, 7, 5, 9, 42e6, time.FixedZone("x", -7*3600)), time.Unix(0, 0)}
+	for i := range 2000 {
+		times = append(times, time.Unix(int64(i)*1_234_567_891%253402300799, int64(i)*7_777_777%1e9))
+	}
+	for _, tm := range times {
+		got, ok := layoutTime(tm)
+		if want := tm.UTC().Format(TimeLayout); !ok || string(got[:]) != want {
+			t.Fatalf("layoutTime(%s) = %q %v, want %q", tm, got, ok, want)
+		}
+	}
+	if _, ok := layoutTime(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)); ok {
+		t.Fatal("year 10000 has no four digits")
+	}
+}
+
 // BenchmarkVerify measures Verify's throughput on a valid log (SetBytes: MB/s).
 func BenchmarkVerify(b *testing.B) {
 	log, _ := buildLog(100000)

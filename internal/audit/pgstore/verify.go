@@ -1,11 +1,9 @@
 package pgstore
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
-	"io"
 	"math"
 	"regexp"
 	"runtime"
@@ -13,9 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/klrbac/klrbac/internal/audit"
 )
@@ -34,21 +30,14 @@ func (s *Store) Verify(ctx context.Context, opts audit.VerifyOptions) (*audit.Re
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	// A connection of its own, which reads the socket in large pieces: when the hashing falls
-	// behind the server, the rows wait in the socket, and one read takes them all in rather than
-	// 8 KiB (the driver's default) at a time.
-	cfg := s.pool.Config().ConnConfig.Copy()
-	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
-		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 1<<20), w)
-	}
-	cctx, cancel := context.WithTimeout(ctx, s.opts.ConnectTimeout)
-	conn, err := pgx.ConnectConfig(cctx, cfg)
-	cancel()
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, s.unavailable("verifying the audit trail", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	rep, err := verifyRows(ctx, conn.PgConn(), opts, runtime.GOMAXPROCS(0))
+	// A connection left inside the transaction (a failure mid-read) is closed by the pool rather
+	// than reused.
+	defer conn.Release()
+	rep, err := verifyRows(ctx, conn.Conn().PgConn(), opts, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return nil, s.unavailable("verifying the audit trail", err)
 	}
@@ -128,8 +117,7 @@ func (c *rowChunk) check() {
 	close(c.ready)
 }
 
-// verifyRows runs the pipeline on a connection of its own (see Verify) with workers hashing
-// goroutines.
+// verifyRows runs the pipeline on a connection (see Verify) with workers hashing goroutines.
 func verifyRows(ctx context.Context, pc *pgconn.PgConn, opts audit.VerifyOptions, workers int) (*audit.Report, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
