@@ -122,6 +122,7 @@ func (c *committer) run() {
 	defer c.wg.Done()
 	last := 0              // the previous batch's requests
 	var took time.Duration // how long the previous batch took to commit
+	var done time.Time     // when it committed
 	var locked *lockedTx   // the chain lock, taken for the next batch as the previous one committed
 	for {
 		var batch []*appendReq
@@ -148,6 +149,9 @@ func (c *committer) run() {
 		if idleTimer != nil {
 			idleTimer.Stop()
 		}
+		// Appends come back to back: this batch has several callers, or its first came right after
+		// the last commit (one caller feeding batches, as audit.GroupCommit does for the proxy).
+		busy := !done.IsZero() && time.Since(done) < gatherWindow
 		n := len(batch[0].entries)
 		// The callers of the previous batch come back at about the same time; the first of them
 		// must not go alone, leaving the others to wait a whole transaction. So wait a little
@@ -184,10 +188,11 @@ func (c *committer) run() {
 		}
 		last = len(batch)
 		start := time.Now()
-		// Callers that come together come back together: take the lock for their next batch
-		// in the same round trip as this one's commit.
-		locked = c.store.commitBatch(batch, locked, len(batch) > 1)
-		took = time.Since(start)
+		// Appends that come back to back come back again: take the lock for the next batch in
+		// the same round trip as this one's commit.
+		locked = c.store.commitBatch(batch, locked, busy || len(batch) > 1)
+		done = time.Now()
+		took = done.Sub(start)
 	}
 }
 

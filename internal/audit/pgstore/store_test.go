@@ -346,3 +346,34 @@ func TestGroupCommitLocksTheNextBatchWithTheCommit(t *testing.T) {
 		}
 	}
 }
+
+// The proxy appends through audit.GroupCommit, which hands the store one batch at a time from one
+// goroutine: batches that follow each other find the lock taken with the previous commit too.
+func TestBatchesBackToBackFromOneCallerShareTheLockRoundTrip(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := openTest(t, dsn, Options{})
+	g := audit.NewGroupCommit(s, 0)
+	const writers, each = 16, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for range each {
+				if _, err := g.Append(context.Background(), audit.Entry{UserID: fmt.Sprintf("t%d", w), Action: "GET"}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	g.Close()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if trips := s.lockTrips.Load(); trips > each/2 {
+		t.Errorf("%d round trips to lock the chain for %d batches or more", trips, each)
+	}
+	verifyDump(t, dsn, writers*each)
+}
