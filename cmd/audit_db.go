@@ -228,30 +228,34 @@ provable with 'klrbac audit verify FILE --expect-head'. A file is imported once.
 	}
 }
 
-// runAuditTailDB is audit tail on the team audit trail.
+// runAuditTailDB is audit tail on the team audit trail. The filters the table has columns for (user,
+// role, action, time) go to the database, which reads through its indexes only the rows they select:
+// -n N reads back just the last N that match, and --since alone reads forwards from where that time
+// starts, a page at a time, in constant memory. sel still judges every entry from its line.
 func runAuditTailDB(ctx context.Context, streams *ui.IO, s *pgstore.Store, opts auditTailOptions, sel audit.Select) error {
 	p := streams.NewAuditTail(opts.format, opts.follow)
+	q := pgstore.Query{User: opts.user, Role: opts.role, Action: opts.action}
+	if opts.since != "" {
+		t, err := parseSince(opts.since, opts.now)
+		if err != nil {
+			return err
+		}
+		q.Since = t
+	}
 	head, err := s.Head(ctx)
 	if err != nil && !opts.follow {
 		return err
 	}
-	var recs []audit.Record
+	after := head.Seq
 	if err == nil {
-		recs, err = s.Last(ctx, opts.n, sel)
+		last, err := tailDB(ctx, p, s, opts.n, q, sel)
 		if err != nil {
 			return err
 		}
-	}
-	p.Batch(recs)
-	if err := p.Flush(); err != nil {
-		return err
+		after = max(after, last)
 	}
 	if !opts.follow {
 		return nil
-	}
-	after := head.Seq
-	if n := len(recs); n > 0 {
-		after = max(after, recs[n-1].Seq)
 	}
 	emit := p.Followed(sel.Keep)
 	return s.FollowRows(ctx, after, pgstore.FollowOptions{
@@ -259,12 +263,80 @@ func runAuditTailDB(ctx context.Context, streams *ui.IO, s *pgstore.Store, opts 
 	}, func(_ int64, line []byte) error { return emit(line) })
 }
 
-// runAuditHeadDB is audit head on the team audit trail.
+// tailDB prints what tail shows before following, and returns the last seq it read.
+func tailDB(ctx context.Context, p *ui.AuditTail, s *pgstore.Store, n int, q pgstore.Query, sel audit.Select) (uint64, error) {
+	if n >= 0 {
+		recs, skipped, err := s.Recent(ctx, n, q, sel)
+		if err != nil {
+			return 0, err
+		}
+		p.Batch(recs)
+		if err := p.Flush(); err != nil {
+			return 0, err
+		}
+		p.Skipped(skipped)
+		if len(recs) == 0 {
+			return 0, nil
+		}
+		return recs[len(recs)-1].Seq, nil
+	}
+	// Every entry since a time: a table first goes through the rows to fit its columns, then
+	// prints the same rows (up to the last seq of the first pass); JSON prints as it reads.
+	var last uint64
+	each := func(fn func(e audit.Entry, line []byte)) (skipped int, err error) {
+		err = s.ScanRows(ctx, q, func(seq int64, line []byte) error {
+			last = max(last, uint64(seq))
+			e, perr := audit.ParseLine(line)
+			if perr != nil {
+				skipped++
+				return nil
+			}
+			if sel.Keep == nil || sel.Keep(e) {
+				fn(e, line)
+			}
+			return p.Err() // a closed pipe ends the reading
+		})
+		return skipped, err
+	}
+	if p.Table() {
+		var m ui.CellWidths
+		if _, err := each(func(e audit.Entry, line []byte) { p.Measure(&m, e, line) }); err != nil {
+			return 0, err
+		}
+		p.Fit(m)
+		if last == 0 {
+			return 0, nil
+		}
+		q.Until = last
+	}
+	skipped, err := each(p.Print)
+	if err == nil {
+		err = p.Flush()
+	}
+	if err != nil {
+		return 0, err
+	}
+	p.Skipped(skipped)
+	return last, nil
+}
+
+// runAuditHeadDB is audit head on the team audit trail. As for a file, a checkpoint vouches for
+// every row up to it, so the whole chain is verified first: the last rows, which appends check,
+// say nothing of an edit further back.
 func runAuditHeadDB(ctx context.Context, streams *ui.IO, s *pgstore.Store, f ui.Format) error {
-	head, err := s.Head(ctx)
+	rep, err := s.Verify(ctx, audit.VerifyOptions{MaxProblems: 1})
 	if err != nil {
 		return err
 	}
+	if !rep.OK() {
+		why := rep.Problems[0].Message
+		if n := len(rep.Problems) + rep.Omitted; n > 1 {
+			why += fmt.Sprintf(" (and %d more problems)", n-1)
+		}
+		return (&fault.Error{Kind: fault.Findings, Err: fmt.Errorf("refusing to give a checkpoint of %s, which does not verify: %s", s.Where(), why)}).
+			Hint("run 'klrbac audit verify' to see every problem; a checkpoint vouches for every entry up to it")
+	}
+	head := rep.Head
 	if f != ui.Table {
 		return streams.Encode(f, headView{head.Seq, head.Hash})
 	}

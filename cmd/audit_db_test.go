@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,5 +165,91 @@ func TestTeamAuditTrailFailsClosed(t *testing.T) {
 	noPassword(t, errOut)
 	if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
 		t.Fatal("with audit.dsn set, klrbac wrote a local audit file")
+	}
+}
+
+// audit head vouches for every row up to the head, as it does for a file: a row edited anywhere,
+// not only among the last two an append checks, gets no checkpoint but exit 1.
+func TestTeamAuditTrailHeadVerifiesTheWholeChain(t *testing.T) {
+	dsn, _ := dbEnv(t)
+	for _, r := range []string{"v1", "v2", "v3", "v4"} {
+		if _, errOut, code := run(t, "audit", "record", "--action", "deploy.release", "--resource", r); code != 0 {
+			t.Fatalf("record: %d %q", code, errOut)
+		}
+	}
+	head, errOut, code := run(t, "audit", "head")
+	if code != 0 || !strings.HasPrefix(head, "4:") {
+		t.Fatalf("head of an intact chain: %d %q %q", code, head, errOut)
+	}
+	out, _, code := run(t, "audit", "head", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"seq": 4`) {
+		t.Fatalf("head -o json: %d %q", code, out)
+	}
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `UPDATE audit_entries SET line = replace(line, '"v1"', '"v9"') WHERE seq = 1`); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = run(t, "audit", "head")
+	noPassword(t, out, errOut)
+	if code != 1 || out != "" || !strings.Contains(errOut, "refusing to give a checkpoint of postgres://****@") ||
+		!strings.Contains(errOut, "which does not verify: row seq 1: hash does not match") || !strings.Contains(errOut, "hint: run 'klrbac audit verify'") {
+		t.Fatalf("head of a chain edited at seq 1: %d %q %q", code, out, errOut)
+	}
+}
+
+// tail's filters on the team trail select what they select on a file: the database narrows the rows
+// (see pgstore's tests for what it reads), the line has the last word.
+func TestTeamAuditTrailTailFilters(t *testing.T) {
+	_, _ = dbEnv(t)
+	for i, r := range []struct{ actor, action string }{
+		{"ana", "deploy.release"}, {"bob", "deploy.release"}, {"ana", "db.backup"}, {"bob", "deploy.rollback"}, {"ana", "deploy.release"},
+	} {
+		t.Setenv("KLRBAC_ACTOR", r.actor)
+		args := []string{"audit", "record", "--action", r.action, "--resource", fmt.Sprint("r", i+1)}
+		if i == 3 {
+			args = append(args, "--failed")
+		}
+		if _, errOut, code := run(t, args...); code != 0 {
+			t.Fatalf("record: %d %q", code, errOut)
+		}
+	}
+	resources := func(out string) string {
+		var rs []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if i := strings.Index(l, `"resource":"`); i >= 0 {
+				rs = append(rs, strings.SplitN(l[i+len(`"resource":"`):], `"`, 2)[0])
+			}
+		}
+		return strings.Join(rs, " ")
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--user", "ana", "-n", "2"}, "r3 r5"},
+		{[]string{"--user", "a?a"}, "r1 r3 r5"},
+		{[]string{"--action", "deploy.*", "-n", "3"}, "r2 r4 r5"},
+		{[]string{"--action", "deploy.*", "--user", "bob", "--failed"}, "r4"},
+		{[]string{"--role", "admin"}, ""},
+		{[]string{"--since", "1h", "--action", "deploy.release"}, "r1 r2 r5"},
+		{[]string{"--since", "1h", "-n", "1"}, "r5"},
+		{[]string{"--since", "2099-01-01"}, ""},
+	} {
+		args := append([]string{"audit", "tail", "-o", "json"}, c.args...)
+		out, errOut, code := run(t, args...)
+		if code != 0 || resources(out) != c.want {
+			t.Errorf("tail %v: %d %q %q, want %s", c.args, code, out, errOut, c.want)
+		}
+	}
+	// --since without -n, as a table: its columns are fitted over every row since, then printed.
+	out, errOut, code := run(t, "audit", "tail", "--since", "1h", "--user", "bob")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") || !strings.Contains(lines[1], "deploy.release") ||
+		!strings.Contains(lines[2], "deploy.rollback") || !strings.Contains(lines[2], "failed") {
+		t.Fatalf("tail --since as a table: %d %q %q", code, out, errOut)
 	}
 }

@@ -27,6 +27,8 @@ type auditTailOptions struct {
 	alerts            bool
 	since             string
 	format            ui.Format
+	// now is the time --since counts back from, once for the filter and for the team trail's query.
+	now time.Time
 }
 
 func newAuditTailCommand(a *app) *cobra.Command {
@@ -71,7 +73,8 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 			if opts.since != "" && !cmd.Flags().Changed("lines") {
 				opts.n = -1
 			}
-			sel, err := opts.selection(time.Now())
+			opts.now = time.Now()
+			sel, err := opts.selection(opts.now)
 			if err != nil {
 				return err
 			}

@@ -47,6 +47,33 @@ func FuzzParseLine(f *testing.F) {
 	})
 }
 
+// FuzzStartsAs: whenever StartsAs vouches for a line's columns, the line decodes to those values
+// (or is no entry at all, which verify reports on its own).
+func FuzzStartsAs(f *testing.F) {
+	b, es := buildLog(3)
+	for i, l := range lines(b) {
+		f.Add([]byte(strings.TrimSuffix(l, "\n")), es[i].Seq, es[i].Timestamp.UnixMicro(), es[i].UserID, es[i].Role, es[i].Action)
+	}
+	f.Add([]byte(`{"seq":1,"timestamp":"2026-05-01T10:00:00.000Z","userId":"a\u0000","role":"","action":"x"`), uint64(1), int64(0), "a", "", "x")
+	// Invalid UTF-8 decodes as U+FFFD: a column holding the raw byte differs from the line.
+	raw := strings.Replace(strings.TrimSuffix(lines(b)[0], "\n"), `"userId":"`+es[0].UserID+`"`, "\"userId\":\"\xff\"", 1)
+	f.Add([]byte(raw), es[0].Seq, es[0].Timestamp.UnixMicro(), "\xff", es[0].Role, es[0].Action)
+	f.Fuzz(func(t *testing.T, line []byte, seq uint64, us int64, user, role, action string) {
+		ts := time.UnixMicro(us)
+		if !StartsAs(line, seq, ts, []byte(user), []byte(role), []byte(action)) {
+			return
+		}
+		e, err := ParseLine(line)
+		if err != nil {
+			return
+		}
+		if e.Seq != seq || !e.Timestamp.Equal(ts) || e.UserID != user || e.Role != role || e.Action != action {
+			t.Fatalf("StartsAs vouched for seq %d %s %q %q %q, the line says %d %s %q %q %q", seq, ts, user, role, action,
+				e.Seq, e.Timestamp, e.UserID, e.Role, e.Action)
+		}
+	})
+}
+
 // FuzzEntryRoundTrip: whatever text the fields carry, the line is one line of valid JSON that decodes
 // back to the same entry and verifies.
 func FuzzEntryRoundTrip(f *testing.F) {

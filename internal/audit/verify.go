@@ -203,6 +203,9 @@ type verifier struct {
 	lastTS    [40]byte
 	lastTSLen int
 	long      bool // inside a line longer than the read buffer
+	// pre is the next line as CheckLine found it, when a caller checked it already: rows are
+	// checked in parallel, ahead of their turn.
+	pre *CheckedLine
 	// expected head
 	expectSeen     bool
 	expectMismatch int64
@@ -254,6 +257,8 @@ func (v *verifier) runLine(b []byte, first bool) {
 }
 
 func (v *verifier) take(b []byte, terminated bool) {
+	pre := v.pre
+	v.pre = nil
 	if v.long {
 		// the end of a long line
 		v.long = false
@@ -270,13 +275,19 @@ func (v *verifier) take(b []byte, terminated bool) {
 		v.run.lastTorn = true
 		return
 	}
-	li, ok := scan(b)
+	var li lineInfo
+	var ok, sealed bool
+	if pre != nil {
+		li, ok, sealed = pre.li, pre.ok, pre.sealed
+	} else {
+		li, ok = scan(b)
+		sealed = ok && li.sealed()
+	}
 	if !ok {
 		v.settleGap(nil)
 		v.runLine(b, true)
 		return
 	}
-	sealed := li.sealed()
 	if sealed {
 		v.settleGap(&li)
 	} else {

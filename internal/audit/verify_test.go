@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func lines(b []byte) []string {
@@ -304,7 +305,16 @@ func TestVerifyNamesTheDamagedLines(t *testing.T) {
 			for i, l := range tampered {
 				rows.Add(int64(i+1), []byte(strings.TrimSuffix(l, "\n")))
 			}
-			for _, rep := range []*Report{verifyBytes(t, join(tampered), VerifyOptions{}), rows.Finish(int64(len(tampered)))} {
+			// Lines checked ahead of their turn, as a store hashing in parallel feeds them.
+			checked := NewRowVerifier(VerifyOptions{})
+			pre := make([]CheckedLine, len(tampered))
+			for i, l := range tampered {
+				pre[i] = CheckLine([]byte(strings.TrimSuffix(l, "\n")))
+			}
+			for i, l := range tampered {
+				checked.AddChecked(int64(i+1), []byte(strings.TrimSuffix(l, "\n")), &pre[i])
+			}
+			for _, rep := range []*Report{verifyBytes(t, join(tampered), VerifyOptions{}), rows.Finish(int64(len(tampered))), checked.Finish(int64(len(tampered)))} {
 				if got := problemLines(rep); rep.Omitted != 0 || fmt.Sprint(got) != fmt.Sprint(c.lines) {
 					t.Fatalf("problems at lines %v (%d more), want %v: %+v", got, rep.Omitted, c.lines, rep.Problems[:min(4, len(rep.Problems))])
 				}
@@ -315,6 +325,62 @@ func TestVerifyNamesTheDamagedLines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestStartsAs(t *testing.T) {
+	ts := time.Date(2026, 5, 1, 9, 0, 0, 123e6, time.UTC)
+	seal := func(user, role, action string) []byte {
+		c := &Chain{Seq: 41, Hash: Genesis}
+		line, _ := c.Next(nil, Entry{Timestamp: ts, UserID: user, Role: role, Action: action, Host: "h"})
+		return bytes.TrimSuffix(line, []byte("\n"))
+	}
+	line := seal("alice@example.com", "viewer", "check")
+	cases := []struct {
+		name               string
+		line               []byte
+		seq                uint64
+		ts                 time.Time
+		user, role, action string
+		want               bool
+	}{
+		{"as written", line, 42, ts, "alice@example.com", "viewer", "check", true},
+		{"another seq", line, 4, ts, "alice@example.com", "viewer", "check", false},
+		{"a longer seq", line, 420, ts, "alice@example.com", "viewer", "check", false},
+		{"a microsecond later", line, 42, ts.Add(time.Microsecond), "alice@example.com", "viewer", "check", false},
+		{"another zone, same time", line, 42, ts.In(time.FixedZone("x", 3600)), "alice@example.com", "viewer", "check", true},
+		{"another user", line, 42, ts, "alice@example.co", "viewer", "check", false},
+		{"another role", line, 42, ts, "alice@example.com", "admin", "check", false},
+		{"another action", line, 42, ts, "alice@example.com", "viewer", "checks", false},
+		{"empty values", seal("", "", "x"), 42, ts, "", "", "x", true},
+		{"beyond ASCII", seal("zoë", "rôle", "check"), 42, ts, "zoë", "rôle", "check", true},
+		// Values the encoder escapes are left to ParseLine.
+		{"a quote", seal(`a"b`, "viewer", "check"), 42, ts, `a"b`, "viewer", "check", false},
+		{"a line separator", seal("a\u2028b", "viewer", "check"), 42, ts, "a\u2028b", "viewer", "check", false},
+		{"invalid UTF-8 in a column", line, 42, ts, "alice@example.com\xff", "viewer", "check", false},
+		{"not an entry", []byte(`{"seq":42`), 42, ts, "", "", "", false},
+	}
+	for _, c := range cases {
+		if got := StartsAs(c.line, c.seq, c.ts, []byte(c.user), []byte(c.role), []byte(c.action)); got != c.want {
+			t.Errorf("%s: StartsAs = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestLayoutTimeIsTimeLayout(t *testing.T) {
+	times := []time.Time{time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC),
+		time.Date(2024, 2, 29, 7, 5, 9, 42e6, time.FixedZone("x", -7*3600)), time.Unix(0, 0)}
+	for i := range 2000 {
+		times = append(times, time.Unix(int64(i)*1_234_567_891%253402300799, int64(i)*7_777_777%1e9))
+	}
+	for _, tm := range times {
+		got, ok := layoutTime(tm)
+		if want := tm.UTC().Format(TimeLayout); !ok || string(got[:]) != want {
+			t.Fatalf("layoutTime(%s) = %q %v, want %q", tm, got, ok, want)
+		}
+	}
+	if _, ok := layoutTime(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)); ok {
+		t.Fatal("year 10000 has no four digits")
 	}
 }
 

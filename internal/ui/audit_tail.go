@@ -188,3 +188,22 @@ func (p *AuditTail) Skipped(n int) {
 		fmt.Fprintf(p.io.Err, "klrbac: skipped %d lines that are not audit entries (torn or damaged); run 'klrbac audit verify'\n", n)
 	}
 }
+
+// Table reports whether entries print as a table, whose columns are fitted to them first (Measure,
+// Fit); JSON prints each line as it comes.
+func (p *AuditTail) Table() bool { return p.format != JSON }
+
+// Measure takes an entry's cells into the widths a table is fitted to (Fit), for a reader that goes
+// through the entries twice: once to measure, once to print.
+func (p *AuditTail) Measure(w *CellWidths, e audit.Entry, line []byte) {
+	w.Add(tailCells(e, p.edited(e, line)))
+}
+
+// Fit sets the table's columns for entries whose widest cells are w.
+func (p *AuditTail) Fit(w CellWidths) { p.table.Fit(w) }
+
+// Err is the first error writing met (a closed pipe, as with | head), which should end the reading.
+func (p *AuditTail) Err() error {
+	_, err := p.w.Write(nil) // bufio keeps the first write error
+	return err
+}

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,16 +15,20 @@ import (
 	"github.com/klrbac/klrbac/internal/audit"
 )
 
-// Query narrows rows with the indexed columns before their lines are read. The caller's own
-// filter still judges each entry from its line, which alone the chain proves: a column edited
-// behind klrbac's back can hide a row from a query (verify finds that), never show one wrongly.
+// Query narrows rows with the indexed columns before their lines are read: tail's filters, in SQL,
+// so that the server reads through the indexes only the rows asked for. The caller's own filter
+// still judges each entry from its line, which alone the chain proves: a column edited behind
+// klrbac's back can hide a row from a query (verify finds that), never show one wrongly.
 type Query struct {
-	// User, Role and Action match exactly, or as patterns where * matches anything ("" matches all).
+	// User, Role and Action match exactly, or as patterns where * matches any run of characters
+	// and ? any one ("" matches all), as audit.Glob does.
 	User, Role, Action string
-	// Since keeps entries at or after a time.
+	// Since keeps entries at or after a time (their ts column: the server's clock at the append).
 	Since time.Time
 	// After keeps entries with a greater seq.
 	After uint64
+	// Until, when not 0, keeps entries with a seq up to it.
+	Until uint64
 }
 
 func (q Query) where(args *[]any) string {
@@ -36,7 +40,7 @@ func (q Query) where(args *[]any) string {
 	for _, f := range []struct{ col, pat string }{{"user_id", q.User}, {"role", q.Role}, {"action", q.Action}} {
 		switch {
 		case f.pat == "" || strings.Trim(f.pat, "*") == "":
-		case strings.Contains(f.pat, "*"):
+		case strings.ContainsAny(f.pat, "*?"):
 			add(f.col+" LIKE $%d", likePattern(f.pat))
 		default:
 			add(f.col+" = $%d", column(f.pat))
@@ -48,15 +52,20 @@ func (q Query) where(args *[]any) string {
 	if q.After > 0 {
 		add("seq > $%d", int64(q.After))
 	}
+	if q.Until > 0 {
+		add("seq <= $%d", int64(q.Until))
+	}
 	if len(conds) == 0 {
 		return "true"
 	}
 	return strings.Join(conds, " AND ")
 }
 
-// likePattern turns a * pattern into LIKE's: its own wildcards and escape taken literally.
+// likePattern turns a glob into a LIKE pattern that matches at least what the glob matches: LIKE's
+// own wildcards and escape taken literally, * as %. ? becomes % too, not _: the columns hold values
+// without NUL (see column), which a ? may have matched.
 func likePattern(glob string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`, `*`, `%`)
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`, `*`, `%`, `?`, `%`)
 	return column(r.Replace(glob))
 }
 
@@ -71,8 +80,9 @@ func (s *Store) Last(ctx context.Context, n int, sel audit.Select) ([]audit.Reco
 	return recs, err
 }
 
-// Recent is Last narrowed first by q's indexed columns. Rows whose line is not an entry are
-// counted in skipped.
+// Recent is Last narrowed first by q in SQL. Reading back from the newest row, it asks first for
+// just n rows, the whole answer when sel accepts every row q selects, and for more (up to pageRows
+// at a time) only as sel turns rows down. Rows whose line is not an entry are counted in skipped.
 func (s *Store) Recent(ctx context.Context, n int, q Query, sel audit.Select) (recs []audit.Record, skipped int, err error) {
 	if n == 0 {
 		return nil, 0, nil
@@ -80,7 +90,32 @@ func (s *Store) Recent(ctx context.Context, n int, q Query, sel audit.Select) (r
 	if err := s.ready(ctx); err != nil {
 		return nil, 0, err
 	}
+	recs, skipped, err = recent(ctx, s.pool, n, q, sel)
+	if err != nil {
+		return nil, 0, s.unavailable("reading the audit trail", err)
+	}
+	return recs, skipped, nil
+}
+
+// nextPage is how many rows to ask for next, when need more entries are wanted after read rows gave
+// kept: as many as the rows so far suggest, and a quarter more, since every row asked for is read by
+// the server, even those past the answer.
+func nextPage(last, need, read, kept int) int {
+	if need < 0 {
+		return pageRows
+	}
+	if kept == 0 {
+		return min(last*4, pageRows)
+	}
+	return max(1, min(need*read/kept*5/4+1, pageRows))
+}
+
+func recent(ctx context.Context, db rowQuerier, n int, q Query, sel audit.Select) (recs []audit.Record, skipped int, err error) {
 	before := int64(-1)
+	limit, read := pageRows, 0
+	if n > 0 {
+		limit = min(n, pageRows)
+	}
 	for {
 		args := []any{}
 		cond := q.where(&args)
@@ -88,9 +123,9 @@ func (s *Store) Recent(ctx context.Context, n int, q Query, sel audit.Select) (r
 			args = append(args, before)
 			cond += fmt.Sprintf(" AND seq < $%d", len(args))
 		}
-		rows, err := s.pool.Query(ctx, `SELECT seq, line FROM audit_entries WHERE `+cond+` ORDER BY seq DESC LIMIT `+fmt.Sprint(pageRows), args...)
+		rows, err := db.Query(ctx, `SELECT seq, line FROM audit_entries WHERE `+cond+` ORDER BY seq DESC LIMIT `+strconv.Itoa(limit), args...)
 		if err != nil {
-			return nil, 0, s.unavailable("reading the audit trail", err)
+			return nil, 0, err
 		}
 		got, stopped := 0, false
 		var seq int64
@@ -116,11 +151,13 @@ func (s *Store) Recent(ctx context.Context, n int, q Query, sel audit.Select) (r
 			return nil
 		})
 		if err != nil {
-			return nil, 0, s.unavailable("reading the audit trail", err)
+			return nil, 0, err
 		}
-		if got < pageRows || stopped || (n >= 0 && len(recs) == n) {
+		if got < limit || stopped || (n >= 0 && len(recs) == n) {
 			break
 		}
+		read += got
+		limit = nextPage(limit, n-len(recs), read, len(recs))
 	}
 	for i, j := 0, len(recs)-1; i < j; i, j = i+1, j-1 {
 		recs[i], recs[j] = recs[j], recs[i]
@@ -154,6 +191,7 @@ func (s *Store) ScanRows(ctx context.Context, q Query, emit func(seq int64, line
 // rowQuerier runs a query: the pool, or a connection of a follower's own.
 type rowQuerier interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
+	QueryRow(context.Context, string, ...any) pgx.Row
 }
 
 // emitError carries an emit function's error out of pages, to tell it from a database failure.
@@ -164,6 +202,20 @@ func (e emitError) Error() string { return e.err.Error() }
 // pages passes every row q selects to emit, a page at a time, advancing q.After past each row
 // emitted.
 func pages(ctx context.Context, db rowQuerier, q *Query, emit func(seq int64, line []byte) error) error {
+	if !q.Since.IsZero() {
+		// Where the rows since a time start, found through the ts index: a first page asked for
+		// as "ts >= since ORDER BY seq LIMIT n" tempts the planner to walk the seq index from the
+		// oldest row, expecting matches early, when they are all at the end. The subquery, which
+		// has no order to keep, is read the cheapest way instead.
+		var first *int64
+		if err := db.QueryRow(ctx, `SELECT min(seq) FROM (SELECT seq FROM audit_entries WHERE ts >= $1 OFFSET 0) t`, q.Since).Scan(&first); err != nil {
+			return err
+		}
+		if first == nil {
+			return nil
+		}
+		q.After = max(q.After, uint64(*first-1))
+	}
 	for {
 		args := []any{}
 		cond := q.where(&args)
@@ -194,81 +246,6 @@ func pages(ctx context.Context, db rowQuerier, q *Query, emit func(seq int64, li
 			return nil
 		}
 	}
-}
-
-// Verify reads every row in seq order and checks the chain as audit.Verify checks a file, naming
-// rows by their seq column; it also checks that each row's indexed columns say what its line says,
-// since tail filters on them.
-func (s *Store) Verify(ctx context.Context, opts audit.VerifyOptions) (*audit.Report, error) {
-	if err := s.ready(ctx); err != nil {
-		return nil, err
-	}
-	rv := audit.NewRowVerifier(opts)
-	var rows int64
-	last := int64(0)
-	for {
-		r, err := s.pool.Query(ctx, `SELECT seq, ts, user_id, role, action, line FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT `+fmt.Sprint(verifyPage), last)
-		if err != nil {
-			return nil, s.unavailable("verifying the audit trail", err)
-		}
-		var (
-			seq                int64
-			ts                 time.Time
-			user, role, action string
-			line               []byte
-			got                int
-		)
-		_, err = pgx.ForEachRow(r, []any{&seq, &ts, &user, &role, &action, &line}, func() error {
-			got++
-			rows++
-			last = seq
-			rv.Add(seq, line)
-			e, perr := audit.ParseLine(line)
-			if perr != nil {
-				return nil // the verifier names it
-			}
-			switch {
-			case e.Seq != uint64(seq):
-				rv.Problem(seq, audit.KindOrder, "row seq %d holds the line of seq %d: rows were renumbered or moved", seq, e.Seq)
-			case column(e.UserID) != user:
-				rv.Problem(seq, audit.KindEdited, "row seq %d: its user_id column (%q) differs from its line (%q): the row was edited", seq, user, e.UserID)
-			case column(e.Role) != role:
-				rv.Problem(seq, audit.KindEdited, "row seq %d: its role column (%q) differs from its line (%q): the row was edited", seq, role, e.Role)
-			case column(e.Action) != action:
-				rv.Problem(seq, audit.KindEdited, "row seq %d: its action column (%q) differs from its line (%q): the row was edited", seq, action, e.Action)
-			case !e.Timestamp.Equal(ts):
-				rv.Problem(seq, audit.KindEdited, "row seq %d: its ts column (%s) differs from its line (%s): the row was edited", seq, ts.UTC().Format(audit.TimeLayout), e.Timestamp.Format(audit.TimeLayout))
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, s.unavailable("verifying the audit trail", err)
-		}
-		if got < verifyPage {
-			break
-		}
-	}
-	rep := rv.Finish(rows)
-	for i := range rep.Problems {
-		rep.Problems[i].Message = rowNames(rep.Problems[i].Message)
-	}
-	return rep, nil
-}
-
-// verifyPage is larger than pageRows: verify reads everything, and fewer round trips count.
-const verifyPage = 20000
-
-var lineRef = regexp.MustCompile(`\b(lines?) (\d+)(-\d+)?`)
-
-// rowNames rewords the file verifier's "line N" as "row seq N": the verifier was given each row's
-// seq as its line number.
-func rowNames(msg string) string {
-	return lineRef.ReplaceAllStringFunc(msg, func(m string) string {
-		if strings.HasPrefix(m, "lines") {
-			return "rows seq" + m[len("lines"):]
-		}
-		return "row seq" + m[len("line"):]
-	})
 }
 
 // Export writes the rows that q selects, in seq order, as a file log: each line exactly as stored

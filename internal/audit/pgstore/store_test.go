@@ -261,3 +261,119 @@ func TestNoMigrateSaysToMigrate(t *testing.T) {
 		t.Fatalf("append to an unmigrated database without migrating: %v %q", err, fault.Hints(err))
 	}
 }
+
+// Callers that append in a loop find the chain locked for their next batch by the previous batch's
+// commit, one round trip a batch; the lock is let go as soon as they stop, so that another process
+// appends at once; entries are answered as written, and their times follow their seqs.
+func TestGroupCommitLocksTheNextBatchWithTheCommit(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a := openTest(t, dsn, Options{Host: "a"})
+	b := openTest(t, dsn, Options{Host: "b"})
+	ctx := context.Background()
+	var mu sync.Mutex
+	written := map[uint64]audit.Entry{}
+	appendB := func() error {
+		e, err := b.Append(ctx, audit.Entry{UserID: "b", Action: "check"})
+		mu.Lock()
+		written[e.Seq] = e
+		mu.Unlock()
+		return err
+	}
+	if err := appendB(); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each, others = 16, 30, 3
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+1)
+	for w := range writers {
+		wg.Go(func() {
+			for range each {
+				e, err := a.Append(ctx, audit.Entry{UserID: fmt.Sprintf("a%d", w), Action: "check"})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				written[e.Seq] = e
+				mu.Unlock()
+			}
+		})
+	}
+	// Another process appends meanwhile: it waits for the lock, never for ever.
+	wg.Go(func() {
+		for range others {
+			if err := appendB(); err != nil {
+				errs <- err
+				return
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// Each caller waits for its batch, so there are at least each batches; without the lock taken
+	// with the commit, as many round trips to take it. Another process holding it costs one more.
+	if trips := a.lockTrips.Load(); trips > each/2 {
+		t.Errorf("%d round trips to lock the chain for %d batches or more", trips, each)
+	}
+	// The lock is let go once the callers stop.
+	start := time.Now()
+	if err := appendB(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("an append after the burst waited %s", d)
+	}
+	var held int
+	if err := b.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted`).Scan(&held); err != nil || held != 0 {
+		t.Errorf("advisory locks held after the burst: %d %v", held, err)
+	}
+	verifyDump(t, dsn, writers*each+others+2)
+	var last time.Time
+	for _, l := range bytes.Split(bytes.TrimSpace(dump(t, dsn)), []byte("\n")) {
+		e, err := audit.ParseLine(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Timestamp.Before(last) {
+			t.Fatalf("seq %d has time %s, before the entry ahead of it (%s)", e.Seq, e.Timestamp, last)
+		}
+		last = e.Timestamp
+		if w, ok := written[e.Seq]; !ok || w.Hash != e.Hash {
+			t.Fatalf("seq %d: stored %s, answered %+v", e.Seq, e.Hash, w)
+		}
+	}
+}
+
+// The proxy appends through audit.GroupCommit, which hands the store one batch at a time from one
+// goroutine: batches that follow each other find the lock taken with the previous commit too.
+func TestBatchesBackToBackFromOneCallerShareTheLockRoundTrip(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := openTest(t, dsn, Options{})
+	g := audit.NewGroupCommit(s, 0)
+	const writers, each = 16, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for range each {
+				if _, err := g.Append(context.Background(), audit.Entry{UserID: fmt.Sprintf("t%d", w), Action: "GET"}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	g.Close()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if trips := s.lockTrips.Load(); trips > each/2 {
+		t.Errorf("%d round trips to lock the chain for %d batches or more", trips, each)
+	}
+	verifyDump(t, dsn, writers*each)
+}
