@@ -240,19 +240,8 @@ func (a *app) runKeysValidate(ctx context.Context, cfg *config.Config, store sec
 // listing refused, passes to the next credential), and its token is fetched, refreshed if need be,
 // only when the listing is made.
 func loggedInInventories(ctx context.Context, a *app, cfg *config.Config) []validate.InventorySource {
-	sec, _ := cfg.Raw("oauth")
-	apps, err := oauthflow.ParseApps(cfg.File, sec.Value)
-	if err != nil {
-		return nil
-	}
-	names := []string{secrets.DefaultApp}
-	for _, ap := range apps {
-		if ap.Name != secrets.DefaultApp {
-			names = append(names, ap.Name)
-		}
-	}
 	var out []validate.InventorySource
-	for _, name := range names {
+	for _, name := range oauthAppNames(cfg) {
 		k, err := a.oauthKeeper(name)
 		if err != nil {
 			continue
