@@ -64,7 +64,7 @@ func runKeysList(ctx context.Context, io *ui.IO, store secrets.Store, pol *polic
 			if v.Problem != "" && v.Source != "unknown" {
 				source += " (invalid)"
 			}
-			rows[i] = []string{v.Role, source, orDash(v.Key), orDash(v.Fingerprint), orDash(v.AccountID)}
+			rows[i] = []string{v.Role, source, ui.OrDash(v.Key), ui.OrDash(v.Fingerprint), ui.OrDash(v.AccountID)}
 		}
 		if err := io.Table([]string{"ROLE", "SOURCE", "KEY", "FINGERPRINT", "ACCOUNT"}, rows); err != nil {
 			return err

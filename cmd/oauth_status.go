@@ -87,9 +87,9 @@ func printOAuthStatus(io *ui.IO, v oauthflow.Status) {
 		return
 	}
 	line("stored in", "keyring item "+v.Stored+" (service "+secrets.Service+")")
-	line("client id", orDash(v.ClientID))
+	line("client id", ui.OrDash(v.ClientID))
 	line("account", accountLabel(v.AccountID, v.AccountName))
-	line("access token", v.AccessToken+" (fingerprint "+v.AccessTokenFingerprint+"), expires "+orDash(v.ExpiresAt))
+	line("access token", v.AccessToken+" (fingerprint "+v.AccessTokenFingerprint+"), expires "+ui.OrDash(v.ExpiresAt))
 	refresh := "none"
 	if v.Refreshable {
 		refresh = v.RefreshToken + " (fingerprint " + v.RefreshTokenFingerprint + ")"
@@ -99,7 +99,7 @@ func printOAuthStatus(io *ui.IO, v oauthflow.Status) {
 	if len(v.MissingScopes) > 0 {
 		line("not granted", dash(v.MissingScopes))
 	}
-	line("authorized", orDash(v.AuthorizedAt))
+	line("authorized", ui.OrDash(v.AuthorizedAt))
 	if !v.Valid && !v.Refreshable {
 		fmt.Fprintf(io.Err, "hint: re-authorize with klrbac oauth login %s\n", v.App)
 	}

@@ -42,9 +42,6 @@ func (a *app) listing(output *string, run func(pol *policy.Policy, f ui.Format, 
 	}
 }
 
-// orDash is the commands' name for an empty table cell's "-", the same as the audit tail's.
-var orDash = ui.OrDash
-
 func dash(items []string) string {
 	if len(items) == 0 {
 		return "-"

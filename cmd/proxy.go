@@ -7,8 +7,6 @@ import (
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
-	"github.com/klrbac/klrbac/internal/config"
-	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/proxy"
 	"github.com/klrbac/klrbac/internal/proxy/pgtokens"
 )
@@ -70,9 +68,8 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 				if o.AuditLog, err = a.auditPath(""); err != nil {
 					return err
 				}
-				if o.TokensFile, err = proxyTokensPath(cfg); err != nil {
-					return err
-				}
+				// proxy.OpenTokenFile refuses an empty location, with the settings that give one.
+				o.TokensFile = cfg.ProxyTokensFile()
 			}
 			o.Actor = audit.Actor(os.Getenv)
 			o.Loader = proxy.Loader{Config: configOptions(a.configFile, a.globals), OpenStore: openSecrets}
@@ -88,15 +85,4 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 	f.BoolVar(&o.InsecureListen, "insecure-listen", false, "allow plaintext on an address other hosts can reach")
 	c.AddCommand(newProxyTokenCommand(a))
 	return c
-}
-
-// proxyTokensPath is the proxy token file: proxy.tokens_file (KLRBAC_PROXY_TOKENS), by default in the
-// state directory.
-func proxyTokensPath(cfg *config.Config) (string, error) {
-	p := cfg.ProxyTokensFile()
-	if p == "" {
-		return "", fault.Configf("no proxy token file location: neither XDG_STATE_HOME nor HOME is set").
-			Hint("set KLRBAC_PROXY_TOKENS or proxy.tokens_file in the config")
-	}
-	return p, nil
 }

@@ -135,7 +135,7 @@ func runProxyTokenList(ctx context.Context, io *ui.IO, store proxy.TokenStore, n
 	}
 	rows := make([][]string, len(views))
 	for i, v := range views {
-		rows[i] = []string{v.ID, v.User, orDash(v.Name), v.State, v.Created, orDash(v.Expires), orDash(v.LastUsed)}
+		rows[i] = []string{v.ID, v.User, ui.OrDash(v.Name), v.State, v.Created, ui.OrDash(v.Expires), ui.OrDash(v.LastUsed)}
 	}
 	return io.Table([]string{"ID", "USER", "NAME", "STATE", "CREATED", "EXPIRES", "LAST USED"}, rows)
 }
