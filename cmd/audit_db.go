@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/secrets"
-	"github.com/klrbac/klrbac/internal/ui"
 )
 
 // auditDSNItem is where `klrbac audit set-dsn` keeps the team audit trail's DSN.
@@ -64,7 +62,7 @@ func (a *app) auditDB(ctx context.Context, opts pgstore.Options) (*pgstore.Store
 	if err != nil || dsn == "" {
 		return nil, err
 	}
-	opts.Notice = func(s string) { fmt.Fprintln(a.io.Err, "klrbac: "+s) }
+	opts.Notice = a.io.Notice
 	return pgstore.Open(dsn, opts)
 }
 
@@ -169,36 +167,15 @@ mid-chain, which verify reports as its start. FILE is written whole or not at al
 				_, err := s.Export(cmd.Context(), a.io.Out, q)
 				return err
 			}
-			return exportFile(cmd.Context(), s, args[0], q, a.io)
+			n, err := s.ExportFile(cmd.Context(), args[0], q)
+			if err == nil {
+				a.io.Notice(fmt.Sprintf("exported %d entries from %s to %s", n, s.Where(), args[0]))
+			}
+			return err
 		},
 	}
 	c.Flags().StringVar(&since, "since", "", "only entries since a time or for a duration: 2026-05-01, 90m, 7d")
 	return c
-}
-
-// exportFile writes to a temporary file beside path and renames it into place, so that path is
-// never left half-written.
-func exportFile(ctx context.Context, s *pgstore.Store, path string, q pgstore.Query, streams *ui.IO) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fault.Unavailablef("cannot write %s: %w", path, fault.PathCause(err))
-	}
-	defer os.Remove(tmp.Name())
-	n, err := s.Export(ctx, tmp, q)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fault.Unavailablef("cannot write %s: %w", path, fault.PathCause(err))
-	}
-	fmt.Fprintf(streams.Err, "klrbac: exported %d entries from %s to %s\n", n, s.Where(), path)
-	return nil
 }
 
 func newAuditImportCommand(a *app) *cobra.Command {
@@ -226,122 +203,6 @@ provable with 'klrbac audit verify FILE --expect-head'. A file is imported once.
 			return nil
 		},
 	}
-}
-
-// runAuditTailDB is audit tail on the team audit trail. The filters the table has columns for (user,
-// role, action, time) go to the database, which reads through its indexes only the rows they select:
-// -n N reads back just the last N that match, and --since alone reads forwards from where that time
-// starts, a page at a time, in constant memory. sel still judges every entry from its line.
-func runAuditTailDB(ctx context.Context, streams *ui.IO, s *pgstore.Store, opts auditTailOptions, sel audit.Select) error {
-	p := streams.NewAuditTail(opts.format, opts.follow)
-	q := pgstore.Query{User: opts.user, Role: opts.role, Action: opts.action}
-	if opts.since != "" {
-		t, err := parseSince(opts.since, opts.now)
-		if err != nil {
-			return err
-		}
-		q.Since = t
-	}
-	head, err := s.Head(ctx)
-	if err != nil && !opts.follow {
-		return err
-	}
-	after := head.Seq
-	if err == nil {
-		last, err := tailDB(ctx, p, s, opts.n, q, sel)
-		if err != nil {
-			return err
-		}
-		after = max(after, last)
-	}
-	if !opts.follow {
-		return nil
-	}
-	emit := p.Followed(sel.Keep)
-	return s.FollowRows(ctx, after, pgstore.FollowOptions{
-		Notice: func(m string) { fmt.Fprintln(streams.Err, "klrbac: "+m) },
-	}, func(_ int64, line []byte) error { return emit(line) })
-}
-
-// tailDB prints what tail shows before following, and returns the last seq it read.
-func tailDB(ctx context.Context, p *ui.AuditTail, s *pgstore.Store, n int, q pgstore.Query, sel audit.Select) (uint64, error) {
-	if n >= 0 {
-		recs, skipped, err := s.Recent(ctx, n, q, sel)
-		if err != nil {
-			return 0, err
-		}
-		p.Batch(recs)
-		if err := p.Flush(); err != nil {
-			return 0, err
-		}
-		p.Skipped(skipped)
-		if len(recs) == 0 {
-			return 0, nil
-		}
-		return recs[len(recs)-1].Seq, nil
-	}
-	// Every entry since a time: a table first goes through the rows to fit its columns, then
-	// prints the same rows (up to the last seq of the first pass); JSON prints as it reads.
-	var last uint64
-	each := func(fn func(e audit.Entry, line []byte)) (skipped int, err error) {
-		err = s.ScanRows(ctx, q, func(seq int64, line []byte) error {
-			last = max(last, uint64(seq))
-			e, perr := audit.ParseLine(line)
-			if perr != nil {
-				skipped++
-				return nil
-			}
-			if sel.Keep == nil || sel.Keep(e) {
-				fn(e, line)
-			}
-			return p.Err() // a closed pipe ends the reading
-		})
-		return skipped, err
-	}
-	if p.Table() {
-		var m ui.CellWidths
-		if _, err := each(func(e audit.Entry, line []byte) { p.Measure(&m, e, line) }); err != nil {
-			return 0, err
-		}
-		p.Fit(m)
-		if last == 0 {
-			return 0, nil
-		}
-		q.Until = last
-	}
-	skipped, err := each(p.Print)
-	if err == nil {
-		err = p.Flush()
-	}
-	if err != nil {
-		return 0, err
-	}
-	p.Skipped(skipped)
-	return last, nil
-}
-
-// runAuditHeadDB is audit head on the team audit trail. As for a file, a checkpoint vouches for
-// every row up to it, so the whole chain is verified first: the last rows, which appends check,
-// say nothing of an edit further back.
-func runAuditHeadDB(ctx context.Context, streams *ui.IO, s *pgstore.Store, f ui.Format) error {
-	rep, err := s.Verify(ctx, audit.VerifyOptions{MaxProblems: 1})
-	if err != nil {
-		return err
-	}
-	if !rep.OK() {
-		why := rep.Problems[0].Message
-		if n := len(rep.Problems) + rep.Omitted; n > 1 {
-			why += fmt.Sprintf(" (and %d more problems)", n-1)
-		}
-		return (&fault.Error{Kind: fault.Findings, Err: fmt.Errorf("refusing to give a checkpoint of %s, which does not verify: %s", s.Where(), why)}).
-			Hint("run 'klrbac audit verify' to see every problem; a checkpoint vouches for every entry up to it")
-	}
-	head := rep.Head
-	if f != ui.Table {
-		return streams.Encode(f, headView{head.Seq, head.Hash})
-	}
-	fmt.Fprintln(streams.Out, head.String())
-	return nil
 }
 
 // auditStore is what records go to: the team audit trail when audit.dsn is set (and then no local

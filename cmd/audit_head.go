@@ -1,14 +1,10 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
-	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/spf13/cobra"
 )
@@ -43,73 +39,36 @@ An empty log's head is 0 followed by 64 zeros.` + exitStatus(exitOK, exitFinding
 			if err != nil {
 				return err
 			}
+			var head audit.Head
+			var s *pgstore.Store
 			if len(args) == 0 {
-				s, err := a.auditDB(cmd.Context(), pgstore.Options{})
-				if err != nil {
+				if s, err = a.auditDB(cmd.Context(), pgstore.Options{}); err != nil {
 					return err
 				}
-				if s != nil {
-					defer s.Close()
-					return runAuditHeadDB(cmd.Context(), a.io, s, f)
+			}
+			if s != nil {
+				defer s.Close()
+				head, err = s.Checkpoint(cmd.Context())
+			} else {
+				path, perr := a.auditPath(firstOr(args, ""))
+				if perr != nil {
+					return perr
+				}
+				var torn bool
+				if head, torn, err = audit.CheckpointFile(path); torn {
+					a.io.Notice(path + " ends with an interrupted write, which the next append records; the head is the last entry before it")
 				}
 			}
-			path, err := a.auditPath(firstOr(args, ""))
 			if err != nil {
 				return err
 			}
-			return runAuditHead(a.io, path, f)
+			if f != ui.Table {
+				return a.io.Encode(f, headView{head.Seq, head.Hash})
+			}
+			fmt.Fprintln(a.io.Out, head.String())
+			return nil
 		},
 	}
 	addOutputFlag(c, &output, listFormats...)
 	return c
-}
-
-func runAuditHead(io *ui.IO, path string, f ui.Format) error {
-	file, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fault.Unavailablef("no audit log at %s", path).
-			Hint("nothing has been recorded there yet, or it was removed; 'klrbac config show' names the audit.path in use")
-	}
-	if err != nil {
-		return fault.Unavailablef("cannot read audit log: %w", err)
-	}
-	defer file.Close()
-	st, err := file.Stat()
-	if err != nil {
-		return fault.Unavailablef("cannot read audit log: %w", err)
-	}
-	// A checkpoint vouches for every entry up to it: the whole chain is checked first.
-	rep, err := audit.Verify(file, audit.VerifyOptions{MaxProblems: 1})
-	if err != nil {
-		return fault.Unavailablef("cannot read audit log: %w", err)
-	}
-	head, torn, err := audit.LastEntry(file, st.Size())
-	var damaged *audit.DamagedError
-	if err != nil && !errors.As(err, &damaged) {
-		return fault.Unavailablef("cannot find the head of %s: %w", path, err).Hint("run 'klrbac audit verify " + path + "' to see what is wrong")
-	}
-	// Only a final interrupted write that the next append records is let pass.
-	recoverable := err == nil && torn && len(rep.Problems) == 1 && rep.Omitted == 0 && rep.Problems[0].Kind == audit.KindTorn
-	if !rep.OK() && !recoverable || err != nil {
-		why := "it is damaged"
-		if len(rep.Problems) > 0 {
-			why = rep.Problems[0].Message
-			if n := len(rep.Problems) + rep.Omitted; n > 1 {
-				why += fmt.Sprintf(" (and %d more problems)", n-1)
-			}
-		} else if damaged != nil {
-			why = damaged.Reason
-		}
-		return (&fault.Error{Kind: fault.Findings, Err: fmt.Errorf("refusing to give a checkpoint of %s, which does not verify: %s", path, why)}).
-			Hint("run 'klrbac audit verify " + path + "' to see every problem; a checkpoint vouches for every entry up to it")
-	}
-	head = rep.Head
-	if torn {
-		fmt.Fprintf(io.Err, "klrbac: %s ends with an interrupted write, which the next append records; the head is the last entry before it\n", path)
-	}
-	if f != ui.Table {
-		return io.Encode(f, headView{head.Seq, head.Hash})
-	}
-	fmt.Fprintln(io.Out, head.String())
-	return nil
 }

@@ -1,10 +1,7 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -84,20 +81,16 @@ entries cut from the end.` + exitStatus(exitOK, exitFindings, exitUsage, exitUna
 			if err != nil {
 				return err
 			}
-			return runAuditVerify(a.io, path, want, f)
+			rep, err := audit.VerifyFile(path, want)
+			if err != nil {
+				return err
+			}
+			return reportVerify(a.io, path, rep, want, f)
 		},
 	}
 	c.Flags().StringVar(&expect, "expect-head", "", "SEQ:HASH from an earlier 'klrbac audit head': the log must still hold that entry")
 	addOutputFlag(c, &output, listFormats...)
 	return c
-}
-
-func runAuditVerify(io *ui.IO, path string, want *audit.Head, f ui.Format) error {
-	rep, err := verifyFile(path, want)
-	if err != nil {
-		return err
-	}
-	return reportVerify(io, path, rep, want, f)
 }
 
 // reportVerify renders a verify report of the trail at path (a file, or a database without its
@@ -127,31 +120,6 @@ func reportVerify(io *ui.IO, path string, rep *audit.Report, want *audit.Head, f
 		return fault.Silent(fault.Findings)
 	}
 	return nil
-}
-
-// verifyFile verifies the log at path. A missing log is an error (exit 3), unless a head was
-// expected: then its removal is the finding, reported like any other.
-func verifyFile(path string, want *audit.Head) (*audit.Report, error) {
-	file, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if want != nil && want.Seq > 0 {
-			return &audit.Report{Head: audit.Head{Hash: audit.Genesis}, Problems: []audit.Problem{{
-				Kind:    audit.KindTruncated,
-				Message: fmt.Sprintf("the log is missing, but the expected head is seq %d: the log was removed", want.Seq),
-			}}}, nil
-		}
-		return nil, fault.Unavailablef("no audit log at %s", path).
-			Hint("nothing has been recorded there yet, or it was removed; 'klrbac config show' names the audit.path in use")
-	}
-	if err != nil {
-		return nil, fault.Unavailablef("cannot read audit log: %w", err)
-	}
-	defer file.Close()
-	rep, err := audit.Verify(file, audit.VerifyOptions{Expect: want})
-	if err != nil {
-		return nil, fault.Unavailablef("cannot read audit log %s: %w", path, err)
-	}
-	return rep, nil
 }
 
 func renderVerify(io *ui.IO, v verifyView) {

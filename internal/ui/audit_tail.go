@@ -3,7 +3,6 @@ package ui
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -73,14 +72,14 @@ func (p *AuditTail) Batch(records []audit.Record) {
 	}
 }
 
-// Stream prints the entries keep accepts (nil: all) among the lines of r in [start, end), reading
-// forwards: JSON as it goes, a table after a first pass that fits its columns. It returns how many
-// lines were not entries, and apart the error of writing (a closed pipe, as with | head, ends the
-// reading) and that of reading.
-func (p *AuditTail) Stream(r io.ReaderAt, start, end int64, keep func(audit.Entry) bool) (skipped int, writeErr, readErr error) {
+// Stream prints the entries keep accepts (nil: all) among the lines pass goes through, reading
+// forwards: JSON as it goes, a table after a first pass that fits its columns (pass is called twice
+// then, and must go through the same lines). It returns how many lines were not entries, and apart
+// the error of writing (a closed pipe, as with | head, ends the reading) and that of reading.
+func (p *AuditTail) Stream(pass func(emit func(line []byte) error) error, keep func(audit.Entry) bool) (skipped int, writeErr, readErr error) {
 	each := func(fn func(e audit.Entry, line []byte)) error {
 		skipped = 0
-		return audit.Lines(r, start, end, func(line []byte) error {
+		return pass(func(line []byte) error {
 			e, err := audit.ParseLine(line)
 			if err != nil {
 				skipped++
@@ -187,23 +186,4 @@ func (p *AuditTail) Skipped(n int) {
 	case n > 1:
 		fmt.Fprintf(p.io.Err, "klrbac: skipped %d lines that are not audit entries (torn or damaged); run 'klrbac audit verify'\n", n)
 	}
-}
-
-// Table reports whether entries print as a table, whose columns are fitted to them first (Measure,
-// Fit); JSON prints each line as it comes.
-func (p *AuditTail) Table() bool { return p.format != JSON }
-
-// Measure takes an entry's cells into the widths a table is fitted to (Fit), for a reader that goes
-// through the entries twice: once to measure, once to print.
-func (p *AuditTail) Measure(w *CellWidths, e audit.Entry, line []byte) {
-	w.Add(tailCells(e, p.edited(e, line)))
-}
-
-// Fit sets the table's columns for entries whose widest cells are w.
-func (p *AuditTail) Fit(w CellWidths) { p.table.Fit(w) }
-
-// Err is the first error writing met (a closed pipe, as with | head), which should end the reading.
-func (p *AuditTail) Err() error {
-	_, err := p.w.Write(nil) // bufio keeps the first write error
-	return err
 }

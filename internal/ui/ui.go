@@ -5,6 +5,7 @@ package ui
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -194,3 +195,7 @@ func (s *IO) Bold(text string) string   { return s.paint("1", text) }
 func (s *IO) Red(text string) string    { return s.paint("31", text) }
 func (s *IO) Green(text string) string  { return s.paint("32", text) }
 func (s *IO) Yellow(text string) string { return s.paint("33", text) }
+
+// Notice tells the user something on stderr, in klrbac's name: what a command meets on its way (a
+// log not there yet, a lost connection), not its result.
+func (s *IO) Notice(msg string) { fmt.Fprintln(s.Err, "klrbac: "+msg) }
