@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
-	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/ui"
@@ -169,16 +167,9 @@ finding outranks what could not be evaluated.` + exitStatus(
 }
 
 func (a *app) runKeysValidate(ctx context.Context, cfg *config.Config, store secrets.Store, o validateOptions) error {
-	pol := cfg.Policy
-	targets, err := o.Targets(ctx, store, pol, a.io.In, os.Getenv)
+	targets, err := o.Targets(ctx, store, cfg.Policy, a.io.In, os.Getenv)
 	if err != nil {
 		return err
-	}
-	var src validate.InventorySource
-	if o.InventoryRole != "" {
-		if src, err = validate.RoleInventory(ctx, store, pol, o.InventoryRole); err != nil {
-			return err
-		}
 	}
 	// A CI gate fails closed: finding out after every probe has been sent that the audit trail
 	// cannot take the run's record wastes them, and the user's time.
@@ -186,21 +177,18 @@ func (a *app) runKeysValidate(ctx context.Context, cfg *config.Config, store sec
 		return err
 	}
 	opts := o.Options(klaviyoOptionsFor(cfg), cfg.CalibrationFile(), a.io.Err)
-	if opts.Method == validate.ByAuto {
-		opts.Inventory = append(opts.Inventory, loggedInInventories(ctx, a, cfg)...)
+	src, auto, err := o.Sources(ctx, validate.Credentials{Store: store, Policy: cfg.Policy, Apps: oauthAppNames(cfg), Quota: oauthflow.Quota,
+		App: func(name string) (validate.OAuthApp, error) {
+			k, err := a.oauthKeeper(name)
+			if err != nil {
+				return nil, err
+			}
+			return k, nil
+		}}, opts.Method)
+	if err != nil {
+		return err
 	}
-	if o.InventoryApp != "" {
-		// Fetched now, so that a missing login fails before any probe is planned.
-		k, err := a.oauthKeeper(o.InventoryApp)
-		if err != nil {
-			return err
-		}
-		token, err := k.AccessToken(ctx)
-		if err != nil {
-			return err
-		}
-		src = validate.OAuthInventory(o.InventoryApp, oauthflow.Quota(o.InventoryApp), token)
-	}
+	opts.Inventory = append(opts.Inventory, auto...)
 
 	progress := a.io.NewProgress()
 	start := time.Now()
@@ -233,27 +221,4 @@ func (a *app) runKeysValidate(ctx context.Context, cfg *config.Config, store sec
 		return fault.Silent(fault.Unavailable)
 	}
 	return nil
-}
-
-// loggedInInventories are the OAuth apps logged in with a grant that holds credentials:read: auto
-// may list the account's keys with one of them. Each is optional (a token that cannot be had, or a
-// listing refused, passes to the next credential), and its token is fetched, refreshed if need be,
-// only when the listing is made.
-func loggedInInventories(ctx context.Context, a *app, cfg *config.Config) []validate.InventorySource {
-	var out []validate.InventorySource
-	for _, name := range oauthAppNames(cfg) {
-		k, err := a.oauthKeeper(name)
-		if err != nil {
-			continue
-		}
-		t, err := k.Load(ctx)
-		if err != nil || !slices.Contains(t.Scopes(), "credentials:read") {
-			continue
-		}
-		src := validate.OAuthInventory(name, oauthflow.Quota(name), klaviyo.Credential{})
-		src.Credential = func(ctx context.Context) (klaviyo.Credential, error) { return k.AccessToken(ctx) }
-		src.Account, src.Optional = t.AccountID, true
-		out = append(out, src)
-	}
-	return out
 }
