@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -16,49 +15,15 @@ import (
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
 	"github.com/klrbac/klrbac/internal/fault"
-	"github.com/klrbac/klrbac/internal/secrets"
 )
-
-// auditDSNItem is where `klrbac audit set-dsn` keeps the team audit trail's DSN.
-const auditDSNItem = secrets.Item("audit-dsn:default")
-
-// auditDSN is the team audit trail's postgres:// URL, "" when the trail is the file: audit.dsn
-// (--audit-dsn, KLRBAC_AUDIT_DSN), and the keyring's when it says "keyring".
-func (a *app) auditDSN(ctx context.Context) (string, error) {
-	cfg, err := a.config()
-	if err != nil {
-		return "", err
-	}
-	dsn := cfg.AuditDSN()
-	if dsn == "" {
-		return "", nil
-	}
-	if dsn == "keyring" {
-		store, err := a.secrets()
-		if err != nil {
-			return "", err
-		}
-		s, err := store.Get(ctx, auditDSNItem)
-		if err != nil {
-			return "", fault.Unavailablef("audit.dsn is keyring, but the keyring has no audit DSN: %w", secrets.Explain(err, "set KLRBAC_AUDIT_DSN")).
-				Hint("store it with `klrbac audit set-dsn`, or set KLRBAC_AUDIT_DSN")
-		}
-		return s.Reveal(), nil
-	}
-	if strings.HasPrefix(cfg.Source("audit.dsn"), "flag") {
-		if u, err := url.Parse(dsn); err == nil {
-			if _, ok := u.User.Password(); ok || u.Query().Has("password") {
-				return "", fault.Usagef("refusing a password in --audit-dsn: the command line is visible to other users").
-					Hint("put the DSN in KLRBAC_AUDIT_DSN or the keyring (`klrbac audit set-dsn`), or the password in PGPASSWORD or ~/.pgpass")
-			}
-		}
-	}
-	return dsn, nil
-}
 
 // auditDB opens the team audit trail, or returns nil when audit.dsn is unset.
 func (a *app) auditDB(ctx context.Context, opts pgstore.Options) (*pgstore.Store, error) {
-	dsn, err := a.auditDSN(ctx)
+	cfg, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	dsn, err := pgstore.ResolveDSN(ctx, cfg.AuditDSN(), strings.HasPrefix(cfg.Source("audit.dsn"), "flag"), a.secrets)
 	if err != nil || dsn == "" {
 		return nil, err
 	}
@@ -119,18 +84,13 @@ to use it.` + exitStatus(exitOK, exitUsage, exitUnavailable),
 			if dsn == "" {
 				return fault.Usagef("no DSN on stdin").Hint("pipe it in: printf '%s\\n' \"$DSN\" | klrbac audit set-dsn")
 			}
-			s, err := pgstore.Open(dsn, pgstore.Options{})
-			if err != nil {
-				return err
-			}
-			where := s.Where()
-			s.Close()
 			store, err := a.secrets()
 			if err != nil {
 				return err
 			}
-			if err := store.Set(cmd.Context(), auditDSNItem, secrets.NewSecret(dsn)); err != nil {
-				return secrets.Explain(err, "set KLRBAC_AUDIT_DSN instead")
+			where, err := pgstore.KeepDSN(cmd.Context(), store, dsn)
+			if err != nil {
+				return err
 			}
 			fmt.Fprintf(a.io.Out, "stored the audit DSN for %s in the keyring\n", where)
 			fmt.Fprintln(a.io.Err, "hint: set audit.dsn: keyring in the config (or KLRBAC_AUDIT_DSN=keyring) to use it")
