@@ -87,7 +87,7 @@ func renderConfigValidate(io *ui.IO, f ui.Format, opts config.Options, cfg *conf
 	if err == nil {
 		v.Roles, v.Permissions, v.Users = len(cfg.Policy.Roles), len(cfg.Policy.Permissions), len(cfg.Policy.Users)
 	}
-	for _, e := range flatten(err) {
+	for _, e := range fault.Problems(err) {
 		if e == nil {
 			continue
 		}

@@ -62,7 +62,7 @@ func (a *app) report(err error) int {
 		fmt.Fprintln(a.io.Err, "klrbac: interrupted")
 		return code
 	}
-	for _, e := range flatten(err) {
+	for _, e := range fault.Problems(err) {
 		printProblem(a.io.Err, e)
 	}
 	return code
@@ -75,18 +75,6 @@ func printProblem(w io.Writer, err error) {
 	for _, h := range fault.Hints(err) {
 		fmt.Fprintf(w, "hint: %s\n", mask.InText(h))
 	}
-}
-
-// flatten lists the problems inside joined errors, depth first, so they print in the order found.
-func flatten(err error) []error {
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range joined.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 // exitStatus renders the EXIT STATUS section of a command's long help.

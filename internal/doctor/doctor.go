@@ -127,18 +127,7 @@ func configCheck(env Env) Check {
 // firstProblem returns the first of the problems a configuration error joins, and how many others
 // there are: one line has room for one.
 func firstProblem(err error) (error, int) {
-	var leaves []error
-	var walk func(error)
-	walk = func(e error) {
-		if joined, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range joined.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		leaves = append(leaves, e)
-	}
-	walk(err)
+	leaves := fault.Problems(err)
 	if len(leaves) == 0 {
 		return err, 0
 	}

@@ -118,3 +118,16 @@ func PathCause(err error) error {
 	}
 	return err
 }
+
+// Problems lists the problems inside joined errors (every problem in a policy file), depth first,
+// so that they read in the order they were found; any other error is its own one problem.
+func Problems(err error) []error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range joined.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

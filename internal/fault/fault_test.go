@@ -29,3 +29,14 @@ func TestKindsAndHintsSurviveWrapping(t *testing.T) {
 		t.Error("empty hints must be dropped")
 	}
 }
+
+func TestProblemsReadInTheOrderFound(t *testing.T) {
+	a, b, c := errors.New("a"), errors.New("b"), errors.New("c")
+	got := Problems(errors.Join(a, errors.Join(b, c)))
+	if len(got) != 3 || got[0] != a || got[1] != b || got[2] != c {
+		t.Fatalf("Problems: %v", got)
+	}
+	if got := Problems(a); len(got) != 1 || got[0] != a {
+		t.Fatalf("Problems of one error: %v", got)
+	}
+}
