@@ -387,3 +387,21 @@ func runNodeSDK(t *testing.T, dir, base string, calls []sdkCall, secrets []strin
 	}
 	return out, shown
 }
+
+// TestProxyDocsNameThePinnedNodeSDK keeps the docs' claim about which SDK version is tested true
+// when the lock moves to another.
+func TestProxyDocsNameThePinnedNodeSDK(t *testing.T) {
+	pinned, err := lockedVersion(filepath.Join(nodeSDKDir, "package-lock.json"), "klaviyo-api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := os.ReadFile(filepath.Join("..", "..", "docs", "proxy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Words, not lines: the version may sit at a line break.
+	text := " " + strings.Join(strings.Fields(string(docs)), " ") + " "
+	if want := " `klaviyo-api` " + pinned + " "; !strings.Contains(text, want) {
+		t.Errorf("docs/proxy.md does not say that the tested SDK is%s, the version package-lock.json pins", strings.TrimRight(want, " "))
+	}
+}
