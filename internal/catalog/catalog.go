@@ -100,10 +100,10 @@ type Probe struct {
 }
 
 // Operations returns the stable operations, ordered by path then method. Callers must not modify it.
-func Operations() []Operation { return stableOperations }
+func Operations() []Operation { return stableOperations() }
 
 // BetaOperations returns the beta operations that have no stable counterpart.
-func BetaOperations() []Operation { return betaOperations }
+func BetaOperations() []Operation { return betaOperations() }
 
 // AssignableScopes returns every scope a private key can hold, sorted.
 func AssignableScopes() []string { return assignableScopes }
@@ -152,7 +152,7 @@ type Scope struct {
 
 var scopesOnce = sync.OnceValue(func() []Scope {
 	count := map[string]int{}
-	for _, op := range stableOperations {
+	for _, op := range stableOperations() {
 		for _, s := range op.Scopes {
 			count[s]++
 		}
@@ -171,7 +171,7 @@ func Scopes() []Scope { return scopesOnce() }
 // OperationsNeeding returns the stable operations that list scope.
 func OperationsNeeding(scope string) []Operation {
 	var out []Operation
-	for _, op := range stableOperations {
+	for _, op := range stableOperations() {
 		if slices.Contains(op.Scopes, scope) {
 			out = append(out, op)
 		}

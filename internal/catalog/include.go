@@ -12,7 +12,7 @@ import (
 // needs on its own (include=push-tokens: profiles:read, push-tokens:read), and whether the spec
 // knows the value at all.
 func IncludeScopes(name string) ([]string, bool) {
-	s, ok := includeScopes[name]
+	s, ok := includeScopes()[name]
 	return s, ok
 }
 
@@ -50,7 +50,7 @@ func CallScopes(op Operation, query url.Values) ([]string, error) {
 	if len(values) == 1 {
 		for _, v := range strings.Split(values[0], ",") {
 			v = strings.TrimSpace(v)
-			scopes, known := includeScopes[v]
+			scopes, known := includeScopes()[v]
 			if !known || !slices.Contains(op.Includes, v) {
 				return nil, &IncludeError{Operation: op, Value: v}
 			}

@@ -16,7 +16,7 @@ type template struct {
 
 var templates = sync.OnceValue(func() []template {
 	var out []template
-	for _, ops := range [][]Operation{stableOperations, betaOperations} {
+	for _, ops := range [][]Operation{stableOperations(), betaOperations()} {
 		for i := range ops {
 			out = append(out, template{op: &ops[i], segments: templateSegments(ops[i].Path)})
 		}
