@@ -65,7 +65,7 @@ be written klrbac warns on stderr and still answers, with the usual exit status.
 			if err != nil {
 				return err
 			}
-			if err := answer.Record(cmd.Context(), a.trail(), a.io.Err, cfg.AuditChecks()); err != nil {
+			if err := answer.Record(cmd.Context(), a.trail, a.io.Err, cfg.AuditChecks()); err != nil {
 				return err
 			}
 			if !quiet {

@@ -13,14 +13,15 @@ import (
 // ActionCheck is the action a check's decisions are recorded under.
 const ActionCheck = "check"
 
-// Record records a's decisions in t, as audit.checks (mode) asks: all of them, the denied ones, or
-// none. A listing is no decision and is not recorded.
+// Record records a's decisions in the trail, as audit.checks (mode) asks: all of them, the denied
+// ones, or none. A listing is no decision and is not recorded. trail is asked for only when there
+// is something to record: opening one costs a run that records nothing.
 //
 // A check only reads, so a record that cannot be written does not fail it: failing would turn a
 // broken or read-only state directory into a broken CI gate, and the answer is the same either way.
 // The failure is reported on stderr, with how to stop auditing checks. A broken alerts section in the
 // config is still a configuration error (exit 2), like any other.
-func (a Answer) Record(ctx context.Context, t *audit.Trail, stderr io.Writer, mode string) error {
+func (a Answer) Record(ctx context.Context, trail func() *audit.Trail, stderr io.Writer, mode string) error {
 	if a.listing || mode == "none" {
 		return nil
 	}
@@ -38,7 +39,7 @@ func (a Answer) Record(ctx context.Context, t *audit.Trail, stderr io.Writer, mo
 	if len(entries) == 0 {
 		return nil
 	}
-	_, err := t.Record(ctx, entries...)
+	_, err := trail().Record(ctx, entries...)
 	if err == nil || fault.KindOf(err) == fault.Config || fault.KindOf(err) == fault.Usage {
 		return err
 	}
