@@ -3,12 +3,14 @@ package cmd
 import (
 	"context"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
 	"github.com/klrbac/klrbac/internal/config"
+	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/oauthflow"
 	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/proxy"
@@ -93,4 +95,45 @@ var auditedActions = map[string]string{
 	oauthflow.ActionRevoke:  "revoke the grant",
 	proxy.ActionTokenCreate: "create the proxy token",
 	proxy.ActionTokenRevoke: "revoke the proxy token",
+}
+
+// auditDB opens the team audit trail, or returns nil when audit.dsn is unset.
+func (a *app) auditDB(ctx context.Context, opts pgstore.Options) (*pgstore.Store, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	dsn, err := pgstore.ResolveDSN(ctx, cfg.AuditDSN(), strings.HasPrefix(cfg.Source("audit.dsn"), "flag"), a.secrets)
+	if err != nil || dsn == "" {
+		return nil, err
+	}
+	opts.Notice = a.io.Notice
+	return pgstore.Open(dsn, opts)
+}
+
+// needAuditDB is auditDB for the commands that only make sense with a database.
+func (a *app) needAuditDB(ctx context.Context, opts pgstore.Options) (*pgstore.Store, error) {
+	s, err := a.auditDB(ctx, opts)
+	if err == nil && s == nil {
+		err = fault.Configf("no team audit trail is configured").
+			Hint("set audit.dsn in the config, KLRBAC_AUDIT_DSN, or store one with `klrbac audit set-dsn`")
+	}
+	return s, err
+}
+
+// auditStore is what records go to: the team audit trail when audit.dsn is set (and then no local
+// file is written), else the audit log file, whose recovery of an interrupted write onRecover is told.
+func (a *app) auditStore(ctx context.Context, actor string, onRecover func(audit.Entry)) (audit.Store, error) {
+	s, err := a.auditDB(ctx, pgstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if s != nil {
+		return s, nil
+	}
+	path, err := a.auditPath("")
+	if err != nil {
+		return nil, err
+	}
+	return audit.Open(path, audit.Options{Actor: actor, OnRecover: onRecover})
 }
