@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -25,51 +24,41 @@ type sandboxOptions struct {
 	faults       faultFlags
 }
 
-// faultFlags are the fault switches, shared with the testscript command that starts a sandbox.
+// faultFlags are the fault switches, shared with the testscript command that starts a sandbox. Each
+// reaches the overrides only when given, so that what the user leaves out keeps the fixture's value.
 type faultFlags struct {
-	fs           *pflag.FlagSet
-	latency      time.Duration
-	unavailable  float64
-	edgeBlock    float64
-	reset        float64
-	throttle     float64
-	noRetryAfter bool
-	acceptWrites bool
-	noRateLimits bool
+	o     sandbox.Overrides
+	given []func()
 }
 
 func (f *faultFlags) register(fs *pflag.FlagSet) {
-	f.fs = fs
-	fs.DurationVar(&f.latency, "latency", 0, "add this delay to every /api response and to /oauth/token and /oauth/revoke")
-	fs.Float64Var(&f.unavailable, "fault-unavailable", 0, "answer this share of all /api calls with 503")
-	fs.Float64Var(&f.edgeBlock, "fault-edge-block", 0, "answer this share of all /api calls with Cloudflare's HTML 403 (cf-mitigated: challenge)")
-	fs.Float64Var(&f.reset, "fault-reset", 0, "reset the connection of this share of all /api calls")
-	fs.Float64Var(&f.throttle, "fault-throttle", 0, "answer this share of all /api calls with 429, whatever the rate limits")
-	fs.BoolVar(&f.noRetryAfter, "no-retry-after", false, "send 429s without a Retry-After header")
-	fs.BoolVar(&f.acceptWrites, "accept-writes", false, "answer every write call 202 Accepted, whatever its body (tests klrbac's side-effect guard)")
-	fs.BoolVar(&f.noRateLimits, "no-rate-limits", false, "count calls and send RateLimit headers, but never answer 429 for a full window")
+	override(f, fs, &f.o.Latency, fs.DurationVar, "latency", "add this delay to every /api response and to /oauth/token and /oauth/revoke")
+	override(f, fs, &f.o.Unavailable, fs.Float64Var, "fault-unavailable", "answer this share of all /api calls with 503")
+	override(f, fs, &f.o.EdgeBlock, fs.Float64Var, "fault-edge-block", "answer this share of all /api calls with Cloudflare's HTML 403 (cf-mitigated: challenge)")
+	override(f, fs, &f.o.Reset, fs.Float64Var, "fault-reset", "reset the connection of this share of all /api calls")
+	override(f, fs, &f.o.Throttle, fs.Float64Var, "fault-throttle", "answer this share of all /api calls with 429, whatever the rate limits")
+	override(f, fs, &f.o.NoRetryAfter, fs.BoolVar, "no-retry-after", "send 429s without a Retry-After header")
+	override(f, fs, &f.o.AcceptWrites, fs.BoolVar, "accept-writes", "answer every write call 202 Accepted, whatever its body (tests klrbac's side-effect guard)")
+	override(f, fs, &f.o.NoRateLimits, fs.BoolVar, "no-rate-limits", "count calls and send RateLimit headers, but never answer 429 for a full window")
+}
+
+// override defines flag name (with define, at its zero value) and points *p at its value once given.
+func override[T any](f *faultFlags, fs *pflag.FlagSet, p **T, define func(*T, string, T, string), name, usage string) {
+	v := new(T)
+	define(v, name, *v, usage)
+	f.given = append(f.given, func() {
+		if fs.Changed(name) {
+			*p = v
+		}
+	})
 }
 
 // overrides are the fault flags the user gave, to lay over the fixture's own settings.
 func (f *faultFlags) overrides() sandbox.Overrides {
-	return sandbox.Overrides{
-		Latency:      given(f.fs, "latency", &f.latency),
-		Unavailable:  given(f.fs, "fault-unavailable", &f.unavailable),
-		EdgeBlock:    given(f.fs, "fault-edge-block", &f.edgeBlock),
-		Reset:        given(f.fs, "fault-reset", &f.reset),
-		Throttle:     given(f.fs, "fault-throttle", &f.throttle),
-		NoRetryAfter: given(f.fs, "no-retry-after", &f.noRetryAfter),
-		AcceptWrites: given(f.fs, "accept-writes", &f.acceptWrites),
-		NoRateLimits: given(f.fs, "no-rate-limits", &f.noRateLimits),
+	for _, g := range f.given {
+		g()
 	}
-}
-
-// given is v when the flag name was given, else nil: what the user left out keeps the fixture's value.
-func given[T any](fs *pflag.FlagSet, name string, v *T) *T {
-	if fs.Changed(name) {
-		return v
-	}
-	return nil
+	return f.o
 }
 
 func newSandboxCommand(a *app) *cobra.Command {
