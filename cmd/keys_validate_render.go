@@ -89,7 +89,7 @@ func validationNotes(w io.Writer, rep *validate.Report) {
 func writeAnnotations(io *ui.IO, rep *validate.Report) error {
 	var b strings.Builder
 	for _, an := range rep.Annotations() {
-		b.WriteString("::" + an.Level + " title=" + escapeProperty("klrbac keys validate: "+an.Subject) + "::" + escapeData(an.Message) + "\n")
+		b.WriteString(ui.WorkflowCommand(an.Level, "klrbac keys validate: "+an.Subject, an.Message))
 	}
 	_, err := fmt.Fprint(io.Out, b.String())
 	return err
@@ -109,15 +109,5 @@ func annotateFailure(io *ui.IO, err error) {
 		lines = append(lines, "hint: "+h)
 	}
 	msg := mask.InText(strings.Join(lines, "\n"))
-	fmt.Fprintf(io.Out, "::error title=%s::%s\n", escapeProperty("klrbac keys validate"), escapeData(msg))
-}
-
-// escapeData and escapeProperty follow the escaping of GitHub Actions workflow commands: a
-// message may not hold %, CR or LF as such, and a property value not : or , either.
-func escapeData(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
-}
-
-func escapeProperty(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+	fmt.Fprint(io.Out, ui.WorkflowCommand("error", "klrbac keys validate", msg))
 }

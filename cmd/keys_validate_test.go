@@ -7,25 +7,6 @@ import (
 	"github.com/klrbac/klrbac/internal/validate"
 )
 
-// GitHub Actions reads "::error title=T::MESSAGE": a message may not hold %, CR or LF as such, and
-// a property not : or , either, or the annotation breaks or ends early.
-func TestAnnotationEscaping(t *testing.T) {
-	for _, tc := range []struct{ in, data, prop string }{
-		{"plain", "plain", "plain"},
-		{"50% off", "50%25 off", "50%25 off"},
-		{"a\r\nb", "a%0D%0Ab", "a%0D%0Ab"},
-		{"role: a, b", "role: a, b", "role%3A a%2C b"},
-		{"%0A", "%250A", "%250A"},
-	} {
-		if got := escapeData(tc.in); got != tc.data {
-			t.Errorf("escapeData(%q) = %q, want %q", tc.in, got, tc.data)
-		}
-		if got := escapeProperty(tc.in); got != tc.prop {
-			t.Errorf("escapeProperty(%q) = %q, want %q", tc.in, got, tc.prop)
-		}
-	}
-}
-
 // A NAME of --inventory-role, --full-role or --read-only-role ends up in a variable's name and in
 // hints: a key is refused without being repeated, and anything a variable cannot hold is refused.
 func TestCheckKeyName(t *testing.T) {
