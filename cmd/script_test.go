@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,7 +56,7 @@ const (
 // TestMain lets testscript run klrbac in-process as the "klrbac" command of the scripts.
 func TestMain(m *testing.M) {
 	// pgtest.Wrap stops the PostgreSQL cluster the team audit trail's tests may have started.
-	testscript.Main(pgtest.Wrap(m), map[string]func(){
+	testscript.Main(pgtest.Wrap(scriptParallelism{m}), map[string]func(){
 		"klrbac": func() {
 			os.Exit(testKlrbac(func(streams *ui.IO) int { return Run(context.Background(), os.Args[1:], streams) }))
 		},
@@ -65,6 +67,24 @@ func TestMain(m *testing.M) {
 		// pasteback is the person at the terminal of an `oauth login --manual`.
 		"pasteback": func() { os.Exit(runPasteBack()) },
 	})
+}
+
+// scriptParallelism runs more tests at once than go test's default of one per CPU, unless -parallel
+// says how many. The scripts spend most of their time waiting: on the klrbac processes they start,
+// on sandboxes and on time itself (pacing, timeouts, a real browser). With one script per CPU, a
+// script that waits holds a CPU's turn that the others could use.
+type scriptParallelism struct{ m *testing.M }
+
+func (s scriptParallelism) Run() int {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		if err := flag.Set("test.parallel", strconv.Itoa(max(8, 4*runtime.GOMAXPROCS(0)))); err != nil {
+			panic(err)
+		}
+	}
+	return s.m.Run()
 }
 
 // testKlrbac is klrbac as the scripts run it: with the fake keyring in place of the OS keyring, and
