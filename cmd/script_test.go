@@ -56,7 +56,7 @@ const (
 // TestMain lets testscript run klrbac in-process as the "klrbac" command of the scripts.
 func TestMain(m *testing.M) {
 	// pgtest.Wrap stops the PostgreSQL cluster the team audit trail's tests may have started.
-	testscript.Main(pgtest.Wrap(scriptParallelism{m}), map[string]func(){
+	testscript.Main(pgtest.Wrap(testRun{m}), map[string]func(){
 		"klrbac": func() {
 			os.Exit(testKlrbac(func(streams *ui.IO) int { return Run(context.Background(), os.Args[1:], streams) }))
 		},
@@ -69,13 +69,14 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// scriptParallelism runs more tests at once than go test's default of one per CPU, unless -parallel
-// says how many. The scripts spend most of their time waiting: on the klrbac processes they start,
-// on sandboxes and on time itself (pacing, timeouts, a real browser). With one script per CPU, a
-// script that waits holds a CPU's turn that the others could use.
-type scriptParallelism struct{ m *testing.M }
+// testRun runs the tests, more of them at once than go test's default of one per CPU unless
+// -parallel says how many: the scripts spend most of their time waiting, on the klrbac processes they
+// start, on sandboxes and on time itself (pacing, timeouts, a real browser), and with one script per
+// CPU a script that waits holds a CPU's turn that the others could use. Afterwards it removes the
+// klrbac that klrbacBinary may have built.
+type testRun struct{ m *testing.M }
 
-func (s scriptParallelism) Run() int {
+func (r testRun) Run() int {
 	flag.Parse()
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
@@ -84,7 +85,8 @@ func (s scriptParallelism) Run() int {
 			panic(err)
 		}
 	}
-	return s.m.Run()
+	defer builtKlrbac.remove()
+	return r.m.Run()
 }
 
 // testKlrbac is klrbac as the scripts run it: with the fake keyring in place of the OS keyring, and
@@ -130,6 +132,9 @@ func testKlrbac(run func(*ui.IO) int) int {
 // TestScripts runs the command-line tests in testdata/script: each reads like a terminal session,
 // with the exact output and exit status expected.
 func TestScripts(t *testing.T) {
+	// A parallel test, so that the other parallel tests (those that start klrbac processes of
+	// their own) run beside the scripts rather than after the last of them.
+	t.Parallel()
 	testscript.Run(t, scriptParams(t, filepath.Join("testdata", "script")))
 }
 
