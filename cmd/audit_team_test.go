@@ -1,10 +1,14 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,21 +18,59 @@ import (
 	"github.com/klrbac/klrbac/internal/pgtest"
 )
 
-// dbEnv points klrbac at a fresh database with a password in its DSN, and at a state directory
-// that must stay empty.
-func dbEnv(t *testing.T) (dsn, state string) {
+// teamTrail runs klrbac processes for one test of the team audit trail. They run as processes, each
+// with the environment given here, rather than in this one with t.Setenv, so that these tests can
+// run beside the others (t.Parallel): most of their time is spent waiting for PostgreSQL.
+type teamTrail struct {
+	t   *testing.T
+	exe string
+	env []string
+}
+
+// newTeamTrail points klrbac at dsn with a password in it (when dsn is not empty), at a state
+// directory that must stay empty, and at no config, audit log or keyring.
+func newTeamTrail(t *testing.T, dsn string) (k *teamTrail, state string) {
 	t.Helper()
-	dsn = strings.Replace(pgtest.DSN(t), "postgres://postgres@", "postgres://postgres:pw-canary-7731@", 1)
 	dir := t.TempDir()
 	state = filepath.Join(dir, "state")
-	t.Setenv("XDG_STATE_HOME", state)
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
-	t.Setenv("KLRBAC_CONFIG", "")
-	t.Setenv("KLRBAC_AUDIT_LOG", "")
-	t.Setenv("KLRBAC_KEYRING", "off")
-	t.Setenv("KLRBAC_ACTOR", "tester")
-	t.Setenv("KLRBAC_AUDIT_DSN", dsn)
-	return dsn, state
+	return &teamTrail{t: t, exe: klrbacBinary(t), env: []string{
+		"HOME=" + dir, "PATH=" + os.Getenv("PATH"), "USER=tester",
+		"XDG_STATE_HOME=" + state,
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
+		"KLRBAC_CONFIG=",
+		"KLRBAC_AUDIT_LOG=",
+		"KLRBAC_KEYRING=off",
+		"KLRBAC_ACTOR=tester",
+		"KLRBAC_AUDIT_DSN=" + dsn,
+		// Under -race the test binary otherwise sleeps a second as it exits.
+		"GORACE=atexit_sleep_ms=0 " + os.Getenv("GORACE"),
+	}}, state
+}
+
+// dbEnv is newTeamTrail on a fresh database with a password in its DSN.
+func dbEnv(t *testing.T) (k *teamTrail, dsn, state string) {
+	t.Helper()
+	dsn = strings.Replace(pgtest.DSN(t), "postgres://postgres@", "postgres://postgres:pw-canary-7731@", 1)
+	k, state = newTeamTrail(t, dsn)
+	return k, dsn, state
+}
+
+// run runs klrbac with args, and with the extra NAME=VALUE variables in env, and returns its
+// stdout, stderr and exit status.
+func (k *teamTrail) run(env []string, args ...string) (stdout, stderr string, code int) {
+	k.t.Helper()
+	cmd := klrbacCommand(k.exe, append(slices.Clone(k.env), env...), args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		k.t.Fatalf("klrbac %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errOut.String(), code
 }
 
 func noPassword(t *testing.T, outputs ...string) {
@@ -41,24 +83,26 @@ func noPassword(t *testing.T, outputs ...string) {
 }
 
 func TestTeamAuditTrailCommands(t *testing.T) {
-	dsn, state := dbEnv(t)
-	out, errOut, code := run(t, "audit", "migrate")
+	t.Parallel()
+	k, dsn, state := dbEnv(t)
+	run := func(args ...string) (string, string, int) { t.Helper(); return k.run(nil, args...) }
+	out, errOut, code := run("audit", "migrate")
 	noPassword(t, out, errOut)
 	if code != 0 || !strings.Contains(out, "schema version 1") {
 		t.Fatalf("migrate: %d %q %q", code, out, errOut)
 	}
-	out, errOut, code = run(t, "doctor", "-o", "json")
+	out, errOut, code = run("doctor", "-o", "json")
 	noPassword(t, out, errOut)
 	if !strings.Contains(out, `"check": "audit database"`) || !strings.Contains(out, "schema version 1, chain head 0:0000") {
 		t.Fatalf("doctor: %d %q %q", code, out, errOut)
 	}
-	if _, errOut, code = run(t, "check", "viewer", "canDeleteProfiles"); code != 1 || errOut != "" {
+	if _, errOut, code = run("check", "viewer", "canDeleteProfiles"); code != 1 || errOut != "" {
 		t.Fatalf("check: %d %q", code, errOut)
 	}
-	if _, errOut, code = run(t, "audit", "record", "--action", "deploy.release", "--resource", "v2"); code != 0 {
+	if _, errOut, code = run("audit", "record", "--action", "deploy.release", "--resource", "v2"); code != 0 {
 		t.Fatalf("record: %d %q", code, errOut)
 	}
-	out, errOut, code = run(t, "audit", "tail", "-o", "json")
+	out, errOut, code = run("audit", "tail", "-o", "json")
 	noPassword(t, out, errOut)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || len(lines) != 2 || !strings.Contains(lines[0], `"action":"check"`) || !strings.Contains(lines[1], `"action":"deploy.release"`) {
@@ -67,21 +111,21 @@ func TestTeamAuditTrailCommands(t *testing.T) {
 	if _, err := os.Stat(state); err == nil {
 		t.Fatalf("with audit.dsn set, klrbac wrote under %s", state)
 	}
-	head, _, code := run(t, "audit", "head")
+	head, _, code := run("audit", "head")
 	if code != 0 || !strings.HasPrefix(head, "2:") {
 		t.Fatalf("head: %d %q", code, head)
 	}
-	out, errOut, code = run(t, "audit", "verify", "--expect-head", strings.TrimSpace(head))
+	out, errOut, code = run("audit", "verify", "--expect-head", strings.TrimSpace(head))
 	noPassword(t, out, errOut)
 	if code != 0 || !strings.Contains(out, "verified") || !strings.Contains(out, "postgres://****@") {
 		t.Fatalf("verify: %d %q %q", code, out, errOut)
 	}
 	// export verifies as a file, with the same head
 	exported := filepath.Join(t.TempDir(), "export.log")
-	if _, errOut, code = run(t, "audit", "export", exported); code != 0 {
+	if _, errOut, code = run("audit", "export", exported); code != 0 {
 		t.Fatalf("export: %d %q", code, errOut)
 	}
-	out, _, code = run(t, "audit", "verify", exported)
+	out, _, code = run("audit", "verify", exported)
 	if code != 0 || !strings.Contains(out, strings.TrimSpace(head)) {
 		t.Fatalf("verify of the export: %d %q", code, out)
 	}
@@ -94,19 +138,21 @@ func TestTeamAuditTrailCommands(t *testing.T) {
 	if _, err := conn.Exec(context.Background(), `UPDATE audit_entries SET line = replace(line, '"v2"', '"v3"') WHERE seq = 2`); err != nil {
 		t.Fatal(err)
 	}
-	out, _, code = run(t, "audit", "verify")
+	out, _, code = run("audit", "verify")
 	if code != 1 || !strings.Contains(out, "row seq 2: hash does not match") {
 		t.Fatalf("verify after an edit: %d %q", code, out)
 	}
 	// and no change builds on it
-	_, errOut, code = run(t, "audit", "record", "--action", "deploy.release")
+	_, errOut, code = run("audit", "record", "--action", "deploy.release")
 	if code != 3 || !strings.Contains(errOut, "audit verify") {
 		t.Fatalf("record on an edited chain: %d %q", code, errOut)
 	}
 }
 
 func TestTeamAuditTrailImportsAFileLog(t *testing.T) {
-	_, _ = dbEnv(t)
+	t.Parallel()
+	k, _, _ := dbEnv(t)
+	run := func(args ...string) (string, string, int) { t.Helper(); return k.run(nil, args...) }
 	path := filepath.Join(t.TempDir(), "old.log")
 	log, err := audit.Open(path, audit.Options{})
 	if err != nil {
@@ -117,14 +163,14 @@ func TestTeamAuditTrailImportsAFileLog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, errOut, code := run(t, "audit", "import", path)
+	out, errOut, code := run("audit", "import", path)
 	if code != 0 || !strings.Contains(out, "imported 3 entries") || !strings.Contains(out, "as seq 1-3, recorded as seq 4") {
 		t.Fatalf("import: %d %q %q", code, out, errOut)
 	}
-	if _, errOut, code = run(t, "audit", "import", path); code != 2 || !strings.Contains(errOut, "imported already") {
+	if _, errOut, code = run("audit", "import", path); code != 2 || !strings.Contains(errOut, "imported already") {
 		t.Fatalf("second import: %d %q", code, errOut)
 	}
-	out, _, code = run(t, "audit", "tail", "-n", "1", "-o", "json")
+	out, _, code = run("audit", "tail", "-n", "1", "-o", "json")
 	if code != 0 || !strings.Contains(out, `"action":"audit.imported"`) || !strings.Contains(out, `"userId":"tester"`) {
 		t.Fatalf("provenance: %d %q", code, out)
 	}
@@ -133,37 +179,34 @@ func TestTeamAuditTrailImportsAFileLog(t *testing.T) {
 // With the database unreachable, a change is refused (exit 3) naming the host and the setting,
 // and a check still answers, with a warning.
 func TestTeamAuditTrailFailsClosed(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
-	t.Setenv("KLRBAC_CONFIG", "")
-	t.Setenv("KLRBAC_KEYRING", "off")
-	t.Setenv("KLRBAC_AUDIT_DSN", "postgres://auditor:pw-canary-7731@127.0.0.1:1/audit?connect_timeout=2")
-	out, errOut, code := run(t, "audit", "record", "--action", "deploy.release")
+	t.Parallel()
+	k, state := newTeamTrail(t, "postgres://auditor:pw-canary-7731@127.0.0.1:1/audit?connect_timeout=2")
+	run := func(args ...string) (string, string, int) { t.Helper(); return k.run(nil, args...) }
+	out, errOut, code := run("audit", "record", "--action", "deploy.release")
 	noPassword(t, out, errOut)
 	if code != 3 || !strings.Contains(errOut, "127.0.0.1:1") || !strings.Contains(errOut, "audit.dsn") {
 		t.Fatalf("record: %d %q", code, errOut)
 	}
-	out, errOut, code = run(t, "check", "admin", "canReadProfiles")
+	out, errOut, code = run("check", "admin", "canReadProfiles")
 	noPassword(t, out, errOut)
 	if code != 0 || out != "yes\n" || !strings.Contains(errOut, "not audited") {
 		t.Fatalf("check: %d %q %q", code, out, errOut)
 	}
-	out, errOut, code = run(t, "config", "show")
+	out, errOut, code = run("config", "show")
 	noPassword(t, out, errOut)
 	if !strings.Contains(out, "postgres://****@127.0.0.1:1/audit") {
 		t.Fatalf("config show: %d %q", code, out)
 	}
-	out, errOut, code = run(t, "doctor", "-o", "json")
+	out, errOut, code = run("doctor", "-o", "json")
 	noPassword(t, out, errOut)
 	if code != 1 || !strings.Contains(out, "postgres://****@127.0.0.1:1/audit is unreachable") || !strings.Contains(out, "audit.dsn") {
 		t.Fatalf("doctor without the database: %d %q %q", code, out, errOut)
 	}
-	if _, errOut, code = run(t, "--audit-dsn", "postgres://a:pw-canary-7731@db/x", "audit", "head"); code != 2 || !strings.Contains(errOut, "refusing a password") {
+	if _, errOut, code = run("--audit-dsn", "postgres://a:pw-canary-7731@db/x", "audit", "head"); code != 2 || !strings.Contains(errOut, "refusing a password") {
 		t.Fatalf("a password on the command line: %d %q", code, errOut)
 	}
 	noPassword(t, errOut)
-	if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
+	if _, err := os.Stat(state); err == nil {
 		t.Fatal("with audit.dsn set, klrbac wrote a local audit file")
 	}
 }
@@ -171,17 +214,19 @@ func TestTeamAuditTrailFailsClosed(t *testing.T) {
 // audit head vouches for every row up to the head, as it does for a file: a row edited anywhere,
 // not only among the last two an append checks, gets no checkpoint but exit 1.
 func TestTeamAuditTrailHeadVerifiesTheWholeChain(t *testing.T) {
-	dsn, _ := dbEnv(t)
+	t.Parallel()
+	k, dsn, _ := dbEnv(t)
+	run := func(args ...string) (string, string, int) { t.Helper(); return k.run(nil, args...) }
 	for _, r := range []string{"v1", "v2", "v3", "v4"} {
-		if _, errOut, code := run(t, "audit", "record", "--action", "deploy.release", "--resource", r); code != 0 {
+		if _, errOut, code := run("audit", "record", "--action", "deploy.release", "--resource", r); code != 0 {
 			t.Fatalf("record: %d %q", code, errOut)
 		}
 	}
-	head, errOut, code := run(t, "audit", "head")
+	head, errOut, code := run("audit", "head")
 	if code != 0 || !strings.HasPrefix(head, "4:") {
 		t.Fatalf("head of an intact chain: %d %q %q", code, head, errOut)
 	}
-	out, _, code := run(t, "audit", "head", "-o", "json")
+	out, _, code := run("audit", "head", "-o", "json")
 	if code != 0 || !strings.Contains(out, `"seq": 4`) {
 		t.Fatalf("head -o json: %d %q", code, out)
 	}
@@ -193,7 +238,7 @@ func TestTeamAuditTrailHeadVerifiesTheWholeChain(t *testing.T) {
 	if _, err := conn.Exec(context.Background(), `UPDATE audit_entries SET line = replace(line, '"v1"', '"v9"') WHERE seq = 1`); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code = run(t, "audit", "head")
+	out, errOut, code = run("audit", "head")
 	noPassword(t, out, errOut)
 	if code != 1 || out != "" || !strings.Contains(errOut, "refusing to give a checkpoint of postgres://****@") ||
 		!strings.Contains(errOut, "which does not verify: row seq 1: hash does not match") || !strings.Contains(errOut, "hint: run 'klrbac audit verify'") {
@@ -204,16 +249,17 @@ func TestTeamAuditTrailHeadVerifiesTheWholeChain(t *testing.T) {
 // tail's filters on the team trail select what they select on a file: the database narrows the rows
 // (see pgstore's tests for what it reads), the line has the last word.
 func TestTeamAuditTrailTailFilters(t *testing.T) {
-	_, _ = dbEnv(t)
+	t.Parallel()
+	k, _, _ := dbEnv(t)
+	run := func(args ...string) (string, string, int) { t.Helper(); return k.run(nil, args...) }
 	for i, r := range []struct{ actor, action string }{
 		{"ana", "deploy.release"}, {"bob", "deploy.release"}, {"ana", "db.backup"}, {"bob", "deploy.rollback"}, {"ana", "deploy.release"},
 	} {
-		t.Setenv("KLRBAC_ACTOR", r.actor)
 		args := []string{"audit", "record", "--action", r.action, "--resource", fmt.Sprint("r", i+1)}
 		if i == 3 {
 			args = append(args, "--failed")
 		}
-		if _, errOut, code := run(t, args...); code != 0 {
+		if _, errOut, code := k.run([]string{"KLRBAC_ACTOR=" + r.actor}, args...); code != 0 {
 			t.Fatalf("record: %d %q", code, errOut)
 		}
 	}
@@ -240,13 +286,13 @@ func TestTeamAuditTrailTailFilters(t *testing.T) {
 		{[]string{"--since", "2099-01-01"}, ""},
 	} {
 		args := append([]string{"audit", "tail", "-o", "json"}, c.args...)
-		out, errOut, code := run(t, args...)
+		out, errOut, code := run(args...)
 		if code != 0 || resources(out) != c.want {
 			t.Errorf("tail %v: %d %q %q, want %s", c.args, code, out, errOut, c.want)
 		}
 	}
 	// --since without -n, as a table: its columns are fitted over every row since, then printed.
-	out, errOut, code := run(t, "audit", "tail", "--since", "1h", "--user", "bob")
+	out, errOut, code := run("audit", "tail", "--since", "1h", "--user", "bob")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") || !strings.Contains(lines[1], "deploy.release") ||
 		!strings.Contains(lines[2], "deploy.rollback") || !strings.Contains(lines[2], "failed") {

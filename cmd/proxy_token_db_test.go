@@ -12,14 +12,16 @@ import (
 // With the team audit trail, proxy tokens live in its database, where every proxy of the team finds
 // them: the commands write no tokens file, keep only hashes, and audit each change there.
 func TestProxyTokensInTheTeamDatabase(t *testing.T) {
-	dsn, state := dbEnv(t)
-	token, errOut, code := run(t, "proxy", "token", "create", "crm-sync", "--name", "CRM sync", "--ttl", "30d")
+	t.Parallel()
+	k, dsn, state := dbEnv(t)
+	run := func(args ...string) (string, string, int) { t.Helper(); return k.run(nil, args...) }
+	token, errOut, code := run("proxy", "token", "create", "crm-sync", "--name", "CRM sync", "--ttl", "30d")
 	noPassword(t, token, errOut)
 	token = strings.TrimSpace(token)
 	if code != 0 || !strings.HasPrefix(token, "klrbac_pt_") || !strings.Contains(errOut, "proxy token pt-") {
 		t.Fatalf("create: %d %q %q", code, token, errOut)
 	}
-	out, errOut, code := run(t, "proxy", "token", "list", "-o", "json")
+	out, errOut, code := run("proxy", "token", "list", "-o", "json")
 	noPassword(t, out, errOut)
 	if code != 0 || !strings.Contains(out, `"user": "crm-sync"`) || !strings.Contains(out, `"name": "CRM sync"`) || !strings.Contains(out, `"state": "active"`) {
 		t.Fatalf("list: %d %q %q", code, out, errOut)
@@ -39,13 +41,13 @@ func TestProxyTokensInTheTeamDatabase(t *testing.T) {
 		t.Fatalf("proxy_tokens holds %d rows, or the token itself: %q", rows, stored)
 	}
 
-	if _, errOut, code = run(t, "proxy", "token", "revoke", "crm-sync"); code != 0 || !strings.Contains(errOut, "revoked pt-") {
+	if _, errOut, code = run("proxy", "token", "revoke", "crm-sync"); code != 0 || !strings.Contains(errOut, "revoked pt-") {
 		t.Fatalf("revoke: %d %q", code, errOut)
 	}
-	if out, _, _ = run(t, "proxy", "token", "list"); !strings.Contains(out, "revoked") {
+	if out, _, _ = run("proxy", "token", "list"); !strings.Contains(out, "revoked") {
 		t.Fatalf("list after revoke: %q", out)
 	}
-	out, _, code = run(t, "audit", "tail", "-o", "json")
+	out, _, code = run("audit", "tail", "-o", "json")
 	if code != 0 || !strings.Contains(out, `"action":"proxy.token.create"`) || !strings.Contains(out, `"action":"proxy.token.revoke"`) || strings.Contains(out, token) {
 		t.Fatalf("the team trail's record of the changes: %d %q", code, out)
 	}
