@@ -228,23 +228,62 @@ func TestChromiumConditionFailsInCI(t *testing.T) {
 //
 //	[!chromium] skip 'Chromium is not installed'
 //	chromium allow authorize-url   # callback: Authorized
+//
+// A script's chromium commands share one Chromium, started by the first, each in a browser context
+// of its own (as a private window is: no cookies or storage from the others): starting Chromium
+// takes seconds of CPU, a browser context next to nothing.
 func cmdChromium(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 || (args[0] != "allow" && args[0] != "deny") {
 		ts.Fatalf("usage: chromium allow|deny URLFILE")
+	}
+	browser := scriptChromium(ts)
+	authURL := authorizeURL(ts, args[1])
+	tab, cancelTab := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	defer cancelTab()
+	tab, cancel := context.WithTimeout(tab, 60*time.Second)
+	defer cancel()
+	button := chromedp.CSS("#" + args[0])
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(button),
+		chromedp.Click(button),
+		chromedp.WaitVisible(chromedp.CSS("#result")),
+	); err != nil {
+		ts.Fatalf("chromium: %v", err)
+	}
+	title, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS("#result")))
+	if err != nil {
+		ts.Fatalf("chromium: %v", err)
+	}
+	attr, err := chromedp.Run(tab, chromedp.AttributeValue(chromedp.CSS("#result"), "data-ok"))
+	if err != nil {
+		ts.Fatalf("chromium: %v", err)
+	}
+	okAttr := attr.Value
+	fmt.Fprintf(ts.Stdout(), "callback: %s (ok=%s)\n", strings.TrimSpace(title), okAttr)
+}
+
+type chromiumKey struct{}
+
+// scriptChromium is the script's Chromium, started on first use and stopped when the script ends.
+func scriptChromium(ts *testscript.TestScript) context.Context {
+	holder, _ := ts.Value(chromiumKey{}).(*context.Context)
+	if holder == nil {
+		ts.Fatalf("chromium: the script has no place for a browser (see scriptParams)")
+	}
+	if *holder != nil {
+		return *holder
 	}
 	path, ok := chromiumPath()
 	if !ok {
 		ts.Fatalf("chromium is not installed; guard the script with [!chromium] skip")
 	}
-	authURL := authorizeURL(ts, args[1])
 	// The profile lives outside $WORK: the browser's history holds the callback URL, with its
 	// (single-use, already spent) code, and is the browser's business, not klrbac's output.
 	profile, err := os.MkdirTemp("", "klrbac-chromium-")
 	ts.Check(err)
 	ts.Defer(func() { _ = os.RemoveAll(profile) })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(path),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-quic", true),
@@ -253,28 +292,21 @@ func cmdChromium(ts *testscript.TestScript, neg bool, args []string) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(profile),
 	)
-	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	button := chromedp.CSS("#" + args[0])
-	if err := chromedp.Do(bctx,
-		chromedp.Navigate(authURL),
-		chromedp.WaitVisible(button),
-		chromedp.Click(button),
-		chromedp.WaitVisible(chromedp.CSS("#result")),
-	); err != nil {
-		ts.Fatalf("chromium: %v", err)
-	}
-	title, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#result")))
+	// Deferred calls run last first: the browser is closed, then its process stopped, then (above)
+	// its profile removed.
+	ts.Defer(cancelAlloc)
+	ts.Defer(cancelBrowser)
+	// An empty run starts the browser, which lives as long as the context of this first run: so
+	// that is the script's, and a timer stands in for a deadline.
+	timer := time.AfterFunc(60*time.Second, cancelBrowser)
+	err = chromedp.Do(bctx)
+	timer.Stop()
 	if err != nil {
-		ts.Fatalf("chromium: %v", err)
+		ts.Fatalf("chromium: starting: %v", err)
 	}
-	attr, err := chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS("#result"), "data-ok"))
-	if err != nil {
-		ts.Fatalf("chromium: %v", err)
-	}
-	okAttr := attr.Value
-	fmt.Fprintf(ts.Stdout(), "callback: %s (ok=%s)\n", strings.TrimSpace(title), okAttr)
+	*holder = bctx
+	return bctx
 }
 
 // cmdCallAPI calls the sandbox's API with the access token the previous command printed (klrbac

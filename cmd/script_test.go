@@ -201,6 +201,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 				return err
 			}
 			env.Values[sandboxKey{}] = &scriptSandbox{}
+			env.Values[chromiumKey{}] = new(context.Context)
 			env.Values[schemaSeenKey{}] = schemaSeen{}
 			return setupCanaries(env)
 		},
