@@ -117,7 +117,7 @@ func runCmdTests(env *benchEnv) error {
 	}
 	ratio := median(res[trees[1]].wall) / median(res[trees[0]].wall)
 	// A HEAD whose tests fail cannot meet the target, however fast: the target keeps every assertion.
-	fmt.Printf("   ratio HEAD / baseline: %.2fx  (target <= 0.25x with every test passing: %s)\n", ratio, verdict(ratio <= 0.25 && res[trees[1]].failed == 0))
+	fmt.Printf("   ratio HEAD / baseline: %.3fx  (target <= 0.25x with every test passing: %s)\n", ratio, verdict(ratio <= 0.25 && res[trees[1]].failed == 0))
 	return nil
 }
 
