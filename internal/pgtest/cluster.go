@@ -5,8 +5,12 @@ package pgtest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -67,25 +71,154 @@ func Start(opts Options) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	initdb := []string{"-D", filepath.Join(c.dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"}
-	if !opts.Durable {
-		initdb = append(initdb, "--no-sync")
-	}
-	if out, err := c.run("initdb", initdb...); err != nil {
-		c.remove()
-		return nil, fmt.Errorf("initdb: %v: %s", err, lastLines(out))
-	}
 	c.opts = opts
+	cached, err := c.initData()
+	if err != nil {
+		c.remove()
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		err := c.serve(0)
 		if err == nil {
 			return c, nil
+		}
+		if cached != "" {
+			// A template that does not start (damaged, or from a server build that no longer
+			// reads it) is dropped, and the cluster made afresh.
+			_ = os.RemoveAll(cached)
+			_ = os.RemoveAll(c.dataDir())
+			if cached, err = "", c.initdb(); err != nil {
+				c.remove()
+				return nil, err
+			}
+			continue
 		}
 		if attempt == 2 {
 			c.remove()
 			return nil, err
 		}
 	}
+}
+
+// initData fills the cluster's data directory: with a copy of a template from an earlier run when
+// there is one (it returns the template's path), else with initdb, whose result it keeps as the
+// template for later runs. initdb costs a second and more of CPU, most of it in the bootstrap of the
+// catalogs, the same every time; a copy of its result costs a tenth of that. A durable cluster is
+// always made by initdb, which syncs its files.
+func (c *Cluster) initData() (cached string, err error) {
+	tmpl := c.templateDir()
+	if tmpl == "" || c.opts.Durable {
+		return "", c.initdb()
+	}
+	if _, err := os.Stat(filepath.Join(tmpl, "PG_VERSION")); err == nil {
+		if err := copyTree(tmpl, c.dataDir(), c.cred); err == nil {
+			return tmpl, nil
+		}
+		_ = os.RemoveAll(c.dataDir())
+	}
+	if err := c.initdb(); err != nil {
+		return "", err
+	}
+	// Kept where later runs find it whole or not at all: copied beside it, then renamed. When
+	// another test binary got there first, its template stays.
+	if err := os.MkdirAll(filepath.Dir(tmpl), 0o700); err == nil {
+		if tmp, err := os.MkdirTemp(filepath.Dir(tmpl), "tmp-"); err == nil {
+			if copyTree(c.dataDir(), filepath.Join(tmp, "data"), nil) != nil || os.Rename(filepath.Join(tmp, "data"), tmpl) != nil {
+				_ = os.RemoveAll(filepath.Join(tmp, "data"))
+			}
+			_ = os.Remove(tmp)
+		}
+	}
+	return "", nil
+}
+
+func (c *Cluster) dataDir() string { return filepath.Join(c.dir, "data") }
+
+func (c *Cluster) initdbArgs() []string {
+	args := []string{"-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"}
+	if !c.opts.Durable {
+		args = append(args, "--no-sync")
+	}
+	return args
+}
+
+func (c *Cluster) initdb() error {
+	if out, err := c.run("initdb", append([]string{"-D", c.dataDir()}, c.initdbArgs()...)...); err != nil {
+		return fmt.Errorf("initdb: %v: %s", err, lastLines(out))
+	}
+	return nil
+}
+
+// templateDir is where initdb's result for these binaries and options is kept between runs, in the
+// user's cache directory, or "" when there is none. Its name changes with anything that changes
+// what initdb writes: the binaries (their size and time), the options.
+func (c *Cluster) templateDir() string {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintln(h, c.bin, c.initdbArgs())
+	for _, name := range []string{"initdb", "postgres"} {
+		st, err := os.Stat(filepath.Join(c.bin, name))
+		if err != nil {
+			return ""
+		}
+		fmt.Fprintln(h, name, st.Size(), st.ModTime().UnixNano())
+	}
+	return filepath.Join(cache, "klrbac", "pgtest", hex.EncodeToString(h.Sum(nil))[:16])
+}
+
+// copyTree copies the directory from to to, which must not exist, with the files' permissions (the
+// server refuses a data directory others can read), owned by cred when it is not nil.
+func copyTree(from, to string, cred *syscall.Credential) error {
+	return filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(to, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			if err := os.Mkdir(dst, info.Mode().Perm()); err != nil {
+				return err
+			}
+		case d.Type().IsRegular():
+			if err := copyFile(path, dst, info.Mode().Perm()); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: not a file or directory", path)
+		}
+		if cred != nil {
+			return os.Lchown(dst, int(cred.Uid), int(cred.Gid))
+		}
+		return nil
+	})
+}
+
+func copyFile(from, to string, perm fs.FileMode) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // serve starts the server on port (0: a free one) and waits until it answers.
@@ -97,7 +230,7 @@ func (c *Cluster) serve(port int) error {
 	c.Port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	opts := c.opts
-	args := []string{"-D", filepath.Join(c.dir, "data"), "-p", strconv.Itoa(c.Port), "-k", c.dir, "-c", "listen_addresses=127.0.0.1",
+	args := []string{"-D", c.dataDir(), "-p", strconv.Itoa(c.Port), "-k", c.dir, "-c", "listen_addresses=127.0.0.1",
 		"-c", "max_connections=200"}
 	if !opts.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
