@@ -72,7 +72,8 @@ func Need(t testing.TB) string {
 	return dsn
 }
 
-// DSN returns the DSN of a new, empty database for t, dropped when t ends.
+// DSN returns the DSN of a new, empty database for t, dropped when t ends (on the throwaway
+// cluster, when the cluster is).
 func DSN(t testing.TB) string {
 	t.Helper()
 	admin := Need(t)
@@ -95,6 +96,12 @@ func DSN(t testing.TB) string {
 	}
 	if _, err := conn.Exec(ctx, create); err != nil {
 		t.Fatalf("creating test database: %v", err)
+	}
+	if cluster != nil {
+		// The throwaway cluster this package started goes, with all its databases, when the test
+		// binary ends: a drop per test would only add the server's work (a connection, and a
+		// checkpoint) to every test's.
+		return WithDatabase(admin, name)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
