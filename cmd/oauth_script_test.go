@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/klrbac/klrbac/internal/browsertest"
 	"github.com/klrbac/klrbac/internal/sandbox"
 	"github.com/klrbac/klrbac/internal/secrets"
 )
@@ -176,22 +177,12 @@ func cmdBrowse(ts *testscript.TestScript, neg bool, args []string) {
 	fmt.Fprintf(ts.Stdout(), "callback: %d %s\n", resp.StatusCode, title)
 }
 
-// chromiumPath finds Debian's chromium (or another Chromium) for the real-browser test.
-func chromiumPath() (string, bool) {
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, true
-		}
-	}
-	return "", false
-}
-
 // scriptCondition answers the scripts' [conditions]. [chromium] holds when Chromium is installed;
 // in CI (CI=true) its absence fails the script instead of skipping it, since .ci/run installs it.
 func scriptCondition(cond string) (bool, error) {
 	switch cond {
 	case "chromium":
-		_, found := chromiumPath()
+		_, found := browsertest.Path()
 		return chromiumCondition(found, os.Getenv("CI"))
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
@@ -274,7 +265,7 @@ func scriptChromium(ts *testscript.TestScript) context.Context {
 	if *holder != nil {
 		return *holder
 	}
-	path, ok := chromiumPath()
+	path, ok := browsertest.Path()
 	if !ok {
 		ts.Fatalf("chromium is not installed; guard the script with [!chromium] skip")
 	}

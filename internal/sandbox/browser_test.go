@@ -6,33 +6,33 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/klrbac/klrbac/internal/browsertest"
 	"github.com/klrbac/klrbac/internal/sandbox"
 )
 
-// needChromium skips when no Chromium is installed, except in CI, where its absence is a failure.
-func needChromium(t *testing.T) {
+// needChromium finds Chromium, or skips when none is installed, except in CI, where its absence is
+// a failure.
+func needChromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
-		if _, err := exec.LookPath(name); err == nil {
-			return
-		}
+	if path, ok := browsertest.Path(); ok {
+		return path
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatal("Chromium is not installed; .ci/run installs it")
 	}
-	t.Skip("Chromium is not installed (apt-get install chromium); the consent page is not tested in a browser")
+	t.Skip("Chromium is not installed (apt-get install chromium-headless-shell); the consent page is not tested in a browser")
+	return ""
 }
 
 // TestConsentPageInABrowser presses Allow and Deny on the consent page in headless Chromium, as a
 // person authorizing an app from klrbac would.
 func TestConsentPageInABrowser(t *testing.T) {
-	needChromium(t)
+	chromium := needChromium(t)
 	callbacks := make(chan url.Values, 2)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/callback" { // not the browser's favicon request
@@ -46,7 +46,7 @@ func TestConsentPageInABrowser(t *testing.T) {
 	srv := httptest.NewServer(sandbox.New(f, sandbox.Options{}))
 	defer srv.Close()
 
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU)
 	defer cancel()
 	browser, cancel := chromedp.NewContext(actx)
 	defer cancel()
