@@ -109,6 +109,14 @@ func OrDash(s string) string {
 	return s
 }
 
+// JoinOrDash shows a list in a table cell or a line: comma separated, "-" when empty.
+func JoinOrDash(items []string) string {
+	if len(items) == 0 {
+		return "-"
+	}
+	return strings.Join(items, ", ")
+}
+
 // JSON writes v as indented JSON.
 func (s *IO) JSON(v any) error {
 	enc := json.NewEncoder(s.Out)
