@@ -37,7 +37,7 @@ stdout and say on stderr where klrbac looked.` + exitStatus(exitOK, exitUsage),
 				return a.io.Encode(f, configPathView{File: file, Explicit: explicit, Searched: paths})
 			}
 			if file == "" {
-				fmt.Fprintf(a.io.Err, "no config file found (searched %s); the embedded default policy applies\n", dash(paths))
+				fmt.Fprintf(a.io.Err, "no config file found (searched %s); the embedded default policy applies\n", ui.JoinOrDash(paths))
 				return nil
 			}
 			fmt.Fprintln(a.io.Out, file)

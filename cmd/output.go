@@ -42,13 +42,6 @@ func (a *app) listing(output *string, run func(pol *policy.Policy, f ui.Format, 
 	}
 }
 
-func dash(items []string) string {
-	if len(items) == 0 {
-		return "-"
-	}
-	return strings.Join(items, ", ")
-}
-
 func yesNo(b bool) string {
 	if b {
 		return "yes"

@@ -32,7 +32,7 @@ func runPermissionsList(io *ui.IO, pol *policy.Policy, f ui.Format) error {
 	}
 	rows := make([][]string, len(views))
 	for i, v := range views {
-		rows[i] = []string{v.Name, dash(v.Scopes), dash(v.Roles)}
+		rows[i] = []string{v.Name, ui.JoinOrDash(v.Scopes), ui.JoinOrDash(v.Roles)}
 	}
 	return io.Table([]string{"PERMISSION", "SCOPES", "ROLES"}, rows)
 }

@@ -38,15 +38,15 @@ func runRolesShow(io *ui.IO, pol *policy.Policy, name string, f ui.Format) error
 	fmt.Fprintf(io.Out, "description:  %s\n", v.Description)
 	fmt.Fprintf(io.Out, "key env:      %s\n", v.KeyEnv)
 	fmt.Fprintf(io.Out, "full access:  %s\n", yesNo(v.FullAccess))
-	fmt.Fprintf(io.Out, "users:        %s\n", dash(v.Users))
-	fmt.Fprintf(io.Out, "scopes:       %s\n\n", dash(v.Scopes))
+	fmt.Fprintf(io.Out, "users:        %s\n", ui.JoinOrDash(v.Users))
+	fmt.Fprintf(io.Out, "scopes:       %s\n\n", ui.JoinOrDash(v.Scopes))
 	rows := make([][]string, 0, len(r.Permissions)+1)
 	for _, name := range r.Permissions {
 		perm, _ := pol.Permission(name)
-		rows = append(rows, []string{perm.Name, dash(perm.Scopes), perm.Description})
+		rows = append(rows, []string{perm.Name, ui.JoinOrDash(perm.Scopes), perm.Description})
 	}
 	if len(r.ExtraScopes) > 0 {
-		rows = append(rows, []string{"(extra scopes)", dash(r.ExtraScopes), "scopes the role needs beyond its permissions"})
+		rows = append(rows, []string{"(extra scopes)", ui.JoinOrDash(r.ExtraScopes), "scopes the role needs beyond its permissions"})
 	}
 	return io.Table([]string{"PERMISSION", "SCOPES", "DESCRIPTION"}, rows)
 }

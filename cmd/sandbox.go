@@ -169,10 +169,10 @@ func printSandbox(io *ui.IO, url string, fx *sandbox.Fixture, show bool) error {
 	listedKeys, listedClients := fx.Listing(show)
 	var keys, clients [][]string
 	for _, k := range listedKeys {
-		keys = append(keys, []string{k.Account, k.Name, k.Value, k.Status, dash(k.Scopes)})
+		keys = append(keys, []string{k.Account, k.Name, k.Value, k.Status, ui.JoinOrDash(k.Scopes)})
 	}
 	for _, c := range listedClients {
-		clients = append(clients, []string{c.Account, c.Name, c.ClientID, c.Secret, dash(c.RedirectURIs)})
+		clients = append(clients, []string{c.Account, c.Name, c.ClientID, c.Secret, ui.JoinOrDash(c.RedirectURIs)})
 	}
 	if len(keys) > 0 {
 		fmt.Fprintln(io.Out)

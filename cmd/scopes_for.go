@@ -74,7 +74,7 @@ func runScopesFor(io *ui.IO, pol *policy.Policy, method, path string, f ui.Forma
 		return io.Encode(f, v)
 	}
 	fmt.Fprintf(io.Out, "operation:  %s (%s %s)\n", v.OperationID, v.Method, v.Path)
-	fmt.Fprintf(io.Out, "scopes:     %s\n", dash(v.Scopes))
+	fmt.Fprintf(io.Out, "scopes:     %s\n", ui.JoinOrDash(v.Scopes))
 	fmt.Fprintf(io.Out, "rate limit: %s (%d/s burst, %d/m steady)\n", v.RateTier, v.RateBurst, v.RateSteady)
 	if op.Beta {
 		fmt.Fprintf(io.Out, "revision:   beta: needs a .pre revision\n")
@@ -83,6 +83,6 @@ func runScopesFor(io *ui.IO, pol *policy.Policy, method, path string, f ui.Forma
 		fmt.Fprintf(io.Out, "auth:       public key (company_id); no private key scopes apply\n")
 		return nil
 	}
-	fmt.Fprintf(io.Out, "roles:      %s\n", dash(v.Roles))
+	fmt.Fprintf(io.Out, "roles:      %s\n", ui.JoinOrDash(v.Roles))
 	return nil
 }

@@ -48,7 +48,7 @@ func runScopesList(io *ui.IO, pol *policy.Policy, all bool, f ui.Format) error {
 	}
 	rows := make([][]string, len(views))
 	for i, v := range views {
-		rows[i] = []string{v.Scope, v.Access, fmt.Sprint(v.Operations), dash(v.Roles)}
+		rows[i] = []string{v.Scope, v.Access, fmt.Sprint(v.Operations), ui.JoinOrDash(v.Roles)}
 	}
 	return io.Table([]string{"SCOPE", "ACCESS", "OPERATIONS", "ROLES"}, rows)
 }

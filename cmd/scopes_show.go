@@ -62,7 +62,7 @@ func runScopesShow(io *ui.IO, pol *policy.Policy, scope string, f ui.Format) err
 		return io.Encode(f, v)
 	}
 	fmt.Fprintf(io.Out, "scope:  %s (%s)\n", v.Scope, v.Access)
-	fmt.Fprintf(io.Out, "roles:  %s\n\n", dash(v.Roles))
+	fmt.Fprintf(io.Out, "roles:  %s\n\n", ui.JoinOrDash(v.Roles))
 	if len(v.Operations) == 0 {
 		fmt.Fprintln(io.Out, "no stable Klaviyo operation needs this scope")
 		return nil
@@ -75,7 +75,7 @@ func runScopesShow(io *ui.IO, pol *policy.Policy, scope string, f ui.Format) err
 				others = append(others, s)
 			}
 		}
-		rows[i] = []string{op.Method, op.Path, dash(others)}
+		rows[i] = []string{op.Method, op.Path, ui.JoinOrDash(others)}
 	}
 	return io.Table([]string{"METHOD", "PATH", "ALSO NEEDS"}, rows)
 }

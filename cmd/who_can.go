@@ -53,7 +53,7 @@ func runWhoCan(io *ui.IO, pol *policy.Policy, name string, f ui.Format) error {
 				users = append(users, u.Name)
 			}
 		}
-		rows = append(rows, []string{role, dash(users)})
+		rows = append(rows, []string{role, ui.JoinOrDash(users)})
 	}
 	if len(rows) == 0 {
 		io.Err.Write([]byte("no role holds " + perm.Name + "\n"))
