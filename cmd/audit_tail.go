@@ -1,8 +1,6 @@
 package cmd
 
 import (
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,7 +50,7 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 					Hint("-n 0 prints none (with -f: only new entries); for every entry since a time use --since, e.g. --since 7d")
 			}
 			if since != "" {
-				if q.Since, err = parseSince(since, time.Now()); err != nil {
+				if q.Since, err = audit.ParseSince(since, time.Now()); err != nil {
 					return err
 				}
 				if !cmd.Flags().Changed("lines") {
@@ -110,24 +108,4 @@ func firstOr(args []string, def string) string {
 		return args[0]
 	}
 	return def
-}
-
-// parseSince reads --since: a duration back from now (with d for days), an RFC 3339 time, or a date
-// (midnight UTC).
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
-			return now.AddDate(0, 0, -n), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fault.Usagef("--since %q is neither a duration nor a time", s).
-		Hint("use a duration such as 90m, 36h or 7d, or a time such as 2026-05-01 or 2026-05-01T09:00:00Z")
 }
