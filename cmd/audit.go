@@ -36,16 +36,22 @@ $XDG_STATE_HOME/klrbac/audit.log.` + exitStatus(exitOK, exitFindings, exitUsage,
 	return c
 }
 
-// auditPath is the audit log to use: file when given, else audit.path as configured.
-func (a *app) auditPath(file string) (string, error) {
-	if file != "" {
-		return config.ExpandHome(file), nil
+// auditLocation is where the audit trail is: the log file args name when they name one, else the
+// team audit trail when audit.dsn is set (db, which the caller closes), else audit.path as configured.
+func (a *app) auditLocation(ctx context.Context, args []string, opts pgstore.Options) (db *pgstore.Store, path string, err error) {
+	if len(args) == 0 {
+		if db, err = a.auditDB(ctx, opts); err != nil || db != nil {
+			return db, "", err
+		}
+	} else if args[0] != "" {
+		return nil, config.ExpandHome(args[0]), nil
 	}
 	cfg, err := a.config()
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	return cfg.AuditPath()
+	path, err = cfg.AuditPath()
+	return nil, path, err
 }
 
 // trail is the audit trail, built on first use over the configured store. A store that cannot be
@@ -124,16 +130,12 @@ func (a *app) needAuditDB(ctx context.Context, opts pgstore.Options) (*pgstore.S
 // auditStore is what records go to: the team audit trail when audit.dsn is set (and then no local
 // file is written), else the audit log file, whose recovery of an interrupted write onRecover is told.
 func (a *app) auditStore(ctx context.Context, actor string, onRecover func(audit.Entry)) (audit.Store, error) {
-	s, err := a.auditDB(ctx, pgstore.Options{})
-	if err != nil {
+	db, path, err := a.auditLocation(ctx, nil, pgstore.Options{})
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if s != nil {
-		return s, nil
-	}
-	path, err := a.auditPath("")
-	if err != nil {
-		return nil, err
+	case db != nil:
+		return db, nil
 	}
 	return audit.Open(path, audit.Options{Actor: actor, OnRecover: onRecover})
 }

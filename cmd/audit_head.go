@@ -39,21 +39,15 @@ An empty log's head is 0 followed by 64 zeros.` + exitStatus(exitOK, exitFinding
 			if err != nil {
 				return err
 			}
-			var head audit.Head
-			var s *pgstore.Store
-			if len(args) == 0 {
-				if s, err = a.auditDB(cmd.Context(), pgstore.Options{}); err != nil {
-					return err
-				}
+			s, path, err := a.auditLocation(cmd.Context(), args, pgstore.Options{})
+			if err != nil {
+				return err
 			}
+			var head audit.Head
 			if s != nil {
 				defer s.Close()
 				head, err = s.Checkpoint(cmd.Context())
 			} else {
-				path, perr := a.auditPath(firstOr(args, ""))
-				if perr != nil {
-					return perr
-				}
 				var torn bool
 				if head, torn, err = audit.CheckpointFile(path); torn {
 					a.io.Notice(path + " ends with an interrupted write, which the next append records; the head is the last entry before it")

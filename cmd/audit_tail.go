@@ -63,21 +63,15 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 				defer stop()
 				ctx = c
 			}
-			var db *pgstore.Store
-			if len(args) == 0 {
-				if db, err = a.auditDB(ctx, pgstore.Options{}); err != nil {
-					return err
-				}
+			db, path, err := a.auditLocation(ctx, args, pgstore.Options{})
+			if err != nil {
+				return err
 			}
 			p := a.io.NewAuditTail(f, q.Follow)
 			if db != nil {
 				defer db.Close()
 				err = db.Tail(ctx, q, p, a.io.Notice)
 			} else {
-				path, perr := a.auditPath(firstOr(args, ""))
-				if perr != nil {
-					return perr
-				}
 				err = audit.TailFile(ctx, path, q, p, a.io.Notice)
 			}
 			if q.Follow && ctx.Err() != nil {
@@ -101,11 +95,4 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 	_ = c.RegisterFlagCompletionFunc("role", a.complete(roleNames))
 	_ = c.RegisterFlagCompletionFunc("action", cobra.FixedCompletions(auditActions, cobra.ShellCompDirectiveNoFileComp))
 	return c
-}
-
-func firstOr(args []string, def string) string {
-	if len(args) > 0 {
-		return args[0]
-	}
-	return def
 }

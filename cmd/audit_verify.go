@@ -63,23 +63,17 @@ entries cut from the end.` + exitStatus(exitOK, exitFindings, exitUsage, exitUna
 				}
 				want = &h
 			}
-			if len(args) == 0 {
-				s, err := a.auditDB(cmd.Context(), pgstore.Options{StatementTimeout: time.Hour})
+			s, path, err := a.auditLocation(cmd.Context(), args, pgstore.Options{StatementTimeout: time.Hour})
+			if err != nil {
+				return err
+			}
+			if s != nil {
+				defer s.Close()
+				rep, err := s.Verify(cmd.Context(), audit.VerifyOptions{Expect: want})
 				if err != nil {
 					return err
 				}
-				if s != nil {
-					defer s.Close()
-					rep, err := s.Verify(cmd.Context(), audit.VerifyOptions{Expect: want})
-					if err != nil {
-						return err
-					}
-					return reportVerify(a.io, s.Where(), rep, want, f)
-				}
-			}
-			path, err := a.auditPath(firstOr(args, ""))
-			if err != nil {
-				return err
+				return reportVerify(a.io, s.Where(), rep, want, f)
 			}
 			rep, err := audit.VerifyFile(path, want)
 			if err != nil {
