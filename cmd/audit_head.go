@@ -15,7 +15,7 @@ type headView struct {
 }
 
 func newAuditHeadCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "head [FILE]",
 		Short: "Print the last entry's SEQ:HASH, a checkpoint for verify --expect-head",
@@ -34,11 +34,7 @@ An empty log's head is 0 followed by 64 zeros.` + exitStatus(exitOK, exitFinding
   klrbac audit head > "checkpoints/$(date +%F).head"
   klrbac audit verify --expect-head "$(cat checkpoints/2026-05-01.head)"`,
 		Args: rangeArgs(0, 1, "at most one FILE"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, args []string) error {
 			s, path, err := a.auditLocation(cmd.Context(), args, pgstore.Options{})
 			if err != nil {
 				return err
@@ -61,8 +57,8 @@ An empty log's head is 0 followed by 64 zeros.` + exitStatus(exitOK, exitFinding
 			}
 			fmt.Fprintln(a.io.Out, head.String())
 			return nil
-		},
+		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }

@@ -13,7 +13,8 @@ import (
 
 func newAuditTailCommand(a *app) *cobra.Command {
 	var q audit.TailQuery
-	var output, since string
+	var out outputFlag
+	var since string
 	c := &cobra.Command{
 		Use:   "tail [FILE]",
 		Short: "Print the last audit entries; -f follows new ones",
@@ -37,11 +38,7 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
   klrbac audit tail -f --action 'keys.*'
   klrbac audit tail --since 24h --role admin -o json | jq -r .userId | sort | uniq -c`,
 		Args: rangeArgs(0, 1, "at most one FILE"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, ui.Table, ui.JSON)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, args []string) error {
 			if q.Failed && q.Succeeded {
 				return fault.Usagef("--failed and --succeeded exclude each other").Hint("give one, or neither for both")
 			}
@@ -50,6 +47,7 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 					Hint("-n 0 prints none (with -f: only new entries); for every entry since a time use --since, e.g. --since 7d")
 			}
 			if since != "" {
+				var err error
 				if q.Since, err = audit.ParseSince(since, time.Now()); err != nil {
 					return err
 				}
@@ -79,7 +77,7 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 				return &fault.Error{Kind: fault.Interrupted, Silent: true}
 			}
 			return err
-		},
+		}),
 	}
 	fl := c.Flags()
 	fl.IntVarP(&q.N, "lines", "n", 10, "how many of the last entries to print (0: none, e.g. with -f)")
@@ -91,7 +89,7 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 	fl.BoolVar(&q.Succeeded, "succeeded", false, "only entries whose success is true")
 	fl.BoolVar(&q.Alerts, "alerts", false, "only entries that matched an alert rule")
 	fl.StringVar(&since, "since", "", "only entries since a time or for a duration: 2026-05-01, 2026-05-01T09:00:00Z, 90m, 7d")
-	addOutputFlag(c, &output, ui.Table, ui.JSON)
+	out.register(c, ui.Table, ui.JSON)
 	_ = c.RegisterFlagCompletionFunc("role", a.complete(roleNames))
 	_ = c.RegisterFlagCompletionFunc("action", cobra.FixedCompletions(auditActions, cobra.ShellCompDirectiveNoFileComp))
 	return c

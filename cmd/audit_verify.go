@@ -28,7 +28,8 @@ type verifyView struct {
 }
 
 func newAuditVerifyCommand(a *app) *cobra.Command {
-	var output, expect string
+	var out outputFlag
+	var expect string
 	c := &cobra.Command{
 		Use:   "verify [FILE]",
 		Short: "Check the audit log's hash chain and report tampering",
@@ -49,11 +50,7 @@ entries cut from the end.` + exitStatus(exitOK, exitFindings, exitUsage, exitUna
   klrbac audit verify --expect-head 1234:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
   klrbac audit verify /var/backups/klrbac/audit.log.1 -o json`,
 		Args: rangeArgs(0, 1, "at most one FILE"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, args []string) error {
 			var want *audit.Head
 			if expect != "" {
 				h, err := audit.ParseHead(expect)
@@ -80,10 +77,10 @@ entries cut from the end.` + exitStatus(exitOK, exitFindings, exitUsage, exitUna
 				return err
 			}
 			return reportVerify(a.io, path, rep, want, f)
-		},
+		}),
 	}
 	c.Flags().StringVar(&expect, "expect-head", "", "SEQ:HASH from an earlier 'klrbac audit head': the log must still hold that entry")
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 

@@ -16,18 +16,14 @@ type configPathView struct {
 }
 
 func newConfigPathCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "path",
 		Short: "Print the config file klrbac reads",
 		Long: `Print the path of the config file klrbac reads. When there is none, print nothing on
 stdout and say on stderr where klrbac looked.` + exitStatus(exitOK, exitUsage),
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, _ []string) error {
 			paths, explicit := config.Candidates(configOptions(a.configFile, a.globals))
 			file, err := config.Find(configOptions(a.configFile, a.globals))
 			if err != nil {
@@ -42,8 +38,8 @@ stdout and say on stderr where klrbac looked.` + exitStatus(exitOK, exitUsage),
 			}
 			fmt.Fprintln(a.io.Out, file)
 			return nil
-		},
+		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }

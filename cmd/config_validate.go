@@ -31,7 +31,7 @@ type configValidateProblem struct {
 }
 
 func newConfigValidateCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "validate [FILE]",
 		Short: "Check a config file and report every problem with its line",
@@ -44,11 +44,7 @@ valid, roles, permissions, users, problems: line, message, hints), for CI; the e
 is the same.` + exitStatus(exitOK, exitUsage),
 		Example: "  klrbac config validate\n  klrbac config validate ./klrbac.yaml\n  klrbac config validate -o json",
 		Args:    rangeArgs(0, 1, "at most one FILE"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, args []string) error {
 			opts := configOptions(a.configFile, a.globals)
 			if len(args) == 1 {
 				opts.File = args[0]
@@ -69,9 +65,9 @@ is the same.` + exitStatus(exitOK, exitUsage),
 			}
 			fmt.Fprintf(a.io.Out, "%s: valid (%s)\n", src, cfg.Policy.Counts())
 			return nil
-		},
+		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 

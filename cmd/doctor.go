@@ -20,7 +20,7 @@ type doctorView struct {
 }
 
 func newDoctorCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	var online bool
 	c := &cobra.Command{
 		Use:   "doctor",
@@ -38,11 +38,7 @@ accepts each role's key (one GET /api/accounts per key, paced to that call's lim
 second), within 2m in all and 15s a call. Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK, exitFindings, exitUsage, exitInterrupted),
 		Example: "  klrbac doctor\n  klrbac doctor --online\n  KLRBAC_KEYRING=off klrbac doctor -o json",
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, _ []string) error {
 			ctx, cancel := interruptible(cmd)
 			defer cancel()
 			env := doctor.Env{Getenv: os.Getenv}
@@ -82,10 +78,10 @@ second), within 2m in all and 15s a call. Marks are ✔/✖ on a terminal, yes/n
 				return ctx.Err()
 			}
 			return renderDoctor(a.io, checks, f)
-		},
+		}),
 	}
 	c.Flags().BoolVar(&online, "online", false, "also ask Klaviyo whether it answers and accepts each key")
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 func newKeysListCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
@@ -28,11 +28,7 @@ error. When the keyring cannot be read, those roles show "unknown" and klrbac ex
 			exitOK, exitUsage, exitUnavailable),
 		Example: "  klrbac keys list\n  klrbac keys list -o json | jq -r '.[] | select(.source == \"none\") | .role'",
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, _ []string) error {
 			pol, err := a.policy()
 			if err != nil {
 				return err
@@ -42,9 +38,9 @@ error. When the keyring cannot be read, those roles show "unknown" and klrbac ex
 				return err
 			}
 			return runKeysList(cmd.Context(), a.io, store, pol, os.Getenv, f)
-		},
+		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 func newOAuthStatusCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "status [APP]",
 		Short: "Show an OAuth app's token set: expiry, granted scopes, account, where it is kept",
@@ -24,11 +24,7 @@ Exit 0 when the access token is valid or can be refreshed; 1 when it has expired
 refresh token, or the app is not logged in.` + exitStatus(exitOK, exitFindings, exitUsage, exitUnavailable),
 		Example: "  klrbac oauth status\n  klrbac oauth status crm-sync -o json",
 		Args:    rangeArgs(0, 1, "at most one APP"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, args []string) error {
 			name, err := appArg(args)
 			if err != nil {
 				return err
@@ -38,9 +34,9 @@ refresh token, or the app is not logged in.` + exitStatus(exitOK, exitFindings, 
 				return err
 			}
 			return runOAuthStatus(cmd.Context(), a.io, k, f)
-		},
+		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 

@@ -14,18 +14,18 @@ type matrixView struct {
 }
 
 func newPermissionsMatrixCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "matrix",
 		Short: "Show which role holds which permission",
 		Long: `Show the roles × permissions matrix: one row per permission, one column per role.
 A terminal shows ✔ and ✖; a pipe or file gets yes and no.` + exitStatus(exitOK, exitUsage),
 		Args: noArgs,
-		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+		RunE: a.listing(&out, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runPermissionsMatrix(a.io, pol, f)
 		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 

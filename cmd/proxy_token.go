@@ -99,7 +99,7 @@ func (a *app) runProxyTokenCreate(ctx context.Context, store proxy.TokenStore, u
 }
 
 func newProxyTokenListCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
@@ -108,20 +108,16 @@ func newProxyTokenListCommand(a *app) *cobra.Command {
 created, when it expires and when a proxy last accepted it (saved every 30 seconds and at
 shutdown). Never the token itself: klrbac does not have it.` + exitStatus(exitOK, exitUsage, exitUnavailable),
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, _ []string) error {
 			store, done, err := a.proxyTokens(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer done()
 			return runProxyTokenList(cmd.Context(), a.io, store, time.Now(), f)
-		},
+		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 

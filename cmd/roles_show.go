@@ -9,7 +9,7 @@ import (
 )
 
 func newRolesShowCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:               "show ROLE",
 		Short:             "Show a role's permissions, scopes, key and users",
@@ -17,11 +17,11 @@ func newRolesShowCommand(a *app) *cobra.Command {
 		Example:           "  klrbac roles show marketer",
 		Args:              exactArgs(1, "ROLE"),
 		ValidArgsFunction: firstArgs(1, a.complete(roleNames)),
-		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+		RunE: a.listing(&out, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runRolesShow(a.io, pol, args[0], f)
 		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 

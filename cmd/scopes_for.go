@@ -25,7 +25,7 @@ type operationView struct {
 }
 
 func newScopesForCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "for METHOD PATH",
 		Short: "Show the scopes a Klaviyo API call needs",
@@ -42,7 +42,7 @@ concrete (/api/profiles/01HXYZ), a template (/api/profiles/{id}) or a full URL.`
 			}
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
-		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+		RunE: a.listing(&out, func(pol *policy.Policy, f ui.Format, args []string) error {
 			method, path, err := catalog.ParseCall(args...)
 			if err != nil {
 				return err
@@ -50,7 +50,7 @@ concrete (/api/profiles/01HXYZ), a template (/api/profiles/{id}) or a full URL.`
 			return runScopesFor(a.io, pol, method, path, f)
 		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 

@@ -28,7 +28,7 @@ type operationLine struct {
 }
 
 func newScopesShowCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "show SCOPE",
 		Short: "List the Klaviyo operations a scope opens and the roles needing it",
@@ -37,11 +37,11 @@ shown beside them), and the roles whose keys need it.` + exitStatus(exitOK, exit
 		Example:           "  klrbac scopes show data-privacy:write",
 		Args:              exactArgs(1, "SCOPE"),
 		ValidArgsFunction: firstArgs(1, completeScopes),
-		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+		RunE: a.listing(&out, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runScopesShow(a.io, pol, args[0], f)
 		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 

@@ -15,7 +15,7 @@ type whoCanView struct {
 }
 
 func newWhoCanCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:               "who-can PERMISSION",
 		Short:             "List the roles and users holding a permission",
@@ -23,11 +23,11 @@ func newWhoCanCommand(a *app) *cobra.Command {
 		Example:           "  klrbac who-can canDeleteProfiles",
 		Args:              exactArgs(1, "PERMISSION"),
 		ValidArgsFunction: firstArgs(1, a.complete(permissionNames)),
-		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+		RunE: a.listing(&out, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runWhoCan(a.io, pol, args[0], f)
 		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 
