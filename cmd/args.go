@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/ui"
 )
 
 // exactArgs accepts exactly n arguments.
@@ -15,16 +16,9 @@ func rangeArgs(lo, hi int, names string) cobra.PositionalArgs {
 		if len(args) >= lo && len(args) <= hi {
 			return nil
 		}
-		return fault.Usagef("%s takes %s (got %d argument%s)", cmd.CommandPath(), names, len(args), plural(len(args))).
+		return fault.Usagef("%s takes %s (got %d argument%s)", cmd.CommandPath(), names, len(args), ui.Plural(len(args))).
 			Hint("usage: " + cmd.UseLine())
 	}
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 // noArgs refuses arguments to a command that takes none. cobra.NoArgs calls an extra argument an

@@ -9,11 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-type headView struct {
-	Seq  uint64 `json:"seq" yaml:"seq"`
-	Hash string `json:"hash" yaml:"hash"`
-}
-
 func newAuditHeadCommand(a *app) *cobra.Command {
 	var out outputFlag
 	c := &cobra.Command{
@@ -53,7 +48,7 @@ An empty log's head is 0 followed by 64 zeros.` + exitStatus(exitOK, exitFinding
 				return err
 			}
 			if f != ui.Table {
-				return a.io.Encode(f, headView{head.Seq, head.Hash})
+				return a.io.Encode(f, head)
 			}
 			fmt.Fprintln(a.io.Out, head.String())
 			return nil

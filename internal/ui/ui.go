@@ -117,6 +117,14 @@ func JoinOrDash(items []string) string {
 	return strings.Join(items, ", ")
 }
 
+// Plural is the s that ends a noun counted n times: "1 line", "2 lines".
+func Plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
 // JSON writes v as indented JSON.
 func (s *IO) JSON(v any) error {
 	enc := json.NewEncoder(s.Out)
