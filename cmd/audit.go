@@ -82,14 +82,14 @@ func (a *app) trail() *audit.Trail {
 }
 
 // auditActions are the actions klrbac records, for completing audit tail --action.
-var auditActions = []string{policy.ActionCheck, "config.init", "keys.set", "keys.rm", "keys.validate", "keys.calibrate",
+var auditActions = []string{policy.ActionCheck, config.ActionInit, "keys.set", "keys.rm", "keys.validate", "keys.calibrate",
 	"oauth.set-secret", "oauth.rm-secret", oauthflow.ActionLogin, oauthflow.ActionRefresh, oauthflow.ActionRevoke,
 	oauthflow.ActionLogout, proxy.ActionTokenCreate, proxy.ActionTokenRevoke, audit.ActionRecovered, audit.ActionAlertFailed,
 	pgstore.ActionImported, "GET", "POST", "PUT", "PATCH", "DELETE"}
 
 // auditedActions words what the actions that are refused without their audit record do.
 var auditedActions = map[string]string{
-	"config.init":           "write the config file",
+	config.ActionInit:       "write the config file",
 	"keys.set":              "store the key",
 	"keys.rm":               "remove the key",
 	"keys.validate":         "validate keys",
