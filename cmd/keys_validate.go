@@ -194,9 +194,9 @@ func (a *app) runKeysValidate(ctx context.Context, cfg *config.Config, store sec
 	start := time.Now()
 	opts.Observe = func(e validate.Event) {
 		if o.verbose {
-			progress.Println(probeLine(e))
+			progress.Println(e.Line())
 		}
-		progress.Update(progressLine(e, time.Since(start)))
+		progress.Update(e.Progress(time.Since(start)))
 	}
 	switch {
 	case src.Name != "":

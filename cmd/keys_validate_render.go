@@ -2,40 +2,14 @@ package cmd
 
 import (
 	"fmt"
-	"io"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
 )
-
-func probeLine(e validate.Event) string {
-	f := e.Finding
-	answer := f.Answer.String()
-	if f.Answer == validate.NotChecked {
-		answer = "key rejected"
-	}
-	if f.Inferred {
-		answer += " (inferred)"
-	}
-	return fmt.Sprintf("%s %s: %s: %s -> %s: %s", strings.Join(e.Roles, ","), e.Key, f.Scope, f.Request, f.Reason, answer)
-}
-
-func progressLine(e validate.Event, elapsed time.Duration) string {
-	left := e.Estimate - elapsed
-	if e.Done > 0 {
-		left = max(left, time.Duration(float64(elapsed)/float64(e.Done)*float64(e.Total-e.Done)))
-	}
-	eta := ""
-	if e.Done < e.Total {
-		eta = fmt.Sprintf(", about %s left", max(left, 0).Round(time.Second))
-	}
-	return fmt.Sprintf("validating: %d/%d roles, %d/%d probes%s", e.RolesDone, e.RolesTotal, e.Done, e.Total, eta)
-}
 
 // renderValidation prints the report in format f: a table with notes on stderr, JSON or YAML, or
 // GitHub annotations.
@@ -64,7 +38,10 @@ func renderValidation(io *ui.IO, rep *validate.Report, f ui.Format) error {
 	if err := io.Table([]string{"ROLE", "KEY SOURCE", "METHOD", "VERDICT", "MISSING", "EXCESS", "UNDETERMINED"}, rows); err != nil {
 		return err
 	}
-	validationNotes(io.Err, rep)
+	// What the table cannot say goes to stderr.
+	for _, n := range rep.Notes() {
+		fmt.Fprintf(io.Err, "note: %s\n", n)
+	}
 	return nil
 }
 
@@ -76,13 +53,6 @@ func paintVerdict(io *ui.IO, v validate.Verdict) string {
 		return io.Yellow(string(v))
 	}
 	return io.Red(string(v))
-}
-
-// validationNotes prints, on stderr, the report's notes: what the table cannot say.
-func validationNotes(w io.Writer, rep *validate.Report) {
-	for _, n := range rep.Notes() {
-		fmt.Fprintf(w, "note: %s\n", n)
-	}
 }
 
 // writeAnnotations prints the report's annotations as GitHub Actions workflow commands.
