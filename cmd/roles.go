@@ -19,17 +19,11 @@ type roleView struct {
 }
 
 func viewRole(p *policy.Policy, r policy.Role) roleView {
-	v := roleView{
+	return roleView{
 		Name: r.Name, Description: r.Description, Permissions: nonNil(r.Permissions),
 		ExtraScopes: nonNil(r.ExtraScopes), Scopes: nonNil(p.RequiredScopes(r)), KeyEnv: r.EnvVar(),
-		FullAccess: r.FullAccess, Users: []string{},
+		FullAccess: r.FullAccess, Users: nonNil(p.UsersOf(r.Name)),
 	}
-	for _, u := range p.Users {
-		if u.Role == r.Name {
-			v.Users = append(v.Users, u.Name)
-		}
-	}
-	return v
 }
 
 func newRolesCommand(a *app) *cobra.Command {

@@ -47,13 +47,7 @@ func runWhoCan(io *ui.IO, pol *policy.Policy, name string, f ui.Format) error {
 	}
 	rows := make([][]string, 0, len(v.Roles))
 	for _, role := range v.Roles {
-		var users []string
-		for _, u := range pol.Users {
-			if u.Role == role {
-				users = append(users, u.Name)
-			}
-		}
-		rows = append(rows, []string{role, ui.JoinOrDash(users)})
+		rows = append(rows, []string{role, ui.JoinOrDash(pol.UsersOf(role))})
 	}
 	if len(rows) == 0 {
 		io.Err.Write([]byte("no role holds " + perm.Name + "\n"))

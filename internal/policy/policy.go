@@ -172,6 +172,17 @@ func (p *Policy) Holders(permission string) []string {
 	return out
 }
 
+// UsersOf returns the users the policy maps to role, in policy order.
+func (p *Policy) UsersOf(role string) []string {
+	var out []string
+	for _, u := range p.Users {
+		if u.Role == role {
+			out = append(out, u.Name)
+		}
+	}
+	return out
+}
+
 // RolesNeeding returns the roles whose required scopes include scope, in policy order.
 func (p *Policy) RolesNeeding(scope string) []string {
 	var out []string

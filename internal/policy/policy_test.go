@@ -200,3 +200,13 @@ func TestUnknownLongNameIsCutShort(t *testing.T) {
 		t.Errorf("a short name is quoted whole: %v", err)
 	}
 }
+
+func TestUsersOf(t *testing.T) {
+	p := &Policy{Users: []User{{"alice", "admin"}, {"bob", "viewer"}, {"carol", "admin"}}}
+	if got := p.UsersOf("admin"); !slices.Equal(got, []string{"alice", "carol"}) {
+		t.Errorf("admin's users: %v", got)
+	}
+	if got := p.UsersOf("marketer"); got != nil {
+		t.Errorf("marketer's users: %v", got)
+	}
+}
