@@ -53,21 +53,15 @@ func runKeysList(ctx context.Context, io *ui.IO, store secrets.Store, pol *polic
 	} else {
 		rows := make([][]string, len(list.Keys))
 		for i, v := range list.Keys {
-			source := v.Source
-			if v.Source == string(secrets.FromEnv) {
-				source = secrets.Source{Kind: secrets.FromEnv, Env: v.Env}.String()
-			}
-			if v.Problem != "" && v.Source != "unknown" {
-				source += " (invalid)"
-			}
-			rows[i] = []string{v.Role, source, ui.OrDash(v.Key), ui.OrDash(v.Fingerprint), ui.OrDash(v.AccountID)}
+			rows[i] = []string{v.Role, v.Where(), ui.OrDash(v.Key), ui.OrDash(v.Fingerprint), ui.OrDash(v.AccountID)}
 		}
 		if err := io.Table([]string{"ROLE", "SOURCE", "KEY", "FINGERPRINT", "ACCOUNT"}, rows); err != nil {
 			return err
 		}
 	}
+	// Each problem is printed the way errors are, without ending the command.
 	for _, p := range list.Problems {
-		showProblem(io, p)
+		printProblem(io.Err, p)
 	}
 	return list.Unreadable
 }
