@@ -73,8 +73,7 @@ func (a *app) trail() *audit.Trail {
 		if err != nil {
 			return nil, err
 		}
-		sec, _ := cfg.Raw("audit")
-		return audit.Rules(cfg.File, sec.Value)
+		return cfg.AlertRules()
 	}
 	t = audit.NewTrail(store, audit.TrailOptions{Actor: actor, Rules: rules, Changes: auditedActions, Warn: a.io.Err})
 	a.audit = t
