@@ -36,8 +36,9 @@ $XDG_STATE_HOME/klrbac/audit.log.` + exitStatus(exitOK, exitFindings, exitUsage,
 	return c
 }
 
-// auditLocation is where the audit trail is: the log file args name when they name one, else the
-// team audit trail when audit.dsn is set (db, which the caller closes), else audit.path as configured.
+// auditLocation is where the audit trail is: the log file args name (an empty name: audit.path), else
+// the team audit trail when audit.dsn is set (db, which the caller closes), else audit.path as
+// configured.
 func (a *app) auditLocation(ctx context.Context, args []string, opts pgstore.Options) (db *pgstore.Store, path string, err error) {
 	if len(args) == 0 {
 		if db, err = a.auditDB(ctx, opts); err != nil || db != nil {
