@@ -63,12 +63,9 @@ func runScopesFor(io *ui.IO, pol *policy.Policy, method, path string, f ui.Forma
 		Method: op.Method, Path: op.Path, OperationID: op.ID, Scopes: nonNil(op.Scopes), Beta: op.Beta,
 		PublicKey: op.PublicKey, RateTier: op.Tier(), RateBurst: op.Burst, RateSteady: op.Steady, Roles: []string{},
 	}
+	// A public-key operation takes no private key, so no role's scopes apply to it.
 	if !op.PublicKey {
-		for _, r := range pol.Roles {
-			if pol.DecideOperation(r, op).Allowed {
-				v.Roles = append(v.Roles, r.Name)
-			}
-		}
+		v.Roles = nonNil(pol.RolesAllowed(op))
 	}
 	if f != ui.Table {
 		return io.Encode(f, v)

@@ -236,6 +236,17 @@ func (p *Policy) DecideOperation(r Role, op catalog.Operation) EndpointDecision 
 	return d
 }
 
+// RolesAllowed returns the roles whose required scopes cover op (DecideOperation), in policy order.
+func (p *Policy) RolesAllowed(op catalog.Operation) []string {
+	var out []string
+	for _, r := range p.Roles {
+		if p.DecideOperation(r, op).Allowed {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
 // RoleDiff lists what only one of two roles has.
 type RoleDiff struct {
 	A            string   `json:"a"`

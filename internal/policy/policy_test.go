@@ -143,6 +143,20 @@ func TestDecideOperation(t *testing.T) {
 	}
 }
 
+func TestRolesAllowed(t *testing.T) {
+	p := Default()
+	op, ok := catalog.Find("POST", "/api/data-privacy-deletion-jobs")
+	if !ok {
+		t.Fatal("deletion job operation missing from the catalog")
+	}
+	if got := p.RolesAllowed(op); !slices.Equal(got, []string{"admin"}) {
+		t.Errorf("deletion jobs: %v, want [admin]", got)
+	}
+	if op, _ = catalog.Find("GET", "/api/profiles"); !slices.Equal(p.RolesAllowed(op), []string{"admin", "marketer", "developer", "viewer", "service"}) {
+		t.Errorf("profiles: %v, want every role", p.RolesAllowed(op))
+	}
+}
+
 func TestDiff(t *testing.T) {
 	p := Default()
 	m, _ := p.Role("marketer")
