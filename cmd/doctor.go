@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -12,12 +11,6 @@ import (
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/ui"
 )
-
-// doctorView is the JSON and YAML shape of `doctor` (documented in docs/json-output.md).
-type doctorView struct {
-	OK     bool           `json:"ok" yaml:"ok"`
-	Checks []doctor.Check `json:"checks" yaml:"checks"`
-}
 
 func newDoctorCommand(a *app) *cobra.Command {
 	var out outputFlag
@@ -88,21 +81,11 @@ second), within 2m in all and 15s a call. Marks are ✔/✖ on a terminal, yes/n
 func renderDoctor(io *ui.IO, checks []doctor.Check, f ui.Format) error {
 	ok := doctor.OK(checks)
 	if f != ui.Table {
-		if err := io.Encode(f, doctorView{OK: ok, Checks: checks}); err != nil {
+		if err := io.Encode(f, doctor.Report{OK: ok, Checks: checks}); err != nil {
 			return err
 		}
 	} else {
-		for _, c := range checks {
-			mark := io.Mark(c.OK)
-			if !io.OutTTY {
-				mark = fmt.Sprintf("%-3s", mark)
-			}
-			line := mark + " " + c.Name + ": " + c.Detail
-			if !c.OK && c.Fix != "" {
-				line += "; fix: " + c.Fix
-			}
-			fmt.Fprintln(io.Out, line)
-		}
+		io.DoctorChecks(checks)
 	}
 	if !ok {
 		return fault.Silent(fault.Findings)
