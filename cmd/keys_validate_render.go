@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/klrbac/klrbac/internal/fault"
@@ -20,39 +19,7 @@ func renderValidation(io *ui.IO, rep *validate.Report, f ui.Format) error {
 	case githubFormat:
 		return writeAnnotations(io, rep)
 	}
-	rows := make([][]string, len(rep.Roles))
-	for i, rr := range rep.Roles {
-		inferred := func(scopes []string) []string {
-			out := make([]string, len(scopes))
-			for j, s := range scopes {
-				out[j] = s
-				if slices.Contains(rr.Inferred, s) {
-					out[j] += " (inferred)"
-				}
-			}
-			return out
-		}
-		rows[i] = []string{rr.Role, rr.KeySource, string(rr.Method), paintVerdict(io, rr.Verdict),
-			validate.Brief(inferred(rr.Missing)), validate.Brief(inferred(rr.Excess)), validate.Brief(rr.Undetermined)}
-	}
-	if err := io.Table([]string{"ROLE", "KEY SOURCE", "METHOD", "VERDICT", "MISSING", "EXCESS", "UNDETERMINED"}, rows); err != nil {
-		return err
-	}
-	// What the table cannot say goes to stderr.
-	for _, n := range rep.Notes() {
-		fmt.Fprintf(io.Err, "note: %s\n", n)
-	}
-	return nil
-}
-
-func paintVerdict(io *ui.IO, v validate.Verdict) string {
-	switch v {
-	case validate.VerdictValid:
-		return io.Green(string(v))
-	case validate.VerdictUndetermined:
-		return io.Yellow(string(v))
-	}
-	return io.Red(string(v))
+	return io.Validation(rep)
 }
 
 // writeAnnotations prints the report's annotations as GitHub Actions workflow commands.
