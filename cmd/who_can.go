@@ -6,14 +6,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// whoCanView is the JSON and YAML shape of who-can.
-type whoCanView struct {
-	Permission string   `json:"permission" yaml:"permission"`
-	Scopes     []string `json:"scopes" yaml:"scopes"`
-	Roles      []string `json:"roles" yaml:"roles"`
-	Users      []string `json:"users" yaml:"users"`
-}
-
 func newWhoCanCommand(a *app) *cobra.Command {
 	var out outputFlag
 	c := &cobra.Command{
@@ -32,15 +24,9 @@ func newWhoCanCommand(a *app) *cobra.Command {
 }
 
 func runWhoCan(io *ui.IO, pol *policy.Policy, name string, f ui.Format) error {
-	perm, err := pol.LookupPermission(name)
+	v, err := pol.WhoCan(name)
 	if err != nil {
 		return err
-	}
-	v := whoCanView{Permission: perm.Name, Scopes: nonNil(perm.Scopes), Roles: nonNil(pol.Holders(perm.Name)), Users: []string{}}
-	for _, u := range pol.Users {
-		if r, _ := pol.Role(u.Role); r.Holds(perm.Name) {
-			v.Users = append(v.Users, u.Name)
-		}
 	}
 	if f != ui.Table {
 		return io.Encode(f, v)
@@ -50,7 +36,7 @@ func runWhoCan(io *ui.IO, pol *policy.Policy, name string, f ui.Format) error {
 		rows = append(rows, []string{role, ui.JoinOrDash(pol.UsersOf(role))})
 	}
 	if len(rows) == 0 {
-		io.Err.Write([]byte("no role holds " + perm.Name + "\n"))
+		io.Err.Write([]byte("no role holds " + v.Permission + "\n"))
 		return nil
 	}
 	return io.Table([]string{"ROLE", "USERS"}, rows)

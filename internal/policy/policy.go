@@ -183,6 +183,32 @@ func (p *Policy) UsersOf(role string) []string {
 	return out
 }
 
+// Holding is who holds a permission: the roles holding it and the users mapped to those roles, in
+// policy order. It is the JSON and YAML shape of `who-can`.
+type Holding struct {
+	Permission string   `json:"permission" yaml:"permission"`
+	Scopes     []string `json:"scopes" yaml:"scopes"`
+	Roles      []string `json:"roles" yaml:"roles"`
+	Users      []string `json:"users" yaml:"users"`
+}
+
+// WhoCan says who holds permission; an unknown one is an error with a suggestion (LookupPermission).
+func (p *Policy) WhoCan(permission string) (Holding, error) {
+	perm, err := p.LookupPermission(permission)
+	if err != nil {
+		return Holding{}, err
+	}
+	// Lists stay [] rather than null in JSON, so consumers need no null checks.
+	h := Holding{Permission: perm.Name, Scopes: append([]string{}, perm.Scopes...),
+		Roles: append([]string{}, p.Holders(perm.Name)...), Users: []string{}}
+	for _, u := range p.Users {
+		if r, _ := p.Role(u.Role); r.Holds(perm.Name) {
+			h.Users = append(h.Users, u.Name)
+		}
+	}
+	return h, nil
+}
+
 // RolesNeeding returns the roles whose required scopes include scope, in policy order.
 func (p *Policy) RolesNeeding(scope string) []string {
 	var out []string

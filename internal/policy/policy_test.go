@@ -224,3 +224,25 @@ func TestUsersOf(t *testing.T) {
 		t.Errorf("marketer's users: %v", got)
 	}
 }
+
+// who-can names the roles holding a permission and the users of those roles; lists are never nil.
+func TestWhoCan(t *testing.T) {
+	// A copy: Default is shared.
+	own := *Default()
+	p := &own
+	p.Users = []User{{"alice", "admin"}, {"bob", "viewer"}}
+	p.index()
+	h, err := p.WhoCan("canDeleteProfiles")
+	if err != nil || !slices.Equal(h.Roles, []string{"admin"}) || !slices.Equal(h.Users, []string{"alice"}) ||
+		!slices.Equal(h.Scopes, []string{"data-privacy:write"}) {
+		t.Errorf("canDeleteProfiles: %+v, %v", h, err)
+	}
+	p.Users = nil
+	p.index()
+	if h, _ = p.WhoCan("canDeleteProfiles"); h.Users == nil {
+		t.Error("no users: Users is nil, want []")
+	}
+	if _, err := p.WhoCan("canDeleteProfile"); err == nil || !strings.Contains(err.Error(), "canDeleteProfile") {
+		t.Errorf("unknown permission: %v", err)
+	}
+}
