@@ -87,7 +87,7 @@ be written klrbac warns on stderr and still answers, with the usual exit status.
 	return c
 }
 
-// checkResult is what a check decided, for rendering and for the audit trail.
+// renderCheck prints a check's answer: one line per question, or the permissions --list asks for.
 func renderCheck(io *ui.IO, answer policy.Answer, f ui.Format, list bool) error {
 	if f != ui.Table {
 		return io.Encode(f, answer)
