@@ -6,13 +6,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// matrixView is the JSON and YAML shape of the permissions matrix.
-type matrixView struct {
-	Roles       []string                   `json:"roles" yaml:"roles"`
-	Permissions []string                   `json:"permissions" yaml:"permissions"`
-	Allowed     map[string]map[string]bool `json:"allowed" yaml:"allowed"` // role → permission → held
-}
-
 func newPermissionsMatrixCommand(a *app) *cobra.Command {
 	var out outputFlag
 	c := &cobra.Command{
@@ -31,14 +24,7 @@ A terminal shows ✔ and ✖; a pipe or file gets yes and no.` + exitStatus(exit
 
 func runPermissionsMatrix(io *ui.IO, pol *policy.Policy, f ui.Format) error {
 	if f != ui.Table {
-		m := matrixView{Roles: pol.RoleNames(), Permissions: pol.PermissionNames(), Allowed: map[string]map[string]bool{}}
-		for _, r := range pol.Roles {
-			m.Allowed[r.Name] = map[string]bool{}
-			for _, p := range pol.Permissions {
-				m.Allowed[r.Name][p.Name] = r.Holds(p.Name)
-			}
-		}
-		return io.Encode(f, m)
+		return io.Encode(f, pol.Matrix())
 	}
 	header := append([]string{"PERMISSION"}, pol.RoleNames()...)
 	rows := make([][]string, len(pol.Permissions))

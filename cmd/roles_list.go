@@ -26,9 +26,9 @@ func newRolesListCommand(a *app) *cobra.Command {
 }
 
 func runRolesList(io *ui.IO, pol *policy.Policy, f ui.Format) error {
-	views := make([]roleView, len(pol.Roles))
+	views := make([]policy.RoleDetail, len(pol.Roles))
 	for i, r := range pol.Roles {
-		views[i] = viewRole(pol, r)
+		views[i] = pol.Detail(r)
 	}
 	if f != ui.Table {
 		return io.Encode(f, views)

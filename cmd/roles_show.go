@@ -30,7 +30,7 @@ func runRolesShow(io *ui.IO, pol *policy.Policy, name string, f ui.Format) error
 	if err != nil {
 		return err
 	}
-	v := viewRole(pol, r)
+	v := pol.Detail(r)
 	if f != ui.Table {
 		return io.Encode(f, v)
 	}
