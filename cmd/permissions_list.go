@@ -23,10 +23,7 @@ func newPermissionsListCommand(a *app) *cobra.Command {
 }
 
 func runPermissionsList(io *ui.IO, pol *policy.Policy, f ui.Format) error {
-	views := make([]permissionView, len(pol.Permissions))
-	for i, p := range pol.Permissions {
-		views[i] = permissionView{Name: p.Name, Description: p.Description, Scopes: nonNil(p.Scopes), Roles: nonNil(pol.Holders(p.Name))}
-	}
+	views := pol.PermissionDetails()
 	if f != ui.Table {
 		return io.Encode(f, views)
 	}

@@ -24,6 +24,25 @@ func (p *Policy) Detail(r Role) RoleDetail {
 	}
 }
 
+// PermissionDetail is a permission with the roles holding it: the JSON and YAML shape of a
+// permission in `permissions list` (documented in docs/json-output.md).
+type PermissionDetail struct {
+	Name        string   `json:"name" yaml:"name"`
+	Description string   `json:"description" yaml:"description"`
+	Scopes      []string `json:"scopes" yaml:"scopes"`
+	Roles       []string `json:"roles" yaml:"roles"`
+}
+
+// PermissionDetails are the policy's permissions, in order, each with the roles holding it.
+func (p *Policy) PermissionDetails() []PermissionDetail {
+	out := make([]PermissionDetail, len(p.Permissions))
+	for i, perm := range p.Permissions {
+		out[i] = PermissionDetail{Name: perm.Name, Description: perm.Description,
+			Scopes: append([]string{}, perm.Scopes...), Roles: append([]string{}, p.Holders(perm.Name)...)}
+	}
+	return out
+}
+
 // Matrix is which role holds which permission: the JSON and YAML shape of `permissions matrix`.
 type Matrix struct {
 	Roles       []string                   `json:"roles" yaml:"roles"`

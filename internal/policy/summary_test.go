@@ -41,3 +41,19 @@ func TestMatrix(t *testing.T) {
 		}
 	}
 }
+
+// Each permission lists the roles holding it, and no list is null in JSON.
+func TestPermissionDetails(t *testing.T) {
+	ds := Default().PermissionDetails()
+	if len(ds) != len(referencePermissions) {
+		t.Fatalf("%d permissions", len(ds))
+	}
+	for i, d := range ds {
+		if d.Name != referencePermissions[i] || !slices.Equal(d.Scopes, referenceScopes[d.Name]) || d.Roles == nil {
+			t.Errorf("%d: %+v", i, d)
+		}
+	}
+	if d := ds[2]; d.Name != "canDeleteProfiles" || !slices.Equal(d.Roles, []string{"admin"}) {
+		t.Errorf("canDeleteProfiles: %+v", d)
+	}
+}
