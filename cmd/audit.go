@@ -36,16 +36,23 @@ $XDG_STATE_HOME/klrbac/audit.log.` + exitStatus(exitOK, exitFindings, exitUsage,
 	return c
 }
 
-// auditPath is the audit log to use: file when given, else audit.path as configured.
-func (a *app) auditPath(file string) (string, error) {
-	if file != "" {
-		return config.ExpandHome(file), nil
+// auditLocation is where the audit trail is: the log file args name (an empty name: audit.path), else
+// the team audit trail when audit.dsn is set (db, which the caller closes), else audit.path as
+// configured.
+func (a *app) auditLocation(ctx context.Context, args []string, opts pgstore.Options) (db *pgstore.Store, path string, err error) {
+	if len(args) == 0 {
+		if db, err = a.auditDB(ctx, opts); err != nil || db != nil {
+			return db, "", err
+		}
+	} else if args[0] != "" {
+		return nil, config.ExpandHome(args[0]), nil
 	}
 	cfg, err := a.config()
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	return cfg.AuditPath()
+	path, err = cfg.AuditPath()
+	return nil, path, err
 }
 
 // trail is the audit trail, built on first use over the configured store. A store that cannot be
@@ -67,8 +74,7 @@ func (a *app) trail() *audit.Trail {
 		if err != nil {
 			return nil, err
 		}
-		sec, _ := cfg.Raw("audit")
-		return audit.Rules(cfg.File, sec.Value)
+		return cfg.AlertRules()
 	}
 	t = audit.NewTrail(store, audit.TrailOptions{Actor: actor, Rules: rules, Changes: auditedActions, Warn: a.io.Err})
 	a.audit = t
@@ -76,14 +82,14 @@ func (a *app) trail() *audit.Trail {
 }
 
 // auditActions are the actions klrbac records, for completing audit tail --action.
-var auditActions = []string{policy.ActionCheck, "config.init", "keys.set", "keys.rm", "keys.validate", "keys.calibrate",
+var auditActions = []string{policy.ActionCheck, config.ActionInit, "keys.set", "keys.rm", "keys.validate", "keys.calibrate",
 	"oauth.set-secret", "oauth.rm-secret", oauthflow.ActionLogin, oauthflow.ActionRefresh, oauthflow.ActionRevoke,
 	oauthflow.ActionLogout, proxy.ActionTokenCreate, proxy.ActionTokenRevoke, audit.ActionRecovered, audit.ActionAlertFailed,
 	pgstore.ActionImported, "GET", "POST", "PUT", "PATCH", "DELETE"}
 
 // auditedActions words what the actions that are refused without their audit record do.
 var auditedActions = map[string]string{
-	"config.init":           "write the config file",
+	config.ActionInit:       "write the config file",
 	"keys.set":              "store the key",
 	"keys.rm":               "remove the key",
 	"keys.validate":         "validate keys",
@@ -124,16 +130,12 @@ func (a *app) needAuditDB(ctx context.Context, opts pgstore.Options) (*pgstore.S
 // auditStore is what records go to: the team audit trail when audit.dsn is set (and then no local
 // file is written), else the audit log file, whose recovery of an interrupted write onRecover is told.
 func (a *app) auditStore(ctx context.Context, actor string, onRecover func(audit.Entry)) (audit.Store, error) {
-	s, err := a.auditDB(ctx, pgstore.Options{})
-	if err != nil {
+	db, path, err := a.auditLocation(ctx, nil, pgstore.Options{})
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if s != nil {
-		return s, nil
-	}
-	path, err := a.auditPath("")
-	if err != nil {
-		return nil, err
+	case db != nil:
+		return db, nil
 	}
 	return audit.Open(path, audit.Options{Actor: actor, OnRecover: onRecover})
 }

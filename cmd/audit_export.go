@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
 )
 
@@ -22,7 +23,7 @@ mid-chain, which verify reports as its start. FILE is written whole or not at al
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var q pgstore.Query
 			if since != "" {
-				t, err := parseSince(since, time.Now())
+				t, err := audit.ParseSince(since, time.Now())
 				if err != nil {
 					return err
 				}

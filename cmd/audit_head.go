@@ -9,13 +9,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-type headView struct {
-	Seq  uint64 `json:"seq" yaml:"seq"`
-	Hash string `json:"hash" yaml:"hash"`
-}
-
 func newAuditHeadCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "head [FILE]",
 		Short: "Print the last entry's SEQ:HASH, a checkpoint for verify --expect-head",
@@ -34,26 +29,16 @@ An empty log's head is 0 followed by 64 zeros.` + exitStatus(exitOK, exitFinding
   klrbac audit head > "checkpoints/$(date +%F).head"
   klrbac audit verify --expect-head "$(cat checkpoints/2026-05-01.head)"`,
 		Args: rangeArgs(0, 1, "at most one FILE"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, listFormats...)
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, args []string) error {
+			s, path, err := a.auditLocation(cmd.Context(), args, pgstore.Options{})
 			if err != nil {
 				return err
 			}
 			var head audit.Head
-			var s *pgstore.Store
-			if len(args) == 0 {
-				if s, err = a.auditDB(cmd.Context(), pgstore.Options{}); err != nil {
-					return err
-				}
-			}
 			if s != nil {
 				defer s.Close()
 				head, err = s.Checkpoint(cmd.Context())
 			} else {
-				path, perr := a.auditPath(firstOr(args, ""))
-				if perr != nil {
-					return perr
-				}
 				var torn bool
 				if head, torn, err = audit.CheckpointFile(path); torn {
 					a.io.Notice(path + " ends with an interrupted write, which the next append records; the head is the last entry before it")
@@ -63,12 +48,12 @@ An empty log's head is 0 followed by 64 zeros.` + exitStatus(exitOK, exitFinding
 				return err
 			}
 			if f != ui.Table {
-				return a.io.Encode(f, headView{head.Seq, head.Hash})
+				return a.io.Encode(f, head)
 			}
 			fmt.Fprintln(a.io.Out, head.String())
 			return nil
-		},
+		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
+	"github.com/klrbac/klrbac/internal/ui"
 )
 
 func newAuditMigrateCommand(a *app) *cobra.Command {
@@ -27,7 +28,7 @@ safe to run again, and from several places at once.` + exitStatus(exitOK, exitUs
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.io.Out, "audit database %s: schema version %d (%d step%s applied)\n", s.Where(), version, applied, plural(applied))
+			fmt.Fprintf(a.io.Out, "audit database %s: schema version %d (%d step%s applied)\n", s.Where(), version, applied, ui.Plural(applied))
 			return nil
 		},
 	}

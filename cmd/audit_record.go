@@ -15,7 +15,7 @@ func newAuditRecordCommand(a *app) *cobra.Command {
 	// added when it runs.
 	var x audit.External
 	var fingerprintStdin bool
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "record --action ACTION [flags]",
 		Short: "Append an entry for an action taken outside klrbac",
@@ -40,17 +40,13 @@ Nothing is printed unless -o json or yaml asks for the entry as written.` + exit
   klrbac audit record --action campaigns.send --role marketer --resource "campaign 01HY" --failed --reason "429 throttled"
   printenv KLAVIYO_KEY_MARKETER | klrbac audit record --action lists.sync --role marketer --fingerprint-stdin`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, _ []string) error {
 			e, err := externalEntry(a, x, fingerprintStdin)
 			if err != nil {
 				return err
 			}
 			return runAuditRecord(cmd, a, e, f)
-		},
+		}),
 	}
 	fl := c.Flags()
 	fl.StringVarP(&x.Action, "action", "a", "", "what was done, e.g. profiles.delete (lowercase words joined by dots)")
@@ -62,7 +58,7 @@ Nothing is printed unless -o json or yaml asks for the entry as written.` + exit
 	fl.StringVar(&x.Fingerprint, "fingerprint", "", "fingerprint of the key or token used: 8 lowercase hex digits (never the secret itself)")
 	fl.BoolVar(&fingerprintStdin, "fingerprint-stdin", false, "read the key or token used from standard input and store only its fingerprint")
 	fl.StringVar(&x.IP, "ip", "", "the IP address the action came from")
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	_ = c.RegisterFlagCompletionFunc("role", a.complete(roleNames))
 	return c
 }

@@ -1,8 +1,6 @@
 package cmd
 
 import (
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,7 +13,8 @@ import (
 
 func newAuditTailCommand(a *app) *cobra.Command {
 	var q audit.TailQuery
-	var output, since string
+	var out outputFlag
+	var since string
 	c := &cobra.Command{
 		Use:   "tail [FILE]",
 		Short: "Print the last audit entries; -f follows new ones",
@@ -39,11 +38,7 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
   klrbac audit tail -f --action 'keys.*'
   klrbac audit tail --since 24h --role admin -o json | jq -r .userId | sort | uniq -c`,
 		Args: rangeArgs(0, 1, "at most one FILE"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, ui.Table, ui.JSON)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, args []string) error {
 			if q.Failed && q.Succeeded {
 				return fault.Usagef("--failed and --succeeded exclude each other").Hint("give one, or neither for both")
 			}
@@ -52,7 +47,8 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 					Hint("-n 0 prints none (with -f: only new entries); for every entry since a time use --since, e.g. --since 7d")
 			}
 			if since != "" {
-				if q.Since, err = parseSince(since, time.Now()); err != nil {
+				var err error
+				if q.Since, err = audit.ParseSince(since, time.Now()); err != nil {
 					return err
 				}
 				if !cmd.Flags().Changed("lines") {
@@ -65,21 +61,15 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 				defer stop()
 				ctx = c
 			}
-			var db *pgstore.Store
-			if len(args) == 0 {
-				if db, err = a.auditDB(ctx, pgstore.Options{}); err != nil {
-					return err
-				}
+			db, path, err := a.auditLocation(ctx, args, pgstore.Options{})
+			if err != nil {
+				return err
 			}
 			p := a.io.NewAuditTail(f, q.Follow)
 			if db != nil {
 				defer db.Close()
 				err = db.Tail(ctx, q, p, a.io.Notice)
 			} else {
-				path, perr := a.auditPath(firstOr(args, ""))
-				if perr != nil {
-					return perr
-				}
 				err = audit.TailFile(ctx, path, q, p, a.io.Notice)
 			}
 			if q.Follow && ctx.Err() != nil {
@@ -87,7 +77,7 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 				return &fault.Error{Kind: fault.Interrupted, Silent: true}
 			}
 			return err
-		},
+		}),
 	}
 	fl := c.Flags()
 	fl.IntVarP(&q.N, "lines", "n", 10, "how many of the last entries to print (0: none, e.g. with -f)")
@@ -99,35 +89,8 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 	fl.BoolVar(&q.Succeeded, "succeeded", false, "only entries whose success is true")
 	fl.BoolVar(&q.Alerts, "alerts", false, "only entries that matched an alert rule")
 	fl.StringVar(&since, "since", "", "only entries since a time or for a duration: 2026-05-01, 2026-05-01T09:00:00Z, 90m, 7d")
-	addOutputFlag(c, &output, ui.Table, ui.JSON)
+	out.register(c, ui.Table, ui.JSON)
 	_ = c.RegisterFlagCompletionFunc("role", a.complete(roleNames))
 	_ = c.RegisterFlagCompletionFunc("action", cobra.FixedCompletions(auditActions, cobra.ShellCompDirectiveNoFileComp))
 	return c
-}
-
-func firstOr(args []string, def string) string {
-	if len(args) > 0 {
-		return args[0]
-	}
-	return def
-}
-
-// parseSince reads --since: a duration back from now (with d for days), an RFC 3339 time, or a date
-// (midnight UTC).
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
-			return now.AddDate(0, 0, -n), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fault.Usagef("--since %q is neither a duration nor a time", s).
-		Hint("use a duration such as 90m, 36h or 7d, or a time such as 2026-05-01 or 2026-05-01T09:00:00Z")
 }

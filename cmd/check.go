@@ -12,7 +12,7 @@ import (
 
 func newCheckCommand(a *app) *cobra.Command {
 	var q policy.Question
-	var output string
+	var out outputFlag
 	var quiet bool
 	c := &cobra.Command{
 		Use:   "check ROLE PERMISSION...",
@@ -39,11 +39,7 @@ be written klrbac warns on stderr and still answers, with the usual exit status.
 			}
 			return a.complete(permissionNames)(cmd, args, prefix)
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, args []string) error {
 			if q.User == "" {
 				if len(args) == 0 {
 					return fault.Usagef("check needs a ROLE (or --user USER)").Hint("usage: " + cmd.UseLine())
@@ -77,7 +73,7 @@ be written klrbac warns on stderr and still answers, with the usual exit status.
 				return fault.Silent(fault.Findings)
 			}
 			return nil
-		},
+		}),
 	}
 	c.Flags().StringVarP(&q.User, "user", "u", "", "resolve the role from this user's entry in the policy")
 	c.Flags().StringArrayVarP(&q.Endpoints, "endpoint", "e", nil, `ask whether the role's scopes cover a Klaviyo call, "METHOD PATH" (repeatable)`)
@@ -86,12 +82,12 @@ be written klrbac warns on stderr and still answers, with the usual exit status.
 	})
 	c.Flags().BoolVarP(&q.List, "list", "l", false, "list the permissions the role holds")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing; answer with the exit code only")
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	_ = c.RegisterFlagCompletionFunc("user", a.complete(userNames))
 	return c
 }
 
-// checkResult is what a check decided, for rendering and for the audit trail.
+// renderCheck prints a check's answer: one line per question, or the permissions --list asks for.
 func renderCheck(io *ui.IO, answer policy.Answer, f ui.Format, list bool) error {
 	if f != ui.Table {
 		return io.Encode(f, answer)

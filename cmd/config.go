@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/oauthflow"
 )
@@ -31,9 +30,7 @@ default.` + exitStatus(exitOK, exitUsage, exitUnavailable),
 // which loading the config leaves until a command needs them, so that validate, show and doctor
 // judge the whole file.
 func checkStructured(cfg *config.Config) error {
-	sec, _ := cfg.Raw("audit")
-	_, alertsErr := audit.Rules(cfg.File, sec.Value)
-	sec, _ = cfg.Raw("oauth")
-	_, appsErr := oauthflow.ParseApps(cfg.File, sec.Value)
+	_, alertsErr := cfg.AlertRules()
+	_, appsErr := oauthflow.ConfiguredApps(cfg)
 	return errors.Join(alertsErr, appsErr)
 }

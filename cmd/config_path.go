@@ -16,18 +16,14 @@ type configPathView struct {
 }
 
 func newConfigPathCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "path",
 		Short: "Print the config file klrbac reads",
 		Long: `Print the path of the config file klrbac reads. When there is none, print nothing on
 stdout and say on stderr where klrbac looked.` + exitStatus(exitOK, exitUsage),
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, _ []string) error {
 			paths, explicit := config.Candidates(configOptions(a.configFile, a.globals))
 			file, err := config.Find(configOptions(a.configFile, a.globals))
 			if err != nil {
@@ -37,13 +33,13 @@ stdout and say on stderr where klrbac looked.` + exitStatus(exitOK, exitUsage),
 				return a.io.Encode(f, configPathView{File: file, Explicit: explicit, Searched: paths})
 			}
 			if file == "" {
-				fmt.Fprintf(a.io.Err, "no config file found (searched %s); the embedded default policy applies\n", dash(paths))
+				fmt.Fprintf(a.io.Err, "no config file found (searched %s); the embedded default policy applies\n", ui.JoinOrDash(paths))
 				return nil
 			}
 			fmt.Fprintln(a.io.Out, file)
 			return nil
-		},
+		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }

@@ -7,7 +7,7 @@ import (
 )
 
 func newConfigShowCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "show",
 		Short: "Print the effective configuration",
@@ -17,11 +17,7 @@ config file, with a comment on each setting that does not come from the default 
 where it comes from. Webhook URLs are shown by scheme and host only, since the rest of
 such a URL often carries a token.` + exitStatus(exitOK, exitUsage),
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, ui.YAML, ui.JSON)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, _ []string) error {
 			cfg, err := a.config()
 			if err != nil {
 				return err
@@ -30,9 +26,9 @@ such a URL often carries a token.` + exitStatus(exitOK, exitUsage),
 				return err
 			}
 			return runConfigShow(a.io, cfg, f)
-		},
+		}),
 	}
-	addOutputFlag(c, &output, ui.YAML, ui.JSON)
+	out.register(c, ui.YAML, ui.JSON)
 	return c
 }
 

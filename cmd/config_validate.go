@@ -1,37 +1,17 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
-	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/ui"
-	"github.com/klrbac/klrbac/internal/yamlcheck"
 )
 
-// configValidateView is the JSON and YAML shape of `config validate` (docs/schema/config-validate.json):
-// the file judged, whether it is valid, its size when it is, and every problem, with line and hints.
-type configValidateView struct {
-	File        string                  `json:"file" yaml:"file"`
-	Valid       bool                    `json:"valid" yaml:"valid"`
-	Roles       int                     `json:"roles" yaml:"roles"`
-	Permissions int                     `json:"permissions" yaml:"permissions"`
-	Users       int                     `json:"users" yaml:"users"`
-	Problems    []configValidateProblem `json:"problems" yaml:"problems"`
-}
-
-type configValidateProblem struct {
-	Line    int      `json:"line,omitempty" yaml:"line,omitempty"`
-	Message string   `json:"message" yaml:"message"`
-	Hints   []string `json:"hints" yaml:"hints"`
-}
-
 func newConfigValidateCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "validate [FILE]",
 		Short: "Check a config file and report every problem with its line",
@@ -44,11 +24,7 @@ valid, roles, permissions, users, problems: line, message, hints), for CI; the e
 is the same.` + exitStatus(exitOK, exitUsage),
 		Example: "  klrbac config validate\n  klrbac config validate ./klrbac.yaml\n  klrbac config validate -o json",
 		Args:    rangeArgs(0, 1, "at most one FILE"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, args []string) error {
 			opts := configOptions(a.configFile, a.globals)
 			if len(args) == 1 {
 				opts.File = args[0]
@@ -69,39 +45,16 @@ is the same.` + exitStatus(exitOK, exitUsage),
 			}
 			fmt.Fprintf(a.io.Out, "%s: valid (%s)\n", src, cfg.Policy.Counts())
 			return nil
-		},
+		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 
 // renderConfigValidate prints config validate's verdict as one document. A file with problems still
 // exits 2, silently: the problems are in the document.
 func renderConfigValidate(io *ui.IO, f ui.Format, opts config.Options, cfg *config.Config, err error) error {
-	v := configValidateView{Valid: err == nil, Problems: []configValidateProblem{}}
-	if cfg != nil {
-		v.File = cfg.File
-	} else if file, ferr := config.Find(opts); ferr == nil {
-		v.File = file
-	}
-	if err == nil {
-		v.Roles, v.Permissions, v.Users = len(cfg.Policy.Roles), len(cfg.Policy.Permissions), len(cfg.Policy.Users)
-	}
-	for _, e := range fault.Problems(err) {
-		if e == nil {
-			continue
-		}
-		p := configValidateProblem{Message: mask.InText(e.Error()), Hints: []string{}}
-		var yp *yamlcheck.Problem
-		if errors.As(e, &yp) {
-			p.Line, p.Message = yp.Line, mask.InText(yp.Msg)
-		}
-		for _, h := range fault.Hints(e) {
-			p.Hints = append(p.Hints, mask.InText(h))
-		}
-		v.Problems = append(v.Problems, p)
-	}
-	if rerr := io.Encode(f, v); rerr != nil {
+	if rerr := io.Encode(f, config.Judged(opts, cfg, err)); rerr != nil {
 		return rerr
 	}
 	if err != nil {

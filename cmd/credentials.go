@@ -32,9 +32,6 @@ func (a *app) secrets() (secrets.Store, error) {
 	return a.store, nil
 }
 
-// showProblem prints a problem the way errors are printed, without ending the command.
-func showProblem(io *ui.IO, err error) { printProblem(io.Err, err) }
-
 // terminal is the person at the keyboard, as secrets.StoreCredential and RemoveCredentials ask.
 type terminal struct{ *ui.IO }
 

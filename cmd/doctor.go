@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -13,14 +12,8 @@ import (
 	"github.com/klrbac/klrbac/internal/ui"
 )
 
-// doctorView is the JSON and YAML shape of `doctor` (documented in docs/json-output.md).
-type doctorView struct {
-	OK     bool           `json:"ok" yaml:"ok"`
-	Checks []doctor.Check `json:"checks" yaml:"checks"`
-}
-
 func newDoctorCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	var online bool
 	c := &cobra.Command{
 		Use:   "doctor",
@@ -38,11 +31,7 @@ accepts each role's key (one GET /api/accounts per key, paced to that call's lim
 second), within 2m in all and 15s a call. Marks are ✔/✖ on a terminal, yes/no otherwise.` + exitStatus(exitOK, exitFindings, exitUsage, exitInterrupted),
 		Example: "  klrbac doctor\n  klrbac doctor --online\n  KLRBAC_KEYRING=off klrbac doctor -o json",
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, _ []string) error {
 			ctx, cancel := interruptible(cmd)
 			defer cancel()
 			env := doctor.Env{Getenv: os.Getenv}
@@ -82,31 +71,21 @@ second), within 2m in all and 15s a call. Marks are ✔/✖ on a terminal, yes/n
 				return ctx.Err()
 			}
 			return renderDoctor(a.io, checks, f)
-		},
+		}),
 	}
 	c.Flags().BoolVar(&online, "online", false, "also ask Klaviyo whether it answers and accepts each key")
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 
 func renderDoctor(io *ui.IO, checks []doctor.Check, f ui.Format) error {
 	ok := doctor.OK(checks)
 	if f != ui.Table {
-		if err := io.Encode(f, doctorView{OK: ok, Checks: checks}); err != nil {
+		if err := io.Encode(f, doctor.Report{OK: ok, Checks: checks}); err != nil {
 			return err
 		}
 	} else {
-		for _, c := range checks {
-			mark := io.Mark(c.OK)
-			if !io.OutTTY {
-				mark = fmt.Sprintf("%-3s", mark)
-			}
-			line := mark + " " + c.Name + ": " + c.Detail
-			if !c.OK && c.Fix != "" {
-				line += "; fix: " + c.Fix
-			}
-			fmt.Fprintln(io.Out, line)
-		}
+		io.DoctorChecks(checks)
 	}
 	if !ok {
 		return fault.Silent(fault.Findings)

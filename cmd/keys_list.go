@@ -12,7 +12,7 @@ import (
 )
 
 func newKeysListCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
@@ -28,11 +28,7 @@ error. When the keyring cannot be read, those roles show "unknown" and klrbac ex
 			exitOK, exitUsage, exitUnavailable),
 		Example: "  klrbac keys list\n  klrbac keys list -o json | jq -r '.[] | select(.source == \"none\") | .role'",
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, _ []string) error {
 			pol, err := a.policy()
 			if err != nil {
 				return err
@@ -42,9 +38,9 @@ error. When the keyring cannot be read, those roles show "unknown" and klrbac ex
 				return err
 			}
 			return runKeysList(cmd.Context(), a.io, store, pol, os.Getenv, f)
-		},
+		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 
@@ -57,21 +53,15 @@ func runKeysList(ctx context.Context, io *ui.IO, store secrets.Store, pol *polic
 	} else {
 		rows := make([][]string, len(list.Keys))
 		for i, v := range list.Keys {
-			source := v.Source
-			if v.Source == string(secrets.FromEnv) {
-				source = secrets.Source{Kind: secrets.FromEnv, Env: v.Env}.String()
-			}
-			if v.Problem != "" && v.Source != "unknown" {
-				source += " (invalid)"
-			}
-			rows[i] = []string{v.Role, source, ui.OrDash(v.Key), ui.OrDash(v.Fingerprint), ui.OrDash(v.AccountID)}
+			rows[i] = []string{v.Role, v.Where(), ui.OrDash(v.Key), ui.OrDash(v.Fingerprint), ui.OrDash(v.AccountID)}
 		}
 		if err := io.Table([]string{"ROLE", "SOURCE", "KEY", "FINGERPRINT", "ACCOUNT"}, rows); err != nil {
 			return err
 		}
 	}
+	// Each problem is printed the way errors are, without ending the command.
 	for _, p := range list.Problems {
-		showProblem(io, p)
+		printProblem(io.Err, p)
 	}
 	return list.Unreadable
 }

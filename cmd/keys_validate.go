@@ -27,7 +27,7 @@ type validateOptions struct {
 
 func newKeysValidateCommand(a *app) *cobra.Command {
 	var o validateOptions
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "validate [ROLE...] [--all]",
 		Short: "Prove that each role's key holds exactly the scopes the role needs",
@@ -106,11 +106,11 @@ finding outranks what could not be evaluated.` + exitStatus(
   klrbac keys validate --calibrate --full-role admin --read-only-role viewer`,
 		ValidArgsFunction: a.complete(roleNames),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			formats := []ui.Format{ui.Table, ui.JSON, ui.YAML, githubFormat}
+			formats := out.formats
 			if o.Calibrate {
 				formats = listFormats
 			}
-			f, err := outputFormat(output, formats...)
+			f, err := ui.ParseFormat(out.value, formats...)
 			if err != nil {
 				return err
 			}
@@ -158,7 +158,7 @@ finding outranks what could not be evaluated.` + exitStatus(
 	fs.BoolVar(&o.Calibrate, "calibrate", false, "establish whether Klaviyo checks scopes before a write's body, and store the result")
 	fs.StringVar(&o.FullRole, "full-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a full-access key (default: the policy's full_access role)")
 	fs.StringVar(&o.ReadOnlyRole, "read-only-role", "", "with --calibrate: the role (or KLAVIYO_KEY_<NAME> name) of a key holding only read scopes")
-	addOutputFlag(c, &output, ui.Table, ui.JSON, ui.YAML, githubFormat)
+	out.register(c, ui.Table, ui.JSON, ui.YAML, githubFormat)
 	_ = c.RegisterFlagCompletionFunc("inventory-role", a.complete(roleNames))
 	_ = c.RegisterFlagCompletionFunc("inventory-oauth", a.complete(oauthAppNames))
 	_ = c.RegisterFlagCompletionFunc("full-role", a.complete(roleNames))
@@ -194,9 +194,9 @@ func (a *app) runKeysValidate(ctx context.Context, cfg *config.Config, store sec
 	start := time.Now()
 	opts.Observe = func(e validate.Event) {
 		if o.verbose {
-			progress.Println(probeLine(e))
+			progress.Println(e.Line())
 		}
-		progress.Update(progressLine(e, time.Since(start)))
+		progress.Update(e.Progress(time.Since(start)))
 	}
 	switch {
 	case src.Name != "":

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
@@ -45,18 +44,6 @@ func renderCalibration(io *ui.IO, f ui.Format, res validate.CalibrationResult, f
 	if f != ui.Table {
 		return io.Encode(f, calibrationView{CalibrationResult: res, File: path})
 	}
-	fmt.Fprintf(io.Out, "calibrated %s (revision %s): %s\n", res.APIURL, res.Revision, res.State)
-	if res.State == validate.Confirmed {
-		fmt.Fprintln(io.Out, "Klaviyo checks a key's scopes before it validates a write: a write probe's 400 or 404 proves the scope.")
-		fmt.Fprintf(io.Out, "full-access key: %s, %s (fingerprint %s): %d write probes answered 400 or 404\n", full.Name, full.Key.Mask(), res.FullAccessKey, res.WriteProbes)
-		fmt.Fprintf(io.Out, "read-only key:   %s, %s (fingerprint %s): %d write probes answered 403 permission_denied\n", ro.Name, ro.Key.Mask(), res.ReadOnlyKey, res.WriteProbes)
-	} else {
-		fmt.Fprintln(io.Out, "Klaviyo answered the read-only key's write probes 400 or 404 as well: it validates a write before it checks")
-		fmt.Fprintln(io.Out, "the key's scopes (or the key is not read-only). Write probes cannot prove a scope here: keys validate")
-		fmt.Fprintln(io.Out, "reports write scopes a key holds as undetermined; --inventory-role gives exact answers.")
-		fmt.Fprintf(io.Out, "full-access key: %s, %s (fingerprint %s)\n", full.Name, full.Key.Mask(), res.FullAccessKey)
-		fmt.Fprintf(io.Out, "read-only key:   %s, %s (fingerprint %s)\n", ro.Name, ro.Key.Mask(), res.ReadOnlyKey)
-	}
-	fmt.Fprintf(io.Out, "stored in %s\n", path)
+	io.Calibration(res, full, ro, path)
 	return nil
 }

@@ -2,40 +2,13 @@ package cmd
 
 import (
 	"fmt"
-	"io"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/validate"
 )
-
-func probeLine(e validate.Event) string {
-	f := e.Finding
-	answer := f.Answer.String()
-	if f.Answer == validate.NotChecked {
-		answer = "key rejected"
-	}
-	if f.Inferred {
-		answer += " (inferred)"
-	}
-	return fmt.Sprintf("%s %s: %s: %s -> %s: %s", strings.Join(e.Roles, ","), e.Key, f.Scope, f.Request, f.Reason, answer)
-}
-
-func progressLine(e validate.Event, elapsed time.Duration) string {
-	left := e.Estimate - elapsed
-	if e.Done > 0 {
-		left = max(left, time.Duration(float64(elapsed)/float64(e.Done)*float64(e.Total-e.Done)))
-	}
-	eta := ""
-	if e.Done < e.Total {
-		eta = fmt.Sprintf(", about %s left", max(left, 0).Round(time.Second))
-	}
-	return fmt.Sprintf("validating: %d/%d roles, %d/%d probes%s", e.RolesDone, e.RolesTotal, e.Done, e.Total, eta)
-}
 
 // renderValidation prints the report in format f: a table with notes on stderr, JSON or YAML, or
 // GitHub annotations.
@@ -46,43 +19,7 @@ func renderValidation(io *ui.IO, rep *validate.Report, f ui.Format) error {
 	case githubFormat:
 		return writeAnnotations(io, rep)
 	}
-	rows := make([][]string, len(rep.Roles))
-	for i, rr := range rep.Roles {
-		inferred := func(scopes []string) []string {
-			out := make([]string, len(scopes))
-			for j, s := range scopes {
-				out[j] = s
-				if slices.Contains(rr.Inferred, s) {
-					out[j] += " (inferred)"
-				}
-			}
-			return out
-		}
-		rows[i] = []string{rr.Role, rr.KeySource, string(rr.Method), paintVerdict(io, rr.Verdict),
-			validate.Brief(inferred(rr.Missing)), validate.Brief(inferred(rr.Excess)), validate.Brief(rr.Undetermined)}
-	}
-	if err := io.Table([]string{"ROLE", "KEY SOURCE", "METHOD", "VERDICT", "MISSING", "EXCESS", "UNDETERMINED"}, rows); err != nil {
-		return err
-	}
-	validationNotes(io.Err, rep)
-	return nil
-}
-
-func paintVerdict(io *ui.IO, v validate.Verdict) string {
-	switch v {
-	case validate.VerdictValid:
-		return io.Green(string(v))
-	case validate.VerdictUndetermined:
-		return io.Yellow(string(v))
-	}
-	return io.Red(string(v))
-}
-
-// validationNotes prints, on stderr, the report's notes: what the table cannot say.
-func validationNotes(w io.Writer, rep *validate.Report) {
-	for _, n := range rep.Notes() {
-		fmt.Fprintf(w, "note: %s\n", n)
-	}
+	return io.Validation(rep)
 }
 
 // writeAnnotations prints the report's annotations as GitHub Actions workflow commands.

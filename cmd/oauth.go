@@ -40,7 +40,8 @@ the keyring for the client secret.` + exitStatus(exitOK, exitFindings, exitUsage
 // side by side never contend for that one port.
 var defaultRedirectURI = oauthflow.DefaultRedirectURI
 
-// oauthSetup is what the oauth commands share: the configured apps, and the keyring.
+// oauthSetup is what the oauth commands share: the configured apps, the keyring, and the audit
+// trail their changes are recorded in.
 func (a *app) oauthSetup() (oauthflow.Setup, error) {
 	cfg, err := a.config()
 	if err != nil {
@@ -50,20 +51,14 @@ func (a *app) oauthSetup() (oauthflow.Setup, error) {
 	if err != nil {
 		return oauthflow.Setup{}, err
 	}
-	return oauthflow.Setup{Config: cfg, ClientID: os.Getenv(oauthflow.ClientIDEnv), RedirectURI: defaultRedirectURI, Store: store}, nil
+	return oauthflow.Setup{Config: cfg, ClientID: os.Getenv(oauthflow.ClientIDEnv), RedirectURI: defaultRedirectURI, Store: store, Trail: a.trail}, nil
 }
 
 // oauthKeeper returns the keeper of an app's tokens, which records each change in the audit trail.
-// The trail is opened last, once the name and the config's apps have passed.
 func (a *app) oauthKeeper(name string) (*oauthflow.Keeper, error) {
 	s, err := a.oauthSetup()
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.Keeper(name)
-	if err != nil {
-		return nil, err
-	}
-	k.Trail = a.trail()
-	return k, nil
+	return s.Keeper(name)
 }

@@ -1,29 +1,17 @@
 package cmd
 
 import (
-	"context"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/oauthflow"
-	"github.com/klrbac/klrbac/internal/secrets"
-	"github.com/klrbac/klrbac/internal/ui"
-	"github.com/klrbac/klrbac/internal/warn"
 )
 
-type oauthLoginOptions struct {
-	scopes    string
-	noBrowser bool
-	manual    bool
-	timeout   time.Duration
-}
-
 func newOAuthLoginCommand(a *app) *cobra.Command {
-	var o oauthLoginOptions
+	var o oauthflow.AuthorizeOptions
+	var noBrowser, manual bool
 	c := &cobra.Command{
 		Use:   "login [APP]",
 		Short: "Authorize an OAuth app in the browser and keep its tokens in the keyring",
@@ -64,104 +52,39 @@ or client secret, or a keyring that cannot store the tokens exit 3; Ctrl-C exits
 			if err != nil {
 				return err
 			}
-			if o.manual && o.noBrowser {
+			if manual && noBrowser {
 				return fault.Usagef("--manual and --no-browser do not go together").
 					Hint("--manual already opens no browser, and starts no listener")
 			}
-			if o.timeout <= 0 {
-				return fault.Usagef("--timeout %s is not a positive duration", o.timeout).Hint("use e.g. --timeout 10m")
+			if o.Timeout <= 0 {
+				return fault.Usagef("--timeout %s is not a positive duration", o.Timeout).Hint("use e.g. --timeout 10m")
 			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			return a.runOAuthLogin(ctx, name, o)
+			s, err := a.oauthSetup()
+			if err != nil {
+				return err
+			}
+			o.Klaviyo, o.Stderr = klaviyoOptionsFor(s.Config), a.io.Err
+			o.Say = func(msg string) { fmt.Fprintln(a.io.Err, msg) }
+			switch {
+			case manual:
+				o.Manual = a.io.In
+			case !noBrowser:
+				o.Open = oauthflow.OpenBrowser
+			}
+			res, err := s.Login(ctx, name, o)
+			if err != nil {
+				return err
+			}
+			a.io.OAuthLogin(name, res)
+			return nil
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&o.scopes, "scopes", "", "scopes to request, comma separated (default: the app's scopes in the config)")
-	f.BoolVar(&o.noBrowser, "no-browser", false, "print the URL without opening a browser")
-	f.BoolVar(&o.manual, "manual", false, "start no listener: paste the URL the browser is sent to (for SSH sessions)")
-	f.DurationVar(&o.timeout, "timeout", oauthflow.DefaultTimeout, "how long to wait for the browser")
+	f.StringVar(&o.Scopes, "scopes", "", "scopes to request, comma separated (default: the app's scopes in the config)")
+	f.BoolVar(&noBrowser, "no-browser", false, "print the URL without opening a browser")
+	f.BoolVar(&manual, "manual", false, "start no listener: paste the URL the browser is sent to (for SSH sessions)")
+	f.DurationVar(&o.Timeout, "timeout", oauthflow.DefaultTimeout, "how long to wait for the browser")
 	return c
-}
-
-func (a *app) runOAuthLogin(ctx context.Context, name string, o oauthLoginOptions) error {
-	s, err := a.oauthSetup()
-	if err != nil {
-		return err
-	}
-	ap, err := s.App(name)
-	if err != nil {
-		return err
-	}
-	k, err := a.oauthKeeper(name)
-	if err != nil {
-		return err
-	}
-	kopts, err := a.klaviyoOptions()
-	if err != nil {
-		return err
-	}
-	opts := oauthflow.AuthorizeOptions{
-		Scopes: o.scopes, Timeout: o.timeout, Klaviyo: kopts, Stderr: a.io.Err,
-		Say: func(msg string) { fmt.Fprintln(a.io.Err, msg) },
-	}
-	switch {
-	case o.manual:
-		opts.Manual = a.io.In
-	case !o.noBrowser:
-		opts.Open = oauthflow.OpenBrowser
-	}
-	res, err := k.Authorize(ctx, ap, a.trail(), opts)
-	if err != nil {
-		return err
-	}
-	reportLogin(a.io, name, res)
-	return nil
-}
-
-func reportLogin(io *ui.IO, name string, res *oauthflow.Result) {
-	t := res.Token
-	w := io.Err
-	fmt.Fprintf(w, "logged in: OAuth app %s (client %s), account %s\n", name, t.ClientID, accountLabel(t.AccountID, t.AccountName))
-	fmt.Fprintf(w, "  access token:   %s (fingerprint %s), valid until %s\n", t.AccessToken.Masked(), t.AccessToken.Fingerprint(), timeLabel(t.Expiry))
-	fmt.Fprintf(w, "  refresh token:  %s\n", tokenLabel(t.RefreshToken))
-	fmt.Fprintf(w, "  granted scopes: %s\n", dash(res.Granted))
-	fmt.Fprintf(w, "  stored in the keyring as %s\n", secrets.OAuthTokenItem(name))
-	if len(res.Missing) > 0 {
-		warn.Printf(w, "Klaviyo granted fewer scopes than requested; not granted: %s", strings.Join(res.Missing, ", "))
-		fmt.Fprintln(w, "hint: calls that need them will be refused (403); check the scopes the app is registered for in Klaviyo")
-	}
-}
-
-// accountLabel shows the account a token set belongs to: "AbC123 (Demo Company)".
-func accountLabel(id, name string) string {
-	switch {
-	case id != "" && name != "":
-		return id + " (" + name + ")"
-	case id != "":
-		return id
-	}
-	return "unknown (grant accounts:read to record it)"
-}
-
-func tokenLabel(s secrets.Secret) string {
-	if s.IsZero() {
-		return "none"
-	}
-	return s.Masked() + " (fingerprint " + s.Fingerprint() + ")"
-}
-
-// tokenNote is tokenLabel for text already in brackets: "****a1b2, fingerprint 0c1d2e3f".
-func tokenNote(s secrets.Secret) string {
-	if s.IsZero() {
-		return "none"
-	}
-	return s.Masked() + ", fingerprint " + s.Fingerprint()
-}
-
-func timeLabel(t time.Time) string {
-	if t.IsZero() {
-		return "unknown"
-	}
-	return t.UTC().Format(time.RFC3339)
 }

@@ -36,7 +36,7 @@ has nothing to forget (exit 0).` + exitStatus(exitOK, exitUsage, exitUnavailable
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.io.Err, "deleted the token set of OAuth app %s from the keyring (access token %s)\n", name, tokenNote(t.AccessToken))
+			fmt.Fprintf(a.io.Err, "deleted the token set of OAuth app %s from the keyring (access token %s)\n", name, t.AccessToken.Noted())
 			if t.Refreshable() {
 				fmt.Fprintln(a.io.Err, "note: Klaviyo still honours its refresh token until the grant is removed there; klrbac oauth revoke ends a grant before forgetting it")
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/klrbac/klrbac/internal/ui"
 )
 
 func newOAuthRefreshCommand(a *app) *cobra.Command {
@@ -34,7 +36,7 @@ klrbac exits 3: re-authorize with klrbac oauth login.` + exitStatus(exitOK, exit
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.io.Err, "refreshed the access token of OAuth app %s: %s, valid until %s\n", name, tokenLabel(t.AccessToken), timeLabel(t.Expiry))
+			fmt.Fprintf(a.io.Err, "refreshed the access token of OAuth app %s: %s, valid until %s\n", name, t.AccessToken.Described(), ui.Moment(t.Expiry))
 			return nil
 		},
 	}

@@ -42,11 +42,11 @@ so the revocation can be tried again. An app that is not logged in has nothing t
 			if !t.Refreshable() {
 				// Revoking an access token need not end the grant it came from (RFC 7009): say
 				// only what was done.
-				fmt.Fprintf(a.io.Err, "revoked the access token of OAuth app %s at Klaviyo (%s) and deleted its token set from the keyring\n", name, tokenNote(t.AccessToken))
+				fmt.Fprintf(a.io.Err, "revoked the access token of OAuth app %s at Klaviyo (%s) and deleted its token set from the keyring\n", name, t.AccessToken.Noted())
 				fmt.Fprintln(a.io.Err, "note: the token set held no refresh token, so the app's grant may remain; remove the app in Klaviyo's Integrations settings to end it")
 				return nil
 			}
-			fmt.Fprintf(a.io.Err, "revoked the grant of OAuth app %s at Klaviyo (refresh token %s) and deleted its token set from the keyring\n", name, tokenNote(t.RefreshToken))
+			fmt.Fprintf(a.io.Err, "revoked the grant of OAuth app %s at Klaviyo (refresh token %s) and deleted its token set from the keyring\n", name, t.RefreshToken.Noted())
 			return nil
 		},
 	}

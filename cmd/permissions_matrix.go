@@ -6,39 +6,25 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// matrixView is the JSON and YAML shape of the permissions matrix.
-type matrixView struct {
-	Roles       []string                   `json:"roles" yaml:"roles"`
-	Permissions []string                   `json:"permissions" yaml:"permissions"`
-	Allowed     map[string]map[string]bool `json:"allowed" yaml:"allowed"` // role → permission → held
-}
-
 func newPermissionsMatrixCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "matrix",
 		Short: "Show which role holds which permission",
 		Long: `Show the roles × permissions matrix: one row per permission, one column per role.
 A terminal shows ✔ and ✖; a pipe or file gets yes and no.` + exitStatus(exitOK, exitUsage),
 		Args: noArgs,
-		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+		RunE: a.listing(&out, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runPermissionsMatrix(a.io, pol, f)
 		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 
 func runPermissionsMatrix(io *ui.IO, pol *policy.Policy, f ui.Format) error {
 	if f != ui.Table {
-		m := matrixView{Roles: pol.RoleNames(), Permissions: pol.PermissionNames(), Allowed: map[string]map[string]bool{}}
-		for _, r := range pol.Roles {
-			m.Allowed[r.Name] = map[string]bool{}
-			for _, p := range pol.Permissions {
-				m.Allowed[r.Name][p.Name] = r.Holds(p.Name)
-			}
-		}
-		return io.Encode(f, m)
+		return io.Encode(f, pol.Matrix())
 	}
 	header := append([]string{"PERMISSION"}, pol.RoleNames()...)
 	rows := make([][]string, len(pol.Permissions))

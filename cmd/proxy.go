@@ -54,7 +54,7 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 			defer cancel()
 			// The team trail when audit.dsn is set, else the audit log file, as every command records;
 			// the proxy opens the file itself, so that its trail hears of a recovered write.
-			db, err := a.auditDB(ctx, pgstore.Options{})
+			db, path, err := a.auditLocation(ctx, nil, pgstore.Options{})
 			if err != nil {
 				return err
 			}
@@ -65,9 +65,7 @@ it gracefully: calls under way finish and the audit trail is flushed.` + exitSta
 				o.AuditStore, o.AuditLog = db, db.Where()
 				o.Tokens = pgtokens.Open(db, pgtokens.Options{})
 			} else {
-				if o.AuditLog, err = a.auditPath(""); err != nil {
-					return err
-				}
+				o.AuditLog = path
 				// proxy.OpenTokenFile refuses an empty location, with the settings that give one.
 				o.TokensFile = cfg.ProxyTokensFile()
 			}

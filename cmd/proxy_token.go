@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/klrbac/klrbac/internal/audit/pgstore"
-	"github.com/klrbac/klrbac/internal/policy"
 	"github.com/klrbac/klrbac/internal/proxy"
 	"github.com/klrbac/klrbac/internal/proxy/pgtokens"
 	"github.com/klrbac/klrbac/internal/ui"
@@ -73,7 +72,21 @@ audited (proxy.token.create) with the token's fingerprint, and refused when it c
 				return err
 			}
 			defer done()
-			return a.runProxyTokenCreate(cmd.Context(), store, args[0], name, d, pol.User)
+			user := args[0]
+			secret, tok, err := proxy.CreateToken(cmd.Context(), a.trail(), store, user, name, d, a.io.Err)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.io.Out, secret)
+			role := "none"
+			if u, ok := pol.User(user); ok {
+				role = u.Role
+			}
+			fmt.Fprintf(a.io.Err, "klrbac: proxy token %s for %s (role %s), expires %s; it is not shown again\n", tok.ID, user, role, tok.Expires.Format(time.RFC3339))
+			if role == "none" {
+				warn.Printf(a.io.Err, "the policy maps no role to %s: the proxy answers its calls 401 until users: does", user)
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVar(&ttl, "ttl", "90d", "how long the token is valid: days (90d) or a duration (12h)")
@@ -81,25 +94,8 @@ audited (proxy.token.create) with the token's fingerprint, and refused when it c
 	return c
 }
 
-func (a *app) runProxyTokenCreate(ctx context.Context, store proxy.TokenStore, user, name string, ttl time.Duration, lookup func(string) (policy.User, bool)) error {
-	secret, tok, err := proxy.CreateToken(ctx, a.trail(), store, user, name, ttl, a.io.Err)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(a.io.Out, secret)
-	role := "none"
-	if u, ok := lookup(user); ok {
-		role = u.Role
-	}
-	fmt.Fprintf(a.io.Err, "klrbac: proxy token %s for %s (role %s), expires %s; it is not shown again\n", tok.ID, user, role, tok.Expires.Format(time.RFC3339))
-	if role == "none" {
-		warn.Printf(a.io.Err, "the policy maps no role to %s: the proxy answers its calls 401 until users: does", user)
-	}
-	return nil
-}
-
 func newProxyTokenListCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
@@ -108,20 +104,16 @@ func newProxyTokenListCommand(a *app) *cobra.Command {
 created, when it expires and when a proxy last accepted it (saved every 30 seconds and at
 shutdown). Never the token itself: klrbac does not have it.` + exitStatus(exitOK, exitUsage, exitUnavailable),
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, _ []string) error {
 			store, done, err := a.proxyTokens(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer done()
 			return runProxyTokenList(cmd.Context(), a.io, store, time.Now(), f)
-		},
+		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 

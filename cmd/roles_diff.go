@@ -10,7 +10,7 @@ import (
 )
 
 func newRolesDiffCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "diff ROLE_A ROLE_B",
 		Short: "Show the permissions and scopes only one of two roles has",
@@ -19,11 +19,11 @@ Shared ones are left out of the table (and listed in JSON).` + exitStatus(exitOK
 		Example:           "  klrbac roles diff marketer developer",
 		Args:              exactArgs(2, "ROLE_A ROLE_B"),
 		ValidArgsFunction: firstArgs(2, a.complete(roleNames)),
-		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+		RunE: a.listing(&out, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runRolesDiff(a.io, pol, args[0], args[1], f)
 		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 func newRolesListCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
@@ -17,18 +17,18 @@ func newRolesListCommand(a *app) *cobra.Command {
 		Long:    "List the policy's roles: how many permissions and scopes each holds, and its key variable." + exitStatus(exitOK, exitUsage),
 		Example: "  klrbac roles list\n  klrbac roles list -o json | jq -r '.[].name'",
 		Args:    noArgs,
-		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+		RunE: a.listing(&out, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runRolesList(a.io, pol, f)
 		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 
 func runRolesList(io *ui.IO, pol *policy.Policy, f ui.Format) error {
-	views := make([]roleView, len(pol.Roles))
+	views := make([]policy.RoleDetail, len(pol.Roles))
 	for i, r := range pol.Roles {
-		views[i] = viewRole(pol, r)
+		views[i] = pol.Detail(r)
 	}
 	if f != ui.Table {
 		return io.Encode(f, views)

@@ -9,7 +9,7 @@ import (
 )
 
 func newRolesShowCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:               "show ROLE",
 		Short:             "Show a role's permissions, scopes, key and users",
@@ -17,11 +17,11 @@ func newRolesShowCommand(a *app) *cobra.Command {
 		Example:           "  klrbac roles show marketer",
 		Args:              exactArgs(1, "ROLE"),
 		ValidArgsFunction: firstArgs(1, a.complete(roleNames)),
-		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+		RunE: a.listing(&out, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runRolesShow(a.io, pol, args[0], f)
 		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 
@@ -30,7 +30,7 @@ func runRolesShow(io *ui.IO, pol *policy.Policy, name string, f ui.Format) error
 	if err != nil {
 		return err
 	}
-	v := viewRole(pol, r)
+	v := pol.Detail(r)
 	if f != ui.Table {
 		return io.Encode(f, v)
 	}
@@ -38,15 +38,15 @@ func runRolesShow(io *ui.IO, pol *policy.Policy, name string, f ui.Format) error
 	fmt.Fprintf(io.Out, "description:  %s\n", v.Description)
 	fmt.Fprintf(io.Out, "key env:      %s\n", v.KeyEnv)
 	fmt.Fprintf(io.Out, "full access:  %s\n", yesNo(v.FullAccess))
-	fmt.Fprintf(io.Out, "users:        %s\n", dash(v.Users))
-	fmt.Fprintf(io.Out, "scopes:       %s\n\n", dash(v.Scopes))
+	fmt.Fprintf(io.Out, "users:        %s\n", ui.JoinOrDash(v.Users))
+	fmt.Fprintf(io.Out, "scopes:       %s\n\n", ui.JoinOrDash(v.Scopes))
 	rows := make([][]string, 0, len(r.Permissions)+1)
 	for _, name := range r.Permissions {
 		perm, _ := pol.Permission(name)
-		rows = append(rows, []string{perm.Name, dash(perm.Scopes), perm.Description})
+		rows = append(rows, []string{perm.Name, ui.JoinOrDash(perm.Scopes), perm.Description})
 	}
 	if len(r.ExtraScopes) > 0 {
-		rows = append(rows, []string{"(extra scopes)", dash(r.ExtraScopes), "scopes the role needs beyond its permissions"})
+		rows = append(rows, []string{"(extra scopes)", ui.JoinOrDash(r.ExtraScopes), "scopes the role needs beyond its permissions"})
 	}
 	return io.Table([]string{"PERMISSION", "SCOPES", "DESCRIPTION"}, rows)
 }

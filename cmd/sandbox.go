@@ -154,8 +154,8 @@ func runSandbox(ctx context.Context, io *ui.IO, pol *policy.Policy, fx *sandbox.
 		}})
 }
 
-// printSandbox writes the start-up listing: the URL alone on the first line, the readiness signal
-// scripts wait for, then the accounts' keys and OAuth clients.
+// printSandbox writes the start-up listing, the fixture's credentials masked unless show asks for
+// them.
 func printSandbox(io *ui.IO, url string, fx *sandbox.Fixture, show bool) error {
 	if show {
 		// --show-keys asks for the fixture's credentials in full: they are the output.
@@ -163,28 +163,6 @@ func printSandbox(io *ui.IO, url string, fx *sandbox.Fixture, show bool) error {
 		raw.Out = unmasked(io.Out)
 		io = &raw
 	}
-	if _, err := fmt.Fprintln(io.Out, url); err != nil {
-		return err
-	}
-	listedKeys, listedClients := fx.Listing(show)
-	var keys, clients [][]string
-	for _, k := range listedKeys {
-		keys = append(keys, []string{k.Account, k.Name, k.Value, k.Status, dash(k.Scopes)})
-	}
-	for _, c := range listedClients {
-		clients = append(clients, []string{c.Account, c.Name, c.ClientID, c.Secret, dash(c.RedirectURIs)})
-	}
-	if len(keys) > 0 {
-		fmt.Fprintln(io.Out)
-		if err := io.Table([]string{"ACCOUNT", "KEY", "VALUE", "STATUS", "SCOPES"}, keys); err != nil {
-			return err
-		}
-	}
-	if len(clients) > 0 {
-		fmt.Fprintln(io.Out)
-		if err := io.Table([]string{"ACCOUNT", "OAUTH CLIENT", "CLIENT ID", "SECRET", "REDIRECT URIS"}, clients); err != nil {
-			return err
-		}
-	}
-	return nil
+	keys, clients := fx.Listing(show)
+	return io.SandboxListing(url, keys, clients)
 }

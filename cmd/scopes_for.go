@@ -25,7 +25,7 @@ type operationView struct {
 }
 
 func newScopesForCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "for METHOD PATH",
 		Short: "Show the scopes a Klaviyo API call needs",
@@ -42,7 +42,7 @@ concrete (/api/profiles/01HXYZ), a template (/api/profiles/{id}) or a full URL.`
 			}
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
-		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+		RunE: a.listing(&out, func(pol *policy.Policy, f ui.Format, args []string) error {
 			method, path, err := catalog.ParseCall(args...)
 			if err != nil {
 				return err
@@ -50,7 +50,7 @@ concrete (/api/profiles/01HXYZ), a template (/api/profiles/{id}) or a full URL.`
 			return runScopesFor(a.io, pol, method, path, f)
 		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 
@@ -63,18 +63,15 @@ func runScopesFor(io *ui.IO, pol *policy.Policy, method, path string, f ui.Forma
 		Method: op.Method, Path: op.Path, OperationID: op.ID, Scopes: nonNil(op.Scopes), Beta: op.Beta,
 		PublicKey: op.PublicKey, RateTier: op.Tier(), RateBurst: op.Burst, RateSteady: op.Steady, Roles: []string{},
 	}
+	// A public-key operation takes no private key, so no role's scopes apply to it.
 	if !op.PublicKey {
-		for _, r := range pol.Roles {
-			if pol.DecideOperation(r, op).Allowed {
-				v.Roles = append(v.Roles, r.Name)
-			}
-		}
+		v.Roles = nonNil(pol.RolesAllowed(op))
 	}
 	if f != ui.Table {
 		return io.Encode(f, v)
 	}
 	fmt.Fprintf(io.Out, "operation:  %s (%s %s)\n", v.OperationID, v.Method, v.Path)
-	fmt.Fprintf(io.Out, "scopes:     %s\n", dash(v.Scopes))
+	fmt.Fprintf(io.Out, "scopes:     %s\n", ui.JoinOrDash(v.Scopes))
 	fmt.Fprintf(io.Out, "rate limit: %s (%d/s burst, %d/m steady)\n", v.RateTier, v.RateBurst, v.RateSteady)
 	if op.Beta {
 		fmt.Fprintf(io.Out, "revision:   beta: needs a .pre revision\n")
@@ -83,6 +80,6 @@ func runScopesFor(io *ui.IO, pol *policy.Policy, method, path string, f ui.Forma
 		fmt.Fprintf(io.Out, "auth:       public key (company_id); no private key scopes apply\n")
 		return nil
 	}
-	fmt.Fprintf(io.Out, "roles:      %s\n", dash(v.Roles))
+	fmt.Fprintf(io.Out, "roles:      %s\n", ui.JoinOrDash(v.Roles))
 	return nil
 }

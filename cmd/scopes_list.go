@@ -10,7 +10,7 @@ import (
 )
 
 func newScopesListCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	var all bool
 	c := &cobra.Command{
 		Use:     "list",
@@ -20,12 +20,12 @@ func newScopesListCommand(a *app) *cobra.Command {
 and which roles' keys need it. --all adds the scopes a private key can hold that no stable
 operation uses (such as credentials:read).` + exitStatus(exitOK, exitUsage),
 		Args: noArgs,
-		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+		RunE: a.listing(&out, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runScopesList(a.io, pol, all, f)
 		}),
 	}
 	c.Flags().BoolVar(&all, "all", false, "include every scope a private key can hold")
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 
@@ -48,7 +48,7 @@ func runScopesList(io *ui.IO, pol *policy.Policy, all bool, f ui.Format) error {
 	}
 	rows := make([][]string, len(views))
 	for i, v := range views {
-		rows[i] = []string{v.Scope, v.Access, fmt.Sprint(v.Operations), dash(v.Roles)}
+		rows[i] = []string{v.Scope, v.Access, fmt.Sprint(v.Operations), ui.JoinOrDash(v.Roles)}
 	}
 	return io.Table([]string{"SCOPE", "ACCESS", "OPERATIONS", "ROLES"}, rows)
 }

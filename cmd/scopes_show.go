@@ -28,7 +28,7 @@ type operationLine struct {
 }
 
 func newScopesShowCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "show SCOPE",
 		Short: "List the Klaviyo operations a scope opens and the roles needing it",
@@ -37,11 +37,11 @@ shown beside them), and the roles whose keys need it.` + exitStatus(exitOK, exit
 		Example:           "  klrbac scopes show data-privacy:write",
 		Args:              exactArgs(1, "SCOPE"),
 		ValidArgsFunction: firstArgs(1, completeScopes),
-		RunE: a.listing(&output, func(pol *policy.Policy, f ui.Format, args []string) error {
+		RunE: a.listing(&out, func(pol *policy.Policy, f ui.Format, args []string) error {
 			return runScopesShow(a.io, pol, args[0], f)
 		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }
 
@@ -62,7 +62,7 @@ func runScopesShow(io *ui.IO, pol *policy.Policy, scope string, f ui.Format) err
 		return io.Encode(f, v)
 	}
 	fmt.Fprintf(io.Out, "scope:  %s (%s)\n", v.Scope, v.Access)
-	fmt.Fprintf(io.Out, "roles:  %s\n\n", dash(v.Roles))
+	fmt.Fprintf(io.Out, "roles:  %s\n\n", ui.JoinOrDash(v.Roles))
 	if len(v.Operations) == 0 {
 		fmt.Fprintln(io.Out, "no stable Klaviyo operation needs this scope")
 		return nil
@@ -75,7 +75,7 @@ func runScopesShow(io *ui.IO, pol *policy.Policy, scope string, f ui.Format) err
 				others = append(others, s)
 			}
 		}
-		rows[i] = []string{op.Method, op.Path, dash(others)}
+		rows[i] = []string{op.Method, op.Path, ui.JoinOrDash(others)}
 	}
 	return io.Table([]string{"METHOD", "PATH", "ALSO NEEDS"}, rows)
 }

@@ -57,24 +57,20 @@ func versionString() string {
 }
 
 func newVersionCommand(a *app) *cobra.Command {
-	var output string
+	var out outputFlag
 	c := &cobra.Command{
 		Use:   "version",
 		Short: "Print klrbac's version, commit and Go version",
 		Long:  "Print klrbac's version, the commit it was built from, the Go version and the Klaviyo spec revision of its catalog." + exitStatus(exitOK, exitUsage),
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := outputFormat(output, listFormats...)
-			if err != nil {
-				return err
-			}
+		RunE: out.run(func(cmd *cobra.Command, f ui.Format, _ []string) error {
 			if f != ui.Table {
 				return a.io.Encode(f, buildVersion())
 			}
-			_, err = a.io.Out.Write([]byte("klrbac " + versionString() + "\n"))
+			_, err := a.io.Out.Write([]byte("klrbac " + versionString() + "\n"))
 			return err
-		},
+		}),
 	}
-	addOutputFlag(c, &output, listFormats...)
+	out.register(c, listFormats...)
 	return c
 }

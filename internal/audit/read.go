@@ -166,10 +166,11 @@ func reverse(rs []Record) {
 	}
 }
 
-// Head identifies a log's last entry: a checkpoint to keep elsewhere and give to verify later.
+// Head identifies a log's last entry: a checkpoint to keep elsewhere and give to verify later. Its
+// JSON and YAML shape is `audit head`'s.
 type Head struct {
-	Seq  uint64
-	Hash string
+	Seq  uint64 `json:"seq" yaml:"seq"`
+	Hash string `json:"hash" yaml:"hash"`
 }
 
 // String renders a head as SEQ:HASH.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/klrbac/klrbac/internal/fault"
@@ -23,6 +25,26 @@ type TailQuery struct {
 	Failed, Succeeded, Alerts bool
 	// Since, when set, keeps entries at or after it.
 	Since time.Time
+}
+
+// ParseSince reads --since: a duration back from now (with d for days), an RFC 3339 time, or a date
+// (midnight UTC).
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fault.Usagef("--since %q is neither a duration nor a time", s).
+		Hint("use a duration such as 90m, 36h or 7d, or a time such as 2026-05-01 or 2026-05-01T09:00:00Z")
 }
 
 // Select is the query's filter, judged on each entry as its line reads, and where reading backwards

@@ -57,6 +57,38 @@ type Report struct {
 // OK reports whether the log verified.
 func (r *Report) OK() bool { return len(r.Problems) == 0 }
 
+// Verification is a report as `audit verify` shows it, of the trail at File (a log file, or a
+// database without its password): its JSON and YAML shape, documented in docs/json-output.md.
+type Verification struct {
+	File         string     `json:"file" yaml:"file"`
+	OK           bool       `json:"ok" yaml:"ok"`
+	Lines        int64      `json:"lines" yaml:"lines"`
+	Entries      int64      `json:"entries" yaml:"entries"`
+	First        string     `json:"first" yaml:"first"`
+	Last         string     `json:"last" yaml:"last"`
+	Head         Head       `json:"head" yaml:"head"`
+	ExpectedHead *Head      `json:"expected_head,omitempty" yaml:"expected_head,omitempty"`
+	Recovered    []Recovery `json:"recovered" yaml:"recovered"`
+	Problems     []Problem  `json:"problems" yaml:"problems"`
+	Omitted      int        `json:"omitted_problems,omitempty" yaml:"omitted_problems,omitempty"`
+}
+
+// Verification is the report of the trail at where, checked against the head want (nil: none).
+func (r *Report) Verification(where string, want *Head) Verification {
+	v := Verification{
+		File: where, OK: r.OK(), Lines: r.Lines, Entries: r.Entries, First: r.First, Last: r.Last,
+		Head: r.Head, ExpectedHead: want, Recovered: r.Recovered, Problems: r.Problems, Omitted: r.Omitted,
+	}
+	// Lists stay [] rather than null in JSON, so consumers need no null checks.
+	if v.Recovered == nil {
+		v.Recovered = []Recovery{}
+	}
+	if v.Problems == nil {
+		v.Problems = []Problem{}
+	}
+	return v
+}
+
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
 	// Expect, when set, is a head recorded earlier: the log must still contain it, which also catches

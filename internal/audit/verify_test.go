@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -393,6 +394,24 @@ func BenchmarkVerify(b *testing.B) {
 		rep, err := Verify(bytes.NewReader(log), VerifyOptions{})
 		if err != nil || !rep.OK() {
 			b.Fatalf("verify: %v %+v", err, rep)
+		}
+	}
+}
+
+// A verification keeps its lists [] rather than null in JSON, and its heads as SEQ and HASH.
+func TestVerificationShape(t *testing.T) {
+	want := &Head{Seq: 3, Hash: Genesis}
+	v := (&Report{Lines: 3, Entries: 3, Head: Head{Seq: 3, Hash: Genesis}}).Verification("audit.log", want)
+	if !v.OK || v.File != "audit.log" || v.ExpectedHead != want || v.Recovered == nil || v.Problems == nil {
+		t.Fatalf("verification %+v", v)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"recovered":[]`, `"problems":[]`, `"head":{"seq":3,"hash":"` + Genesis + `"}`, `"expected_head":{"seq":3`} {
+		if !strings.Contains(string(b), field) {
+			t.Errorf("no %s in %s", field, b)
 		}
 	}
 }

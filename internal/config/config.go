@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/policy"
@@ -380,6 +381,13 @@ func (c *Config) sourceOf(key string) string {
 func (c *Config) Raw(section string) (policy.Section, bool) {
 	s, ok := c.raw[section]
 	return s, ok
+}
+
+// AlertRules are the audit alert rules in force: audit.DefaultRules, as the file's audit.alerts
+// adjusts them.
+func (c *Config) AlertRules() ([]audit.Rule, error) {
+	sec, _ := c.Raw("audit")
+	return audit.Rules(c.File, sec.Value)
 }
 
 // StateDir is where klrbac keeps state such as the audit log: $XDG_STATE_HOME/klrbac, by default

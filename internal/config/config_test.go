@@ -411,3 +411,23 @@ func TestConfigFileSizeIsCapped(t *testing.T) {
 		t.Errorf("an empty file: %v", err)
 	}
 }
+
+// The alert rules are the defaults as the file's audit.alerts adjusts them, with problems on their
+// lines.
+func TestAlertRules(t *testing.T) {
+	cfg, err := Parse("klrbac.yaml", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults, err := cfg.AlertRules()
+	if err != nil || len(defaults) == 0 {
+		t.Fatalf("no file: %d rules, %v", len(defaults), err)
+	}
+	cfg, err = Parse("klrbac.yaml", []byte("audit:\n  alerts:\n    - name: a\n      command: \"notify --all\"\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.AlertRules(); err == nil || !strings.Contains(err.Error(), "klrbac.yaml:4:") {
+		t.Errorf("a broken rule: %v", err)
+	}
+}

@@ -86,6 +86,13 @@ func Run(ctx context.Context, env Env) []Check {
 	return checks
 }
 
+// Report is doctor's checks and whether every one passed: the JSON and YAML shape of `doctor`
+// (documented in docs/json-output.md).
+type Report struct {
+	OK     bool    `json:"ok" yaml:"ok"`
+	Checks []Check `json:"checks" yaml:"checks"`
+}
+
 // OK reports whether every check passed.
 func OK(checks []Check) bool {
 	for _, c := range checks {

@@ -297,7 +297,7 @@ func (l *Login) abandon(ctx context.Context, t secrets.TokenSet) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abandonTimeout)
 	defer cancel()
 	k := &Keeper{App: l.App.Name, Endpoints: l.Endpoints, HTTPClient: l.HTTPClient}
-	which := fmt.Sprintf("%s %s (fingerprint %s)", label, token.Masked(), token.Fingerprint())
+	which := label + " " + token.Described()
 	err := k.revoke(rctx, l.App.ClientID, l.ClientSecret, token, hint)
 	if err != nil {
 		l.warn("could not keep the tokens Klaviyo issued, nor revoke their grant (%s): %v", which, err)

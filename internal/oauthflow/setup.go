@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/secrets"
@@ -25,6 +26,9 @@ type Setup struct {
 	// that one port.
 	RedirectURI string
 	Store       secrets.Store
+	// Trail, when set, opens the audit trail that keepers record their changes in, and a login its
+	// failures. It is called last, once the app's name and the config's apps have passed.
+	Trail func() *audit.Trail
 }
 
 // ConfiguredApps are the apps cfg defines under oauth.apps.
@@ -73,10 +77,10 @@ func (s Setup) withDefaultRedirect(ap App) App {
 	return ap
 }
 
-// Keeper returns the keeper of app name's tokens, its Trail left for the caller to set. The app need
-// not be in the config any more: a token set names the client it was issued to. An app neither
-// configured nor the default app is kept too, with its unknown name as the error to report should
-// the keyring hold nothing for it.
+// Keeper returns the keeper of app name's tokens, recording in the Setup's Trail when it has one. The
+// app need not be in the config any more: a token set names the client it was issued to. An app
+// neither configured nor the default app is kept too, with its unknown name as the error to report
+// should the keyring hold nothing for it.
 func (s Setup) Keeper(name string) (*Keeper, error) {
 	ap, err := s.App(name)
 	var fe *fault.Error
@@ -87,14 +91,36 @@ func (s Setup) Keeper(name string) (*Keeper, error) {
 	if lerr != nil {
 		return nil, lerr
 	}
-	return &Keeper{
+	k := &Keeper{
 		App: name, ClientID: ap.ClientID, Endpoints: EndpointsFor(s.Config.AuthURL(), s.Config.APIURL()),
 		Store: s.Store, LockFile: lock, HTTPClient: noRedirects(), Unknown: err,
 		ClientSecret: func(ctx context.Context) (secrets.Secret, error) {
 			r, err := secrets.ResolveOAuthClientSecret(ctx, s.Store, name, secrets.ResolveOptions{})
 			return r.Value, err
 		},
-	}, nil
+	}
+	// Set only when there is one: a nil *audit.Trail in the interface would not read as "none".
+	if s.Trail != nil {
+		k.Trail = s.Trail()
+	}
+	return k, nil
+}
+
+// Login logs app name in and keeps its tokens (Keeper.Authorize), recording in the Setup's Trail,
+// which it needs. An unknown app is refused before anything is asked of the keyring or the trail.
+func (s Setup) Login(ctx context.Context, name string, o AuthorizeOptions) (*Result, error) {
+	if s.Trail == nil {
+		return nil, errors.New("oauthflow: Setup.Trail is required to log in")
+	}
+	ap, err := s.App(name)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.Keeper(name)
+	if err != nil {
+		return nil, err
+	}
+	return k.Authorize(ctx, ap, s.Trail(), o)
 }
 
 // noRedirects calls Klaviyo's token and revocation endpoints. It never follows a redirect: the

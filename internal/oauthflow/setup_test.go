@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/secrets"
@@ -74,5 +75,23 @@ func TestSetupKeeperOfAnUnknownApp(t *testing.T) {
 	}
 	if st, err := k.Status(context.Background()); err != nil || st.Status != "not logged in" || st.LoggedIn {
 		t.Errorf("status of the default app: %+v, %v", st, err)
+	}
+}
+
+// A keeper records in the Setup's trail when it has one, and only then: a login cannot go without.
+func TestSetupTrail(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	s := setupWith(t, "")
+	k, err := s.Keeper("default")
+	if err != nil || k.Trail != nil {
+		t.Fatalf("no trail: keeper trail %v, %v", k.Trail, err)
+	}
+	if _, err := s.Login(context.Background(), "default", AuthorizeOptions{}); err == nil {
+		t.Error("a login without a trail went ahead")
+	}
+	trail := audit.NewTrail(audit.Unavailable("", errors.New("no log")), audit.TrailOptions{})
+	s.Trail = func() *audit.Trail { return trail }
+	if k, err = s.Keeper("default"); err != nil || k.Trail != trail {
+		t.Errorf("keeper trail %v, %v; want the Setup's", k.Trail, err)
 	}
 }

@@ -172,6 +172,43 @@ func (p *Policy) Holders(permission string) []string {
 	return out
 }
 
+// UsersOf returns the users the policy maps to role, in policy order.
+func (p *Policy) UsersOf(role string) []string {
+	var out []string
+	for _, u := range p.Users {
+		if u.Role == role {
+			out = append(out, u.Name)
+		}
+	}
+	return out
+}
+
+// Holding is who holds a permission: the roles holding it and the users mapped to those roles, in
+// policy order. It is the JSON and YAML shape of `who-can`.
+type Holding struct {
+	Permission string   `json:"permission" yaml:"permission"`
+	Scopes     []string `json:"scopes" yaml:"scopes"`
+	Roles      []string `json:"roles" yaml:"roles"`
+	Users      []string `json:"users" yaml:"users"`
+}
+
+// WhoCan says who holds permission; an unknown one is an error with a suggestion (LookupPermission).
+func (p *Policy) WhoCan(permission string) (Holding, error) {
+	perm, err := p.LookupPermission(permission)
+	if err != nil {
+		return Holding{}, err
+	}
+	// Lists stay [] rather than null in JSON, so consumers need no null checks.
+	h := Holding{Permission: perm.Name, Scopes: append([]string{}, perm.Scopes...),
+		Roles: append([]string{}, p.Holders(perm.Name)...), Users: []string{}}
+	for _, u := range p.Users {
+		if r, _ := p.Role(u.Role); r.Holds(perm.Name) {
+			h.Users = append(h.Users, u.Name)
+		}
+	}
+	return h, nil
+}
+
 // RolesNeeding returns the roles whose required scopes include scope, in policy order.
 func (p *Policy) RolesNeeding(scope string) []string {
 	var out []string
@@ -223,6 +260,17 @@ func (p *Policy) DecideOperation(r Role, op catalog.Operation) EndpointDecision 
 	}
 	d.Allowed = len(d.Missing) == 0
 	return d
+}
+
+// RolesAllowed returns the roles whose required scopes cover op (DecideOperation), in policy order.
+func (p *Policy) RolesAllowed(op catalog.Operation) []string {
+	var out []string
+	for _, r := range p.Roles {
+		if p.DecideOperation(r, op).Allowed {
+			out = append(out, r.Name)
+		}
+	}
+	return out
 }
 
 // RoleDiff lists what only one of two roles has.

@@ -143,6 +143,20 @@ func TestDecideOperation(t *testing.T) {
 	}
 }
 
+func TestRolesAllowed(t *testing.T) {
+	p := Default()
+	op, ok := catalog.Find("POST", "/api/data-privacy-deletion-jobs")
+	if !ok {
+		t.Fatal("deletion job operation missing from the catalog")
+	}
+	if got := p.RolesAllowed(op); !slices.Equal(got, []string{"admin"}) {
+		t.Errorf("deletion jobs: %v, want [admin]", got)
+	}
+	if op, _ = catalog.Find("GET", "/api/profiles"); !slices.Equal(p.RolesAllowed(op), []string{"admin", "marketer", "developer", "viewer", "service"}) {
+		t.Errorf("profiles: %v, want every role", p.RolesAllowed(op))
+	}
+}
+
 func TestDiff(t *testing.T) {
 	p := Default()
 	m, _ := p.Role("marketer")
@@ -198,5 +212,37 @@ func TestUnknownLongNameIsCutShort(t *testing.T) {
 	}
 	if _, err := Default().LookupRole("markter"); err == nil || !strings.Contains(err.Error(), `unknown role "markter"`) {
 		t.Errorf("a short name is quoted whole: %v", err)
+	}
+}
+
+func TestUsersOf(t *testing.T) {
+	p := &Policy{Users: []User{{"alice", "admin"}, {"bob", "viewer"}, {"carol", "admin"}}}
+	if got := p.UsersOf("admin"); !slices.Equal(got, []string{"alice", "carol"}) {
+		t.Errorf("admin's users: %v", got)
+	}
+	if got := p.UsersOf("marketer"); got != nil {
+		t.Errorf("marketer's users: %v", got)
+	}
+}
+
+// who-can names the roles holding a permission and the users of those roles; lists are never nil.
+func TestWhoCan(t *testing.T) {
+	// A copy: Default is shared.
+	own := *Default()
+	p := &own
+	p.Users = []User{{"alice", "admin"}, {"bob", "viewer"}}
+	p.index()
+	h, err := p.WhoCan("canDeleteProfiles")
+	if err != nil || !slices.Equal(h.Roles, []string{"admin"}) || !slices.Equal(h.Users, []string{"alice"}) ||
+		!slices.Equal(h.Scopes, []string{"data-privacy:write"}) {
+		t.Errorf("canDeleteProfiles: %+v, %v", h, err)
+	}
+	p.Users = nil
+	p.index()
+	if h, _ = p.WhoCan("canDeleteProfiles"); h.Users == nil {
+		t.Error("no users: Users is nil, want []")
+	}
+	if _, err := p.WhoCan("canDeleteProfile"); err == nil || !strings.Contains(err.Error(), "canDeleteProfile") {
+		t.Errorf("unknown permission: %v", err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/klrbac/klrbac/internal/audit"
 	"github.com/klrbac/klrbac/internal/config"
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/secrets"
@@ -31,11 +30,7 @@ func (l Loader) Load(ctx context.Context) (*Settings, *config.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var section *yaml.Node
-	if sec, ok := cfg.Raw("audit"); ok {
-		section = sec.Value
-	}
-	rules, err := audit.Rules(cfg.File, section)
+	rules, err := cfg.AlertRules()
 	if err != nil {
 		return nil, nil, err
 	}

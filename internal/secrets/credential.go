@@ -52,11 +52,6 @@ type Credential struct {
 	SetAction, RmAction string
 }
 
-// describe shows a stored credential the only way klrbac shows one.
-func describe(s Secret) string {
-	return s.Masked() + " (fingerprint " + s.Fingerprint() + ")"
-}
-
 // StoreCredential reads a credential from the terminal or standard input and stores it in the
 // keyring. The keyring is asked first, so that a locked or missing keyring fails before anyone types
 // a secret, and nothing is written anywhere else when it does.
@@ -73,14 +68,14 @@ func StoreCredential(ctx context.Context, store Store, c Credential, force bool,
 	if found && !force {
 		if !io.Interactive() {
 			return fault.Usagef("refusing to replace %s already in the keyring", c.What).
-				Hint("the stored one is " + describe(existing) + "; pass --force to replace it")
+				Hint("the stored one is " + existing.Described() + "; pass --force to replace it")
 		}
-		ok, err := io.Confirm(fmt.Sprintf("%s is already stored: %s. Replace it?", capitalize(c.What), describe(existing)))
+		ok, err := io.Confirm(fmt.Sprintf("%s is already stored: %s. Replace it?", capitalize(c.What), existing.Described()))
 		if err != nil {
 			return err
 		}
 		if !ok {
-			fmt.Fprintf(io.Stderr(), "kept %s\n", describe(existing))
+			fmt.Fprintf(io.Stderr(), "kept %s\n", existing.Described())
 			return nil
 		}
 	}
@@ -93,7 +88,7 @@ func StoreCredential(ctx context.Context, store Store, c Credential, force bool,
 		return err
 	}
 	if found && value.Equal(existing) {
-		fmt.Fprintf(io.Stderr(), "%s is already %s; nothing changed\n", c.What, describe(value))
+		fmt.Fprintf(io.Stderr(), "%s is already %s; nothing changed\n", c.What, value.Described())
 		return nil
 	}
 	reason := "storing in the keyring"
@@ -109,12 +104,12 @@ func StoreCredential(ctx context.Context, store Store, c Credential, force bool,
 	if err != nil {
 		return err
 	}
-	msg := fmt.Sprintf("stored %s in the keyring: %s", c.What, describe(value))
+	msg := fmt.Sprintf("stored %s in the keyring: %s", c.What, value.Described())
 	if note != "" {
 		msg += ", " + note
 	}
 	if found {
-		msg += "; it replaces " + describe(existing)
+		msg += "; it replaces " + existing.Described()
 	}
 	fmt.Fprintln(io.Stderr(), msg)
 	if os.Getenv(c.Env) != "" {
@@ -153,7 +148,7 @@ func RemoveCredentials(ctx context.Context, store Store, creds []Credential, yes
 		return nil
 	}
 	if !yes {
-		what, stored := found[0].c.What, "it is "+describe(found[0].value)
+		what, stored := found[0].c.What, "it is "+found[0].value.Described()
 		if len(found) > 1 {
 			what, stored = fmt.Sprintf("%d keys", len(found)), ""
 		}
@@ -163,11 +158,11 @@ func RemoveCredentials(ctx context.Context, store Store, creds []Credential, yes
 		}
 		if len(found) > 1 {
 			for _, f := range found {
-				fmt.Fprintf(io.Stderr(), "  %s: %s\n", f.c.What, describe(f.value))
+				fmt.Fprintf(io.Stderr(), "  %s: %s\n", f.c.What, f.value.Described())
 			}
 		}
 		if len(found) == 1 {
-			what += ", " + describe(found[0].value) + ","
+			what += ", " + found[0].value.Described() + ","
 		}
 		ok, err := io.Confirm("Remove " + what + " from the keyring?")
 		if err != nil {
@@ -188,7 +183,7 @@ func RemoveCredentials(ctx context.Context, store Store, creds []Credential, yes
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(io.Stderr(), "removed %s from the keyring: %s\n", f.c.What, describe(f.value))
+		fmt.Fprintf(io.Stderr(), "removed %s from the keyring: %s\n", f.c.What, f.value.Described())
 		if os.Getenv(f.c.Env) != "" {
 			fmt.Fprintf(io.Stderr(), "note: %s is still set in this environment\n", f.c.Env)
 		}

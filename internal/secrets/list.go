@@ -21,6 +21,19 @@ type ListedKey struct {
 	Problem     string `json:"problem,omitempty" yaml:"problem,omitempty"`
 }
 
+// Where is the key's source as the `keys list` table shows it: "env KLAVIYO_KEY_VIEWER", "keyring",
+// "none" or "unknown", marked "(invalid)" when what is there is not a key.
+func (k ListedKey) Where() string {
+	where := k.Source
+	if k.Source == string(FromEnv) {
+		where = Source{Kind: FromEnv, Env: k.Env}.String()
+	}
+	if k.Problem != "" && k.Source != "unknown" {
+		where += " (invalid)"
+	}
+	return where
+}
+
 // KeyList is every role's key, masked, as `keys list` reports it.
 type KeyList struct {
 	Keys []ListedKey

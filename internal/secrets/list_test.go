@@ -31,3 +31,21 @@ func TestListKeys(t *testing.T) {
 		t.Errorf("unreadable: %q", got)
 	}
 }
+
+// The table names the variable a key comes from, and marks a value that is not a key.
+func TestListedKeyWhere(t *testing.T) {
+	for _, tc := range []struct {
+		k    ListedKey
+		want string
+	}{
+		{ListedKey{Source: "env", Env: "KLAVIYO_KEY_VIEWER"}, "env KLAVIYO_KEY_VIEWER"},
+		{ListedKey{Source: "env", Env: "KLAVIYO_KEY_VIEWER", Problem: "not a key"}, "env KLAVIYO_KEY_VIEWER (invalid)"},
+		{ListedKey{Source: "keyring", Problem: "not a key"}, "keyring (invalid)"},
+		{ListedKey{Source: "none"}, "none"},
+		{ListedKey{Source: "unknown", Problem: "the keyring could not be read"}, "unknown"},
+	} {
+		if got := tc.k.Where(); got != tc.want {
+			t.Errorf("%+v: Where() = %q, want %q", tc.k, got, tc.want)
+		}
+	}
+}

@@ -39,6 +39,20 @@ func (s Secret) Masked() string { return mask.Secret(s.value) }
 // Fingerprint is the value's fingerprint (see package mask).
 func (s Secret) Fingerprint() string { return mask.Fingerprint(s.value) }
 
+// Described shows a credential the only way klrbac shows one, "pk_****a1b2 (fingerprint
+// 0c1d2e3f)", and no credential as "none".
+func (s Secret) Described() string { return s.described(" (fingerprint ", ")") }
+
+// Noted is Described for text already in brackets: "pk_****a1b2, fingerprint 0c1d2e3f".
+func (s Secret) Noted() string { return s.described(", fingerprint ", "") }
+
+func (s Secret) described(before, after string) string {
+	if s.IsZero() {
+		return "none"
+	}
+	return s.Masked() + before + s.Fingerprint() + after
+}
+
 // Equal reports whether two secrets hold the same value.
 func (s Secret) Equal(o Secret) bool { return s.value == o.value }
 

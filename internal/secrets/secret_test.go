@@ -61,3 +61,22 @@ func TestSecretNeverPrintsItsValue(t *testing.T) {
 		t.Error("Reveal does not return the value")
 	}
 }
+
+// A credential is shown as its mask and fingerprint, in brackets or after a comma, and no
+// credential as "none".
+func TestSecretDescribedAndNoted(t *testing.T) {
+	s := NewSecret(testKey)
+	fp := s.Fingerprint()
+	if got, want := s.Described(), "pk_****a1b2 (fingerprint "+fp+")"; got != want {
+		t.Errorf("Described() = %q, want %q", got, want)
+	}
+	if got, want := s.Noted(), "pk_****a1b2, fingerprint "+fp; got != want {
+		t.Errorf("Noted() = %q, want %q", got, want)
+	}
+	if got := (Secret{}).Described(); got != "none" {
+		t.Errorf("no secret: Described() = %q", got)
+	}
+	if got := (Secret{}).Noted(); got != "none" {
+		t.Errorf("no secret: Noted() = %q", got)
+	}
+}

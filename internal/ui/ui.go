@@ -109,6 +109,22 @@ func OrDash(s string) string {
 	return s
 }
 
+// JoinOrDash shows a list in a table cell or a line: comma separated, "-" when empty.
+func JoinOrDash(items []string) string {
+	if len(items) == 0 {
+		return "-"
+	}
+	return strings.Join(items, ", ")
+}
+
+// Plural is the s that ends a noun counted n times: "1 line", "2 lines".
+func Plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
 // JSON writes v as indented JSON.
 func (s *IO) JSON(v any) error {
 	enc := json.NewEncoder(s.Out)

@@ -143,3 +143,9 @@ func TestYAMLWritesOnce(t *testing.T) {
 type countingWriter struct{ writes int }
 
 func (c *countingWriter) Write(p []byte) (int, error) { c.writes++; return len(p), nil }
+
+func TestJoinOrDash(t *testing.T) {
+	if JoinOrDash(nil) != "-" || JoinOrDash([]string{"a", "b"}) != "a, b" {
+		t.Errorf("JoinOrDash: %q, %q", JoinOrDash(nil), JoinOrDash([]string{"a", "b"}))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Brief lists a few scopes: a table cell or a note holding thirty is unreadable; -o json lists them
@@ -18,6 +19,34 @@ func Brief(scopes []string) string {
 		return "-"
 	}
 	return strings.Join(scopes, ", ")
+}
+
+// Line is the event as --verbose prints it: the roles and their key, the scope, the probe sent, and
+// what its answer proved.
+func (e Event) Line() string {
+	f := e.Finding
+	answer := f.Answer.String()
+	if f.Answer == NotChecked {
+		answer = "key rejected"
+	}
+	if f.Inferred {
+		answer += " (inferred)"
+	}
+	return fmt.Sprintf("%s %s: %s: %s -> %s: %s", strings.Join(e.Roles, ","), e.Key, f.Scope, f.Request, f.Reason, answer)
+}
+
+// Progress is the progress line of a run elapsed into it at this event: the roles and probes done,
+// and about how long is left, never less than Klaviyo's rate limits allow.
+func (e Event) Progress(elapsed time.Duration) string {
+	left := e.Estimate - elapsed
+	if e.Done > 0 {
+		left = max(left, time.Duration(float64(elapsed)/float64(e.Done)*float64(e.Total-e.Done)))
+	}
+	eta := ""
+	if e.Done < e.Total {
+		eta = fmt.Sprintf(", about %s left", max(left, 0).Round(time.Second))
+	}
+	return fmt.Sprintf("validating: %d/%d roles, %d/%d probes%s", e.RolesDone, e.RolesTotal, e.Done, e.Total, eta)
 }
 
 // unusedKey reports whether k is a key no role uses that is worth telling about: the inventory's
