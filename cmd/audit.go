@@ -2,7 +2,9 @@ package cmd
 
 import (
 	"context"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -81,11 +83,12 @@ func (a *app) trail() *audit.Trail {
 	return t
 }
 
-// auditActions are the actions klrbac records, for completing audit tail --action.
-var auditActions = []string{policy.ActionCheck, config.ActionInit, "keys.set", "keys.rm", "keys.validate", "keys.calibrate",
-	"oauth.set-secret", "oauth.rm-secret", oauthflow.ActionLogin, oauthflow.ActionRefresh, oauthflow.ActionRevoke,
-	oauthflow.ActionLogout, proxy.ActionTokenCreate, proxy.ActionTokenRevoke, audit.ActionRecovered, audit.ActionAlertFailed,
-	pgstore.ActionImported, "GET", "POST", "PUT", "PATCH", "DELETE"}
+// auditActions are the actions klrbac records (for completing audit tail --action, and for audit
+// record to refuse as its own): the audited changes, then those recorded without refusing anything.
+func auditActions() []string {
+	return append(slices.Sorted(maps.Keys(auditedActions)), policy.ActionCheck, oauthflow.ActionLogout,
+		audit.ActionRecovered, audit.ActionAlertFailed, pgstore.ActionImported, "GET", "POST", "PUT", "PATCH", "DELETE")
+}
 
 // auditedActions words what the actions that are refused without their audit record do.
 var auditedActions = map[string]string{

@@ -66,7 +66,7 @@ Nothing is printed unless -o json or yaml asks for the entry as written.` + exit
 // externalEntry checks the action the flags describe, against the policy's roles and the catalog,
 // and returns the entry to record.
 func externalEntry(a *app, x audit.External, fingerprintStdin bool) (audit.Entry, error) {
-	x.Own = auditActions
+	x.Own = auditActions()
 	x.CheckRole = func(role string) error {
 		pol, err := a.policy()
 		if err != nil {

@@ -91,6 +91,8 @@ with a note on stderr.` + exitStatus(exitOK, exitUsage, exitUnavailable, exitInt
 	fl.StringVar(&since, "since", "", "only entries since a time or for a duration: 2026-05-01, 2026-05-01T09:00:00Z, 90m, 7d")
 	out.register(c, ui.Table, ui.JSON)
 	_ = c.RegisterFlagCompletionFunc("role", a.complete(roleNames))
-	_ = c.RegisterFlagCompletionFunc("action", cobra.FixedCompletions(auditActions, cobra.ShellCompDirectiveNoFileComp))
+	_ = c.RegisterFlagCompletionFunc("action", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return auditActions(), cobra.ShellCompDirectiveNoFileComp
+	})
 	return c
 }
