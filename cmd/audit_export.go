@@ -17,8 +17,12 @@ func newAuditExportCommand(a *app) *cobra.Command {
 		Short: "Write the team audit trail as a JSON-lines log that audit verify FILE accepts",
 		Long: `Write the team audit trail's entries, in seq order, each line exactly as stored, to FILE
 (or stdout): a file log that 'klrbac audit verify FILE' checks as it checks the database.
---since starts at a time or a duration ago (90m, 7d, 2026-05-01); such a part starts
-mid-chain, which verify reports as its start. FILE is written whole or not at all.` + exitStatus(exitOK, exitUsage, exitUnavailable),
+FILE is written whole or not at all, and the export names its head on stderr.
+
+--since starts at a time or a duration ago (90m, 7d, 2026-05-01). Such a part continues
+the chain after an entry it does not hold: the export names that entry, and
+'klrbac audit verify FILE --after SEQ:HASH' checks the part against it. Keep each
+export's head: the next part must continue after it.` + exitStatus(exitOK, exitUsage, exitUnavailable),
 		Args: rangeArgs(0, 1, "at most one FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var q pgstore.Query
@@ -35,16 +39,33 @@ mid-chain, which verify reports as its start. FILE is written whole or not at al
 			}
 			defer s.Close()
 			if len(args) == 0 {
-				_, err := s.Export(cmd.Context(), a.io.Out, q)
+				part, err := s.Export(cmd.Context(), a.io.Out, q)
+				if err == nil {
+					a.io.Notice(exported(part, s.Where(), "standard output", "FILE"))
+				}
 				return err
 			}
-			n, err := s.ExportFile(cmd.Context(), args[0], q)
+			part, err := s.ExportFile(cmd.Context(), args[0], q)
 			if err == nil {
-				a.io.Notice(fmt.Sprintf("exported %d entries from %s to %s", n, s.Where(), args[0]))
+				a.io.Notice(exported(part, s.Where(), args[0], args[0]))
 			}
 			return err
 		},
 	}
 	c.Flags().StringVar(&since, "since", "", "only entries since a time or for a duration: 2026-05-01, 90m, 7d")
 	return c
+}
+
+// exported says what an export wrote to dest, and how to verify it (file: its name in the
+// command to run): a part that starts mid-chain needs --after.
+func exported(part audit.Part, from, dest, file string) string {
+	entries := "entries"
+	if part.Entries == 1 {
+		entries = "entry"
+	}
+	msg := fmt.Sprintf("exported %d %s from %s to %s, head %s", part.Entries, entries, from, dest, part.Head)
+	if part.After.Seq == 0 {
+		return msg
+	}
+	return msg + fmt.Sprintf("\nthe part continues after %s; verify it with: klrbac audit verify %s --after %s", part.After, file, part.After)
 }

@@ -17,10 +17,10 @@ func noLog(path string) error {
 
 // VerifyFile verifies the log at path. A missing log is an error (unavailable), unless a head was
 // expected: then its removal is the finding, reported like any other.
-func VerifyFile(path string, want *Head) (*Report, error) {
+func VerifyFile(path string, opts VerifyOptions) (*Report, error) {
 	file, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		if want != nil && want.Seq > 0 {
+		if want := opts.Expect; want != nil && want.Seq > 0 {
 			return &Report{Head: Head{Hash: Genesis}, Problems: []Problem{{
 				Kind:    KindTruncated,
 				Message: fmt.Sprintf("the log is missing, but the expected head is seq %d: the log was removed", want.Seq),
@@ -32,7 +32,7 @@ func VerifyFile(path string, want *Head) (*Report, error) {
 		return nil, fault.Unavailablef("cannot read audit log: %w", err)
 	}
 	defer file.Close()
-	rep, err := Verify(file, VerifyOptions{Expect: want})
+	rep, err := Verify(file, opts)
 	if err != nil {
 		return nil, fault.Unavailablef("cannot read audit log %s: %w", path, err)
 	}

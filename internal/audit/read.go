@@ -204,3 +204,39 @@ func LastEntry(r io.ReaderAt, size int64) (head Head, tornTail bool, err error) 
 	}
 	return Head{Seq: t.seq, Hash: t.hash}, t.run.present, nil
 }
+
+// Part is where a run of consecutive entries (an export) sits in the chain: Entries of them, the
+// entry the first continues after (seq 0 and the genesis hash for a whole chain) and the last.
+// Verifying the run as a part takes After; the next part continues after Head.
+type Part struct {
+	Entries     int64
+	After, Head Head
+	head        lineInfo
+}
+
+// Add takes the run's next line (without its newline); a line that is not an entry's layout is
+// left for verify to name.
+func (p *Part) Add(line []byte) {
+	li, ok := scan(line)
+	if !ok {
+		return
+	}
+	if p.Entries == 0 {
+		p.After = Head{Seq: li.seq - 1, Hash: string(li.prev)}
+	}
+	p.Entries++
+	// Kept as the scan of the line, not a Head, so that a million lines cost no million strings;
+	// the line's bytes are the caller's, so the hash is copied.
+	p.head.seq = li.seq
+	p.head.hash = append(p.head.hash[:0], li.hash...)
+	p.Head = Head{Seq: li.seq}
+}
+
+// Done fills in Head's hash once the run is over.
+func (p *Part) Done() {
+	if p.Entries == 0 {
+		p.After, p.Head = Head{Hash: Genesis}, Head{Hash: Genesis}
+		return
+	}
+	p.Head.Hash = string(p.head.hash)
+}

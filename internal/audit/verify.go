@@ -68,16 +68,18 @@ type Verification struct {
 	Last         string     `json:"last" yaml:"last"`
 	Head         Head       `json:"head" yaml:"head"`
 	ExpectedHead *Head      `json:"expected_head,omitempty" yaml:"expected_head,omitempty"`
+	After        *Head      `json:"after,omitempty" yaml:"after,omitempty"`
 	Recovered    []Recovery `json:"recovered" yaml:"recovered"`
 	Problems     []Problem  `json:"problems" yaml:"problems"`
 	Omitted      int        `json:"omitted_problems,omitempty" yaml:"omitted_problems,omitempty"`
 }
 
-// Verification is the report of the trail at where, checked against the head want (nil: none).
-func (r *Report) Verification(where string, want *Head) Verification {
+// Verification is the report of the trail at where, verified with opts (the head expected, the
+// entry a part continues after).
+func (r *Report) Verification(where string, opts VerifyOptions) Verification {
 	v := Verification{
 		File: where, OK: r.OK(), Lines: r.Lines, Entries: r.Entries, First: r.First, Last: r.Last,
-		Head: r.Head, ExpectedHead: want, Recovered: r.Recovered, Problems: r.Problems, Omitted: r.Omitted,
+		Head: r.Head, ExpectedHead: opts.Expect, After: opts.After, Recovered: r.Recovered, Problems: r.Problems, Omitted: r.Omitted,
 	}
 	// Lists stay [] rather than null in JSON, so consumers need no null checks.
 	if v.Recovered == nil {
@@ -94,6 +96,11 @@ type VerifyOptions struct {
 	// Expect, when set, is a head recorded earlier: the log must still contain it, which also catches
 	// entries removed from the end.
 	Expect *Head
+	// After, when set, makes the log a part of a chain (an export --since, a rotated file) that
+	// continues after this entry: its first entry must be the next seq and link to this hash, where
+	// a whole log starts at seq 1 from the genesis hash. The entry comes from elsewhere (the head
+	// the part before ended at): a part proves nothing about what came before it.
+	After *Head
 	// MaxProblems bounds the problems listed (default 100); the rest are counted.
 	MaxProblems int
 }
@@ -111,8 +118,7 @@ func Verify(r io.Reader, opts VerifyOptions) (*Report, error) {
 	if opts.MaxProblems <= 0 {
 		opts.MaxProblems = 100
 	}
-	v := &verifier{opts: opts, rep: &Report{Head: Head{Hash: Genesis}}}
-	copy(v.base.hash[:], Genesis)
+	v := newVerifier(opts)
 	// The buffer grows to verifyBuffer as the log proves long: small logs stay cheap.
 	buf := make([]byte, 64<<10)
 	fill := 0
@@ -156,6 +162,18 @@ func Verify(r io.Reader, opts VerifyOptions) (*Report, error) {
 // verifyBuffer is the most Verify reads at once: large enough that the per-read and per-buffer costs
 // vanish next to hashing.
 const verifyBuffer = 4 << 20
+
+// newVerifier starts where the chain starts: at the genesis hash, or after opts.After.
+func newVerifier(opts VerifyOptions) *verifier {
+	start := Head{Hash: Genesis}
+	if opts.After != nil {
+		start = *opts.After
+	}
+	v := &verifier{opts: opts, rep: &Report{Head: start}}
+	v.base.seq = start.Seq
+	copy(v.base.hash[:], start.Hash)
+	return v
+}
 
 type chainPoint struct {
 	seq  uint64
@@ -354,9 +372,15 @@ func (v *verifier) take(b []byte, terminated bool) {
 		}
 	case !sealed:
 		v.problem(v.lineNo, KindEdited, "line %d: hash does not match the entry's bytes: the entry was edited", v.lineNo)
+	case prev.line == 0 && v.opts.After != nil && (li.seq != prev.seq+1 || string(li.prev) != string(prev.hash[:])):
+		if li.seq != prev.seq+1 {
+			v.problem(v.lineNo, KindStart, "line %d: the log starts at seq %d, not %d: it does not continue after %d:%s", v.lineNo, li.seq, prev.seq+1, prev.seq, short(v.opts.After.Hash))
+		} else {
+			v.problem(v.lineNo, KindStart, "line %d: seq %d does not link to %d:%s (its prev is %s): it does not continue that chain", v.lineNo, li.seq, prev.seq, short(v.opts.After.Hash), short(string(li.prev)))
+		}
 	case prev.seq == 0 && prev.line == 0 && (li.seq != 1 || string(li.prev) != Genesis):
 		if li.seq != 1 {
-			v.problem(v.lineNo, KindStart, "line %d: the log starts at seq %d, not 1: entries were removed from the start (or this is a rotated part)", v.lineNo, li.seq)
+			v.problem(v.lineNo, KindStart, "line %d: the log starts at seq %d, not 1: entries were removed from the start (or this is a part of a chain: check it with --after, the entry before it)", v.lineNo, li.seq)
 		} else {
 			v.problem(v.lineNo, KindStart, "line %d: seq 1 does not start a chain (its prev is not 64 zeros)", v.lineNo)
 		}

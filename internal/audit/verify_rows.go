@@ -17,9 +17,7 @@ func NewRowVerifier(opts VerifyOptions) *RowVerifier {
 	if opts.MaxProblems <= 0 {
 		opts.MaxProblems = 100
 	}
-	v := &verifier{opts: opts, rep: &Report{Head: Head{Hash: Genesis}}}
-	copy(v.base.hash[:], Genesis)
-	return &RowVerifier{v: v}
+	return &RowVerifier{v: newVerifier(opts)}
 }
 
 // Add takes the next row's line (without a newline); label names the row in problems and must grow

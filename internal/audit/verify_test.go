@@ -401,17 +401,78 @@ func BenchmarkVerify(b *testing.B) {
 // A verification keeps its lists [] rather than null in JSON, and its heads as SEQ and HASH.
 func TestVerificationShape(t *testing.T) {
 	want := &Head{Seq: 3, Hash: Genesis}
-	v := (&Report{Lines: 3, Entries: 3, Head: Head{Seq: 3, Hash: Genesis}}).Verification("audit.log", want)
-	if !v.OK || v.File != "audit.log" || v.ExpectedHead != want || v.Recovered == nil || v.Problems == nil {
+	after := &Head{Seq: 1, Hash: Genesis}
+	v := (&Report{Lines: 3, Entries: 3, Head: Head{Seq: 3, Hash: Genesis}}).Verification("audit.log", VerifyOptions{Expect: want, After: after})
+	if !v.OK || v.File != "audit.log" || v.ExpectedHead != want || v.After != after || v.Recovered == nil || v.Problems == nil {
 		t.Fatalf("verification %+v", v)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, field := range []string{`"recovered":[]`, `"problems":[]`, `"head":{"seq":3,"hash":"` + Genesis + `"}`, `"expected_head":{"seq":3`} {
+	for _, field := range []string{`"recovered":[]`, `"problems":[]`, `"head":{"seq":3,"hash":"` + Genesis + `"}`, `"expected_head":{"seq":3`, `"after":{"seq":1,"hash":"` + Genesis + `"}`} {
 		if !strings.Contains(string(b), field) {
 			t.Errorf("no %s in %s", field, b)
 		}
+	}
+}
+
+// A part of a chain verifies against the entry it continues after, and nothing else: without
+// After its start is a problem, and an After it does not continue is one too.
+func TestVerifyPart(t *testing.T) {
+	b, es := buildLog(10)
+	part := join(lines(b)[4:])
+	after := Head{Seq: 4, Hash: es[3].Hash}
+	rep := verifyBytes(t, part, VerifyOptions{After: &after, Expect: &Head{Seq: 7, Hash: es[6].Hash}})
+	if !rep.OK() || rep.Entries != 6 || rep.Head != (Head{10, es[9].Hash}) {
+		t.Fatalf("the part after seq 4: %+v", rep)
+	}
+	if got := verifyBytes(t, nil, VerifyOptions{After: &after}); !got.OK() || got.Head != after {
+		t.Fatalf("an empty part is its start: %+v", got)
+	}
+	for _, c := range []struct {
+		name  string
+		opts  VerifyOptions
+		words string
+	}{
+		{"no after", VerifyOptions{}, "starts at seq 5, not 1"},
+		{"after another seq", VerifyOptions{After: &Head{Seq: 3, Hash: es[2].Hash}}, "starts at seq 5, not 4: it does not continue after 3:"},
+		{"after another hash", VerifyOptions{After: &Head{Seq: 4, Hash: es[4].Hash}}, "seq 5 does not link to 4:"},
+	} {
+		rep := verifyBytes(t, part, c.opts)
+		if len(rep.Problems) != 1 || rep.Problems[0].Kind != KindStart || rep.Problems[0].Line != 1 || !strings.Contains(rep.Problems[0].Message, c.words) {
+			t.Errorf("%s: %+v", c.name, rep.Problems)
+		}
+	}
+	// The part's own damage is still found, at its own lines.
+	ls := lines(part)
+	ls[2] = strings.Replace(ls[2], `"success":true`, `"success":false`, 1)
+	if rep := verifyBytes(t, join(ls), VerifyOptions{After: &after}); len(rep.Problems) != 1 || rep.Problems[0].Line != 3 {
+		t.Fatalf("an edit in the part: %+v", rep.Problems)
+	}
+}
+
+// Part follows the lines of an export: where they continue from and where they end.
+func TestPartBounds(t *testing.T) {
+	b, es := buildLog(10)
+	var whole, tail Part
+	for i, l := range lines(b) {
+		whole.Add([]byte(strings.TrimSuffix(l, "\n")))
+		if i >= 6 {
+			tail.Add([]byte(strings.TrimSuffix(l, "\n")))
+		}
+	}
+	whole.Done()
+	tail.Done()
+	if whole.Entries != 10 || whole.After != (Head{0, Genesis}) || whole.Head != (Head{10, es[9].Hash}) {
+		t.Fatalf("whole: %+v", whole)
+	}
+	if tail.Entries != 4 || tail.After != (Head{6, es[5].Hash}) || tail.Head != (Head{10, es[9].Hash}) {
+		t.Fatalf("tail: %+v", tail)
+	}
+	var none Part
+	none.Done()
+	if none.Entries != 0 || none.After != (Head{0, Genesis}) || none.Head != (Head{0, Genesis}) {
+		t.Fatalf("none: %+v", none)
 	}
 }

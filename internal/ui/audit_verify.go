@@ -25,6 +25,9 @@ func (s *IO) AuditVerification(v audit.Verification) {
 		fmt.Fprintf(w, "first:      %s\n", v.First)
 		fmt.Fprintf(w, "last:       %s\n", v.Last)
 	}
+	if v.After != nil {
+		fmt.Fprintf(w, "after:      %d:%s (a part of the chain, continuing after this entry)\n", v.After.Seq, v.After.Hash)
+	}
 	fmt.Fprintf(w, "head:       %d:%s\n", v.Head.Seq, v.Head.Hash)
 	if v.ExpectedHead != nil {
 		fmt.Fprintf(w, "expected:   %d:%s\n", v.ExpectedHead.Seq, v.ExpectedHead.Hash)

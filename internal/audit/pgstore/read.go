@@ -249,16 +249,18 @@ func pages(ctx context.Context, db rowQuerier, q *Query, emit func(seq int64, li
 }
 
 // Export writes the rows that q selects, in seq order, as a file log: each line exactly as stored
-// and a newline. The whole chain exported verifies as a file, with the same head.
-func (s *Store) Export(ctx context.Context, w io.Writer, q Query) (rows int64, err error) {
+// and a newline. The whole chain exported verifies as a file, with the same head; a part of it
+// (q.Since) verifies with the part's After, which it returns with its head.
+func (s *Store) Export(ctx context.Context, w io.Writer, q Query) (part audit.Part, err error) {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	err = s.ScanRows(ctx, q, func(_ int64, line []byte) error {
-		rows++
+		part.Add(line)
 		bw.Write(line)
 		return bw.WriteByte('\n')
 	})
+	part.Done()
 	if err != nil {
-		return rows, err
+		return part, err
 	}
-	return rows, bw.Flush()
+	return part, bw.Flush()
 }

@@ -99,17 +99,17 @@ func TestVerifyExpectHeadCatchesTruncation(t *testing.T) {
 func TestExportVerifiesAsAFile(t *testing.T) {
 	_, s := filled(t, 2500) // more than a page
 	var b bytes.Buffer
-	n, err := s.Export(context.Background(), &b, Query{})
-	if err != nil || n != 2500 {
-		t.Fatalf("exported %d, %v", n, err)
+	part, err := s.Export(context.Background(), &b, Query{})
+	if err != nil || part.Entries != 2500 {
+		t.Fatalf("exported %+v, %v", part, err)
 	}
 	rep, err := audit.Verify(&b, audit.VerifyOptions{})
 	if err != nil || !rep.OK() || rep.Entries != 2500 {
 		t.Fatalf("export does not verify: %v %+v", err, rep)
 	}
 	head, _ := s.Head(context.Background())
-	if rep.Head != head {
-		t.Fatalf("file head %v, database head %v", rep.Head, head)
+	if rep.Head != head || part.Head != head || part.After != (audit.Head{Hash: audit.Genesis}) {
+		t.Fatalf("file head %v, database head %v, export %+v", rep.Head, head, part)
 	}
 }
 
