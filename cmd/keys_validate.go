@@ -150,8 +150,8 @@ finding outranks what could not be evaluated.` + exitStatus(
 	fs.StringVar(&o.InventoryRole, "inventory-role", "", "read scopes from the account's key inventory with this role's key (needs credentials:read)")
 	fs.StringVar(&o.InventoryApp, "inventory-oauth", "", "read scopes from the account's key inventory with this OAuth app's access token (granted credentials:read; see klrbac oauth login)")
 	fs.BoolVar(&o.KeyStdin, "key-stdin", false, "read the key of the one ROLE from standard input")
-	fs.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "bound the whole run: a run that outlasts it ends as could not evaluate (exit 3)")
-	fs.DurationVar(&o.RequestTimeout, "request-timeout", 15*time.Second, "bound each call to Klaviyo, each retry included")
+	fs.DurationVar(&o.Timeout, "timeout", validate.DefaultTimeout, "bound the whole run: a run that outlasts it ends as could not evaluate (exit 3)")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", validate.DefaultRequestTimeout, "bound each call to Klaviyo, each retry included")
 	fs.IntVar(&o.Concurrency, "concurrency", 0, "at most this many probes in flight (0: as many as the rate limits allow; 1: one at a time)")
 	// No -v: at the root -v is --version, and one letter has one meaning in klrbac.
 	fs.BoolVar(&o.verbose, "verbose", false, "print each probe and its answer on stderr")

@@ -7,13 +7,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/spf13/cobra"
 
+	"github.com/klrbac/klrbac/internal/ui"
 	"github.com/klrbac/klrbac/internal/viewschema"
 )
 
@@ -182,7 +185,8 @@ func cmdJSONSchema(ts *testscript.TestScript, neg bool, args []string) {
 
 // TestSchemasAreDocumentedAndChecked: every schema compiles (that each is valid JSON Schema, checked
 // against the meta-schema, is internal/viewschema's TestViewSchemas), is named in
-// docs/json-output.md, and is checked by some script; and the field-path bookkeeping behind -covered sees what it should.
+// docs/json-output.md, and is checked by some script; every command that takes -o json has such a
+// schema; and the field-path bookkeeping behind -covered sees what it should.
 func TestSchemasAreDocumentedAndChecked(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(schemaDir, "*.json"))
 	if err != nil || len(files) == 0 {
@@ -204,6 +208,9 @@ func TestSchemasAreDocumentedAndChecked(t *testing.T) {
 		}
 		all.Write(data)
 	}
+	checked := func(view string) bool {
+		return regexp.MustCompile(`(?m)^\s*jsonschema (-lines )?` + regexp.QuoteMeta(view) + `\s*$`).Match(all.Bytes())
+	}
 	for _, f := range files {
 		view := strings.TrimSuffix(filepath.Base(f), ".json")
 		if _, _, err := loadSchema(view); err != nil {
@@ -212,8 +219,22 @@ func TestSchemasAreDocumentedAndChecked(t *testing.T) {
 		if !bytes.Contains(manual, []byte("schema/"+view+".json")) {
 			t.Errorf("docs/json-output.md does not link schema/%s.json", view)
 		}
-		if !regexp.MustCompile(`(?m)^\s*jsonschema (-lines )?` + regexp.QuoteMeta(view) + `\s*$`).Match(all.Bytes()) {
+		if !checked(view) {
 			t.Errorf("no script checks any output against schema %s", view)
+		}
+	}
+
+	// The other direction: every command that prints JSON has a schema a script checks, so a new
+	// JSON view cannot ship undocumented. The schemas above are only those someone wrote.
+	views := jsonViews(t, NewRootCommand())
+	if len(views) == 0 {
+		t.Fatal("no command takes -o json: the walk no longer finds the output flag")
+	}
+	for _, v := range views {
+		if _, err := os.Stat(filepath.Join(schemaDir, v.view+".json")); err != nil {
+			t.Errorf("%s -o json has no schema docs/schema/%s.json", v.path, v.view)
+		} else if !checked(v.view) {
+			t.Errorf("%s -o json: no script checks any output against schema %s", v.path, v.view)
 		}
 	}
 
@@ -238,4 +259,46 @@ func TestSchemasAreDocumentedAndChecked(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("instanceFields = %v, want %v", got, want)
 	}
+}
+
+// viewOfCommand names the schema of the commands whose view is not named after the command, as
+// "roles list" is roles-list: both audit commands print audit lines.
+var viewOfCommand = map[string]string{
+	"audit tail":   "audit-entry",
+	"audit record": "audit-entry",
+}
+
+type jsonView struct{ path, view string }
+
+// jsonViews walks the command tree for the commands whose -o/--output offers json, as outputFlag
+// registers it: its completions are the formats the command accepts.
+func jsonViews(t *testing.T, root *cobra.Command) []jsonView {
+	t.Helper()
+	var views []jsonView
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c.Flags().Lookup("output") == nil {
+			return
+		}
+		complete, ok := c.GetFlagCompletionFunc("output")
+		if !ok {
+			t.Errorf("%s: -o has no completions, so its formats are unknown (register it with outputFlag)", c.CommandPath())
+			return
+		}
+		formats, _ := complete(c, nil, "")
+		if !slices.Contains(formats, string(ui.JSON)) {
+			return
+		}
+		path := strings.TrimPrefix(c.CommandPath(), root.Name()+" ")
+		view, ok := viewOfCommand[path]
+		if !ok {
+			view = strings.ReplaceAll(path, " ", "-")
+		}
+		views = append(views, jsonView{path, view})
+	}
+	walk(root)
+	return views
 }

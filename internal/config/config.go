@@ -24,6 +24,7 @@ import (
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/suggest"
 	"github.com/klrbac/klrbac/internal/yamlcheck"
 )
@@ -58,7 +59,7 @@ var Settings = []Setting{
 	{Key: "audit.dsn", Env: "KLRBAC_AUDIT_DSN", Flag: "audit-dsn", Default: "", Help: "a `postgres://` URL: the [team audit trail](audit-trail.md#team-audit-trail-postgresql) in PostgreSQL instead of `audit.path`; `keyring`: the URL stored by `klrbac audit set-dsn`", check: checkDSN},
 	{Key: "audit.checks", Env: "KLRBAC_AUDIT_CHECKS", Default: "all", Help: "which check decisions to audit: `all`, `denied`, `none`", check: oneOf("all", "denied", "none")},
 	{Key: "keyring.backend", Env: "KLRBAC_KEYRING", Default: "system", Help: "`system` (the OS keyring) or `off` (keys from variables only, as in CI)", check: oneOf("system", "off")},
-	{Key: "keyring.timeout", Env: "KLRBAC_KEYRING_TIMEOUT", Default: "3s", Help: "how long one keyring call may take before klrbac gives up on it", check: checkDuration},
+	{Key: "keyring.timeout", Env: "KLRBAC_KEYRING_TIMEOUT", Default: secrets.DefaultTimeout.String(), Help: "how long one keyring call may take before klrbac gives up on it", check: checkDuration},
 	{Key: "proxy.tokens_file", Env: "KLRBAC_PROXY_TOKENS", Default: StateHome + "/proxy-tokens", Help: "the hashes of `klrbac proxy`'s caller tokens (see [Proxy](proxy.md#proxy-tokens)); unused with `audit.dsn`, whose database keeps them"},
 }
 

@@ -16,6 +16,9 @@ import (
 	"github.com/klrbac/klrbac/internal/warn"
 )
 
+// DefaultTimeout bounds a whole run unless told otherwise (--timeout); doctor --online's checks share it.
+const DefaultTimeout = 2 * time.Minute
+
 // DefaultRequestTimeout bounds each call to Klaviyo unless told otherwise (--request-timeout).
 const DefaultRequestTimeout = 15 * time.Second
 
