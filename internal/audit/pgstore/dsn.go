@@ -25,7 +25,7 @@ func ResolveDSN(ctx context.Context, dsn string, fromFlag bool, keyring func() (
 		}
 		s, err := store.Get(ctx, KeyringItem)
 		if err != nil {
-			return "", fault.Unavailablef("audit.dsn is keyring, but the keyring has no audit DSN: %w", secrets.Explain(err, "set KLRBAC_AUDIT_DSN")).
+			return "", fault.Unavailablef("audit.dsn is keyring, but the keyring has no audit DSN: %w", secrets.Explain(err, "KLRBAC_AUDIT_DSN")).
 				Hint("store it with `klrbac audit set-dsn`, or set KLRBAC_AUDIT_DSN")
 		}
 		return s.Reveal(), nil
@@ -50,7 +50,8 @@ func KeepDSN(ctx context.Context, store secrets.Store, dsn string) (where string
 	where = s.Where()
 	s.Close()
 	if err := store.Set(ctx, KeyringItem, secrets.NewSecret(dsn)); err != nil {
-		return "", secrets.Explain(err, "set KLRBAC_AUDIT_DSN instead")
+		// Advice words it "or set KLRBAC_AUDIT_DSN": the alternative is only the variable's name.
+		return "", secrets.Explain(err, "KLRBAC_AUDIT_DSN")
 	}
 	return where, nil
 }
