@@ -140,11 +140,11 @@ func (s *Store) Where() string { return s.target }
 // parseDSN checks that dsn is a postgres:// URL and returns its pool configuration, how to name it
 // without secrets, and the password (to scrub from driver errors, which may quote the input).
 func parseDSN(dsn string) (cfg *pgxpool.Config, target, secret string, err error) {
-	u, uerr := url.Parse(dsn)
-	if uerr != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, "", "", fault.Configf("%s is not a postgres:// URL", Setting).
+	if problem := audit.DSNProblem(dsn); problem != "" {
+		return nil, "", "", fault.Configf("%s: %s", Setting, problem).
 			Hint("set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE, or store it with `klrbac audit set-dsn`")
 	}
+	u, _ := url.Parse(dsn) // DSNProblem parsed it
 	if p, ok := u.User.Password(); ok {
 		secret = p
 	}

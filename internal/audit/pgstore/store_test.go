@@ -378,3 +378,17 @@ func TestBatchesBackToBackFromOneCallerShareTheLockRoundTrip(t *testing.T) {
 	}
 	verifyDump(t, dsn, writers*each)
 }
+
+// A malformed URL is named for what is wrong with it, not as some other kind of URL.
+func TestMalformedDSNSaysWhatIsWrong(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"postgres://u:s3cr3t-pw@db:notaport/x": "audit.dsn (KLRBAC_AUDIT_DSN, --audit-dsn): cannot parse the URL: invalid port",
+		"postgres://u:s3cr3t%zz@db/x":          "audit.dsn (KLRBAC_AUDIT_DSN, --audit-dsn): cannot parse the URL: invalid escape",
+		"mysql://u:s3cr3t-pw@db/x":             "audit.dsn (KLRBAC_AUDIT_DSN, --audit-dsn): not a postgres:// URL",
+	} {
+		_, err := Open(dsn, Options{})
+		if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "s3cr3t") || len(fault.Hints(err)) == 0 {
+			t.Errorf("Open(%q): %v", want, err)
+		}
+	}
+}
