@@ -41,9 +41,10 @@ func ResolveDSN(ctx context.Context, dsn string, fromFlag bool, keyring func() (
 }
 
 // KeepDSN checks that dsn is a DSN klrbac can use and keeps it in store for audit.dsn: keyring. It
-// returns where the DSN points, without its password.
-func KeepDSN(ctx context.Context, store secrets.Store, dsn string) (where string, err error) {
-	s, err := Open(dsn, Options{})
+// returns where the DSN points, without its password. source names where dsn came from (standard
+// input), for its errors: it is not yet audit.dsn.
+func KeepDSN(ctx context.Context, store secrets.Store, dsn, source string) (where string, err error) {
+	s, err := Open(dsn, Options{Source: source})
 	if err != nil {
 		return "", err
 	}

@@ -63,6 +63,8 @@ type Options struct {
 	// NoMigrate leaves the schema alone: a store opened by a role with only INSERT and SELECT
 	// finds it migrated, or says to run `klrbac audit migrate`.
 	NoMigrate bool
+	// Source names where the DSN came from, for its errors (default Setting).
+	Source string
 }
 
 // Store is the audit trail in one PostgreSQL database.
@@ -84,7 +86,11 @@ type Store struct {
 
 // Open validates dsn and prepares a pool; it connects lazily, on first use.
 func Open(dsn string, opts Options) (*Store, error) {
-	cfg, target, secret, err := parseDSN(dsn)
+	source := opts.Source
+	if source == "" {
+		source = Setting
+	}
+	cfg, target, secret, err := parseDSN(dsn, source)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +123,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
-		return nil, fault.Configf("%s: %s", Setting, scrub(err.Error(), secret))
+		return nil, fault.Configf("%s: %s", source, scrub(err.Error(), secret))
 	}
 	s := &Store{pool: pool, target: target, secret: secret, opts: opts}
 	s.commit.store = s
@@ -139,10 +145,14 @@ func (s *Store) Where() string { return s.target }
 
 // parseDSN checks that dsn is a postgres:// URL and returns its pool configuration, how to name it
 // without secrets, and the password (to scrub from driver errors, which may quote the input).
-func parseDSN(dsn string) (cfg *pgxpool.Config, target, secret string, err error) {
+// source names where dsn came from in its errors.
+func parseDSN(dsn, source string) (cfg *pgxpool.Config, target, secret string, err error) {
 	if problem := audit.DSNProblem(dsn); problem != "" {
-		return nil, "", "", fault.Configf("%s: %s", Setting, problem).
-			Hint("set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE, or store it with `klrbac audit set-dsn`")
+		hint := "set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE, or store it with `klrbac audit set-dsn`"
+		if source != Setting { // a DSN on its way to the keyring: the fix is in what was given
+			hint = "give a URL such as postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+		}
+		return nil, "", "", fault.Configf("%s: %s", source, problem).Hint(hint)
 	}
 	u, _ := url.Parse(dsn) // DSNProblem parsed it
 	if p, ok := u.User.Password(); ok {
@@ -154,7 +164,7 @@ func parseDSN(dsn string) (cfg *pgxpool.Config, target, secret string, err error
 	target = audit.RedactDSN(dsn)
 	cfg, perr := pgxpool.ParseConfig(dsn)
 	if perr != nil {
-		return nil, "", "", fault.Configf("%s: %s", Setting, scrub(perr.Error(), secret)).
+		return nil, "", "", fault.Configf("%s: %s", source, scrub(perr.Error(), secret)).
 			Hint("it must be postgres://USER:PASSWORD@HOST:PORT/DATABASE with valid parameters")
 	}
 	return cfg, target, secret, nil

@@ -391,4 +391,7 @@ func TestMalformedDSNSaysWhatIsWrong(t *testing.T) {
 			t.Errorf("Open(%q): %v", want, err)
 		}
 	}
+	if _, err := Open("mysql://db/x", Options{Source: "the DSN on standard input"}); err == nil || err.Error() != "the DSN on standard input: not a postgres:// URL" {
+		t.Errorf("a DSN from elsewhere: %v", err)
+	}
 }
