@@ -82,6 +82,17 @@ func noPassword(t *testing.T, outputs ...string) {
 	}
 }
 
+// noUser fails when the DSN's user name, which klrbac masks as it masks the password, was printed:
+// the driver's own words name it (`user=auditor`).
+func noUser(t *testing.T, outputs ...string) {
+	t.Helper()
+	for _, o := range outputs {
+		if strings.Contains(o, "auditor") {
+			t.Fatalf("the DSN's user name reached the output:\n%s", o)
+		}
+	}
+}
+
 func TestTeamAuditTrailCommands(t *testing.T) {
 	t.Parallel()
 	k, dsn, state := dbEnv(t)
@@ -184,11 +195,13 @@ func TestTeamAuditTrailFailsClosed(t *testing.T) {
 	run := func(args ...string) (string, string, int) { t.Helper(); return k.run(nil, args...) }
 	out, errOut, code := run("audit", "record", "--action", "deploy.release")
 	noPassword(t, out, errOut)
+	noUser(t, out, errOut)
 	if code != 3 || !strings.Contains(errOut, "127.0.0.1:1") || !strings.Contains(errOut, "audit.dsn") {
 		t.Fatalf("record: %d %q", code, errOut)
 	}
 	out, errOut, code = run("check", "admin", "canReadProfiles")
 	noPassword(t, out, errOut)
+	noUser(t, out, errOut)
 	if code != 0 || out != "yes\n" || !strings.Contains(errOut, "not audited") {
 		t.Fatalf("check: %d %q %q", code, out, errOut)
 	}
@@ -199,6 +212,7 @@ func TestTeamAuditTrailFailsClosed(t *testing.T) {
 	}
 	out, errOut, code = run("doctor", "-o", "json")
 	noPassword(t, out, errOut)
+	noUser(t, out, errOut)
 	if code != 1 || !strings.Contains(out, "postgres://****@127.0.0.1:1/audit is unreachable") || !strings.Contains(out, "audit.dsn") {
 		t.Fatalf("doctor without the database: %d %q %q", code, out, errOut)
 	}

@@ -72,6 +72,7 @@ type Store struct {
 	pool   *pgxpool.Pool
 	target string
 	secret string
+	user   string
 	opts   Options
 
 	schemaMu sync.Mutex
@@ -94,6 +95,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	user := cfg.ConnConfig.User
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = DefaultConnectTimeout
 	}
@@ -123,9 +125,9 @@ func Open(dsn string, opts Options) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
-		return nil, fault.Configf("%s: %s", source, scrub(err.Error(), secret))
+		return nil, fault.Configf("%s: %s", source, maskUser(scrub(err.Error(), secret), user))
 	}
-	s := &Store{pool: pool, target: target, secret: secret, opts: opts}
+	s := &Store{pool: pool, target: target, secret: secret, user: user, opts: opts}
 	s.commit.store = s
 	return s, nil
 }
@@ -164,7 +166,7 @@ func parseDSN(dsn, source string) (cfg *pgxpool.Config, target, secret string, e
 	target = audit.RedactDSN(dsn)
 	cfg, perr := pgxpool.ParseConfig(dsn)
 	if perr != nil {
-		return nil, "", "", fault.Configf("%s: %s", source, scrub(perr.Error(), secret)).
+		return nil, "", "", fault.Configf("%s: %s", source, maskUser(scrub(perr.Error(), secret), u.User.Username())).
 			Hint("it must be postgres://USER:PASSWORD@HOST:PORT/DATABASE with valid parameters")
 	}
 	return cfg, target, secret, nil
@@ -178,6 +180,50 @@ func scrub(msg, secret string) string {
 	return strings.ReplaceAll(msg, secret, "****")
 }
 
+// maskUser takes the database user name out of a driver's or server's message, which names it
+// (failed to connect to `user=klw database=audit`; password authentication failed for user "klw"):
+// klrbac masks the user part of the DSN wherever it shows it, and the driver's words must not undo
+// that. The name is masked where it stands as a word of its own; a name of one or two letters only
+// where the driver and the server quote a user (after = or a quote), lest every short word go.
+func maskUser(msg, user string) string {
+	if user == "" {
+		return msg
+	}
+	var b strings.Builder
+	last := 0
+	for i := 0; ; {
+		j := strings.Index(msg[i:], user)
+		if j < 0 {
+			break
+		}
+		start, end := i+j, i+j+len(user)
+		i = start + 1
+		if start > 0 && wordByte(msg[start-1]) || end < len(msg) && wordByte(msg[end]) {
+			continue
+		}
+		if len(user) < 3 && (start == 0 || !strings.ContainsRune("=\"'`", rune(msg[start-1]))) {
+			continue
+		}
+		b.WriteString(msg[last:start])
+		b.WriteString("****")
+		last, i = end, end
+	}
+	if last == 0 {
+		return msg
+	}
+	b.WriteString(msg[last:])
+	return b.String()
+}
+
+// wordByte reports whether c continues a name: a letter, a digit, an underscore or part of a
+// non-ASCII letter.
+func wordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+// redact is a database message as klrbac may show it: without the password or the user name.
+func (s *Store) redact(msg string) string { return maskUser(scrub(msg, s.secret), s.user) }
+
 // unavailable turns a database failure into klrbac's "could not evaluate" with hints naming the
 // database and the setting, without the password.
 func (s *Store) unavailable(what string, err error) error {
@@ -188,7 +234,7 @@ func (s *Store) unavailable(what string, err error) error {
 	if errors.As(err, &fe) {
 		return err
 	}
-	msg := scrub(err.Error(), s.secret)
+	msg := s.redact(err.Error())
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe) && pe.Code == "42501":

@@ -379,6 +379,27 @@ func TestBatchesBackToBackFromOneCallerShareTheLockRoundTrip(t *testing.T) {
 	verifyDump(t, dsn, writers*each)
 }
 
+// The driver's and the server's words name the user; klrbac masks it, as it masks the user part
+// of the URL, with the password.
+func TestDatabaseMessagesMaskTheUser(t *testing.T) {
+	for _, c := range []struct{ msg, user, want string }{
+		{"failed to connect to `user=klw database=audit`: dial error", "klw", "failed to connect to `user=**** database=audit`: dial error"},
+		{`FATAL: password authentication failed for user "klw" (SQLSTATE 28P01)`, "klw", `FATAL: password authentication failed for user "****" (SQLSTATE 28P01)`},
+		{`role "klw" does not exist; klwx and xklw stay`, "klw", `role "****" does not exist; klwx and xklw stay`},
+		{"failed to connect to `user=a database=audit`: a dial error", "a", "failed to connect to `user=**** database=audit`: a dial error"},
+		{"nothing to mask", "", "nothing to mask"},
+	} {
+		if got := maskUser(c.msg, c.user); got != c.want {
+			t.Errorf("maskUser(%q, %q) = %q, want %q", c.msg, c.user, got, c.want)
+		}
+	}
+	s := openTest(t, "postgres://klw:s3cr3t-pw@127.0.0.1:1/audit", Options{})
+	err := s.unavailable("reading the audit trail", errors.New("failed to connect to `user=klw database=audit`: server error: FATAL: password authentication failed for user \"klw\" (password s3cr3t-pw)"))
+	if msg := err.Error(); strings.Contains(msg, "user=klw") || strings.Contains(msg, `user "klw"`) || strings.Contains(msg, "s3cr3t-pw") {
+		t.Fatalf("the user name or the password reached the message: %s", msg)
+	}
+}
+
 // A malformed URL is named for what is wrong with it, not as some other kind of URL.
 func TestMalformedDSNSaysWhatIsWrong(t *testing.T) {
 	for dsn, want := range map[string]string{
