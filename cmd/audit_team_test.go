@@ -199,11 +199,21 @@ func TestTeamAuditTrailFailsClosed(t *testing.T) {
 	if code != 3 || !strings.Contains(errOut, "127.0.0.1:1") || !strings.Contains(errOut, "audit.dsn") {
 		t.Fatalf("record: %d %q", code, errOut)
 	}
+	if !strings.Contains(errOut, "hint: "+audit.HintChangesRefused) {
+		t.Fatalf("record does not say changes wait for the database: %q", errOut)
+	}
 	out, errOut, code = run("check", "admin", "canReadProfiles")
 	noPassword(t, out, errOut)
 	noUser(t, out, errOut)
 	if code != 0 || out != "yes\n" || !strings.Contains(errOut, "not audited") {
 		t.Fatalf("check: %d %q %q", code, out, errOut)
+	}
+	// Reads refuse nothing: their hint says what to check, and where the setting is, and no more.
+	for _, args := range [][]string{{"check", "admin", "canReadProfiles"}, {"audit", "tail"}, {"audit", "verify"}, {"audit", "head"}} {
+		_, errOut, _ := run(args...)
+		if strings.Contains(errOut, audit.HintChangesRefused) || !strings.Contains(errOut, "hint: check that the database at 127.0.0.1:1 is up") {
+			t.Fatalf("%s: %q", strings.Join(args, " "), errOut)
+		}
 	}
 	out, errOut, code = run("config", "show")
 	noPassword(t, out, errOut)

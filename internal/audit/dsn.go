@@ -5,6 +5,11 @@ import (
 	"strings"
 )
 
+// HintChangesRefused is the hint a store that cannot be reached adds when it fails a write: an
+// audited change waits for its record. A caller that only reads, or that goes on without the record
+// (a check), does not show it.
+const HintChangesRefused = "changes are refused until their audit record can be written"
+
 // RedactDSN shows a team audit trail's postgres:// URL without its password (from the user info or
 // a password parameter) and without its other parameters: postgres://user@host:port/db. It lives
 // here, not with the PostgreSQL store, so that showing the setting does not need the driver.

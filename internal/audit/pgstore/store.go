@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -247,9 +248,28 @@ func (s *Store) unavailable(what string, err error) error {
 		return fault.Unavailablef("%s: audit database %s: %s", what, s.target, msg).
 			Hint("check the database, or point " + Setting + " elsewhere")
 	}
-	return fault.Unavailablef("%s: cannot reach audit database %s: %s", what, s.target, msg).
-		Hint("check that the database at "+s.hostPort()+" is up and reachable from here, or point "+Setting+" elsewhere",
-			"changes are refused until their audit record can be written")
+	// The hint fits a read as well as a write; a write adds what it means for changes (forWrite).
+	return (&fault.Error{Kind: fault.Unavailable, Err: unreachable(fmt.Sprintf("%s: cannot reach audit database %s: %s", what, s.target, msg))}).
+		Hint("check that the database at " + s.hostPort() + " is up and reachable from here, or point " + Setting + " elsewhere")
+}
+
+// unreachable is the error of a database klrbac could not reach, so that forWrite can tell it apart.
+type unreachable string
+
+func (u unreachable) Error() string { return string(u) }
+
+// forWrite adds to the error of an unreachable database, met on the way to writing a record, that
+// changes wait for it (audit.HintChangesRefused). Reads, and the checks whose records are only
+// skipped, do without that hint: nothing they would do is refused.
+func forWrite(err error) error {
+	var u unreachable
+	var fe *fault.Error
+	if !errors.As(err, &u) || !errors.As(err, &fe) || fe != err {
+		return err
+	}
+	c := *fe
+	c.Hints = append(slices.Clip(fe.Hints), audit.HintChangesRefused)
+	return &c
 }
 
 // hostPort is the server part of the target.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -397,6 +398,32 @@ func TestDatabaseMessagesMaskTheUser(t *testing.T) {
 	err := s.unavailable("reading the audit trail", errors.New("failed to connect to `user=klw database=audit`: server error: FATAL: password authentication failed for user \"klw\" (password s3cr3t-pw)"))
 	if msg := err.Error(); strings.Contains(msg, "user=klw") || strings.Contains(msg, `user "klw"`) || strings.Contains(msg, "s3cr3t-pw") {
 		t.Fatalf("the user name or the password reached the message: %s", msg)
+	}
+}
+
+// A change waits for its record, and its error says so; a read's does not, as it refuses nothing.
+func TestUnreachableHintsFitReadsAndWrites(t *testing.T) {
+	s := openTest(t, "postgres://auditor:s3cr3t-pw@127.0.0.1:1/audit?sslmode=disable", Options{ConnectTimeout: 2 * time.Second})
+	_, werr := s.Append(context.Background(), audit.Entry{UserID: "ana", Action: "keys.set"})
+	if hints := fault.Hints(werr); len(hints) != 2 || !strings.Contains(hints[0], "127.0.0.1:1") || hints[1] != audit.HintChangesRefused {
+		t.Fatalf("write: %v %q", werr, hints)
+	}
+	if strings.Contains(werr.Error(), "user=auditor") {
+		t.Fatalf("the user name reached the message: %v", werr)
+	}
+	if err := s.Ready(context.Background()); !slices.Contains(fault.Hints(err), audit.HintChangesRefused) {
+		t.Fatalf("ready: %v %q", err, fault.Hints(err))
+	}
+	for name, read := range map[string]func() error{
+		"head":   func() error { _, err := s.Head(context.Background()); return err },
+		"recent": func() error { _, err := s.Last(context.Background(), 1, audit.Select{}); return err },
+		"verify": func() error { _, err := s.Verify(context.Background(), audit.VerifyOptions{}); return err },
+	} {
+		err := read()
+		hints := fault.Hints(err)
+		if fault.KindOf(err) != fault.Unavailable || len(hints) != 1 || !strings.Contains(hints[0], "audit.dsn") || slices.Contains(hints, audit.HintChangesRefused) {
+			t.Errorf("%s: %v %q", name, err, hints)
+		}
 	}
 }
 
