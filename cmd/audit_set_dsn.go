@@ -35,7 +35,7 @@ to use it.` + exitStatus(exitOK, exitUsage, exitUnavailable),
 			if err != nil {
 				return err
 			}
-			where, err := pgstore.KeepDSN(cmd.Context(), store, dsn)
+			where, err := pgstore.KeepDSN(cmd.Context(), store, dsn, "the DSN on standard input")
 			if err != nil {
 				return err
 			}

@@ -83,6 +83,17 @@ func noPassword(t *testing.T, outputs ...string) {
 	}
 }
 
+// noUser fails when the DSN's user name, which klrbac masks as it masks the password, was printed:
+// the driver's own words name it (`user=auditor`).
+func noUser(t *testing.T, outputs ...string) {
+	t.Helper()
+	for _, o := range outputs {
+		if strings.Contains(o, "auditor") {
+			t.Fatalf("the DSN's user name reached the output:\n%s", o)
+		}
+	}
+}
+
 func TestTeamAuditTrailCommands(t *testing.T) {
 	t.Parallel()
 	k, dsn, state := dbEnv(t)
@@ -210,13 +221,25 @@ func TestTeamAuditTrailFailsClosed(t *testing.T) {
 	run := func(args ...string) (string, string, int) { t.Helper(); return k.run(nil, args...) }
 	out, errOut, code := run("audit", "record", "--action", "deploy.release")
 	noPassword(t, out, errOut)
+	noUser(t, out, errOut)
 	if code != 3 || !strings.Contains(errOut, "127.0.0.1:1") || !strings.Contains(errOut, "audit.dsn") {
 		t.Fatalf("record: %d %q", code, errOut)
 	}
+	if !strings.Contains(errOut, "hint: "+audit.HintChangesRefused) {
+		t.Fatalf("record does not say changes wait for the database: %q", errOut)
+	}
 	out, errOut, code = run("check", "admin", "canReadProfiles")
 	noPassword(t, out, errOut)
+	noUser(t, out, errOut)
 	if code != 0 || out != "yes\n" || !strings.Contains(errOut, "not audited") {
 		t.Fatalf("check: %d %q %q", code, out, errOut)
+	}
+	// Reads refuse nothing: their hint says what to check, and where the setting is, and no more.
+	for _, args := range [][]string{{"check", "admin", "canReadProfiles"}, {"audit", "tail"}, {"audit", "verify"}, {"audit", "head"}} {
+		_, errOut, _ := run(args...)
+		if strings.Contains(errOut, audit.HintChangesRefused) || !strings.Contains(errOut, "hint: check that the database at 127.0.0.1:1 is up") {
+			t.Fatalf("%s: %q", strings.Join(args, " "), errOut)
+		}
 	}
 	out, errOut, code = run("config", "show")
 	noPassword(t, out, errOut)
@@ -225,6 +248,7 @@ func TestTeamAuditTrailFailsClosed(t *testing.T) {
 	}
 	out, errOut, code = run("doctor", "-o", "json")
 	noPassword(t, out, errOut)
+	noUser(t, out, errOut)
 	if code != 1 || !strings.Contains(out, "postgres://****@127.0.0.1:1/audit is unreachable") || !strings.Contains(out, "audit.dsn") {
 		t.Fatalf("doctor without the database: %d %q %q", code, out, errOut)
 	}

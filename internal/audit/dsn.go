@@ -1,6 +1,14 @@
 package audit
 
-import "net/url"
+import (
+	"net/url"
+	"strings"
+)
+
+// HintChangesRefused is the hint a store that cannot be reached adds when it fails a write: an
+// audited change waits for its record. A caller that only reads, or that goes on without the record
+// (a check), does not show it.
+const HintChangesRefused = "changes are refused until their audit record can be written"
 
 // RedactDSN shows a team audit trail's postgres:// URL without its password (from the user info or
 // a password parameter) and without its other parameters: postgres://user@host:port/db. It lives
@@ -21,4 +29,27 @@ func RedactDSN(dsn string) string {
 		return t.String() + " (local socket)"
 	}
 	return t.String()
+}
+
+// DSNProblem says what is wrong with dsn as a postgres:// URL, "" when nothing is. It never
+// repeats any part of dsn: a DSN carries a password, and in a URL that fails to parse klrbac
+// cannot tell which part is the password, so url.Parse's own words (which quote the input) are
+// reduced to the kind of mistake.
+func DSNProblem(dsn string) string {
+	u, err := url.Parse(dsn)
+	switch {
+	case err == nil && u.Scheme != "postgres" && u.Scheme != "postgresql":
+		return "not a postgres:// URL"
+	case err == nil:
+		return ""
+	case !strings.HasPrefix(strings.ToLower(dsn), "postgres://") && !strings.HasPrefix(strings.ToLower(dsn), "postgresql://"):
+		return "not a postgres:// URL"
+	case strings.Contains(err.Error(), "invalid port"):
+		return "cannot parse the URL: invalid port (the port must be a number)"
+	case strings.Contains(err.Error(), "invalid URL escape"):
+		return "cannot parse the URL: invalid escape (% must be followed by two hex digits; write a % in a password as %25)"
+	case strings.Contains(err.Error(), "invalid character"):
+		return "cannot parse the URL: invalid character in the host"
+	}
+	return "cannot parse the URL"
 }

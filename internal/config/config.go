@@ -426,9 +426,8 @@ func checkDSN(s string) error {
 	if s == "" || s == "keyring" {
 		return nil
 	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return fault.Configf("not a postgres:// URL").Hint("use postgres://USER:PASSWORD@HOST:PORT/DATABASE, or keyring with the DSN stored by `klrbac audit set-dsn`")
+	if problem := audit.DSNProblem(s); problem != "" {
+		return fault.Configf("%s", problem).Hint("use postgres://USER:PASSWORD@HOST:PORT/DATABASE, or keyring with the DSN stored by `klrbac audit set-dsn`")
 	}
 	return nil
 }

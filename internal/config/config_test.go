@@ -175,6 +175,23 @@ func TestBadValueFromEnvNamesItsSource(t *testing.T) {
 	}
 }
 
+// A malformed postgres:// URL is named for what is wrong with it, never repeated: it may carry a
+// password.
+func TestMalformedDSNSaysWhatIsWrong(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"postgres://klw:s3cr3t@127.0.0.1:notaport/audit": "audit.dsn (from env KLRBAC_AUDIT_DSN): cannot parse the URL: invalid port",
+		"postgres://klw:s3cr3t%zz@127.0.0.1/audit":       "audit.dsn (from env KLRBAC_AUDIT_DSN): cannot parse the URL: invalid escape",
+		"mysql://klw:s3cr3t@h/db":                        "audit.dsn (from env KLRBAC_AUDIT_DSN): not a postgres:// URL",
+	} {
+		t.Setenv("KLRBAC_AUDIT_DSN", dsn)
+		_, err := Parse("", nil, nil)
+		lines := strings.Join(problemLines(err), "\n")
+		if err == nil || !strings.Contains(lines, want) || strings.Contains(lines, "s3cr3t") || !strings.Contains(lines, "hint: use postgres://") {
+			t.Errorf("%s: err = %v", want, err)
+		}
+	}
+}
+
 func TestSearchPath(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)

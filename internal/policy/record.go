@@ -45,6 +45,9 @@ func (a Answer) Record(ctx context.Context, trail func() *audit.Trail, stderr io
 	}
 	warn.Printf(stderr, "check not audited: %v", err)
 	for _, h := range fault.Hints(err) {
+		if h == audit.HintChangesRefused { // the check itself is answered all the same
+			continue
+		}
 		fmt.Fprintf(stderr, "hint: %s\n", h)
 	}
 	fmt.Fprintln(stderr, "hint: to stop auditing checks, set audit.checks: none (or KLRBAC_AUDIT_CHECKS=none)")

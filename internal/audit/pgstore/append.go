@@ -52,16 +52,16 @@ func (s *Store) AppendAll(ctx context.Context, entries []audit.Entry) ([]audit.E
 		return nil, nil
 	}
 	if err := s.ready(ctx); err != nil {
-		return nil, err
+		return nil, forWrite(err)
 	}
 	r := &appendReq{entries: entries, done: make(chan struct{})}
 	if err := s.commit.submit(ctx, r); err != nil {
-		return nil, err
+		return nil, forWrite(err)
 	}
 	// Once submitted the entries may be committed whatever ctx does, so the caller hears how it
 	// ended: an audited change must not be reported unrecorded when its record was written.
 	<-r.done
-	return r.out, r.err
+	return r.out, forWrite(r.err)
 }
 
 type appendReq struct {
@@ -529,5 +529,5 @@ func (s *Store) Head(ctx context.Context) (audit.Head, error) {
 // and the chain's end is one an append builds on. Changes that cannot be undone ask it first.
 func (s *Store) Ready(ctx context.Context) error {
 	_, err := s.Head(ctx)
-	return err
+	return forWrite(err)
 }

@@ -25,7 +25,7 @@ func ResolveDSN(ctx context.Context, dsn string, fromFlag bool, keyring func() (
 		}
 		s, err := store.Get(ctx, KeyringItem)
 		if err != nil {
-			return "", fault.Unavailablef("audit.dsn is keyring, but the keyring has no audit DSN: %w", secrets.Explain(err, "set KLRBAC_AUDIT_DSN")).
+			return "", fault.Unavailablef("audit.dsn is keyring, but the keyring has no audit DSN: %w", secrets.Explain(err, "KLRBAC_AUDIT_DSN")).
 				Hint("store it with `klrbac audit set-dsn`, or set KLRBAC_AUDIT_DSN")
 		}
 		return s.Reveal(), nil
@@ -41,16 +41,18 @@ func ResolveDSN(ctx context.Context, dsn string, fromFlag bool, keyring func() (
 }
 
 // KeepDSN checks that dsn is a DSN klrbac can use and keeps it in store for audit.dsn: keyring. It
-// returns where the DSN points, without its password.
-func KeepDSN(ctx context.Context, store secrets.Store, dsn string) (where string, err error) {
-	s, err := Open(dsn, Options{})
+// returns where the DSN points, without its password. source names where dsn came from (standard
+// input), for its errors: it is not yet audit.dsn.
+func KeepDSN(ctx context.Context, store secrets.Store, dsn, source string) (where string, err error) {
+	s, err := Open(dsn, Options{Source: source})
 	if err != nil {
 		return "", err
 	}
 	where = s.Where()
 	s.Close()
 	if err := store.Set(ctx, KeyringItem, secrets.NewSecret(dsn)); err != nil {
-		return "", secrets.Explain(err, "set KLRBAC_AUDIT_DSN instead")
+		// Advice words it "or set KLRBAC_AUDIT_DSN": the alternative is only the variable's name.
+		return "", secrets.Explain(err, "KLRBAC_AUDIT_DSN")
 	}
 	return where, nil
 }

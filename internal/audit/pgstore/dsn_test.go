@@ -65,10 +65,12 @@ func TestKeepDSN(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	ctx := context.Background()
 	store := mapStore{}
-	if _, err := KeepDSN(ctx, store, "mysql://db/audit"); err == nil || len(store) != 0 {
+	if _, err := KeepDSN(ctx, store, "mysql://db/audit", "the DSN on standard input"); err == nil || len(store) != 0 {
 		t.Fatalf("kept a DSN that is not postgres://: %v, %v", err, store)
+	} else if !strings.HasPrefix(err.Error(), "the DSN on standard input: ") || strings.Contains(err.Error(), "KLRBAC_AUDIT_DSN") {
+		t.Fatalf("a DSN that is not a setting yet is named as one: %v", err)
 	}
-	where, err := KeepDSN(ctx, store, dsn)
+	where, err := KeepDSN(ctx, store, dsn, "the DSN on standard input")
 	if err != nil {
 		t.Fatal(err)
 	}

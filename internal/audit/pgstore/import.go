@@ -35,7 +35,7 @@ type Imported struct {
 // hash) is refused. Entries keep their timestamps, users and hosts.
 func (s *Store) Import(ctx context.Context, path, actor string) (*Imported, error) {
 	if err := s.ready(ctx); err != nil {
-		return nil, err
+		return nil, forWrite(err)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -119,7 +119,7 @@ func (s *Store) Import(ctx context.Context, path, actor string) (*Imported, erro
 			int64(first), int64(head.Seq-1), abs, int64(fileFirst), int64(rep.Head.Seq), rep.Head.String())
 	})
 	if err != nil {
-		return nil, err
+		return nil, forWrite(err)
 	}
 	return res, nil
 }

@@ -145,11 +145,11 @@ func newerSchema(component string, have, know int) error {
 func (s *Store) Migrate(ctx context.Context) (applied, version int, err error) {
 	applied, err = Migrate(ctx, s.pool, Component, Migrations)
 	if err != nil {
-		return 0, 0, s.unavailable("migrating", err)
+		return 0, 0, forWrite(s.unavailable("migrating", err))
 	}
 	version, err = SchemaVersion(ctx, s.pool, Component)
 	if err != nil {
-		return applied, 0, s.unavailable("migrating", err)
+		return applied, 0, forWrite(s.unavailable("migrating", err))
 	}
 	return applied, version, nil
 }

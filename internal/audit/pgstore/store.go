@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,8 @@ type Options struct {
 	// NoMigrate leaves the schema alone: a store opened by a role with only INSERT and SELECT
 	// finds it migrated, or says to run `klrbac audit migrate`.
 	NoMigrate bool
+	// Source names where the DSN came from, for its errors (default Setting).
+	Source string
 }
 
 // Store is the audit trail in one PostgreSQL database.
@@ -70,6 +73,7 @@ type Store struct {
 	pool   *pgxpool.Pool
 	target string
 	secret string
+	user   string
 	opts   Options
 
 	schemaMu sync.Mutex
@@ -84,10 +88,15 @@ type Store struct {
 
 // Open validates dsn and prepares a pool; it connects lazily, on first use.
 func Open(dsn string, opts Options) (*Store, error) {
-	cfg, target, secret, err := parseDSN(dsn)
+	source := opts.Source
+	if source == "" {
+		source = Setting
+	}
+	cfg, target, secret, err := parseDSN(dsn, source)
 	if err != nil {
 		return nil, err
 	}
+	user := cfg.ConnConfig.User
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = DefaultConnectTimeout
 	}
@@ -117,9 +126,9 @@ func Open(dsn string, opts Options) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
-		return nil, fault.Configf("%s: %s", Setting, scrub(err.Error(), secret))
+		return nil, fault.Configf("%s: %s", source, maskUser(scrub(err.Error(), secret), user))
 	}
-	s := &Store{pool: pool, target: target, secret: secret, opts: opts}
+	s := &Store{pool: pool, target: target, secret: secret, user: user, opts: opts}
 	s.commit.store = s
 	return s, nil
 }
@@ -139,12 +148,16 @@ func (s *Store) Where() string { return s.target }
 
 // parseDSN checks that dsn is a postgres:// URL and returns its pool configuration, how to name it
 // without secrets, and the password (to scrub from driver errors, which may quote the input).
-func parseDSN(dsn string) (cfg *pgxpool.Config, target, secret string, err error) {
-	u, uerr := url.Parse(dsn)
-	if uerr != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, "", "", fault.Configf("%s is not a postgres:// URL", Setting).
-			Hint("set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE, or store it with `klrbac audit set-dsn`")
+// source names where dsn came from in its errors.
+func parseDSN(dsn, source string) (cfg *pgxpool.Config, target, secret string, err error) {
+	if problem := audit.DSNProblem(dsn); problem != "" {
+		hint := "set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE, or store it with `klrbac audit set-dsn`"
+		if source != Setting { // a DSN on its way to the keyring: the fix is in what was given
+			hint = "give a URL such as postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+		}
+		return nil, "", "", fault.Configf("%s: %s", source, problem).Hint(hint)
 	}
+	u, _ := url.Parse(dsn) // DSNProblem parsed it
 	if p, ok := u.User.Password(); ok {
 		secret = p
 	}
@@ -154,7 +167,7 @@ func parseDSN(dsn string) (cfg *pgxpool.Config, target, secret string, err error
 	target = audit.RedactDSN(dsn)
 	cfg, perr := pgxpool.ParseConfig(dsn)
 	if perr != nil {
-		return nil, "", "", fault.Configf("%s: %s", Setting, scrub(perr.Error(), secret)).
+		return nil, "", "", fault.Configf("%s: %s", source, maskUser(scrub(perr.Error(), secret), u.User.Username())).
 			Hint("it must be postgres://USER:PASSWORD@HOST:PORT/DATABASE with valid parameters")
 	}
 	return cfg, target, secret, nil
@@ -168,6 +181,50 @@ func scrub(msg, secret string) string {
 	return strings.ReplaceAll(msg, secret, "****")
 }
 
+// maskUser takes the database user name out of a driver's or server's message, which names it
+// (failed to connect to `user=klw database=audit`; password authentication failed for user "klw"):
+// klrbac masks the user part of the DSN wherever it shows it, and the driver's words must not undo
+// that. The name is masked where it stands as a word of its own; a name of one or two letters only
+// where the driver and the server quote a user (after = or a quote), lest every short word go.
+func maskUser(msg, user string) string {
+	if user == "" {
+		return msg
+	}
+	var b strings.Builder
+	last := 0
+	for i := 0; ; {
+		j := strings.Index(msg[i:], user)
+		if j < 0 {
+			break
+		}
+		start, end := i+j, i+j+len(user)
+		i = start + 1
+		if start > 0 && wordByte(msg[start-1]) || end < len(msg) && wordByte(msg[end]) {
+			continue
+		}
+		if len(user) < 3 && (start == 0 || !strings.ContainsRune("=\"'`", rune(msg[start-1]))) {
+			continue
+		}
+		b.WriteString(msg[last:start])
+		b.WriteString("****")
+		last, i = end, end
+	}
+	if last == 0 {
+		return msg
+	}
+	b.WriteString(msg[last:])
+	return b.String()
+}
+
+// wordByte reports whether c continues a name: a letter, a digit, an underscore or part of a
+// non-ASCII letter.
+func wordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+// redact is a database message as klrbac may show it: without the password or the user name.
+func (s *Store) redact(msg string) string { return maskUser(scrub(msg, s.secret), s.user) }
+
 // unavailable turns a database failure into klrbac's "could not evaluate" with hints naming the
 // database and the setting, without the password.
 func (s *Store) unavailable(what string, err error) error {
@@ -178,7 +235,7 @@ func (s *Store) unavailable(what string, err error) error {
 	if errors.As(err, &fe) {
 		return err
 	}
-	msg := scrub(err.Error(), s.secret)
+	msg := s.redact(err.Error())
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe) && pe.Code == "42501":
@@ -191,9 +248,28 @@ func (s *Store) unavailable(what string, err error) error {
 		return fault.Unavailablef("%s: audit database %s: %s", what, s.target, msg).
 			Hint("check the database, or point " + Setting + " elsewhere")
 	}
-	return fault.Unavailablef("%s: cannot reach audit database %s: %s", what, s.target, msg).
-		Hint("check that the database at "+s.hostPort()+" is up and reachable from here, or point "+Setting+" elsewhere",
-			"changes are refused until their audit record can be written")
+	// The hint fits a read as well as a write; a write adds what it means for changes (forWrite).
+	return (&fault.Error{Kind: fault.Unavailable, Err: unreachable(fmt.Sprintf("%s: cannot reach audit database %s: %s", what, s.target, msg))}).
+		Hint("check that the database at " + s.hostPort() + " is up and reachable from here, or point " + Setting + " elsewhere")
+}
+
+// unreachable is the error of a database klrbac could not reach, so that forWrite can tell it apart.
+type unreachable string
+
+func (u unreachable) Error() string { return string(u) }
+
+// forWrite adds to the error of an unreachable database, met on the way to writing a record, that
+// changes wait for it (audit.HintChangesRefused). Reads, and the checks whose records are only
+// skipped, do without that hint: nothing they would do is refused.
+func forWrite(err error) error {
+	var u unreachable
+	var fe *fault.Error
+	if !errors.As(err, &u) || !errors.As(err, &fe) || fe != err {
+		return err
+	}
+	c := *fe
+	c.Hints = append(slices.Clip(fe.Hints), audit.HintChangesRefused)
+	return &c
 }
 
 // hostPort is the server part of the target.

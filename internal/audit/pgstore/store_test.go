@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -377,4 +378,68 @@ func TestBatchesBackToBackFromOneCallerShareTheLockRoundTrip(t *testing.T) {
 		t.Errorf("%d round trips to lock the chain for %d batches or more", trips, each)
 	}
 	verifyDump(t, dsn, writers*each)
+}
+
+// The driver's and the server's words name the user; klrbac masks it, as it masks the user part
+// of the URL, with the password.
+func TestDatabaseMessagesMaskTheUser(t *testing.T) {
+	for _, c := range []struct{ msg, user, want string }{
+		{"failed to connect to `user=klw database=audit`: dial error", "klw", "failed to connect to `user=**** database=audit`: dial error"},
+		{`FATAL: password authentication failed for user "klw" (SQLSTATE 28P01)`, "klw", `FATAL: password authentication failed for user "****" (SQLSTATE 28P01)`},
+		{`role "klw" does not exist; klwx and xklw stay`, "klw", `role "****" does not exist; klwx and xklw stay`},
+		{"failed to connect to `user=a database=audit`: a dial error", "a", "failed to connect to `user=**** database=audit`: a dial error"},
+		{"nothing to mask", "", "nothing to mask"},
+	} {
+		if got := maskUser(c.msg, c.user); got != c.want {
+			t.Errorf("maskUser(%q, %q) = %q, want %q", c.msg, c.user, got, c.want)
+		}
+	}
+	s := openTest(t, "postgres://klw:s3cr3t-pw@127.0.0.1:1/audit", Options{})
+	err := s.unavailable("reading the audit trail", errors.New("failed to connect to `user=klw database=audit`: server error: FATAL: password authentication failed for user \"klw\" (password s3cr3t-pw)"))
+	if msg := err.Error(); strings.Contains(msg, "user=klw") || strings.Contains(msg, `user "klw"`) || strings.Contains(msg, "s3cr3t-pw") {
+		t.Fatalf("the user name or the password reached the message: %s", msg)
+	}
+}
+
+// A change waits for its record, and its error says so; a read's does not, as it refuses nothing.
+func TestUnreachableHintsFitReadsAndWrites(t *testing.T) {
+	s := openTest(t, "postgres://auditor:s3cr3t-pw@127.0.0.1:1/audit?sslmode=disable", Options{ConnectTimeout: 2 * time.Second})
+	_, werr := s.Append(context.Background(), audit.Entry{UserID: "ana", Action: "keys.set"})
+	if hints := fault.Hints(werr); len(hints) != 2 || !strings.Contains(hints[0], "127.0.0.1:1") || hints[1] != audit.HintChangesRefused {
+		t.Fatalf("write: %v %q", werr, hints)
+	}
+	if strings.Contains(werr.Error(), "user=auditor") {
+		t.Fatalf("the user name reached the message: %v", werr)
+	}
+	if err := s.Ready(context.Background()); !slices.Contains(fault.Hints(err), audit.HintChangesRefused) {
+		t.Fatalf("ready: %v %q", err, fault.Hints(err))
+	}
+	for name, read := range map[string]func() error{
+		"head":   func() error { _, err := s.Head(context.Background()); return err },
+		"recent": func() error { _, err := s.Last(context.Background(), 1, audit.Select{}); return err },
+		"verify": func() error { _, err := s.Verify(context.Background(), audit.VerifyOptions{}); return err },
+	} {
+		err := read()
+		hints := fault.Hints(err)
+		if fault.KindOf(err) != fault.Unavailable || len(hints) != 1 || !strings.Contains(hints[0], "audit.dsn") || slices.Contains(hints, audit.HintChangesRefused) {
+			t.Errorf("%s: %v %q", name, err, hints)
+		}
+	}
+}
+
+// A malformed URL is named for what is wrong with it, not as some other kind of URL.
+func TestMalformedDSNSaysWhatIsWrong(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"postgres://u:s3cr3t-pw@db:notaport/x": "audit.dsn (KLRBAC_AUDIT_DSN, --audit-dsn): cannot parse the URL: invalid port",
+		"postgres://u:s3cr3t%zz@db/x":          "audit.dsn (KLRBAC_AUDIT_DSN, --audit-dsn): cannot parse the URL: invalid escape",
+		"mysql://u:s3cr3t-pw@db/x":             "audit.dsn (KLRBAC_AUDIT_DSN, --audit-dsn): not a postgres:// URL",
+	} {
+		_, err := Open(dsn, Options{})
+		if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "s3cr3t") || len(fault.Hints(err)) == 0 {
+			t.Errorf("Open(%q): %v", want, err)
+		}
+	}
+	if _, err := Open("mysql://db/x", Options{Source: "the DSN on standard input"}); err == nil || err.Error() != "the DSN on standard input: not a postgres:// URL" {
+		t.Errorf("a DSN from elsewhere: %v", err)
+	}
 }
