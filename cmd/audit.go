@@ -5,7 +5,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -112,7 +111,7 @@ func (a *app) auditDB(ctx context.Context, opts pgstore.Options) (*pgstore.Store
 	if err != nil {
 		return nil, err
 	}
-	dsn, err := pgstore.ResolveDSN(ctx, cfg.AuditDSN(), strings.HasPrefix(cfg.Source("audit.dsn"), "flag"), a.secrets)
+	dsn, err := pgstore.ResolveDSN(ctx, cfg.AuditDSN(), cfg.AuditDSNFromFlag(), a.secrets)
 	if err != nil || dsn == "" {
 		return nil, err
 	}

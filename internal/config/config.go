@@ -96,6 +96,10 @@ func (c *Config) AuditPath() (string, error) {
 // for the file (audit.dsn).
 func (c *Config) AuditDSN() string { return c.String("audit.dsn") }
 
+// AuditDSNFromFlag reports whether audit.dsn came from --audit-dsn: on the command line, where a
+// password would be in every process listing, so a DSN from there must carry none.
+func (c *Config) AuditDSNFromFlag() bool { return c.sourceOf("audit.dsn") == "flag" }
+
 // AuditChecks says which check decisions to audit: all, denied or none (audit.checks).
 func (c *Config) AuditChecks() string { return c.String("audit.checks") }
 

@@ -167,6 +167,19 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// A DSN is refused a password only where it came from the command line.
+func TestAuditDSNFromFlag(t *testing.T) {
+	t.Setenv("KLRBAC_AUDIT_DSN", "postgres://env@db/audit")
+	c, err := Parse("", nil, map[string]string{})
+	if err != nil || c.AuditDSNFromFlag() || c.AuditDSN() != "postgres://env@db/audit" {
+		t.Fatalf("from env: %v %v %q", err, c.AuditDSNFromFlag(), c.AuditDSN())
+	}
+	c, err = Parse("", nil, map[string]string{"audit-dsn": "postgres://flag@db/audit"})
+	if err != nil || !c.AuditDSNFromFlag() || c.AuditDSN() != "postgres://flag@db/audit" {
+		t.Fatalf("from the flag: %v %v %q", err, c.AuditDSNFromFlag(), c.AuditDSN())
+	}
+}
+
 func TestBadValueFromEnvNamesItsSource(t *testing.T) {
 	t.Setenv("KLRBAC_KEYRING", "maybe")
 	_, err := Parse("", nil, nil)
