@@ -88,7 +88,7 @@ func RunCalibration(ctx context.Context, run CalibrationRun, opts Options, trail
 	if run.Status != nil {
 		run.Status.Done()
 	}
-	entry := audit.Entry{Action: ActionCalibrate, Resource: NormalizeAPIURL(opts.APIURL) + " revision " + opts.Revision,
+	entry := audit.Entry{Action: ActionCalibrate, Resource: calibrationURL(opts.APIURL) + " revision " + opts.Revision,
 		Fingerprint: run.Full.Key.Fingerprint()}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
