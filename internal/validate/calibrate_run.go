@@ -52,8 +52,7 @@ func CalibrationKeys(ctx context.Context, store secrets.Store, pol *policy.Polic
 
 // CalibrationTrail is what a calibration needs of the audit trail (audit.Trail).
 type CalibrationTrail interface {
-	Recorder
-	Ready(ctx context.Context, action, resource string) error
+	Trail
 	Audited(ctx context.Context, e audit.Entry, change func() error) error
 }
 
