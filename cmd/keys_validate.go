@@ -167,44 +167,41 @@ finding outranks what could not be evaluated.` + exitStatus(
 }
 
 func (a *app) runKeysValidate(ctx context.Context, cfg *config.Config, store secrets.Store, o validateOptions) error {
-	targets, err := o.Targets(ctx, store, cfg.Policy, a.io.In, os.Getenv)
-	if err != nil {
-		return err
-	}
-	// A CI gate fails closed: finding out after every probe has been sent that the audit trail
-	// cannot take the run's record wastes them, and the user's time.
-	if err := a.trail().Ready(ctx, validate.ActionValidate, ""); err != nil {
-		return err
-	}
-	opts := o.Options(klaviyoOptionsFor(cfg), cfg.CalibrationFile(), a.io.Err)
-	src, auto, err := o.Sources(ctx, validate.Credentials{Store: store, Policy: cfg.Policy, Apps: oauthAppNames(cfg), Quota: oauthflow.Quota,
-		App: func(name string) (validate.OAuthApp, error) {
-			k, err := a.oauthKeeper(name)
-			if err != nil {
-				return nil, err
-			}
-			return k, nil
-		}}, opts.Method)
-	if err != nil {
-		return err
-	}
-	opts.Inventory = append(opts.Inventory, auto...)
-
+	// The progress line starts with the run's first request: the steps before it (finding the keys,
+	// the audit trail's readiness, the inventory credential) may fail, and then show nothing.
 	progress := a.io.NewProgress()
-	start := time.Now()
-	opts.Observe = func(e validate.Event) {
-		if o.verbose {
-			progress.Println(e.Line())
-		}
-		progress.Update(e.Progress(time.Since(start)))
-	}
-	switch {
-	case src.Name != "":
-		progress.Update("listing the account's keys with " + src.Name + "...")
-	case opts.Method != validate.ByProbe:
-		progress.Update("reading the account's key inventory...")
-	}
-	rep, err := validate.Run(ctx, targets, src, opts, a.trail(), a.io.Err)
+	var start time.Time
+	rep, err := o.Run(ctx, validate.Deps{
+		Credentials: validate.Credentials{Store: store, Policy: cfg.Policy, Apps: oauthAppNames(cfg), Quota: oauthflow.Quota,
+			App: func(name string) (validate.OAuthApp, error) {
+				k, err := a.oauthKeeper(name)
+				if err != nil {
+					return nil, err
+				}
+				return k, nil
+			}},
+		Stdin:           a.io.In,
+		Getenv:          os.Getenv,
+		Trail:           func() validate.Trail { return a.trail() },
+		Klaviyo:         klaviyoOptionsFor(cfg),
+		CalibrationFile: cfg.CalibrationFile(),
+		Stderr:          a.io.Err,
+		Starting: func(src validate.InventorySource, method validate.Method) {
+			start = time.Now()
+			switch {
+			case src.Name != "":
+				progress.Update("listing the account's keys with " + src.Name + "...")
+			case method != validate.ByProbe:
+				progress.Update("reading the account's key inventory...")
+			}
+		},
+		Observe: func(e validate.Event) {
+			if o.verbose {
+				progress.Println(e.Line())
+			}
+			progress.Update(e.Progress(time.Since(start)))
+		},
+	})
 	progress.Done()
 	if rep != nil {
 		if rerr := renderValidation(a.io, rep, o.format); rerr != nil {

@@ -133,7 +133,7 @@ func New(opts Options) *Client {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	opts.HTTPClient = hc
 	c := &Client{opts: opts}
-	u, err := url.Parse(strings.TrimRight(opts.APIURL, "/"))
+	u, err := url.Parse(NormalizeBaseURL(opts.APIURL))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		c.err = fault.Configf("Klaviyo API URL %q is not an http(s) URL", opts.APIURL).
 			Hint("set klaviyo.api_url or KLRBAC_API_URL to a URL such as " + DefaultAPIURL)
@@ -141,6 +141,14 @@ func New(opts Options) *Client {
 	c.base = u
 	return c
 }
+
+// NormalizeBaseURL is a Klaviyo base URL (klaviyo.api_url, klaviyo.auth_url) in the form paths are
+// joined to and calibrations are keyed by: without trailing slashes, so that "https://a.klaviyo.com/"
+// and "https://a.klaviyo.com" are one API. It is the one place that form is decided, so that the
+// client, the OAuth endpoints and key validation cannot disagree on which API a URL names.
+// Surrounding space is left alone, as the client always has: "https://a.klaviyo.com/ " passes the
+// config's URL check and is sent to as given.
+func NormalizeBaseURL(u string) string { return strings.TrimRight(u, "/") }
 
 // APIURL is the base URL calls go to.
 func (c *Client) APIURL() string { return c.opts.APIURL }

@@ -549,3 +549,20 @@ func equalDurations(a, b []time.Duration) bool {
 	}
 	return true
 }
+
+// A base URL's trailing slashes go, so that "https://a.klaviyo.com/" and "https://a.klaviyo.com" are
+// one API; surrounding space stays, as the client has always sent to the URL as given.
+func TestNormalizeBaseURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://a.klaviyo.com":      "https://a.klaviyo.com",
+		"https://a.klaviyo.com/":     "https://a.klaviyo.com",
+		"https://a.klaviyo.com//":    "https://a.klaviyo.com",
+		"http://127.0.0.1:8080/api/": "http://127.0.0.1:8080/api",
+		"https://a.klaviyo.com/ ":    "https://a.klaviyo.com/ ",
+		"":                           "",
+	} {
+		if got := klaviyo.NormalizeBaseURL(in); got != want {
+			t.Errorf("NormalizeBaseURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/klrbac/klrbac/internal/catalog"
 	"github.com/klrbac/klrbac/internal/fault"
+	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/secrets"
 	"github.com/klrbac/klrbac/internal/suggest"
@@ -74,7 +75,7 @@ type Endpoints struct {
 
 // EndpointsFor derives the endpoints from klaviyo.auth_url and klaviyo.api_url.
 func EndpointsFor(authBase, apiBase string) Endpoints {
-	auth, api := strings.TrimRight(authBase, "/"), strings.TrimRight(apiBase, "/")
+	auth, api := klaviyo.NormalizeBaseURL(authBase), klaviyo.NormalizeBaseURL(apiBase)
 	return Endpoints{AuthURL: auth + "/oauth/authorize", TokenURL: api + "/oauth/token", RevokeURL: api + "/oauth/revoke"}
 }
 

@@ -69,8 +69,11 @@ type CalibrationFile struct {
 
 const calibrationVersion = 1
 
-// NormalizeAPIURL is the form of an API URL calibrations are keyed by.
-func NormalizeAPIURL(u string) string { return strings.TrimRight(strings.TrimSpace(u), "/") }
+// calibrationURL is the form of an API URL calibrations are keyed by and messages name it:
+// klaviyo.NormalizeBaseURL's, without surrounding space too. The space matters: the config lets
+// "https://a.klaviyo.com/ " through, which the client sends to as given, and calibrations have always
+// been keyed by "https://a.klaviyo.com" for it; dropping the TrimSpace would orphan them.
+func calibrationURL(u string) string { return klaviyo.NormalizeBaseURL(strings.TrimSpace(u)) }
 
 // ParseCalibrationFile reads a calibration file. It accepts only what SaveCalibration writes: the
 // file decides whether write results are trusted, so anything unexpected is an error.
@@ -104,7 +107,7 @@ func ParseCalibrationFile(data []byte) (CalibrationFile, error) {
 // the file or the entry does not exist. A file that cannot be read or parsed is an error, and the
 // caller should carry on uncalibrated (the safe side: write results are then marked inferred).
 func LoadCalibration(path, apiURL, revision string) (Calibration, error) {
-	none := Calibration{APIURL: NormalizeAPIURL(apiURL), Revision: revision, State: Uncalibrated}
+	none := Calibration{APIURL: calibrationURL(apiURL), Revision: revision, State: Uncalibrated}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return none, nil
@@ -129,7 +132,7 @@ func LoadCalibration(path, apiURL, revision string) (Calibration, error) {
 // 0700 directory: it holds no secret, but it decides how results are read. An existing file that
 // cannot be parsed is replaced; replaced reports it.
 func SaveCalibration(path string, c Calibration) (replaced bool, err error) {
-	c.APIURL = NormalizeAPIURL(c.APIURL)
+	c.APIURL = calibrationURL(c.APIURL)
 	f := CalibrationFile{Version: calibrationVersion}
 	if data, err := os.ReadFile(path); err == nil {
 		if old, perr := ParseCalibrationFile(data); perr == nil {
@@ -282,7 +285,7 @@ func Calibrate(ctx context.Context, full, readOnly CalibrationKey, opts Options,
 		return CalibrationResult{}, err
 	}
 
-	res := CalibrationResult{Calibration: Calibration{APIURL: NormalizeAPIURL(opts.APIURL), Revision: opts.Revision,
+	res := CalibrationResult{Calibration: Calibration{APIURL: calibrationURL(opts.APIURL), Revision: opts.Revision,
 		CalibratedAt: now().UTC().Truncate(time.Second), FullAccessKey: full.Key.Fingerprint(),
 		ReadOnlyKey: readOnly.Key.Fingerprint(), WriteProbes: len(writes)}}
 	var problems []string

@@ -52,8 +52,7 @@ func CalibrationKeys(ctx context.Context, store secrets.Store, pol *policy.Polic
 
 // CalibrationTrail is what a calibration needs of the audit trail (audit.Trail).
 type CalibrationTrail interface {
-	Recorder
-	Ready(ctx context.Context, action, resource string) error
+	Trail
 	Audited(ctx context.Context, e audit.Entry, change func() error) error
 }
 
@@ -88,7 +87,7 @@ func RunCalibration(ctx context.Context, run CalibrationRun, opts Options, trail
 	if run.Status != nil {
 		run.Status.Done()
 	}
-	entry := audit.Entry{Action: ActionCalibrate, Resource: NormalizeAPIURL(opts.APIURL) + " revision " + opts.Revision,
+	entry := audit.Entry{Action: ActionCalibrate, Resource: calibrationURL(opts.APIURL) + " revision " + opts.Revision,
 		Fingerprint: run.Full.Key.Fingerprint()}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {

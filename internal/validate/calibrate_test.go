@@ -142,6 +142,10 @@ func TestCalibrationFile(t *testing.T) {
 	if got, _ := LoadCalibration(path, "http://127.0.0.1:8080", "2026-07-15"); got.State != Refuted {
 		t.Errorf("the other API: %s", got.State)
 	}
+	// Surrounding space, which the config lets through after a slash, does not make another API.
+	if got, _ := LoadCalibration(path, "https://a.klaviyo.com/ ", "2026-07-15"); got.State != Confirmed {
+		t.Errorf("with a trailing space: %s", got.State)
+	}
 	// A damaged file is an error to report, read as uncalibrated, and replaced by the next save.
 	if err := os.WriteFile(path, []byte(`{"version":1,"calibrations":[{"api_url":"x","revision":"y","state":"maybe"}]}`), 0o600); err != nil {
 		t.Fatal(err)

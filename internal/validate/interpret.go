@@ -69,7 +69,7 @@ func stopFault(err error) error {
 
 // hostOf names the host an API URL points at, for messages.
 func hostOf(apiURL string) string {
-	u, err := url.Parse(NormalizeAPIURL(apiURL))
+	u, err := url.Parse(calibrationURL(apiURL))
 	if err != nil || u.Host == "" {
 		return apiURL
 	}

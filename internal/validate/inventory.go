@@ -117,7 +117,7 @@ func ParseKeyList(body []byte) ([]APIKey, string, error) {
 // is not Klaviyo's ends the run (NotKlaviyoError), and so does Klaviyo refusing the revision
 // (RevisionError, with the beta revision the listing was asked with).
 func ListKeys(ctx context.Context, client Caller, apiURL, revision string, cred klaviyo.Credential, account string) ([]APIKey, int, error) {
-	base, err := url.Parse(NormalizeAPIURL(apiURL))
+	base, err := url.Parse(calibrationURL(apiURL))
 	if err != nil {
 		return nil, 0, fault.Configf("Klaviyo API URL %q: %v", apiURL, err)
 	}

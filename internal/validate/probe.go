@@ -560,7 +560,7 @@ func (p *prober) skipUnanswered(k *keyRun, first string) {
 func unanswered(apiURL string, r ProbeRequest, e *klaviyo.Error) string {
 	where := "Klaviyo's API"
 	if apiURL != "" {
-		where += " at " + NormalizeAPIURL(apiURL)
+		where += " at " + calibrationURL(apiURL)
 	}
 	cause := "no answer"
 	if e.Err != nil {

@@ -182,3 +182,63 @@ func (r Request) Options(kopts klaviyo.Options, calibrationFile string, stderr i
 	opts.Calibration = c
 	return opts
 }
+
+// Trail is what a validation needs of the audit trail (audit.Trail): whether the run's record can be
+// kept, asked before anything is sent, and then the record.
+type Trail interface {
+	Recorder
+	Ready(ctx context.Context, action, resource string) error
+}
+
+// Deps are what a request's run reads and talks to, as plain values and narrow interfaces, so that
+// the command parses flags, runs the request and renders its report, and the order of the steps is
+// kept here, where it can be tested.
+type Deps struct {
+	// Credentials hold the roles' keys (Store, Policy), and the OAuth apps that may list the
+	// account's keys.
+	Credentials
+	// Stdin is read for the one role's key with KeyStdin; Getenv finds keys in KLAVIYO_KEY_<ROLE>.
+	Stdin  io.Reader
+	Getenv func(string) string
+	// Trail opens the audit trail. It is asked for only once the targets are found, so that a
+	// request naming a role the policy lacks opens no audit store.
+	Trail func() Trail
+	// Klaviyo are the client's options, before the guard is put in (Options); CalibrationFile is
+	// where --calibrate stored its results.
+	Klaviyo         klaviyo.Options
+	CalibrationFile string
+	// Stderr takes warnings: the revision, a damaged calibration file, a stopped run left unrecorded.
+	Stderr io.Writer
+	// Starting, when set, is told once every check has passed and just before anything is sent:
+	// the credential the request names for the inventory (src; Name "" when none) and the method.
+	Starting func(src InventorySource, method Method)
+	// Observe, when set, hears of every probe as it ends (Options.Observe).
+	Observe func(Event)
+}
+
+// Run runs the request: it finds the targets and their keys, then makes sure the audit trail can
+// keep the run's record, then settles the credentials that may list the account's keys, and only
+// then sends anything (Run, whose report and errors it returns). A CI gate fails closed: finding out
+// after every probe has been sent that the trail cannot take the record wastes them, and the user's
+// time; and a role the policy lacks fails before the trail is opened at all.
+func (r Request) Run(ctx context.Context, d Deps) (*Report, error) {
+	targets, err := r.Targets(ctx, d.Store, d.Policy, d.Stdin, d.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	trail := d.Trail()
+	if err := trail.Ready(ctx, ActionValidate, ""); err != nil {
+		return nil, err
+	}
+	opts := r.Options(d.Klaviyo, d.CalibrationFile, d.Stderr)
+	src, auto, err := r.Sources(ctx, d.Credentials, opts.Method)
+	if err != nil {
+		return nil, err
+	}
+	opts.Inventory = append(opts.Inventory, auto...)
+	opts.Observe = d.Observe
+	if d.Starting != nil {
+		d.Starting(src, opts.Method)
+	}
+	return Run(ctx, targets, src, opts, trail, d.Stderr)
+}

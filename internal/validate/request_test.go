@@ -2,15 +2,21 @@ package validate
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/klrbac/klrbac/internal/fault"
 	"github.com/klrbac/klrbac/internal/klaviyo"
+	"github.com/klrbac/klrbac/internal/policy"
+	"github.com/klrbac/klrbac/internal/secrets"
 )
 
 // Flag combinations that make no sense are usage errors that say which flags clash, before anything
@@ -72,5 +78,76 @@ func TestRequestOptionsWithADamagedCalibration(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "; write results are marked inferred\nhint: run klrbac keys validate --calibrate again to replace it\n") {
 		t.Errorf("stderr %q", stderr.String())
+	}
+}
+
+// runDeps are the deps of a request against w's sandbox, with the default policy and the fixture's
+// viewer key in KLAVIYO_KEY_VIEWER, recording to trail.
+func runDeps(t *testing.T, w *world, trail Trail) Deps {
+	t.Helper()
+	env := map[string]string{"KLAVIYO_KEY_VIEWER": w.key(t, "viewer").Secret}
+	return Deps{
+		Credentials:     Credentials{Store: secrets.New(secrets.Options{Off: true}), Policy: policy.Default()},
+		Getenv:          func(k string) string { return env[k] },
+		Trail:           func() Trail { return trail },
+		Klaviyo:         klaviyo.Options{APIURL: w.url, Sleep: func(context.Context, time.Duration) error { return nil }},
+		CalibrationFile: filepath.Join(t.TempDir(), "calibration.json"),
+		Stderr:          io.Discard,
+	}
+}
+
+// A CI gate fails closed before it spends anything: when the audit trail cannot keep the run's
+// record, the trail's refusal is the run's error and not one request is sent.
+func TestRequestRunNotReadySendsNothing(t *testing.T) {
+	w := newWorld(t, nil)
+	trail := &calibrationTrail{notReady: fault.Unavailablef("refusing to validate keys without an audit record: disk full")}
+	d := runDeps(t, w, trail)
+	d.Starting = func(InventorySource, Method) { t.Error("told of a start that should not come") }
+	r := Request{Roles: []string{"viewer"}, Method: "probe", Timeout: time.Minute, RequestTimeout: time.Second}
+	rep, err := r.Run(context.Background(), d)
+	if rep != nil || !errors.Is(err, trail.notReady) {
+		t.Fatalf("report %v, err %v, want the trail's refusal", rep, err)
+	}
+	if n := w.srv.Stats().Requests; n != 0 {
+		t.Errorf("%d requests sent", n)
+	}
+	if len(trail.entries) != 0 {
+		t.Errorf("records: %+v", trail.entries)
+	}
+}
+
+// The targets come first: a role the policy lacks fails before the audit trail is even opened.
+// Once the trail is ready, Starting hears of the run before its first probe, and each role is
+// recorded.
+func TestRequestRunOrder(t *testing.T) {
+	w := newWorld(t, nil)
+	d := runDeps(t, w, nil)
+	d.Trail = func() Trail { t.Fatal("the trail was opened for a role the policy lacks"); return nil }
+	r := Request{Roles: []string{"nobody"}, Method: "probe", Timeout: time.Minute, RequestTimeout: time.Second}
+	if _, err := r.Run(context.Background(), d); err == nil {
+		t.Fatal("a role the policy lacks was validated")
+	}
+
+	trail := &calibrationTrail{}
+	d = runDeps(t, w, trail)
+	var steps []string
+	d.Starting = func(src InventorySource, m Method) {
+		steps = append(steps, fmt.Sprintf("start %q %s after %d requests", src.Name, m, w.srv.Stats().Requests))
+	}
+	d.Observe = func(Event) {
+		if len(steps) == 1 {
+			steps = append(steps, "probe")
+		}
+	}
+	r.Roles = []string{"viewer"}
+	rep, err := r.Run(context.Background(), d)
+	if err != nil || len(rep.Roles) != 1 {
+		t.Fatalf("report %+v, err %v", rep, err)
+	}
+	if want := []string{`start "" probe after 0 requests`, "probe"}; !slices.Equal(steps, want) {
+		t.Errorf("steps %q, want %q", steps, want)
+	}
+	if len(trail.entries) != 1 || trail.entries[0].Role != "viewer" {
+		t.Errorf("records: %+v", trail.entries)
 	}
 }

@@ -42,9 +42,12 @@ const (
 	ActionCalibrate = "keys.calibrate"
 )
 
-// Recorder is what a run needs of the audit trail (audit.Trail).
+// Recorder is what a run needs of the audit trail (audit.Trail): Record keeps its entries, and
+// Refuse words a record that could not be kept as every refusal for want of one is worded, with the
+// hint that fits the store (a file's audit.path, or the database's audit.dsn).
 type Recorder interface {
 	Record(ctx context.Context, entries ...audit.Entry) ([]audit.Entry, error)
+	Refuse(action, resource string, err error) error
 }
 
 // Run validates the targets, with the account's key inventory when src names a credential and by
@@ -84,8 +87,11 @@ func Run(ctx context.Context, targets []Target, src InventorySource, opts Option
 	}
 	if entries := AuditEntries(rep); len(entries) > 0 {
 		if _, err := trail.Record(ctx, entries...); err != nil {
-			return rep, (&fault.Error{Kind: audit.FailureKind(err), Err: fmt.Errorf("the validation was not audited: %w", err)}).
-				Hint("a CI gate without its record fails closed: make the audit log writable, or point audit.path (KLRBAC_AUDIT_LOG, --audit-log) at a file that is")
+			// The trail words the refusal, so that its hint names the store that failed: a file log's
+			// audit.path, or the team trail's audit.dsn. The kind stays the record's failure's (exit
+			// 3, or 2 for a broken configuration), whatever Refuse makes of a cancellation.
+			return rep, (&fault.Error{Kind: audit.FailureKind(err), Err: trail.Refuse(ActionValidate, "", err)}).
+				Hint("a CI gate without its record fails closed")
 		}
 	}
 	return rep, nil

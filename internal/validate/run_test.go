@@ -33,6 +33,16 @@ func (r *recorder) Record(_ context.Context, entries ...audit.Entry) ([]audit.En
 	return entries, nil
 }
 
+// Refuse words a failed record as the trail klrbac runs with does.
+func (r *recorder) Refuse(action, resource string, err error) error {
+	return wordingTrail(audit.Unavailable("", err)).Refuse(action, resource, err)
+}
+
+// wordingTrail is an audit trail over store that words refusals as klrbac's does.
+func wordingTrail(store audit.Store) *audit.Trail {
+	return audit.NewTrail(store, audit.TrailOptions{Changes: map[string]string{ActionValidate: "validate keys"}})
+}
+
 // Each validated role leaves one keys.validate record with its verdict and the key's fingerprint,
 // never the key.
 func TestRunRecordsEachRole(t *testing.T) {
@@ -72,11 +82,46 @@ func TestRunNotAudited(t *testing.T) {
 	if rep == nil || len(rep.Roles) != 1 {
 		t.Fatalf("no report to print: %v", rep)
 	}
-	if fault.KindOf(err) != fault.Unavailable || !strings.HasPrefix(err.Error(), "the validation was not audited: ") {
+	if fault.KindOf(err) != fault.Unavailable || !strings.HasPrefix(err.Error(), "refusing to validate keys without an audit record: ") {
 		t.Fatalf("kind %v: %v", fault.KindOf(err), err)
 	}
 	if hints := fault.Hints(err); len(hints) == 0 || !strings.HasPrefix(hints[0], "a CI gate without its record fails closed") {
 		t.Errorf("hints %q", hints)
+	}
+}
+
+// A failed record is worded by the trail, whichever store it has: the hint names the setting that
+// points at that store (audit.path for a file log, audit.dsn for the team trail's database), never
+// the other's. The gate fails closed either way, and a broken configuration stays exit 2.
+func TestRunNotAuditedNamesTheStore(t *testing.T) {
+	w := newWorld(t, nil)
+	for _, c := range []struct {
+		name      string
+		err       error
+		kind      fault.Kind
+		want, not string
+	}{
+		{"file", errors.New("audit log /var/log/klrbac.log: disk full"), fault.Unavailable, "audit.path", "audit.dsn"},
+		{"database", fault.Unavailablef("append: cannot reach audit database db.example:5432: connection refused").
+			Hint("check that the database at db.example:5432 is up and reachable from here, or point audit.dsn (KLRBAC_AUDIT_DSN, --audit-dsn) elsewhere"),
+			fault.Unavailable, "audit.dsn", "audit.path"},
+		{"database misconfigured", fault.Configf("audit.dsn (KLRBAC_AUDIT_DSN, --audit-dsn) is not a postgres:// URL").Hint("use postgres://USER@HOST/DB"),
+			fault.Config, "postgres://", "audit.path"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			trail := wordingTrail(audit.Unavailable("", c.err))
+			rep, err := Run(context.Background(), []Target{w.target(t, "viewer", "viewer")}, InventorySource{}, w.options(), trail, &bytes.Buffer{})
+			if rep == nil || !errors.Is(err, c.err) || fault.KindOf(err) != c.kind {
+				t.Fatalf("report %v, kind %v: %v", rep != nil, fault.KindOf(err), err)
+			}
+			if want := "refusing to validate keys without an audit record: " + c.err.Error(); err.Error() != want {
+				t.Errorf("error %q, want %q", err, want)
+			}
+			hints := strings.Join(fault.Hints(err), "\n")
+			if !strings.HasPrefix(hints, "a CI gate without its record fails closed\n") || !strings.Contains(hints, c.want) || strings.Contains(hints, c.not) {
+				t.Errorf("hints %q, want the gate's and one naming %s, none naming %s", hints, c.want, c.not)
+			}
+		})
 	}
 }
 
