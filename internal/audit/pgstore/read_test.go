@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -260,5 +261,13 @@ func TestFollowCatchesUpAndSurvivesARestart(t *testing.T) {
 	}
 	if len(notices) < 2 || !strings.Contains(notices[0], "reconnecting") || strings.Contains(strings.Join(notices, ""), "password") {
 		t.Fatalf("notices %q", notices)
+	}
+	// The driver's words pass through the store's redaction, user name included.
+	u, err := url.Parse(c.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name := u.User.Username(); name != "" && strings.Contains(strings.Join(notices, ""), "user="+name) {
+		t.Fatalf("notices name the database user: %q", notices)
 	}
 }
