@@ -63,7 +63,11 @@ func exported(part audit.Part, from, dest, file string) string {
 	if part.Entries == 1 {
 		entries = "entry"
 	}
-	msg := fmt.Sprintf("exported %d %s from %s to %s, head %s", part.Entries, entries, from, dest, part.Head)
+	msg := fmt.Sprintf("exported %d %s from %s to %s", part.Entries, entries, from, dest)
+	if part.Entries == 0 {
+		return msg // nothing since then: no head of its own, nothing to continue after
+	}
+	msg += ", head " + part.Head.String()
 	if part.After.Seq == 0 {
 		return msg
 	}

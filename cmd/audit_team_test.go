@@ -163,6 +163,10 @@ func TestTeamAuditTrailCommands(t *testing.T) {
 	if out, _, code = run("audit", "verify", part, "--after", after, "--expect-head", strings.TrimSpace(head)); code != 0 || !strings.Contains(out, "verified") {
 		t.Fatalf("verify of the part --after %s: %d %q", after, code, out)
 	}
+	empty := filepath.Join(t.TempDir(), "empty.log")
+	if _, errOut, code = run("audit", "export", "--since", "2099-01-01", empty); code != 0 || !strings.Contains(errOut, "exported 0 entries") || strings.Contains(errOut, "head") {
+		t.Fatalf("export of nothing: %d %q", code, errOut)
+	}
 	if _, errOut, code = run("audit", "verify", "--after", after); code != 2 || !strings.Contains(errOut, "whole chain") {
 		t.Fatalf("verify of the database --after: %d %q", code, errOut)
 	}
