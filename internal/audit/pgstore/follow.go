@@ -56,7 +56,7 @@ func (s *Store) FollowRows(ctx context.Context, after uint64, opts FollowOptions
 			return ee.err
 		}
 		if !lost {
-			notice("lost the audit database " + s.target + " (" + s.redact(err.Error()) + "); reconnecting")
+			notice("lost the audit database " + s.target + " (" + s.Redact(err.Error()) + "); reconnecting")
 			lost = true
 		}
 		select {

@@ -167,7 +167,12 @@ func parseDSN(dsn, source string) (cfg *pgxpool.Config, target, secret string, e
 	target = audit.RedactDSN(dsn)
 	cfg, perr := pgxpool.ParseConfig(dsn)
 	if perr != nil {
-		return nil, "", "", fault.Configf("%s: %s", source, maskUser(scrub(perr.Error(), secret), u.User.Username())).
+		// pgx quotes the whole DSN, where the user may also stand as a parameter (?user=).
+		msg := scrub(perr.Error(), secret)
+		for _, user := range []string{u.User.Username(), u.Query().Get("user")} {
+			msg = maskUser(msg, user)
+		}
+		return nil, "", "", fault.Configf("%s: %s", source, msg).
 			Hint("it must be postgres://USER:PASSWORD@HOST:PORT/DATABASE with valid parameters")
 	}
 	return cfg, target, secret, nil
@@ -222,8 +227,9 @@ func wordByte(c byte) bool {
 	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
 
-// redact is a database message as klrbac may show it: without the password or the user name.
-func (s *Store) redact(msg string) string { return maskUser(scrub(msg, s.secret), s.user) }
+// Redact is a database message as klrbac may show it: without the password or the user name.
+// The other tables kept in the same database (proxy tokens) word their errors through it too.
+func (s *Store) Redact(msg string) string { return maskUser(scrub(msg, s.secret), s.user) }
 
 // unavailable turns a database failure into klrbac's "could not evaluate" with hints naming the
 // database and the setting, without the password.
@@ -235,7 +241,7 @@ func (s *Store) unavailable(what string, err error) error {
 	if errors.As(err, &fe) {
 		return err
 	}
-	msg := s.redact(err.Error())
+	msg := s.Redact(err.Error())
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe) && pe.Code == "42501":

@@ -442,4 +442,10 @@ func TestMalformedDSNSaysWhatIsWrong(t *testing.T) {
 	if _, err := Open("mysql://db/x", Options{Source: "the DSN on standard input"}); err == nil || err.Error() != "the DSN on standard input: not a postgres:// URL" {
 		t.Errorf("a DSN from elsewhere: %v", err)
 	}
+	// The driver quotes the whole DSN when a parameter is wrong, the user among them.
+	for _, dsn := range []string{"postgres://db/audit?user=klw-7731&sslmode=bogus", "postgres://klw-7731@db/audit?sslmode=bogus"} {
+		if _, err := Open(dsn, Options{}); err == nil || strings.Contains(err.Error(), "klw-7731") || !strings.Contains(err.Error(), "sslmode") {
+			t.Errorf("Open(%q): %v", dsn, err)
+		}
+	}
 }

@@ -62,7 +62,10 @@ type Options struct {
 type Store struct {
 	pool  *pgxpool.Pool
 	where string
-	opts  Options
+	// redact takes the password and the user name out of the driver's words, as the audit
+	// store's own messages do.
+	redact func(string) string
+	opts   Options
 
 	schemaMu sync.Mutex
 	schemaOK bool
@@ -75,7 +78,7 @@ func Open(db *pgstore.Store, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{pool: db.Pool(), where: db.Where(), opts: opts}
+	return &Store{pool: db.Pool(), where: db.Where(), redact: db.Redact, opts: opts}
 }
 
 // Where names the database without its password.
@@ -110,10 +113,10 @@ func (s *Store) unavailable(what string, err error) error {
 		return err
 	}
 	if pgstore.Denied(err) {
-		return fault.Unavailablef("%s: database %s refused: %v", what, s.where, err).
+		return fault.Unavailablef("%s: database %s refused: %s", what, s.where, s.redact(err.Error())).
 			Hint("the database role needs SELECT, INSERT and UPDATE on proxy_tokens and proxy_token_version")
 	}
-	return fault.Unavailablef("%s: proxy tokens in database %s: %v", what, s.where, err).
+	return fault.Unavailablef("%s: proxy tokens in database %s: %s", what, s.where, s.redact(err.Error())).
 		Hint("check that the database is up and reachable from here, or point " + pgstore.Setting + " elsewhere")
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -285,5 +286,26 @@ func TestProxiesShareTokensAndRevocations(t *testing.T) {
 	}
 	if allowed < 2 || refused < 2 {
 		t.Errorf("%d allowed and %d refused calls recorded, want both proxies' of each", allowed, refused)
+	}
+}
+
+// An unreachable database's error names it without its password, and the driver's own words
+// (failed to connect to `user=... database=...`) pass through the audit store's redaction. (The
+// URL's user part is masked where klrbac prints, with every URL's.)
+func TestUnreachableDatabaseErrorsHideTheUser(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // a port nobody listens on
+	db, err := pgstore.Open("postgres://tokenkeeper-7731:pw-canary-7731@"+addr+"/audit?connect_timeout=5", pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, err = Open(db, Options{}).List(context.Background())
+	if err == nil || !strings.Contains(err.Error(), addr) || strings.Contains(err.Error(), "user=tokenkeeper-7731") || strings.Contains(err.Error(), "pw-canary-7731") {
+		t.Fatalf("listing tokens in an unreachable database: %v", err)
 	}
 }
