@@ -36,16 +36,15 @@ func RedactDSN(dsn string) string {
 // cannot tell which part is the password, so url.Parse's own words (which quote the input) are
 // reduced to the kind of mistake.
 func DSNProblem(dsn string) string {
-	u, err := url.Parse(dsn)
+	_, err := url.Parse(dsn)
 	switch {
-	case err == nil && u.Scheme != "postgres" && u.Scheme != "postgresql":
+	// In lower case, as the driver reads it: it takes POSTGRES:// for keyword=value settings.
+	case !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://"):
 		return "not a postgres:// URL"
 	case err == nil:
 		return ""
-	case !strings.HasPrefix(strings.ToLower(dsn), "postgres://") && !strings.HasPrefix(strings.ToLower(dsn), "postgresql://"):
-		return "not a postgres:// URL"
 	case strings.Contains(err.Error(), "invalid port"):
-		return "cannot parse the URL: invalid port (the port must be a number)"
+		return "cannot parse the URL: invalid port (the port must be a number; a / or @ in the password must be written %2F or %40)"
 	case strings.Contains(err.Error(), "invalid URL escape"):
 		return "cannot parse the URL: invalid escape (% must be followed by two hex digits; write a % in a password as %25)"
 	case strings.Contains(err.Error(), "invalid character"):

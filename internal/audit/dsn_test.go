@@ -8,7 +8,8 @@ import (
 func TestDSNProblemNamesTheMistakeWithoutTheDSN(t *testing.T) {
 	for dsn, want := range map[string]string{
 		"postgres://klw:pw@db:5432/audit":      "",
-		"POSTGRESQL://klw@db/audit":            "",
+		"postgresql://klw@db/audit":            "",
+		"POSTGRESQL://klw@db/audit":            "not a postgres:// URL",
 		"mysql://klw:pw@db/audit":              "not a postgres:// URL",
 		"host=db password=pw":                  "not a postgres:// URL",
 		"mysql://klw@db:notaport/audit":        "not a postgres:// URL",
