@@ -20,9 +20,10 @@ func newAuditExportCommand(a *app) *cobra.Command {
 FILE is written whole or not at all, and the export names its head on stderr.
 
 --since starts at a time or a duration ago (90m, 7d, 2026-05-01). Such a part continues
-the chain after an entry it does not hold: the export names that entry, and
-'klrbac audit verify FILE --after SEQ:HASH' checks the part against it. Keep each
-export's head: the next part must continue after it.` + exitStatus(exitOK, exitUsage, exitUnavailable),
+the chain after an entry it does not hold: the export names the entry its first line
+links to, and 'klrbac audit verify FILE --after SEQ:HASH' checks the part against a head
+kept from before (the previous export's, or an 'audit head'). Keep each export's head:
+the next part must continue after it.` + exitStatus(exitOK, exitUsage, exitUnavailable),
 		Args: rangeArgs(0, 1, "at most one FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var q pgstore.Query
@@ -71,5 +72,5 @@ func exported(part audit.Part, from, dest, file string) string {
 	if part.After.Seq == 0 {
 		return msg
 	}
-	return msg + fmt.Sprintf("\nthe part continues after %s; verify it with: klrbac audit verify %s --after %s", part.After, file, part.After)
+	return msg + fmt.Sprintf("\nthe part's first entry links to %s: it continues the chain if that is the head the part before it ended at (or an `audit head` kept from then): klrbac audit verify %s --after SEQ:HASH", part.After, file)
 }

@@ -141,8 +141,9 @@ func TestTeamAuditTrailCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, strings.TrimSpace(head)) {
 		t.Fatalf("verify of the export: %d %q", code, out)
 	}
-	// a part exported --since continues after an entry it does not hold: the export names it, and
-	// verify accepts the part only with it
+	// a part exported --since continues after an entry it does not hold: the export names the
+	// entry its first line links to, and verify accepts the part only against a head kept from
+	// before (here the chain's first entry, from the tail above)
 	var second struct {
 		TS string `json:"timestamp"`
 	}
@@ -154,7 +155,8 @@ func TestTeamAuditTrailCommands(t *testing.T) {
 	first := strings.TrimSpace(strings.Split(lines[0], `"hash":"`)[1])
 	after := "1:" + strings.TrimSuffix(first, `"}`)
 	if code != 0 || !strings.Contains(errOut, "exported 1 entry") || !strings.Contains(errOut, "head "+strings.TrimSpace(head)) ||
-		!strings.Contains(errOut, "verify it with: klrbac audit verify "+part+" --after "+after) {
+		!strings.Contains(errOut, "first entry links to "+after+": it continues the chain if that is the head the part before it ended at") ||
+		!strings.Contains(errOut, "klrbac audit verify "+part+" --after SEQ:HASH") {
 		t.Fatalf("export --since: %d %q (want after %s)", code, errOut, after)
 	}
 	if out, _, code = run("audit", "verify", part); code != 1 || !strings.Contains(out, "starts at seq 2, not 1") {

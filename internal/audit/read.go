@@ -205,26 +205,28 @@ func LastEntry(r io.ReaderAt, size int64) (head Head, tornTail bool, err error) 
 	return Head{Seq: t.seq, Hash: t.hash}, t.run.present, nil
 }
 
-// Part is where a run of consecutive entries (an export) sits in the chain: Entries of them, the
-// entry the first continues after (seq 0 and the genesis hash for a whole chain) and the last.
-// Verifying the run as a part takes After; the next part continues after Head.
+// Part is where a run of consecutive lines (an export) sits in the chain: Entries of them, the
+// entry the first says it continues after (seq 0 and the genesis hash for a whole chain) and the
+// last. After is the part's own claim, read from its first entry: it proves nothing until it is
+// compared with a head kept from before (verify's After). The next part continues after Head.
 type Part struct {
 	Entries     int64
 	After, Head Head
+	started     bool
 	head        lineInfo
 }
 
 // Add takes the run's next line (without its newline); a line that is not an entry's layout is
-// left for verify to name.
+// counted, and left for verify to name.
 func (p *Part) Add(line []byte) {
+	p.Entries++
 	li, ok := scan(line)
-	if !ok {
+	if !ok || li.seq == 0 {
 		return
 	}
-	if p.Entries == 0 {
-		p.After = Head{Seq: li.seq - 1, Hash: string(li.prev)}
+	if !p.started {
+		p.After, p.started = Head{Seq: li.seq - 1, Hash: string(li.prev)}, true
 	}
-	p.Entries++
 	// Kept as the scan of the line, not a Head, so that a million lines cost no million strings;
 	// the line's bytes are the caller's, so the hash is copied.
 	p.head.seq = li.seq
@@ -234,7 +236,7 @@ func (p *Part) Add(line []byte) {
 
 // Done fills in Head's hash once the run is over.
 func (p *Part) Done() {
-	if p.Entries == 0 {
+	if !p.started {
 		p.After, p.Head = Head{Hash: Genesis}, Head{Hash: Genesis}
 		return
 	}

@@ -470,6 +470,16 @@ func TestPartBounds(t *testing.T) {
 	if tail.Entries != 4 || tail.After != (Head{6, es[5].Hash}) || tail.Head != (Head{10, es[9].Hash}) {
 		t.Fatalf("tail: %+v", tail)
 	}
+	// A line that is not an entry counts, and the bounds come from the entries.
+	var damaged Part
+	damaged.Add([]byte("not an entry"))
+	for _, l := range lines(b)[6:] {
+		damaged.Add([]byte(strings.TrimSuffix(l, "\n")))
+	}
+	damaged.Done()
+	if damaged.Entries != 5 || damaged.After != (Head{6, es[5].Hash}) || damaged.Head != (Head{10, es[9].Hash}) {
+		t.Fatalf("damaged: %+v", damaged)
+	}
 	var none Part
 	none.Done()
 	if none.Entries != 0 || none.After != (Head{0, Genesis}) || none.Head != (Head{0, Genesis}) {
