@@ -300,5 +300,11 @@ func jsonViews(t *testing.T, root *cobra.Command) []jsonView {
 		views = append(views, jsonView{path, view})
 	}
 	walk(root)
+	// A name kept for a command that no longer offers JSON (renamed, or its -o gone) is stale.
+	for path := range viewOfCommand {
+		if !slices.ContainsFunc(views, func(v jsonView) bool { return v.path == path }) {
+			t.Errorf("viewOfCommand names %q, which no command offering -o json has", path)
+		}
+	}
 	return views
 }

@@ -200,8 +200,9 @@ type Deps struct {
 	// Stdin is read for the one role's key with KeyStdin; Getenv finds keys in KLAVIYO_KEY_<ROLE>.
 	Stdin  io.Reader
 	Getenv func(string) string
-	// Trail opens the audit trail. It is asked for only once the targets are found, so that a
-	// request naming a role the policy lacks opens no audit store.
+	// Trail opens the audit trail (required: a validation is never run unrecorded). It is asked
+	// for only once the targets are found, so that a request naming a role the policy lacks opens
+	// no audit store.
 	Trail func() Trail
 	// Klaviyo are the client's options, before the guard is put in (Options); CalibrationFile is
 	// where --calibrate stored its results.
