@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/klrbac/klrbac/internal/klaviyo"
 	"github.com/klrbac/klrbac/internal/mask"
 	"github.com/klrbac/klrbac/internal/secrets"
-	"github.com/klrbac/klrbac/internal/validate"
 )
 
 // Klaviyo is what doctor --online asks of Klaviyo's API.
@@ -40,12 +40,12 @@ func (e *RejectedError) Error() string {
 // account), so checking every role's key never trips Klaviyo's limit.
 type ClientKlaviyo struct{ Client *klaviyo.Client }
 
-// The time doctor --online may take: keys validate's defaults, which are the same bounds on the same
-// calls to Klaviyo. A host that takes connections and never answers costs the online checks
-// OnlineTimeout at most, each call (each retry anew) RequestTimeout.
+// The time doctor --online may take. A host that takes connections and never answers costs the
+// online checks OnlineTimeout at most, each call (each retry anew) RequestTimeout, the bound keys
+// validate puts on the same calls.
 const (
-	OnlineTimeout  = validate.DefaultTimeout
-	RequestTimeout = validate.DefaultRequestTimeout
+	OnlineTimeout  = 2 * time.Minute
+	RequestTimeout = klaviyo.CallTimeout
 )
 
 // NewClientKlaviyo makes the client doctor asks Klaviyo with: opts, with each call bounded by

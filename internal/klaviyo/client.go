@@ -27,6 +27,9 @@ const (
 	DefaultRevision = catalog.SpecRevision
 	// DefaultMaxAttempts bounds how often one call is sent, as Klaviyo's own CLI does.
 	DefaultMaxAttempts = 4
+	// CallTimeout bounds one call to Klaviyo, each retry anew, where a command bounds its calls
+	// (keys validate's --request-timeout, doctor --online) and is not told otherwise.
+	CallTimeout = 15 * time.Second
 	// MediaType is JSON:API's media type, which Klaviyo speaks.
 	MediaType = "application/vnd.api+json"
 

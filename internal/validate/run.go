@@ -16,11 +16,11 @@ import (
 	"github.com/klrbac/klrbac/internal/warn"
 )
 
-// DefaultTimeout bounds a whole run unless told otherwise (--timeout); doctor --online's checks share it.
+// DefaultTimeout bounds a whole run unless told otherwise (--timeout).
 const DefaultTimeout = 2 * time.Minute
 
 // DefaultRequestTimeout bounds each call to Klaviyo unless told otherwise (--request-timeout).
-const DefaultRequestTimeout = 15 * time.Second
+const DefaultRequestTimeout = klaviyo.CallTimeout
 
 // Guarded returns the options of a run whose client sends to Klaviyo (kopts) through a side-effect
 // guard of the run's own. The guard is also the client's transport, which is what lets it stop the
